@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# cr: the module (Kbuild), crctl (cargo), the selftests, and the VM runs.
+#
+#   make                  the module, crctl and the selftests for FLAVOR
+#   make check            set up what is missing, then every test; ends "N passed, N failed"
+#   make demo             boot the fast kernel and show the main job
+#   make KDIR=/path       build the module against another Rust-enabled kernel tree
+#
+# FLAVOR=fast|debug picks the test kernel (default fast; make check uses debug).
+# The kernels are built and cached outside the repo by scripts/kernel.
+
+FLAVOR ?= fast
+TOP := $(CURDIR)
+OUT := $(TOP)/build/$(FLAVOR)
+MODOUT := $(OUT)/module
+TARGET := x86_64-unknown-linux-gnu
+CRCTL := $(TOP)/target/$(TARGET)/release/crctl
+SELFTESTS_OUT := $(TOP)/build/selftests
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+# The make variables every build against the test kernel needs (RUSTC, BINDGEN,
+# LLVM for the debug flavor, ...). With KDIR= pointing elsewhere, pass what that
+# tree was built with (LLVM=..., RUSTC=...) on the command line yourself.
+ifeq ($(origin KDIR),undefined)
+KARGS := $(shell $(TOP)/scripts/kernel make-args $(FLAVOR))
+KDIR_CMD := $(TOP)/scripts/kernel build $(FLAVOR)
+else
+KARGS :=
+KDIR_CMD := echo $(KDIR)
+endif
+CLIPPY_DRIVER ?= /usr/bin/clippy-driver
+KMAKE = kdir=$$($(KDIR_CMD)) && $(MAKE) -C $$kdir M=$(TOP) MO=$(MODOUT) $(KARGS)
+
+.PHONY: all module module-strict crctl selftests guest setup kernel headers \
+	check demo bench clean modules_install rust-analyzer
+
+all: module crctl selftests
+
+setup:
+	@$(TOP)/scripts/setup
+
+kernel: setup
+	@$(TOP)/scripts/kernel build $(FLAVOR) >/dev/null
+
+headers: setup
+	@$(TOP)/scripts/kernel headers >/dev/null
+
+# The module. W=e makes every warning an error and CLIPPY=1 lints the Rust code.
+module: setup
+	@mkdir -p $(MODOUT)
+	@$(KMAKE) modules
+
+module-strict: setup
+	@mkdir -p $(MODOUT)
+	@$(KMAKE) W=e CLIPPY=1 CLIPPY_DRIVER=$(CLIPPY_DRIVER) modules
+
+modules_install: module
+	@$(KMAKE) modules_install
+
+rust-analyzer: setup
+	@mkdir -p $(MODOUT)
+	@$(KMAKE) rust-analyzer
+
+# crctl, linked statically so it runs in the busybox guest.
+crctl:
+	@cargo build --quiet --release --locked --target $(TARGET) -p crctl
+
+selftests: headers
+	@$(MAKE) -s -C $(TOP)/selftests OUTPUT=$(SELFTESTS_OUT) \
+		KSRC=$$($(TOP)/scripts/kernel source) \
+		KHDR_INCLUDES="-isystem $$($(TOP)/scripts/kernel headers)"
+
+# Everything scripts/vm puts in the guest.
+guest: module crctl selftests
+
+check:
+	@$(TOP)/scripts/check
+
+demo:
+	@$(TOP)/scripts/demo
+
+clean:
+	rm -rf $(TOP)/build
+	cargo clean

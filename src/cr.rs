@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! cr: checkpoint, restore and process classes for Linux.
+//!
+//! The module registers /dev/cr, a misc device whose ioctls are the whole
+//! interface (include/uapi/linux/cr.h). Documentation/ describes the design.
+
+use kernel::{
+    miscdevice::{
+        MiscDeviceOptions,
+        MiscDeviceRegistration, //
+    },
+    prelude::*,
+};
+
+mod device;
+mod uapi;
+
+module! {
+    type: CrModule,
+    name: "cr",
+    authors: ["The cr developers"],
+    description: "Checkpoint, restore and process classes",
+    license: "GPL",
+}
+
+/// The loaded module: owns the /dev/cr registration for as long as it is loaded.
+#[pin_data]
+struct CrModule {
+    #[pin]
+    _dev: MiscDeviceRegistration<device::CrDevice>,
+}
+
+impl kernel::InPlaceModule for CrModule {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        pr_info!("ABI {} loaded\n", uapi::CR_ABI_VERSION);
+        try_pin_init!(Self {
+            _dev <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"cr" }),
+        })
+    }
+}
