@@ -64,7 +64,7 @@ impl MiscDevice for CrDevice {
     type Ptr = Pin<KBox<Self>>;
 
     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
-        KBox::pin(CrDevice, GFP_KERNEL)
+        Ok(KBox::pin(CrDevice, GFP_KERNEL)?)
     }
 
     fn ioctl(me: Pin<&CrDevice>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {

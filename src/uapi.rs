@@ -8,9 +8,6 @@
 //! `abi` test compares every size, offset and ioctl number against the header
 //! compiled by a C compiler.
 
-// Each user (module, crctl) needs a different subset of these items.
-#![allow(dead_code)]
-
 use core::mem::{offset_of, size_of};
 
 /// Version of this ABI (`CR_ABI_VERSION`).

@@ -6,5 +6,4 @@ pub mod dev;
 
 /// The ABI, from the same file the kernel module compiles (`src/uapi.rs`).
 #[path = "../../src/uapi.rs"]
-#[allow(clippy::all)]
 pub mod uapi;
