@@ -58,9 +58,11 @@ module-strict: setup
 modules_install: module
 	@$(KMAKE) modules_install
 
+# rust-project.json for editors, in the repository root where they look for it.
 rust-analyzer: setup
 	@mkdir -p $(MODOUT)
 	@$(KMAKE) rust-analyzer
+	@cp $(MODOUT)/rust-project.json $(TOP)/rust-project.json
 
 # crctl, linked statically so it runs in the busybox guest.
 crctl:

@@ -261,7 +261,7 @@ TEST(concurrent_opens_and_ioctls)
 	close(shared);
 }
 
-TEST(fd_survives_fork_and_exec_close)
+TEST(fd_inherited_across_fork)
 {
 	struct cr_info info;
 	int fd = cr_open();
