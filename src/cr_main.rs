@@ -13,7 +13,12 @@ use kernel::{
     prelude::*,
 };
 
+mod checkpoint;
+mod class;
 mod device;
+mod freeze;
+mod image;
+mod sys;
 // The ABI mirror is shared with crctl, where its items are public API and all
 // of them are used; the module uses a subset.
 #[allow(dead_code, unreachable_pub)]
@@ -36,6 +41,7 @@ struct CrModule {
 
 impl kernel::InPlaceModule for CrModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        sys::init();
         pr_info!("ABI {} loaded\n", uapi::CR_ABI_VERSION);
         try_pin_init!(Self {
             _dev <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"cr" }),

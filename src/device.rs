@@ -10,31 +10,45 @@ use kernel::{
     },
     page::PAGE_SIZE,
     prelude::*,
-    transmute::AsBytes,
+    transmute::{AsBytes, FromBytes},
     uaccess::{
         UserPtr,
         UserSlice,
+        UserSliceReader,
         UserSliceWriter, //
     },
 };
 
-use crate::uapi::{
-    self,
-    CrInfo, //
+use crate::{
+    class::{self, CheckpointRequest},
+    sys,
+    uapi::{
+        self,
+        CrCheckpointArgs,
+        CrInfo, //
+    },
 };
 
-// SAFETY: `CrInfo` is `#[repr(C)]`, made only of integers, and has no implicit
-// padding (its layout is asserted in `uapi`), so every byte is initialized.
+// SAFETY: `CrInfo` is `uapi::Pod`: `#[repr(C)]`, integers only, no implicit
+// padding (asserted in `uapi`), so every byte is initialized.
 unsafe impl AsBytes for CrInfo {}
+// SAFETY: As above for `CrCheckpointArgs`.
+unsafe impl AsBytes for CrCheckpointArgs {}
+// SAFETY: `CrCheckpointArgs` is `uapi::Pod`: any bytes are a valid value.
+unsafe impl FromBytes for CrCheckpointArgs {}
 
 /// Every command /dev/cr knows.
 #[derive(Clone, Copy)]
 enum Command {
     Info,
+    Checkpoint,
 }
 
 impl Command {
-    const ALL: [(u32, Command); 1] = [(uapi::CR_IOC_INFO, Command::Info)];
+    const ALL: [(u32, Command); 2] = [
+        (uapi::CR_IOC_INFO, Command::Info),
+        (uapi::CR_IOC_CHECKPOINT, Command::Checkpoint),
+    ];
 
     /// Decodes an ioctl number.
     ///
@@ -72,6 +86,10 @@ impl MiscDevice for CrDevice {
         let user = UserSlice::new(UserPtr::from_addr(arg), uapi::ioc_size(cmd));
         match command {
             Command::Info => me.info(user.writer()),
+            Command::Checkpoint => {
+                let (reader, writer) = user.reader_writer();
+                me.checkpoint(reader, writer)
+            }
         }
     }
 }
@@ -88,5 +106,61 @@ impl CrDevice {
         };
         out.write(&info)?;
         Ok(0)
+    }
+
+    /// `CR_IOC_CHECKPOINT`: stream a process's image to an fd.
+    ///
+    /// The argument is written back on success (the statistics) and on a
+    /// failure that got as far as choosing a reason (`fail_reason`,
+    /// `fail_addr`), so user space can say exactly what went wrong.
+    fn checkpoint(&self, mut input: UserSliceReader, mut out: UserSliceWriter) -> Result<isize> {
+        let mut args: CrCheckpointArgs = input.read()?;
+        let started = sys::now_ns();
+        let result = Self::validate(&args).and_then(|req| {
+            let target = class::resolve(args.target)?;
+            target.checkpoint(&req)
+        });
+        match result {
+            Ok(report) => {
+                args.bytes = report.bytes;
+                args.pages = report.pages;
+                args.frozen_ns = report.frozen_ns;
+                args.threads = report.threads;
+                args.vmas = report.vmas;
+                args.fail_reason = uapi::CR_FAIL_NONE;
+                args.fail_addr = 0;
+                args.total_ns = sys::now_ns() - started;
+                out.write(&args)?;
+                Ok(0)
+            }
+            Err(failure) => {
+                args.fail_reason = failure.reason;
+                args.fail_addr = failure.addr;
+                // The errno matters more than the detail: ignore a fault here.
+                let _ = out.write(&args);
+                Err(failure.err)
+            }
+        }
+    }
+
+    /// Checks the input fields of a checkpoint request.
+    fn validate(args: &CrCheckpointArgs) -> Result<CheckpointRequest, class::Failure> {
+        let bad = args.flags & !uapi::CR_CHECKPOINT_FLAGS_ALL != 0
+            || args.__pad != 0
+            || args.__reserved.iter().any(|&r| r != 0)
+            || args.out_fd < 0
+            || args.proof_fd < -1;
+        if bad {
+            return Err(class::Failure::new(EINVAL, uapi::CR_FAIL_ARGS));
+        }
+        Ok(CheckpointRequest {
+            out_fd: args.out_fd,
+            proof_fd: args.proof_fd,
+            kill: args.flags & uapi::CR_CHECKPOINT_KILL != 0,
+            freeze_timeout_ms: match args.freeze_timeout_ms {
+                0 => uapi::CR_FREEZE_TIMEOUT_MS_DEFAULT,
+                ms => ms,
+            },
+        })
     }
 }

@@ -8,7 +8,7 @@
 //! `abi` test compares every size, offset and ioctl number against the header
 //! compiled by a C compiler.
 
-use core::mem::{offset_of, size_of};
+use core::mem::size_of;
 
 /// Version of this ABI (`CR_ABI_VERSION`).
 pub const CR_ABI_VERSION: u32 = 1;
@@ -16,39 +16,603 @@ pub const CR_ABI_VERSION: u32 = 1;
 /// `cr_info.arch` for x86_64.
 pub const CR_ARCH_X86_64: u32 = 1;
 
+/// `CR_IOC_CHECKPOINT` is implemented.
+pub const CR_FEATURE_CHECKPOINT: u64 = 1 << 0;
 /// Every `CR_FEATURE_*` bit this ABI version defines.
-pub const CR_FEATURES_ALL: u64 = 0;
+pub const CR_FEATURES_ALL: u64 = CR_FEATURE_CHECKPOINT;
+
+/// `CR_CPID(host, pid)`: a cluster-wide process id.
+pub const fn cpid(host: u32, pid: u32) -> u64 {
+    ((host as u64) << 32) | pid as u64
+}
+/// `CR_CPID_HOST`: the host part (0 = this host).
+pub const fn cpid_host(cpid: u64) -> u32 {
+    (cpid >> 32) as u32
+}
+/// `CR_CPID_PID`: the pid part.
+pub const fn cpid_pid(cpid: u64) -> u32 {
+    cpid as u32
+}
+
+/// `CR_CHECKPOINT_KILL`: end the target once the image is complete.
+pub const CR_CHECKPOINT_KILL: u32 = 1 << 0;
+/// Every `CR_CHECKPOINT_*` flag.
+pub const CR_CHECKPOINT_FLAGS_ALL: u32 = CR_CHECKPOINT_KILL;
+/// Freeze timeout when the argument is 0.
+pub const CR_FREEZE_TIMEOUT_MS_DEFAULT: u32 = 10000;
+
+/// Plain ABI data: `#[repr(C)]`, made only of integers and arrays of
+/// integers, with every padding byte an explicit field.
+///
+/// # Safety
+///
+/// Implementors must have no implicit padding and no field for which some bit
+/// pattern is invalid, so that any bytes are a valid value and every byte of a
+/// value is initialized.
+pub unsafe trait Pod: Copy + 'static {}
+
+/// The all-zero value of `T`.
+pub fn zeroed<T: Pod>() -> T {
+    // SAFETY: `T: Pod`, so the all-zero bit pattern is a valid `T`.
+    unsafe { core::mem::zeroed() }
+}
+
+/// The bytes of `value`.
+pub fn as_bytes<T: Pod>(value: &T) -> &[u8] {
+    // SAFETY: `T: Pod` has no padding, so all `size_of::<T>()` bytes behind the
+    // reference are initialized; the slice borrows `value`.
+    unsafe { core::slice::from_raw_parts(core::ptr::from_ref(value).cast::<u8>(), size_of::<T>()) }
+}
+
+/// A `T` from the first `size_of::<T>()` bytes of `bytes`, if there are enough.
+pub fn from_bytes<T: Pod>(bytes: &[u8]) -> Option<T> {
+    if bytes.len() < size_of::<T>() {
+        return None;
+    }
+    // SAFETY: the source has at least `size_of::<T>()` readable bytes, any
+    // bytes are a valid `T` (`T: Pod`), and `read_unaligned` needs no alignment.
+    Some(unsafe { core::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
+}
+
+/// Declares `#[repr(C)]` ABI structs, marks them `Pod`, and asserts their size.
+macro_rules! abi_structs {
+    ($($(#[$m:meta])* pub struct $name:ident ($size:expr) { $($(#[$fm:meta])* pub $f:ident : $t:ty,)* })*) => {$(
+        $(#[$m])*
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct $name { $($(#[$fm])* pub $f: $t,)* }
+        // SAFETY: every field is an integer or an array of integers, and the
+        // size assertion below equals the sum of the field sizes (no padding).
+        unsafe impl Pod for $name {}
+        const _: () = assert!(size_of::<$name>() == $size);
+        const _: () = assert!(0 $(+ size_of::<$t>())* == $size);
+        impl Default for $name {
+            fn default() -> Self {
+                zeroed()
+            }
+        }
+    )*};
+}
 
 /// The ioctl type byte of /dev/cr.
 pub const CR_IOC_MAGIC: u32 = 0xC7;
 
-/// What the module is and what it can do (`struct cr_info`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CrInfo {
-    /// `CR_ABI_VERSION` of the module.
-    pub abi_version: u32,
-    /// Architecture (`CR_ARCH_*`).
-    pub arch: u32,
-    /// `CR_FEATURE_*` bits.
-    pub features: u64,
-    /// Page size in bytes.
-    pub page_size: u32,
-    /// Zero.
-    pub __pad: u32,
-    /// Zero; room for later fields.
-    pub __reserved: [u64; 4],
+abi_structs! {
+    /// What the module is and what it can do (`struct cr_info`).
+    pub struct CrInfo (56) {
+        /// `CR_ABI_VERSION` of the module.
+        pub abi_version: u32,
+        /// Architecture (`CR_ARCH_*`).
+        pub arch: u32,
+        /// `CR_FEATURE_*` bits.
+        pub features: u64,
+        /// Page size in bytes.
+        pub page_size: u32,
+        /// Zero.
+        pub __pad: u32,
+        /// Zero; room for later fields.
+        pub __reserved: [u64; 4],
+    }
+
+    /// The argument of `CR_IOC_CHECKPOINT` (`struct cr_checkpoint_args`).
+    pub struct CrCheckpointArgs (96) {
+        /// In: cluster pid of the target.
+        pub target: u64,
+        /// In: fd the image is written to.
+        pub out_fd: i32,
+        /// In: fd of /proc/<pid>/mem proving ptrace access, or -1.
+        pub proof_fd: i32,
+        /// In: `CR_CHECKPOINT_*`.
+        pub flags: u32,
+        /// In: freeze timeout (0: default).
+        pub freeze_timeout_ms: u32,
+        /// Out: image bytes written.
+        pub bytes: u64,
+        /// Out: memory pages written.
+        pub pages: u64,
+        /// Out: how long the target was stopped.
+        pub frozen_ns: u64,
+        /// Out: time spent in the ioctl.
+        pub total_ns: u64,
+        /// Out: threads checkpointed.
+        pub threads: u32,
+        /// Out: memory areas described.
+        pub vmas: u32,
+        /// Out, also on failure: `CR_FAIL_*`.
+        pub fail_reason: u32,
+        /// Zero.
+        pub __pad: u32,
+        /// Out, on failure: the memory area at fault.
+        pub fail_addr: u64,
+        /// Zero.
+        pub __reserved: [u64; 2],
+    }
+
+    /// The header of every record (`struct cr_record`).
+    pub struct CrRecord (16) {
+        /// `CR_REC_*`.
+        pub r#type: u32,
+        /// crc32c over this header (crc = 0) and the payload.
+        pub crc: u32,
+        /// Payload bytes that follow.
+        pub size: u64,
+    }
+
+    /// `CR_REC_HEADER` (`struct cr_image_header`).
+    pub struct CrImageHeader (160) {
+        /// `CR_IMAGE_VERSION`.
+        pub version: u32,
+        /// `CR_ARCH_*`.
+        pub arch: u32,
+        /// Page size of the writer.
+        pub page_size: u32,
+        /// Bytes of xsave state in every thread record.
+        pub xstate_size: u32,
+        /// CLOCK_REALTIME at freeze.
+        pub created_ns: u64,
+        /// utsname release, NUL-padded.
+        pub release: [u8; 65],
+        /// utsname nodename, NUL-padded.
+        pub hostname: [u8; 65],
+        /// Zero.
+        pub __pad: [u8; 6],
+    }
+
+    /// One resource limit (`struct cr_rlimit`).
+    pub struct CrRlimit (16) {
+        /// Soft limit.
+        pub cur: u64,
+        /// Hard limit.
+        pub max: u64,
+    }
+
+    /// `CR_REC_PROCESS` (`struct cr_process`).
+    pub struct CrProcess (344) {
+        /// Process id.
+        pub pid: u32,
+        /// Parent's process id.
+        pub ppid: u32,
+        /// Process group.
+        pub pgid: u32,
+        /// Session.
+        pub sid: u32,
+        /// THREAD records that follow.
+        pub nr_threads: u32,
+        /// Real uid.
+        pub uid: u32,
+        /// Effective uid.
+        pub euid: u32,
+        /// Saved uid.
+        pub suid: u32,
+        /// Filesystem uid.
+        pub fsuid: u32,
+        /// Real gid.
+        pub gid: u32,
+        /// Effective gid.
+        pub egid: u32,
+        /// Saved gid.
+        pub sgid: u32,
+        /// Filesystem gid.
+        pub fsgid: u32,
+        /// File mode creation mask.
+        pub umask: u32,
+        /// personality(2) flags.
+        pub personality: u32,
+        /// Signal sent to the parent on exit.
+        pub exit_signal: u32,
+        /// `CR_PROCESS_*`.
+        pub flags: u32,
+        /// Zero.
+        pub __pad: u32,
+        /// Task name.
+        pub comm: [u8; 16],
+        /// Resource limits by `RLIMIT_*`.
+        pub rlim: [CrRlimit; CR_RLIMITS],
+    }
+
+    /// `CR_REC_MM` (`struct cr_mm`).
+    pub struct CrMm (112) {
+        /// mm->start_code.
+        pub start_code: u64,
+        /// mm->end_code.
+        pub end_code: u64,
+        /// mm->start_data.
+        pub start_data: u64,
+        /// mm->end_data.
+        pub end_data: u64,
+        /// mm->start_brk.
+        pub start_brk: u64,
+        /// mm->brk.
+        pub brk: u64,
+        /// mm->start_stack.
+        pub start_stack: u64,
+        /// mm->arg_start.
+        pub arg_start: u64,
+        /// mm->arg_end.
+        pub arg_end: u64,
+        /// mm->env_start.
+        pub env_start: u64,
+        /// mm->env_end.
+        pub env_end: u64,
+        /// Base of [vdso].
+        pub vdso_base: u64,
+        /// VMA records that follow.
+        pub nr_vmas: u32,
+        /// u64 words of auxv that follow.
+        pub auxv_words: u32,
+        /// Bytes of the executable's path after the auxv.
+        pub exe_path_len: u32,
+        /// Zero.
+        pub __pad: u32,
+    }
+
+    /// `CR_REC_VMA` (`struct cr_vma`).
+    pub struct CrVma (96) {
+        /// Start address.
+        pub start: u64,
+        /// End address (exclusive).
+        pub end: u64,
+        /// File offset in pages.
+        pub pgoff: u64,
+        /// The kernel's VM_* flags.
+        pub vm_flags: u64,
+        /// PROT_* bits.
+        pub prot: u32,
+        /// `CR_VMA_*` kind.
+        pub kind: u32,
+        /// `CR_VMA_*` flags.
+        pub flags: u32,
+        /// Zero.
+        pub __pad: u32,
+        /// Device of the mapped file.
+        pub dev: u64,
+        /// Inode of the mapped file.
+        pub ino: u64,
+        /// File size.
+        pub file_size: u64,
+        /// File mtime in ns.
+        pub mtime_ns: u64,
+        /// Zero.
+        pub __reserved: u64,
+        /// Bytes of path that follow.
+        pub path_len: u32,
+        /// Zero.
+        pub __pad2: u32,
+    }
+
+    /// One signal's disposition (`struct cr_sigaction`).
+    pub struct CrSigaction (32) {
+        /// SIG_DFL, SIG_IGN or a handler address.
+        pub handler: u64,
+        /// SA_* flags.
+        pub flags: u64,
+        /// sa_restorer.
+        pub restorer: u64,
+        /// Blocked while the handler runs.
+        pub mask: u64,
+    }
+
+    /// `CR_REC_SIGHAND` (`struct cr_sighand`).
+    pub struct CrSighand (2048) {
+        /// Signals 1..64.
+        pub action: [CrSigaction; CR_NSIG],
+    }
+
+    /// One queued signal (`struct cr_siginfo`).
+    pub struct CrSiginfo (136) {
+        /// Signal number.
+        pub signo: u32,
+        /// Zero.
+        pub __pad: u32,
+        /// The kernel's siginfo as delivered.
+        pub info: [u8; 128],
+    }
+
+    /// `CR_REC_SIGPENDING` (`struct cr_sigpending`).
+    pub struct CrSigpending (16) {
+        /// Pending set.
+        pub signal: u64,
+        /// siginfos that follow.
+        pub count: u32,
+        /// Zero.
+        pub __pad: u32,
+    }
+
+    /// `CR_REC_FD` (`struct cr_fd`).
+    pub struct CrFd (56) {
+        /// Descriptor number.
+        pub fd: i32,
+        /// `CR_FD_*`.
+        pub r#type: u32,
+        /// O_* flags.
+        pub f_flags: u32,
+        /// Inode mode.
+        pub mode: u32,
+        /// File offset.
+        pub pos: u64,
+        /// Device.
+        pub dev: u64,
+        /// Inode number.
+        pub ino: u64,
+        /// Inode size.
+        pub size: u64,
+        /// Bytes of path that follow.
+        pub path_len: u32,
+        /// Zero.
+        pub __pad: u32,
+    }
+
+    /// General registers (`struct cr_regs`, x86_64 `user_regs_struct`).
+    pub struct CrRegs (216) {
+        /// r15.
+        pub r15: u64,
+        /// r14.
+        pub r14: u64,
+        /// r13.
+        pub r13: u64,
+        /// r12.
+        pub r12: u64,
+        /// rbp.
+        pub bp: u64,
+        /// rbx.
+        pub bx: u64,
+        /// r11.
+        pub r11: u64,
+        /// r10.
+        pub r10: u64,
+        /// r9.
+        pub r9: u64,
+        /// r8.
+        pub r8: u64,
+        /// rax.
+        pub ax: u64,
+        /// rcx.
+        pub cx: u64,
+        /// rdx.
+        pub dx: u64,
+        /// rsi.
+        pub si: u64,
+        /// rdi.
+        pub di: u64,
+        /// The system call number (or -1).
+        pub orig_ax: u64,
+        /// rip.
+        pub ip: u64,
+        /// cs.
+        pub cs: u64,
+        /// rflags.
+        pub flags: u64,
+        /// rsp.
+        pub sp: u64,
+        /// ss.
+        pub ss: u64,
+        /// fs base.
+        pub fs_base: u64,
+        /// gs base.
+        pub gs_base: u64,
+        /// ds.
+        pub ds: u64,
+        /// es.
+        pub es: u64,
+        /// fs.
+        pub fs: u64,
+        /// gs.
+        pub gs: u64,
+    }
+
+    /// `CR_REC_THREAD` (`struct cr_thread`).
+    pub struct CrThread (320) {
+        /// Thread id.
+        pub tid: u32,
+        /// `CR_THREAD_*`.
+        pub flags: u32,
+        /// Registers as stopped.
+        pub regs: CrRegs,
+        /// `CR_RESTART_*`.
+        pub restart: u32,
+        /// The -ERESTART* value ax held.
+        pub restart_errno: i32,
+        /// Blocked signals.
+        pub blocked: u64,
+        /// Signals pending for this thread.
+        pub pending: u64,
+        /// sigaltstack base.
+        pub sas_sp: u64,
+        /// sigaltstack size.
+        pub sas_size: u64,
+        /// sigaltstack flags.
+        pub sas_flags: u32,
+        /// xsave bytes that follow.
+        pub xstate_size: u32,
+        /// siginfos that follow the xsave state.
+        pub pending_count: u32,
+        /// Zero.
+        pub __pad: u32,
+        /// set_tid_address value.
+        pub clear_child_tid: u64,
+        /// set_robust_list head.
+        pub robust_list: u64,
+        /// set_robust_list length.
+        pub robust_list_len: u64,
+        /// Thread name.
+        pub comm: [u8; 16],
+    }
+
+    /// `CR_REC_PAGES` (`struct cr_pages`).
+    pub struct CrPages (16) {
+        /// First page's address.
+        pub addr: u64,
+        /// Pages that follow.
+        pub count: u64,
+    }
+
+    /// `CR_REC_TRAILER` (`struct cr_trailer`).
+    pub struct CrTrailer (32) {
+        /// Records before the trailer.
+        pub records: u64,
+        /// Stream bytes before the trailer's header.
+        pub bytes: u64,
+        /// crc32c over every earlier record's crc.
+        pub chain_crc: u32,
+        /// Zero.
+        pub __pad: u32,
+        /// Pages in all PAGES records.
+        pub pages: u64,
+    }
 }
 
-const _: () = {
-    assert!(size_of::<CrInfo>() == 56);
-    assert!(offset_of!(CrInfo, abi_version) == 0);
-    assert!(offset_of!(CrInfo, arch) == 4);
-    assert!(offset_of!(CrInfo, features) == 8);
-    assert!(offset_of!(CrInfo, page_size) == 16);
-    assert!(offset_of!(CrInfo, __pad) == 20);
-    assert!(offset_of!(CrInfo, __reserved) == 24);
-};
+/// `CR_RLIMITS`: resource limits in a process record.
+pub const CR_RLIMITS: usize = 16;
+/// `CR_NSIG`: signals in a sighand record.
+pub const CR_NSIG: usize = 64;
+
+/// The first 8 bytes of every image.
+pub const CR_IMAGE_MAGIC: u64 = 0x3147_4d49_5243_5243;
+/// Image format version.
+pub const CR_IMAGE_VERSION: u32 = 1;
+/// Largest payload of one record.
+pub const CR_IMAGE_MAX_RECORD: u64 = 64 << 20;
+/// Longest path in an image.
+pub const CR_IMAGE_MAX_PATH: u32 = 4096;
+/// Most threads in an image.
+pub const CR_IMAGE_MAX_THREADS: u32 = 65536;
+/// Most VMAs in an image.
+pub const CR_IMAGE_MAX_VMAS: u32 = 1048576;
+/// Largest xsave state.
+pub const CR_IMAGE_MAX_XSTATE: u32 = 65536;
+
+/// Record types (`enum cr_record_type`).
+pub const CR_REC_HEADER: u32 = 1;
+/// See [`CR_REC_HEADER`].
+pub const CR_REC_PROCESS: u32 = 2;
+/// See [`CR_REC_HEADER`].
+pub const CR_REC_MM: u32 = 3;
+/// See [`CR_REC_HEADER`].
+pub const CR_REC_VMA: u32 = 4;
+/// See [`CR_REC_HEADER`].
+pub const CR_REC_SIGHAND: u32 = 5;
+/// See [`CR_REC_HEADER`].
+pub const CR_REC_SIGPENDING: u32 = 6;
+/// See [`CR_REC_HEADER`].
+pub const CR_REC_FD: u32 = 7;
+/// See [`CR_REC_HEADER`].
+pub const CR_REC_THREAD: u32 = 8;
+/// See [`CR_REC_HEADER`].
+pub const CR_REC_PAGES: u32 = 9;
+/// See [`CR_REC_HEADER`].
+pub const CR_REC_TRAILER: u32 = 10;
+
+/// `cr_vma.kind` values.
+pub const CR_VMA_ANON: u32 = 1;
+/// See [`CR_VMA_ANON`].
+pub const CR_VMA_FILE: u32 = 2;
+/// See [`CR_VMA_ANON`].
+pub const CR_VMA_SHMEM: u32 = 3;
+/// See [`CR_VMA_ANON`].
+pub const CR_VMA_VDSO: u32 = 4;
+/// See [`CR_VMA_ANON`].
+pub const CR_VMA_VVAR: u32 = 5;
+/// See [`CR_VMA_ANON`].
+pub const CR_VMA_VSYSCALL: u32 = 6;
+/// See [`CR_VMA_ANON`].
+pub const CR_VMA_DEVICE: u32 = 7;
+
+/// `cr_vma.flags` bits.
+pub const CR_VMA_SHARED: u32 = 1 << 0;
+/// See [`CR_VMA_SHARED`].
+pub const CR_VMA_GROWSDOWN: u32 = 1 << 1;
+/// See [`CR_VMA_SHARED`].
+pub const CR_VMA_HEAP: u32 = 1 << 2;
+/// See [`CR_VMA_SHARED`].
+pub const CR_VMA_STACK: u32 = 1 << 3;
+/// See [`CR_VMA_SHARED`].
+pub const CR_VMA_LOCKED: u32 = 1 << 4;
+/// See [`CR_VMA_SHARED`].
+pub const CR_VMA_DONTDUMP: u32 = 1 << 5;
+
+/// `cr_fd.type` values.
+pub const CR_FD_REG: u32 = 1;
+/// See [`CR_FD_REG`].
+pub const CR_FD_DIR: u32 = 2;
+/// See [`CR_FD_REG`].
+pub const CR_FD_PIPE: u32 = 3;
+/// See [`CR_FD_REG`].
+pub const CR_FD_TTY: u32 = 4;
+/// See [`CR_FD_REG`].
+pub const CR_FD_SOCKET: u32 = 5;
+/// See [`CR_FD_REG`].
+pub const CR_FD_CHR: u32 = 6;
+/// See [`CR_FD_REG`].
+pub const CR_FD_BLK: u32 = 7;
+/// See [`CR_FD_REG`].
+pub const CR_FD_ANON: u32 = 8;
+/// See [`CR_FD_REG`].
+pub const CR_FD_OTHER: u32 = 9;
+
+/// `cr_thread.restart` values.
+pub const CR_RESTART_NONE: u32 = 0;
+/// See [`CR_RESTART_NONE`].
+pub const CR_RESTART_SYSCALL: u32 = 1;
+/// See [`CR_RESTART_NONE`].
+pub const CR_RESTART_BLOCK: u32 = 2;
+
+/// `cr_checkpoint_args.fail_reason` values (`CR_FAIL_*`).
+pub const CR_FAIL_NONE: u32 = 0;
+/// See [`CR_FAIL_NONE`].
+pub const CR_FAIL_ARGS: u32 = 1;
+/// See [`CR_FAIL_NONE`].
+pub const CR_FAIL_REMOTE: u32 = 2;
+/// See [`CR_FAIL_NONE`].
+pub const CR_FAIL_NO_PROCESS: u32 = 3;
+/// See [`CR_FAIL_NONE`].
+pub const CR_FAIL_KTHREAD: u32 = 4;
+/// See [`CR_FAIL_NONE`].
+pub const CR_FAIL_SELF: u32 = 5;
+/// See [`CR_FAIL_NONE`].
+pub const CR_FAIL_STOPPED: u32 = 6;
+/// See [`CR_FAIL_NONE`].
+pub const CR_FAIL_PERM: u32 = 7;
+/// See [`CR_FAIL_NONE`].
+pub const CR_FAIL_PROOF: u32 = 8;
+/// See [`CR_FAIL_NONE`].
+pub const CR_FAIL_OUTPUT: u32 = 9;
+/// See [`CR_FAIL_NONE`].
+pub const CR_FAIL_BUSY: u32 = 10;
+/// See [`CR_FAIL_NONE`].
+pub const CR_FAIL_TIMEOUT: u32 = 11;
+/// See [`CR_FAIL_NONE`].
+pub const CR_FAIL_INTERRUPTED: u32 = 12;
+/// See [`CR_FAIL_NONE`].
+pub const CR_FAIL_EXEC: u32 = 13;
+/// See [`CR_FAIL_NONE`].
+pub const CR_FAIL_SHMEM: u32 = 14;
+/// See [`CR_FAIL_NONE`].
+pub const CR_FAIL_DEVICE: u32 = 15;
+/// See [`CR_FAIL_NONE`].
+pub const CR_FAIL_LIMIT: u32 = 16;
+
+/// `cr_thread.flags`: the thread group leader.
+pub const CR_THREAD_LEADER: u32 = 1 << 0;
 
 // The ioctl number encoding of include/uapi/asm-generic/ioctl.h (x86).
 const IOC_NRBITS: u32 = 8;
@@ -86,3 +650,10 @@ pub const fn ioc_sizeless(cmd: u32) -> u32 {
 
 /// `CR_IOC_INFO`: `_IOR(CR_IOC_MAGIC, 0x00, struct cr_info)`.
 pub const CR_IOC_INFO: u32 = ioc(IOC_READ, CR_IOC_MAGIC, 0x00, size_of::<CrInfo>());
+/// `CR_IOC_CHECKPOINT`: `_IOWR(CR_IOC_MAGIC, 0x01, struct cr_checkpoint_args)`.
+pub const CR_IOC_CHECKPOINT: u32 = ioc(
+    IOC_READ | IOC_WRITE,
+    CR_IOC_MAGIC,
+    0x01,
+    size_of::<CrCheckpointArgs>(),
+);

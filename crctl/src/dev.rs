@@ -8,7 +8,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use crate::uapi::{self, CrInfo};
+use crate::uapi::{self, CrCheckpointArgs, CrInfo};
 
 /// The default device node.
 pub const DEFAULT_PATH: &str = "/dev/cr";
@@ -22,6 +22,11 @@ pub enum DevError {
     Ioctl(&'static str, io::Error),
     /// The module speaks another ABI version than this crctl.
     Abi { module: u32 },
+    /// A checkpoint failed; `args` holds the module's reason.
+    Checkpoint {
+        err: io::Error,
+        args: CrCheckpointArgs,
+    },
 }
 
 impl fmt::Display for DevError {
@@ -46,6 +51,7 @@ impl fmt::Display for DevError {
                 };
                 write!(f, "{name} failed: {e}{hint}")
             }
+            DevError::Checkpoint { err, args } => write!(f, "{}", checkpoint_failure(err, args)),
             DevError::Abi { module } => write!(
                 f,
                 "the module speaks ABI {module}, this crctl speaks ABI {}; use the crctl built with the module",
@@ -91,6 +97,28 @@ impl Device {
         Ok(info)
     }
 
+    /// `CR_IOC_CHECKPOINT`: streams the image of `args.target` to
+    /// `args.out_fd`; fills the statistics in `args`.
+    pub fn checkpoint(&self, args: &mut CrCheckpointArgs) -> Result<(), DevError> {
+        // SAFETY: CR_IOC_CHECKPOINT reads and writes exactly one
+        // `CrCheckpointArgs` (the size encoded in the command) at `args`,
+        // which lives across the call.
+        let rc = unsafe {
+            libc::ioctl(
+                self.file.as_raw_fd(),
+                uapi::CR_IOC_CHECKPOINT as libc::c_ulong,
+                args as *mut CrCheckpointArgs,
+            )
+        };
+        if rc < 0 {
+            return Err(DevError::Checkpoint {
+                err: io::Error::last_os_error(),
+                args: *args,
+            });
+        }
+        Ok(())
+    }
+
     /// `info`, refusing a module of another ABI version.
     pub fn checked_info(&self) -> Result<CrInfo, DevError> {
         let info = self.info()?;
@@ -100,6 +128,60 @@ impl Device {
             });
         }
         Ok(info)
+    }
+}
+
+/// One line saying why a checkpoint failed and what to do about it.
+pub fn checkpoint_failure(err: &io::Error, args: &CrCheckpointArgs) -> String {
+    let pid = uapi::cpid_pid(args.target);
+    let errno = err.raw_os_error().unwrap_or(0);
+    let timeout = match args.freeze_timeout_ms {
+        0 => uapi::CR_FREEZE_TIMEOUT_MS_DEFAULT,
+        t => t,
+    };
+    let text = match args.fail_reason {
+        uapi::CR_FAIL_ARGS => "the module refused the request's arguments; crctl and the module are from different builds".to_owned(),
+        uapi::CR_FAIL_REMOTE => format!(
+            "process {pid} lives on host {}: remote processes are not supported yet",
+            uapi::cpid_host(args.target)
+        ),
+        uapi::CR_FAIL_NO_PROCESS => format!("no process {pid} (it does not exist, is not a process id, or exited during the checkpoint)"),
+        uapi::CR_FAIL_KTHREAD => format!("{pid} is a kernel thread; only user processes can be checkpointed"),
+        uapi::CR_FAIL_SELF => "a process cannot checkpoint itself; run crctl from another process".to_owned(),
+        uapi::CR_FAIL_STOPPED => format!("process {pid} is stopped or traced; continue it (kill -CONT) or detach the debugger, then retry"),
+        uapi::CR_FAIL_PERM => format!("not allowed to checkpoint {pid}: you may not ptrace it; run as its owner or as root, or with CAP_CHECKPOINT_RESTORE"),
+        uapi::CR_FAIL_PROOF => format!("/proc/{pid}/mem no longer belongs to process {pid} (it exec'd, or the pid was reused); retry"),
+        uapi::CR_FAIL_OUTPUT => {
+            let hint = match errno {
+                libc::EPIPE => "; the reader of the output went away",
+                libc::ENOSPC => "; the disk is full",
+                libc::EAGAIN => "; the output is non-blocking (O_NONBLOCK), which an image stream cannot use",
+                libc::EBADF => "; the output is not open for writing",
+                _ => "",
+            };
+            format!("writing the image failed: {err}{hint}; process {pid} was left running")
+        }
+        uapi::CR_FAIL_BUSY => format!("another checkpoint of process {pid} is running; retry when it is done"),
+        uapi::CR_FAIL_TIMEOUT => format!(
+            "a thread of process {pid} did not stop within {timeout} ms (it is in an uninterruptible sleep: vfork, disk or network I/O); it was left running; retry, or raise --timeout"
+        ),
+        uapi::CR_FAIL_INTERRUPTED => format!("interrupted by a signal; process {pid} was left running"),
+        uapi::CR_FAIL_EXEC => format!("process {pid} ran execve during the checkpoint; retry"),
+        uapi::CR_FAIL_SHMEM => format!(
+            "process {pid} has shared anonymous or System V shared memory at {:#x}, which cr cannot checkpoint yet; it was left running",
+            args.fail_addr
+        ),
+        uapi::CR_FAIL_DEVICE => format!(
+            "process {pid} has a device mapped at {:#x}; a process holding a device cannot be checkpointed; it was left running",
+            args.fail_addr
+        ),
+        uapi::CR_FAIL_LIMIT => format!("process {pid} has more threads, memory areas or queued signals than an image holds"),
+        _ => format!("checkpoint of process {pid} failed: {err}"),
+    };
+    if args.fail_reason == uapi::CR_FAIL_OUTPUT || args.fail_reason == uapi::CR_FAIL_NONE {
+        text
+    } else {
+        format!("{text} ({err})")
     }
 }
 
@@ -113,7 +195,7 @@ pub fn arch_name(arch: u32) -> &'static str {
 
 /// The names of the `CR_FEATURE_*` bits in `features`, with unknown bits in hex.
 pub fn feature_names(features: u64) -> Vec<String> {
-    let known: [(u64, &str); 0] = [];
+    let known: [(u64, &str); 1] = [(uapi::CR_FEATURE_CHECKPOINT, "checkpoint")];
     let mut names: Vec<String> = known
         .iter()
         .filter(|(bit, _)| features & bit != 0)

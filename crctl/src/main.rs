@@ -2,12 +2,21 @@
 
 //! crctl: drive cr, the checkpoint/restore kernel module, through /dev/cr.
 
-use std::path::PathBuf;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufReader, IsTerminal, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 
 use crctl::dev::{self, Device};
+use crctl::uapi::{self, CrCheckpointArgs};
+use crctl::{image, inspect};
 
 #[derive(Parser)]
 #[command(
@@ -32,12 +41,46 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Stream a running process's image to a file or stdout; it keeps running.
+    Checkpoint {
+        /// The process id.
+        pid: u32,
+        /// Where the image goes: a file (created, mode 0600), or - for stdout.
+        #[arg(short, long, value_name = "FILE|-", default_value = "-")]
+        output: String,
+        /// End the process once its image is complete (for migration).
+        #[arg(long)]
+        kill: bool,
+        /// How long every thread may take to stop, in milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = uapi::CR_FREEZE_TIMEOUT_MS_DEFAULT)]
+        timeout: u32,
+    },
+    /// Decode and verify an image (every crc, count and range).
+    Inspect {
+        /// The image file, or - for stdin.
+        file: String,
+        /// Print JSON.
+        #[arg(long, conflicts_with = "maps")]
+        json: bool,
+        /// Print the memory areas as /proc/<pid>/maps lines.
+        #[arg(long)]
+        maps: bool,
+    },
 }
+
+type AnyResult = Result<(), Box<dyn std::error::Error>>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info { json } => info(&cli.device, json),
+        Command::Checkpoint {
+            pid,
+            output,
+            kill,
+            timeout,
+        } => checkpoint(&cli.device, pid, &output, kill, timeout),
+        Command::Inspect { file, json, maps } => inspect_cmd(&file, json, maps),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -48,30 +91,168 @@ fn main() -> ExitCode {
     }
 }
 
-fn info(path: &std::path::Path, json: bool) -> Result<(), Box<dyn std::error::Error>> {
+fn info(path: &Path, json: bool) -> AnyResult {
     let device = Device::open(path)?;
     let info = device.checked_info()?;
     let features = dev::feature_names(info.features);
     if json {
-        let list: Vec<String> = features.iter().map(|f| format!("\"{f}\"")).collect();
-        println!(
-            "{{\"device\":\"{}\",\"abi_version\":{},\"arch\":\"{}\",\"page_size\":{},\"features\":[{}]}}",
-            path.display(),
-            info.abi_version,
-            dev::arch_name(info.arch),
-            info.page_size,
-            list.join(",")
-        );
+        let v = serde_json::json!({
+            "device": path.display().to_string(),
+            "abi_version": info.abi_version,
+            "arch": dev::arch_name(info.arch),
+            "page_size": info.page_size,
+            "features": features,
+        });
+        println!("{v}");
     } else {
         println!("device:      {}", path.display());
         println!("abi version: {}", info.abi_version);
         println!("arch:        {}", dev::arch_name(info.arch));
         println!("page size:   {}", info.page_size);
-        if features.is_empty() {
-            println!("features:    none yet (checkpoint and restore are not implemented)");
-        } else {
-            println!("features:    {}", features.join(" "));
+        println!(
+            "features:    {}",
+            if features.is_empty() {
+                "none".into()
+            } else {
+                features.join(" ")
+            }
+        );
+    }
+    Ok(())
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+}
+
+fn ms(ns: u64) -> String {
+    format!("{:.1} ms", ns as f64 / 1e6)
+}
+
+/// Shows how much of the image is written, for big images on a terminal.
+fn progress(file: &File, done: Arc<AtomicBool>) -> Option<std::thread::JoinHandle<()>> {
+    if !io::stderr().is_terminal() || !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let file = file.try_clone().ok()?;
+    Some(std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut shown = false;
+        while !done.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(200));
+            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+            if start.elapsed() > Duration::from_millis(500) {
+                eprint!("\rcrctl: {} written ", mib(size));
+                shown = true;
+            }
         }
+        if shown {
+            eprint!("\r\x1b[K");
+        }
+    }))
+}
+
+fn checkpoint(device: &Path, pid: u32, output: &str, kill: bool, timeout: u32) -> AnyResult {
+    let dev = Device::open(device)?;
+    let info = dev.checked_info()?;
+    if info.features & uapi::CR_FEATURE_CHECKPOINT == 0 {
+        return Err(
+            "this cr module cannot checkpoint (no CR_FEATURE_CHECKPOINT); load a newer one".into(),
+        );
+    }
+    // A broken pipe must come back as EPIPE with a message, not kill crctl.
+    // SAFETY: Setting SIGPIPE's disposition to SIG_IGN has no preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+
+    let to_stdout = output == "-";
+    let file = if to_stdout {
+        if io::stdout().is_terminal() {
+            return Err(
+                "will not write a binary image to a terminal; use -o FILE or a pipe".into(),
+            );
+        }
+        None
+    } else {
+        let f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(output)
+            .map_err(|e| format!("cannot create {output}: {e}"))?;
+        Some(f)
+    };
+    let out_fd = file.as_ref().map_or(1, |f| f.as_raw_fd());
+
+    // The proof that we may ptrace the process: opening its mem file runs the
+    // kernel's ptrace check. Without it, the module asks for a capability.
+    let proof = match File::open(format!("/proc/{pid}/mem")) {
+        Ok(f) => Some(f),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(_f) = &file {
+                let _ = std::fs::remove_file(output);
+            }
+            return Err(format!("no process {pid}").into());
+        }
+        Err(_) => None,
+    };
+
+    let mut args = CrCheckpointArgs {
+        target: uapi::cpid(0, pid),
+        out_fd,
+        proof_fd: proof.as_ref().map_or(-1, |f| f.as_raw_fd()),
+        flags: if kill { uapi::CR_CHECKPOINT_KILL } else { 0 },
+        freeze_timeout_ms: timeout,
+        ..Default::default()
+    };
+    let done = Arc::new(AtomicBool::new(false));
+    let shower = file.as_ref().and_then(|f| progress(f, done.clone()));
+    let result = dev.checkpoint(&mut args);
+    done.store(true, Ordering::Relaxed);
+    if let Some(t) = shower {
+        let _ = t.join();
+    }
+    if let Err(e) = result {
+        // Leave no broken image behind.
+        if file.is_some() {
+            let _ = std::fs::remove_file(output);
+        }
+        return Err(e.into());
+    }
+    io::stdout().flush()?;
+    eprintln!(
+        "crctl: checkpointed process {pid}: {} thread{}, {} areas, {} pages ({}), image {} bytes in {} (stopped for {}){}",
+        args.threads,
+        if args.threads == 1 { "" } else { "s" },
+        args.vmas,
+        args.pages,
+        mib(args.pages * u64::from(info.page_size)),
+        args.bytes,
+        ms(args.total_ns),
+        ms(args.frozen_ns),
+        if kill { ", then ended it" } else { "" }
+    );
+    Ok(())
+}
+
+fn inspect_cmd(file: &str, json: bool, maps: bool) -> AnyResult {
+    let src: Box<dyn io::Read> = if file == "-" {
+        Box::new(io::stdin().lock())
+    } else {
+        Box::new(File::open(file).map_err(|e| format!("cannot open {file}: {e}"))?)
+    };
+    let img = image::read(BufReader::with_capacity(1 << 20, src), |_, _| Ok(()))?;
+    let mut out = io::stdout().lock();
+    if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&inspect::to_json(&img))?
+        )?;
+    } else if maps {
+        write!(out, "{}", inspect::maps(&img))?;
+    } else {
+        write!(out, "{}", inspect::text(&img))?;
     }
     Ok(())
 }

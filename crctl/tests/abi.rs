@@ -10,40 +10,271 @@ use std::process::Command;
 
 use crctl::uapi::*;
 
+/// `(C expression, Rust value)` pairs: the struct's size and each field's offset.
+macro_rules! layout {
+    ($out:ident, $c:literal, $rust:ty, [$($f:ident),* $(,)?]) => {
+        $out.push((concat!("sizeof(struct ", $c, ")"), size_of::<$rust>() as u64));
+        $($out.push((
+            concat!("offsetof(struct ", $c, ", ", stringify!($f), ")"),
+            offset_of!($rust, $f) as u64,
+        ));)*
+    };
+}
+
 /// `(C expression, Rust value)` for everything the ABI fixes.
 fn layout() -> Vec<(&'static str, u64)> {
-    vec![
-        ("sizeof(struct cr_info)", size_of::<CrInfo>() as u64),
-        (
-            "offsetof(struct cr_info, abi_version)",
-            offset_of!(CrInfo, abi_version) as u64,
-        ),
-        (
-            "offsetof(struct cr_info, arch)",
-            offset_of!(CrInfo, arch) as u64,
-        ),
-        (
-            "offsetof(struct cr_info, features)",
-            offset_of!(CrInfo, features) as u64,
-        ),
-        (
-            "offsetof(struct cr_info, page_size)",
-            offset_of!(CrInfo, page_size) as u64,
-        ),
-        (
-            "offsetof(struct cr_info, __pad)",
-            offset_of!(CrInfo, __pad) as u64,
-        ),
-        (
-            "offsetof(struct cr_info, __reserved)",
-            offset_of!(CrInfo, __reserved) as u64,
-        ),
+    let mut v = Vec::new();
+    layout!(
+        v,
+        "cr_info",
+        CrInfo,
+        [abi_version, arch, features, page_size, __pad, __reserved]
+    );
+    layout!(
+        v,
+        "cr_checkpoint_args",
+        CrCheckpointArgs,
+        [
+            target,
+            out_fd,
+            proof_fd,
+            flags,
+            freeze_timeout_ms,
+            bytes,
+            pages,
+            frozen_ns,
+            total_ns,
+            threads,
+            vmas,
+            __reserved,
+        ]
+    );
+    v.push((
+        "offsetof(struct cr_record, type)",
+        offset_of!(CrRecord, r#type) as u64,
+    ));
+    layout!(v, "cr_record", CrRecord, [crc, size]);
+    layout!(
+        v,
+        "cr_image_header",
+        CrImageHeader,
+        [
+            version,
+            arch,
+            page_size,
+            xstate_size,
+            created_ns,
+            release,
+            hostname,
+            __pad,
+        ]
+    );
+    layout!(v, "cr_rlimit", CrRlimit, [cur, max]);
+    layout!(
+        v,
+        "cr_process",
+        CrProcess,
+        [
+            pid,
+            ppid,
+            pgid,
+            sid,
+            nr_threads,
+            uid,
+            euid,
+            suid,
+            fsuid,
+            gid,
+            egid,
+            sgid,
+            fsgid,
+            umask,
+            personality,
+            exit_signal,
+            flags,
+            __pad,
+            comm,
+            rlim,
+        ]
+    );
+    layout!(
+        v,
+        "cr_mm",
+        CrMm,
+        [
+            start_code,
+            end_code,
+            start_data,
+            end_data,
+            start_brk,
+            brk,
+            start_stack,
+            arg_start,
+            arg_end,
+            env_start,
+            env_end,
+            vdso_base,
+            nr_vmas,
+            auxv_words,
+            exe_path_len,
+            __pad,
+        ]
+    );
+    layout!(
+        v,
+        "cr_vma",
+        CrVma,
+        [
+            start, end, pgoff, vm_flags, prot, kind, flags, __pad, dev, ino, file_size, mtime_ns,
+            __reserved, path_len, __pad2,
+        ]
+    );
+    layout!(
+        v,
+        "cr_sigaction",
+        CrSigaction,
+        [handler, flags, restorer, mask]
+    );
+    layout!(v, "cr_sighand", CrSighand, [action]);
+    layout!(v, "cr_siginfo", CrSiginfo, [signo, __pad, info]);
+    layout!(v, "cr_sigpending", CrSigpending, [signal, count, __pad]);
+    v.push((
+        "offsetof(struct cr_fd, type)",
+        offset_of!(CrFd, r#type) as u64,
+    ));
+    layout!(
+        v,
+        "cr_fd",
+        CrFd,
+        [fd, f_flags, mode, pos, dev, ino, size, path_len, __pad]
+    );
+    layout!(
+        v,
+        "cr_regs",
+        CrRegs,
+        [
+            r15, r14, r13, r12, bp, bx, r11, r10, r9, r8, ax, cx, dx, si, di, orig_ax, ip, cs,
+            flags, sp, ss, fs_base, gs_base, ds, es, fs, gs,
+        ]
+    );
+    layout!(
+        v,
+        "cr_thread",
+        CrThread,
+        [
+            tid,
+            flags,
+            regs,
+            restart,
+            restart_errno,
+            blocked,
+            pending,
+            sas_sp,
+            sas_size,
+            sas_flags,
+            xstate_size,
+            pending_count,
+            __pad,
+            clear_child_tid,
+            robust_list,
+            robust_list_len,
+            comm,
+        ]
+    );
+    layout!(v, "cr_pages", CrPages, [addr, count]);
+    layout!(
+        v,
+        "cr_trailer",
+        CrTrailer,
+        [records, bytes, chain_crc, __pad, pages]
+    );
+
+    let consts: [(&'static str, u64); 61] = [
         ("CR_ABI_VERSION", CR_ABI_VERSION as u64),
         ("CR_ARCH_X86_64", CR_ARCH_X86_64 as u64),
+        ("CR_FEATURE_CHECKPOINT", CR_FEATURE_CHECKPOINT),
         ("CR_FEATURES_ALL", CR_FEATURES_ALL),
         ("CR_IOC_MAGIC", CR_IOC_MAGIC as u64),
         ("CR_IOC_INFO", CR_IOC_INFO as u64),
-    ]
+        ("CR_IOC_CHECKPOINT", CR_IOC_CHECKPOINT as u64),
+        ("CR_CPID(7, 42)", cpid(7, 42)),
+        ("CR_CHECKPOINT_KILL", CR_CHECKPOINT_KILL as u64),
+        ("CR_CHECKPOINT_FLAGS_ALL", CR_CHECKPOINT_FLAGS_ALL as u64),
+        (
+            "CR_FREEZE_TIMEOUT_MS_DEFAULT",
+            CR_FREEZE_TIMEOUT_MS_DEFAULT as u64,
+        ),
+        ("CR_IMAGE_MAGIC", CR_IMAGE_MAGIC),
+        ("CR_IMAGE_VERSION", CR_IMAGE_VERSION as u64),
+        ("CR_IMAGE_MAX_RECORD", CR_IMAGE_MAX_RECORD),
+        ("CR_IMAGE_MAX_PATH", CR_IMAGE_MAX_PATH as u64),
+        ("CR_IMAGE_MAX_THREADS", CR_IMAGE_MAX_THREADS as u64),
+        ("CR_IMAGE_MAX_VMAS", CR_IMAGE_MAX_VMAS as u64),
+        ("CR_IMAGE_MAX_XSTATE", CR_IMAGE_MAX_XSTATE as u64),
+        ("CR_RLIMITS", CR_RLIMITS as u64),
+        ("CR_NSIG", CR_NSIG as u64),
+        ("CR_REC_HEADER", CR_REC_HEADER as u64),
+        ("CR_REC_PROCESS", CR_REC_PROCESS as u64),
+        ("CR_REC_MM", CR_REC_MM as u64),
+        ("CR_REC_VMA", CR_REC_VMA as u64),
+        ("CR_REC_SIGHAND", CR_REC_SIGHAND as u64),
+        ("CR_REC_SIGPENDING", CR_REC_SIGPENDING as u64),
+        ("CR_REC_FD", CR_REC_FD as u64),
+        ("CR_REC_THREAD", CR_REC_THREAD as u64),
+        ("CR_REC_PAGES", CR_REC_PAGES as u64),
+        ("CR_REC_TRAILER", CR_REC_TRAILER as u64),
+        ("CR_VMA_ANON", CR_VMA_ANON as u64),
+        ("CR_VMA_FILE", CR_VMA_FILE as u64),
+        ("CR_VMA_SHMEM", CR_VMA_SHMEM as u64),
+        ("CR_VMA_VDSO", CR_VMA_VDSO as u64),
+        ("CR_VMA_VVAR", CR_VMA_VVAR as u64),
+        ("CR_VMA_VSYSCALL", CR_VMA_VSYSCALL as u64),
+        ("CR_VMA_DEVICE", CR_VMA_DEVICE as u64),
+        (
+            "CR_VMA_SHARED | CR_VMA_GROWSDOWN | CR_VMA_HEAP",
+            (CR_VMA_SHARED | CR_VMA_GROWSDOWN | CR_VMA_HEAP) as u64,
+        ),
+        (
+            "CR_VMA_STACK | CR_VMA_LOCKED | CR_VMA_DONTDUMP",
+            (CR_VMA_STACK | CR_VMA_LOCKED | CR_VMA_DONTDUMP) as u64,
+        ),
+        (
+            "CR_FD_REG + 10 * CR_FD_DIR + 100 * CR_FD_PIPE",
+            (CR_FD_REG + 10 * CR_FD_DIR + 100 * CR_FD_PIPE) as u64,
+        ),
+        (
+            "CR_FD_TTY + 10 * CR_FD_SOCKET + 100 * CR_FD_CHR",
+            (CR_FD_TTY + 10 * CR_FD_SOCKET + 100 * CR_FD_CHR) as u64,
+        ),
+        (
+            "CR_FD_BLK + 10 * CR_FD_ANON + 100 * CR_FD_OTHER",
+            (CR_FD_BLK + 10 * CR_FD_ANON + 100 * CR_FD_OTHER) as u64,
+        ),
+        ("CR_RESTART_NONE", CR_RESTART_NONE as u64),
+        ("CR_RESTART_SYSCALL", CR_RESTART_SYSCALL as u64),
+        ("CR_RESTART_BLOCK", CR_RESTART_BLOCK as u64),
+        (
+            "CR_FAIL_NONE + CR_FAIL_ARGS + CR_FAIL_REMOTE",
+            (CR_FAIL_NONE + CR_FAIL_ARGS + CR_FAIL_REMOTE) as u64,
+        ),
+        ("CR_FAIL_NO_PROCESS", CR_FAIL_NO_PROCESS as u64),
+        ("CR_FAIL_KTHREAD", CR_FAIL_KTHREAD as u64),
+        ("CR_FAIL_SELF", CR_FAIL_SELF as u64),
+        ("CR_FAIL_STOPPED", CR_FAIL_STOPPED as u64),
+        ("CR_FAIL_PERM", CR_FAIL_PERM as u64),
+        ("CR_FAIL_PROOF", CR_FAIL_PROOF as u64),
+        ("CR_FAIL_OUTPUT", CR_FAIL_OUTPUT as u64),
+        ("CR_FAIL_BUSY", CR_FAIL_BUSY as u64),
+        ("CR_FAIL_TIMEOUT", CR_FAIL_TIMEOUT as u64),
+        ("CR_FAIL_INTERRUPTED", CR_FAIL_INTERRUPTED as u64),
+        ("CR_FAIL_EXEC", CR_FAIL_EXEC as u64),
+        ("CR_FAIL_SHMEM", CR_FAIL_SHMEM as u64),
+        ("CR_FAIL_DEVICE", CR_FAIL_DEVICE as u64),
+        ("CR_FAIL_LIMIT", CR_FAIL_LIMIT as u64),
+        ("CR_THREAD_LEADER", CR_THREAD_LEADER as u64),
+    ];
+    v.extend(consts);
+    v
 }
 
 #[test]
@@ -92,6 +323,20 @@ fn rust_mirror_matches_c_header() {
             "{expr}: Rust mirror says {rust}, C header says {c}"
         );
     }
+}
+
+#[test]
+fn pod_round_trip() {
+    let mut t = CrThread {
+        tid: 1234,
+        ..Default::default()
+    };
+    t.regs.ip = 0x4000_1000;
+    t.comm[..4].copy_from_slice(b"main");
+    let bytes = as_bytes(&t).to_vec();
+    assert_eq!(bytes.len(), 320);
+    assert_eq!(from_bytes::<CrThread>(&bytes), Some(t));
+    assert_eq!(from_bytes::<CrThread>(&bytes[..319]), None);
 }
 
 #[test]

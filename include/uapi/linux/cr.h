@@ -27,7 +27,13 @@
  * Bits of cr_info.features: what this build of the module can do. A bit is
  * defined here only once its feature is implemented.
  */
-#define CR_FEATURES_ALL 0ULL
+#define CR_FEATURE_CHECKPOINT	(1ULL << 0)	/* CR_IOC_CHECKPOINT */
+#define CR_FEATURES_ALL		CR_FEATURE_CHECKPOINT
+
+/* A cluster-wide process id: the host in the high 32 bits (0 = this host). */
+#define CR_CPID(host, pid)	(((__u64)(host) << 32) | (__u32)(pid))
+#define CR_CPID_HOST(cpid)	((__u32)((cpid) >> 32))
+#define CR_CPID_PID(cpid)	((__u32)(cpid))
 
 /**
  * struct cr_info - what the module is and what it can do
@@ -49,6 +55,77 @@ struct cr_info {
 	__u64 __reserved[4];
 };
 
+/* cr_checkpoint_args.flags */
+#define CR_CHECKPOINT_KILL	(1U << 0)	/* end the target once the image is complete */
+#define CR_CHECKPOINT_FLAGS_ALL	CR_CHECKPOINT_KILL
+
+/* Freeze timeout when cr_checkpoint_args.freeze_timeout_ms is 0. */
+#define CR_FREEZE_TIMEOUT_MS_DEFAULT 10000
+
+/**
+ * struct cr_checkpoint_args - argument of CR_IOC_CHECKPOINT
+ * @target:            in: cluster pid of the process (CR_CPID); the pid is in
+ *                     the caller's pid namespace. Host 0 is this host.
+ * @out_fd:            in: writable fd the image is streamed to (file, pipe,
+ *                     socket); written sequentially, never seeked.
+ * @proof_fd:          in: an fd of /proc/<pid>/mem opened by the caller, which
+ *                     proves the caller may ptrace the target (the open ran
+ *                     the kernel's full ptrace check, LSMs included); or -1, and
+ *                     then the caller needs CAP_CHECKPOINT_RESTORE or
+ *                     CAP_SYS_ADMIN over the target's user namespace.
+ * @flags:             in: CR_CHECKPOINT_* flags.
+ * @freeze_timeout_ms: in: how long to wait for every thread to stop (0: the
+ *                     default, CR_FREEZE_TIMEOUT_MS_DEFAULT).
+ * @bytes:             out: image bytes written.
+ * @pages:             out: memory pages written.
+ * @frozen_ns:         out: how long the target was stopped (its downtime).
+ * @total_ns:          out: time spent in the ioctl.
+ * @threads:           out: threads checkpointed.
+ * @vmas:              out: memory areas described.
+ * @fail_reason:       out, also on failure: CR_FAIL_* saying why the
+ *                     checkpoint failed (CR_FAIL_NONE on success).
+ * @__pad:             zero.
+ * @fail_addr:         out, on failure: the address of the memory area that
+ *                     caused it (CR_FAIL_SHMEM, CR_FAIL_DEVICE), else 0.
+ * @__reserved:        zero.
+ */
+struct cr_checkpoint_args {
+	__u64 target;
+	__s32 out_fd;
+	__s32 proof_fd;
+	__u32 flags;
+	__u32 freeze_timeout_ms;
+	__u64 bytes;
+	__u64 pages;
+	__u64 frozen_ns;
+	__u64 total_ns;
+	__u32 threads;
+	__u32 vmas;
+	__u32 fail_reason;
+	__u32 __pad;
+	__u64 fail_addr;
+	__u64 __reserved[2];
+};
+
+/* cr_checkpoint_args.fail_reason: the errno says what, this says why. */
+#define CR_FAIL_NONE		0
+#define CR_FAIL_ARGS		1	/* EINVAL: unknown flags, nonzero reserved fields */
+#define CR_FAIL_REMOTE		2	/* EREMOTE: the target lives on another host */
+#define CR_FAIL_NO_PROCESS	3	/* ESRCH: no such process (or it exited) */
+#define CR_FAIL_KTHREAD		4	/* EINVAL: a kernel thread */
+#define CR_FAIL_SELF		5	/* EDEADLK: the caller's own process */
+#define CR_FAIL_STOPPED		6	/* EBUSY: stopped (SIGSTOP) or traced */
+#define CR_FAIL_PERM		7	/* EPERM: no proof and no capability */
+#define CR_FAIL_PROOF		8	/* EINVAL/EPERM: proof_fd is not the target's /proc/<pid>/mem */
+#define CR_FAIL_OUTPUT		9	/* out_fd is bad (EBADF, EAGAIN: O_NONBLOCK) or a write failed */
+#define CR_FAIL_BUSY		10	/* EBUSY: another checkpoint of this process is running */
+#define CR_FAIL_TIMEOUT		11	/* ETIMEDOUT: a thread did not stop (uninterruptible sleep) */
+#define CR_FAIL_INTERRUPTED	12	/* EINTR: the caller got a signal */
+#define CR_FAIL_EXEC		13	/* EAGAIN: the target exec'd during the checkpoint */
+#define CR_FAIL_SHMEM		14	/* EOPNOTSUPP: shared anonymous/SysV memory at fail_addr */
+#define CR_FAIL_DEVICE		15	/* EOPNOTSUPP: a device mapping at fail_addr */
+#define CR_FAIL_LIMIT		16	/* E2BIG: more threads, areas or signals than an image holds */
+
 /*
  * ioctl numbers: type 0xC7, numbers 0x00-0x3f (see
  * Documentation/userspace-api/ioctl/ioctl-number.rst in the kernel tree).
@@ -57,10 +134,379 @@ struct cr_info {
  */
 #define CR_IOC_MAGIC 0xC7
 
-#define CR_IOC_INFO _IOR(CR_IOC_MAGIC, 0x00, struct cr_info)
+#define CR_IOC_INFO		_IOR(CR_IOC_MAGIC, 0x00, struct cr_info)
+#define CR_IOC_CHECKPOINT	_IOWR(CR_IOC_MAGIC, 0x01, struct cr_checkpoint_args)
+
+/*
+ * The image: a stream, written and read strictly in order with no seeks.
+ *
+ *   magic (8 bytes, CR_IMAGE_MAGIC)
+ *   record*                     each: struct cr_record, then .size payload bytes
+ *
+ * Record order: HEADER, PROCESS, MM, VMA x mm.nr_vmas, SIGHAND, SIGPENDING
+ * (shared), FD*, THREAD x process.nr_threads, PAGES*, TRAILER. Every record's
+ * crc is crc32c (Castagnoli, seed ~0, final xor ~0, as the kernel's
+ * crc32c(~0, ..) ^ ~0) over its 16-byte header with crc = 0, then its payload.
+ * The trailer counts the records and bytes before it and chains their crcs,
+ * so truncation, a lost or repeated record, and corrupted bytes are detected.
+ * Documentation/image-format.rst gives every byte.
+ */
+#define CR_IMAGE_MAGIC		0x31474d4952435243ULL	/* "CRCRIMG1" little-endian */
+#define CR_IMAGE_VERSION	1
+
+/* Limits the reader enforces (the writer never exceeds them). */
+#define CR_IMAGE_MAX_RECORD	(64ULL << 20)	/* payload bytes of one record */
+#define CR_IMAGE_MAX_PATH	4096
+#define CR_IMAGE_MAX_THREADS	65536
+#define CR_IMAGE_MAX_VMAS	1048576
+#define CR_IMAGE_MAX_XSTATE	65536
+
+/* cr_record.type */
+enum cr_record_type {
+	CR_REC_HEADER		= 1,
+	CR_REC_PROCESS		= 2,
+	CR_REC_MM		= 3,
+	CR_REC_VMA		= 4,
+	CR_REC_SIGHAND		= 5,
+	CR_REC_SIGPENDING	= 6,
+	CR_REC_FD		= 7,
+	CR_REC_THREAD		= 8,
+	CR_REC_PAGES		= 9,
+	CR_REC_TRAILER		= 10,
+};
+
+/**
+ * struct cr_record - the header of every record
+ * @type: CR_REC_*.
+ * @crc:  crc32c over this header (crc = 0) and the payload.
+ * @size: payload bytes that follow the header.
+ */
+struct cr_record {
+	__u32 type;
+	__u32 crc;
+	__u64 size;
+};
+
+/**
+ * struct cr_image_header - CR_REC_HEADER, the first record
+ * @version:     CR_IMAGE_VERSION.
+ * @arch:        CR_ARCH_*.
+ * @page_size:   page size of the kernel that wrote the image.
+ * @xstate_size: bytes of user xsave state of that CPU (in every THREAD).
+ * @created_ns:  CLOCK_REALTIME when the target was frozen.
+ * @release:     utsname release of that kernel, NUL-padded.
+ * @hostname:    utsname nodename of that host, NUL-padded.
+ */
+struct cr_image_header {
+	__u32 version;
+	__u32 arch;
+	__u32 page_size;
+	__u32 xstate_size;
+	__u64 created_ns;
+	char release[65];
+	char hostname[65];
+	__u8 __pad[6];
+};
+
+/**
+ * struct cr_rlimit - one resource limit
+ * @cur: soft limit. @max: hard limit. (RLIM_INFINITY is ~0.)
+ */
+struct cr_rlimit {
+	__u64 cur;
+	__u64 max;
+};
+
+#define CR_RLIMITS 16
+
+/**
+ * struct cr_process - CR_REC_PROCESS: the process as a whole
+ * @pid, @ppid, @pgid, @sid: ids in the pid namespace of the caller.
+ * @nr_threads:  THREAD records that follow.
+ * @uid, @euid, @suid, @fsuid, @gid, @egid, @sgid, @fsgid: the credentials at
+ *               checkpoint, in the caller's user namespace (for information:
+ *               restore never takes credentials from an image).
+ * @umask:       file mode creation mask.
+ * @personality: personality(2) flags.
+ * @exit_signal: signal sent to the parent on exit.
+ * @flags:       zero (no flags are defined yet).
+ * @comm:        task name, NUL-padded.
+ * @rlim:        resource limits, indexed by RLIMIT_*.
+ */
+struct cr_process {
+	__u32 pid;
+	__u32 ppid;
+	__u32 pgid;
+	__u32 sid;
+	__u32 nr_threads;
+	__u32 uid;
+	__u32 euid;
+	__u32 suid;
+	__u32 fsuid;
+	__u32 gid;
+	__u32 egid;
+	__u32 sgid;
+	__u32 fsgid;
+	__u32 umask;
+	__u32 personality;
+	__u32 exit_signal;
+	__u32 flags;
+	__u32 __pad;
+	char comm[16];
+	struct cr_rlimit rlim[CR_RLIMITS];
+};
+
+/**
+ * struct cr_mm - CR_REC_MM: the address space; followed by @auxv_words u64
+ * words of the saved auxiliary vector, then @exe_path_len bytes of the
+ * executable's path (no NUL).
+ */
+struct cr_mm {
+	__u64 start_code;
+	__u64 end_code;
+	__u64 start_data;
+	__u64 end_data;
+	__u64 start_brk;
+	__u64 brk;
+	__u64 start_stack;
+	__u64 arg_start;
+	__u64 arg_end;
+	__u64 env_start;
+	__u64 env_end;
+	__u64 vdso_base;
+	__u32 nr_vmas;
+	__u32 auxv_words;
+	__u32 exe_path_len;
+	__u32 __pad;
+};
+
+/* cr_vma.kind */
+#define CR_VMA_ANON	1	/* private anonymous memory */
+#define CR_VMA_FILE	2	/* a mapped file (private or shared) */
+#define CR_VMA_SHMEM	3	/* shared anonymous / tmpfs-backed shared memory */
+#define CR_VMA_VDSO	4	/* [vdso]: recreated by the restoring kernel */
+#define CR_VMA_VVAR	5	/* [vvar] and friends: recreated, never dumped */
+#define CR_VMA_VSYSCALL	6	/* [vsyscall] */
+#define CR_VMA_DEVICE	7	/* a device mapping (VM_IO/VM_PFNMAP): contents not saved */
+
+/* cr_vma.flags */
+#define CR_VMA_SHARED		(1U << 0)	/* MAP_SHARED */
+#define CR_VMA_GROWSDOWN	(1U << 1)	/* a stack that grows down */
+#define CR_VMA_HEAP		(1U << 2)	/* holds brk */
+#define CR_VMA_STACK		(1U << 3)	/* holds the main thread's stack */
+#define CR_VMA_LOCKED		(1U << 4)	/* mlock()ed */
+#define CR_VMA_DONTDUMP		(1U << 5)	/* MADV_DONTDUMP (still saved) */
+
+/**
+ * struct cr_vma - CR_REC_VMA: one memory area; followed by @path_len bytes
+ * of the mapped file's path (no NUL), or for a special mapping without a file
+ * its name ("[vdso]", "[vvar]", ...).
+ * @start, @end: the range, page aligned, @start < @end.
+ * @pgoff:       offset in the file, in pages.
+ * @vm_flags:    the kernel's VM_* flags (for information and inspect).
+ * @prot:        PROT_READ | PROT_WRITE | PROT_EXEC.
+ * @kind:        CR_VMA_* kind.
+ * @flags:       CR_VMA_* flags.
+ * @__pad:       zero.
+ * @dev, @ino:   identity of the mapped file (st_dev as new_encode_dev, st_ino).
+ * @file_size:   the file's size at checkpoint.
+ * @mtime_ns:    the file's modification time at checkpoint.
+ * @__reserved:  zero. (The pages of an area are the PAGES records whose
+ *               range lies in it; they follow all VMA records.)
+ * @path_len:    bytes of path that follow.
+ */
+struct cr_vma {
+	__u64 start;
+	__u64 end;
+	__u64 pgoff;
+	__u64 vm_flags;
+	__u32 prot;
+	__u32 kind;
+	__u32 flags;
+	__u32 __pad;
+	__u64 dev;
+	__u64 ino;
+	__u64 file_size;
+	__u64 mtime_ns;
+	__u64 __reserved;
+	__u32 path_len;
+	__u32 __pad2;
+};
+
+/**
+ * struct cr_sigaction - one signal's disposition
+ * @handler: SIG_DFL (0), SIG_IGN (1) or the handler's address.
+ * @flags:   SA_* flags.
+ * @restorer: sa_restorer.
+ * @mask:    signals blocked while the handler runs (bit n-1 = signal n).
+ */
+struct cr_sigaction {
+	__u64 handler;
+	__u64 flags;
+	__u64 restorer;
+	__u64 mask;
+};
+
+#define CR_NSIG 64
+
+/** struct cr_sighand - CR_REC_SIGHAND: dispositions of signals 1..64 */
+struct cr_sighand {
+	struct cr_sigaction action[CR_NSIG];
+};
+
+/**
+ * struct cr_siginfo - one queued signal: its number and the 128-byte siginfo
+ * the kernel would deliver.
+ */
+struct cr_siginfo {
+	__u32 signo;
+	__u32 __pad;
+	__u8 info[128];
+};
+
+/**
+ * struct cr_sigpending - CR_REC_SIGPENDING: signals pending for the whole
+ * process; followed by @count struct cr_siginfo.
+ * @signal: pending set (bit n-1 = signal n).
+ */
+struct cr_sigpending {
+	__u64 signal;
+	__u32 count;
+	__u32 __pad;
+};
+
+/* cr_fd.type */
+#define CR_FD_REG	1	/* regular file */
+#define CR_FD_DIR	2	/* directory */
+#define CR_FD_PIPE	3	/* pipe or FIFO */
+#define CR_FD_TTY	4	/* terminal */
+#define CR_FD_SOCKET	5	/* socket */
+#define CR_FD_CHR	6	/* other character device */
+#define CR_FD_BLK	7	/* block device */
+#define CR_FD_ANON	8	/* anon inode: eventfd, epoll, signalfd, ... */
+#define CR_FD_OTHER	9	/* anything else */
+
+/**
+ * struct cr_fd - CR_REC_FD: one open file descriptor; followed by @path_len
+ * bytes of its path as /proc/<pid>/fd shows it (no NUL).
+ * @fd:       descriptor number.
+ * @type:     CR_FD_*.
+ * @f_flags:  open flags (O_*), as fcntl(F_GETFL) plus O_CLOEXEC if set.
+ * @mode:     the inode's mode (type and permission bits).
+ * @pos:      file offset.
+ * @dev, @ino: identity of the inode (a pipe's ino names the pipe).
+ * @size:     the inode's size.
+ * @path_len: bytes of path that follow.
+ */
+struct cr_fd {
+	__s32 fd;
+	__u32 type;
+	__u32 f_flags;
+	__u32 mode;
+	__u64 pos;
+	__u64 dev;
+	__u64 ino;
+	__u64 size;
+	__u32 path_len;
+	__u32 __pad;
+};
+
+/**
+ * struct cr_regs - general registers, struct user_regs_struct of x86_64
+ */
+struct cr_regs {
+	__u64 r15, r14, r13, r12, bp, bx, r11, r10, r9, r8;
+	__u64 ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
+	__u64 fs_base, gs_base, ds, es, fs, gs;
+};
+
+/* cr_thread.restart: what the interrupted system call needs on resume */
+#define CR_RESTART_NONE		0	/* not in a system call, or it completed */
+#define CR_RESTART_SYSCALL	1	/* re-execute: ax = orig_ax, ip -= 2 */
+#define CR_RESTART_BLOCK	2	/* restart_syscall(2) with kernel-held state */
+
+/**
+ * struct cr_thread - CR_REC_THREAD: one thread; followed by @xstate_size
+ * bytes of xsave state (the user ABI layout of PTRACE_GETREGSET
+ * NT_X86_XSTATE), then @pending_count struct cr_siginfo.
+ * @tid:            thread id in the caller's pid namespace.
+ * @flags:          CR_THREAD_* flags.
+ * @regs:           registers as the thread stopped, before any restart fix-up.
+ * @restart:        CR_RESTART_* for the system call it was in.
+ * @restart_errno:  the -ERESTART* value regs.ax held (0 if none).
+ * @blocked:        blocked signals (bit n-1 = signal n).
+ * @pending:        signals pending for this thread only.
+ * @sas_sp, @sas_size, @sas_flags: sigaltstack.
+ * @xstate_size:    bytes of xsave state that follow.
+ * @pending_count:  queued siginfos that follow.
+ * @clear_child_tid: set_tid_address(2) value.
+ * @robust_list, @robust_list_len: set_robust_list(2) values.
+ * @comm:           thread name.
+ */
+struct cr_thread {
+	__u32 tid;
+	__u32 flags;
+	struct cr_regs regs;
+	__u32 restart;
+	__s32 restart_errno;
+	__u64 blocked;
+	__u64 pending;
+	__u64 sas_sp;
+	__u64 sas_size;
+	__u32 sas_flags;
+	__u32 xstate_size;
+	__u32 pending_count;
+	__u32 __pad;
+	__u64 clear_child_tid;
+	__u64 robust_list;
+	__u64 robust_list_len;
+	char comm[16];
+};
+
+#define CR_THREAD_LEADER	(1U << 0)	/* the thread group leader */
+
+/**
+ * struct cr_pages - CR_REC_PAGES: @count pages from @addr follow, page_size
+ * bytes each. Pages not in any PAGES record were never touched (anonymous
+ * memory: zero) or are still the file's (private file mappings).
+ */
+struct cr_pages {
+	__u64 addr;
+	__u64 count;
+};
+
+/**
+ * struct cr_trailer - CR_REC_TRAILER, the last record
+ * @records:   records before the trailer.
+ * @bytes:     stream bytes before the trailer's header (magic included).
+ * @chain_crc: crc32c (as for records) over the crc fields of every record
+ *             before the trailer, in order, each as 4 little-endian bytes.
+ * @pages:     pages in all PAGES records.
+ */
+struct cr_trailer {
+	__u64 records;
+	__u64 bytes;
+	__u32 chain_crc;
+	__u32 __pad;
+	__u64 pages;
+};
 
 #ifndef __KERNEL__
 _Static_assert(sizeof(struct cr_info) == 56, "struct cr_info layout");
+_Static_assert(sizeof(struct cr_checkpoint_args) == 96, "struct cr_checkpoint_args layout");
+_Static_assert(sizeof(struct cr_record) == 16, "struct cr_record layout");
+_Static_assert(sizeof(struct cr_image_header) == 160, "struct cr_image_header layout");
+_Static_assert(sizeof(struct cr_process) == 344, "struct cr_process layout");
+_Static_assert(sizeof(struct cr_mm) == 112, "struct cr_mm layout");
+_Static_assert(sizeof(struct cr_vma) == 96, "struct cr_vma layout");
+_Static_assert(sizeof(struct cr_sighand) == 2048, "struct cr_sighand layout");
+_Static_assert(sizeof(struct cr_siginfo) == 136, "struct cr_siginfo layout");
+_Static_assert(sizeof(struct cr_sigpending) == 16, "struct cr_sigpending layout");
+_Static_assert(sizeof(struct cr_fd) == 56, "struct cr_fd layout");
+_Static_assert(sizeof(struct cr_regs) == 216, "struct cr_regs layout");
+_Static_assert(sizeof(struct cr_thread) == 320, "struct cr_thread layout");
+_Static_assert(sizeof(struct cr_pages) == 16, "struct cr_pages layout");
+_Static_assert(sizeof(struct cr_trailer) == 32, "struct cr_trailer layout");
 #endif
 
 #endif /* _UAPI_LINUX_CR_H */

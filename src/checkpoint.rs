@@ -1,0 +1,329 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Checkpoint of a local process: freeze it, stream its image, thaw (or end)
+//! it. The image's records, in order, are described in
+//! Documentation/image-format.rst.
+
+use kernel::{page::PAGE_SIZE, prelude::*};
+
+use crate::{
+    class::{CheckpointReport, CheckpointRequest, Failure, Why},
+    freeze::{self, FreezeError, Frozen},
+    image::ImageWriter,
+    sys::{
+        self,
+        file::{self, OutFile},
+        mm::{AddressSpace, ChunkBits, MmRead, PageBatch, CHUNK_PAGES},
+        task::{self as systask, Claim, Process},
+    },
+    uapi::{self, CrImageHeader, CrSigpending, CrVma},
+};
+
+/// Pages taken and written at a time (one PAGES record at most).
+const BATCH: usize = 256;
+
+/// Longest path cr stores.
+const PATH_MAX: usize = uapi::CR_IMAGE_MAX_PATH as usize;
+
+/// The errno and reason for an error from the output stream.
+fn output_failure(err: Error) -> Failure {
+    let reason = if err == EINTR {
+        uapi::CR_FAIL_INTERRUPTED
+    } else if err == E2BIG {
+        uapi::CR_FAIL_LIMIT
+    } else if err == ENOMEM {
+        uapi::CR_FAIL_NONE
+    } else {
+        uapi::CR_FAIL_OUTPUT
+    };
+    Failure::new(err, reason)
+}
+
+/// Why `Process::checkable` refused.
+fn check_failure(err: Error) -> Failure {
+    let reason = if err == EDEADLK {
+        uapi::CR_FAIL_SELF
+    } else if err == EBUSY {
+        uapi::CR_FAIL_STOPPED
+    } else if err == EINVAL {
+        uapi::CR_FAIL_KTHREAD
+    } else {
+        uapi::CR_FAIL_NO_PROCESS
+    };
+    Failure::new(err, reason)
+}
+
+/// The memory areas of a frozen process, read under one hold of its mmap lock.
+struct Areas {
+    vmas: KVec<CrVma>,
+    /// The areas' paths, back to back (`CrVma::path_len` bytes each).
+    paths: KVec<u8>,
+}
+
+impl Areas {
+    /// Reads every VMA. Refuses shared anonymous memory and device mappings,
+    /// whose contents an image cannot hold yet.
+    fn read(mm: &MmRead<'_>, path: &mut KVec<u8>) -> Result<Areas, Failure> {
+        let mut areas = Areas { vmas: KVec::new(), paths: KVec::new() };
+        let mut addr = 0usize;
+        while let Some(v) = mm.vma_after(addr, path).why(uapi::CR_FAIL_NONE)? {
+            let unsupported = match v.kind {
+                uapi::CR_VMA_SHMEM => Some(uapi::CR_FAIL_SHMEM),
+                uapi::CR_VMA_DEVICE => Some(uapi::CR_FAIL_DEVICE),
+                _ => None,
+            };
+            if let Some(reason) = unsupported {
+                return Err(Failure { err: EOPNOTSUPP, reason, addr: v.start });
+            }
+            if areas.vmas.len() >= uapi::CR_IMAGE_MAX_VMAS as usize {
+                return Err(Failure::new(E2BIG, uapi::CR_FAIL_LIMIT));
+            }
+            areas
+                .paths
+                .extend_from_slice(&path[..v.path_len as usize], GFP_KERNEL)
+                .why(uapi::CR_FAIL_NONE)?;
+            areas.vmas.push(v, GFP_KERNEL).why(uapi::CR_FAIL_NONE)?;
+            addr = v.end as usize;
+        }
+        Ok(areas)
+    }
+}
+
+/// Checkpoints `process` as `req` asks.
+pub(crate) fn checkpoint(
+    process: &Process,
+    req: &CheckpointRequest,
+) -> Result<CheckpointReport, Failure> {
+    process.checkable().map_err(check_failure)?;
+    let space = AddressSpace::of(process.leader()).why(uapi::CR_FAIL_NO_PROCESS)?;
+    if req.proof_fd >= 0 {
+        file::check_proof(req.proof_fd, &space).why(uapi::CR_FAIL_PROOF)?;
+    } else if !process.caller_is_capable() {
+        return Err(Failure::new(EPERM, uapi::CR_FAIL_PERM));
+    }
+    let mut out = OutFile::get(req.out_fd).why(uapi::CR_FAIL_OUTPUT)?;
+    let _claim = Claim::take(process).why(uapi::CR_FAIL_BUSY)?;
+
+    let frozen = freeze::freeze(process, req.freeze_timeout_ms).map_err(|e| match e {
+        FreezeError::Timeout => Failure::new(ETIMEDOUT, uapi::CR_FAIL_TIMEOUT),
+        FreezeError::Interrupted => Failure::new(EINTR, uapi::CR_FAIL_INTERRUPTED),
+        FreezeError::Exited => Failure::new(ESRCH, uapi::CR_FAIL_NO_PROCESS),
+        FreezeError::Other(e) => Failure::new(e, uapi::CR_FAIL_NONE),
+    })?;
+    // Frozen now; check what may have changed before the last thread stopped.
+    if !space.is_current_for(process.leader()) {
+        return Err(Failure::new(EAGAIN, uapi::CR_FAIL_EXEC));
+    }
+    process.checkable().map_err(check_failure)?;
+
+    let mut report = write_image(process, &space, &frozen, &mut out)?;
+    if frozen.killed() > 0 && !req.kill {
+        return Err(Failure::new(ESRCH, uapi::CR_FAIL_NO_PROCESS));
+    }
+    if req.kill {
+        process.kill();
+    }
+    report.frozen_ns = sys::now_ns() - frozen.since;
+    drop(frozen);
+    Ok(report)
+}
+
+/// Streams the image of a frozen process.
+fn write_image(
+    process: &Process,
+    space: &AddressSpace,
+    frozen: &Frozen,
+    out: &mut OutFile,
+) -> Result<CheckpointReport, Failure> {
+    let mut path = KVec::new();
+    path.resize(PATH_MAX, 0u8, GFP_KERNEL).why(uapi::CR_FAIL_NONE)?;
+    let mut w = ImageWriter::new(out).map_err(output_failure)?;
+
+    let xstate_size = systask::xstate_size();
+    let (release, hostname) = sys::uts();
+    let header = CrImageHeader {
+        version: uapi::CR_IMAGE_VERSION,
+        arch: uapi::CR_ARCH_X86_64,
+        page_size: PAGE_SIZE as u32,
+        xstate_size: xstate_size as u32,
+        created_ns: sys::now_real_ns(),
+        release,
+        hostname,
+        __pad: [0; 6],
+    };
+    w.begin(uapi::CR_REC_HEADER).and_then(|w| w.put(&header)).and_then(|w| w.finish()).map_err(output_failure)?;
+
+    let threads = frozen.stops.iter().filter(|s| s.saved.lock().valid).count();
+    let mut info = process.info();
+    info.nr_threads = threads as u32;
+    w.begin(uapi::CR_REC_PROCESS).and_then(|w| w.put(&info)).and_then(|w| w.finish()).map_err(output_failure)?;
+
+    // The address space: fields, areas, then (after the other records) pages,
+    // all under one hold of its mmap lock.
+    let mm = space.read();
+    let mut auxv = [0u64; 64];
+    let mut mm_info = mm.info(&mut auxv);
+    let exe_len = mm.exe_path(&mut path).why(uapi::CR_FAIL_NONE)?;
+    let mut exe = KVec::new();
+    exe.extend_from_slice(&path[..exe_len], GFP_KERNEL).why(uapi::CR_FAIL_NONE)?;
+    let areas = Areas::read(&mm, &mut path)?;
+    mm_info.nr_vmas = areas.vmas.len() as u32;
+    mm_info.exe_path_len = exe_len as u32;
+    // The auxv as the u64 words it is, little-endian.
+    let mut auxv_le = KVec::new();
+    for word in &auxv[..mm_info.auxv_words as usize] {
+        auxv_le.extend_from_slice(&word.to_le_bytes(), GFP_KERNEL).why(uapi::CR_FAIL_NONE)?;
+    }
+    w.begin(uapi::CR_REC_MM)
+        .and_then(|w| w.put(&mm_info))
+        .and_then(|w| w.put_bytes(&auxv_le))
+        .and_then(|w| w.put_bytes(&exe))
+        .and_then(|w| w.finish())
+        .map_err(output_failure)?;
+    let mut off = 0usize;
+    for v in areas.vmas.iter() {
+        let p = &areas.paths[off..off + v.path_len as usize];
+        off += v.path_len as usize;
+        w.begin(uapi::CR_REC_VMA)
+            .and_then(|w| w.put(v))
+            .and_then(|w| w.put_bytes(p))
+            .and_then(|w| w.finish())
+            .map_err(output_failure)?;
+    }
+
+    let sighand = process.sighand().why(uapi::CR_FAIL_NO_PROCESS)?;
+    w.begin(uapi::CR_REC_SIGHAND).and_then(|w| w.put(&sighand)).and_then(|w| w.finish()).map_err(output_failure)?;
+    let (set, queued) = process.shared_pending().why(uapi::CR_FAIL_NO_PROCESS)?;
+    let pending = CrSigpending { signal: set, count: queued.len() as u32, __pad: 0 };
+    w.begin(uapi::CR_REC_SIGPENDING).and_then(|w| w.put(&pending)).map_err(output_failure)?;
+    for q in queued.iter() {
+        w.put(q).map_err(output_failure)?;
+    }
+    w.finish().map_err(output_failure)?;
+
+    let mut fd = 0u32;
+    while let Some(f) = process.fd_at_or_after(fd, &mut path).why(uapi::CR_FAIL_NONE)? {
+        w.begin(uapi::CR_REC_FD)
+            .and_then(|w| w.put(&f))
+            .and_then(|w| w.put_bytes(&path[..f.path_len as usize]))
+            .and_then(|w| w.finish())
+            .map_err(output_failure)?;
+        fd = f.fd as u32 + 1;
+    }
+
+    for (i, stop) in frozen.stops.iter().enumerate() {
+        let saved = stop.saved.lock();
+        if !saved.valid {
+            continue;
+        }
+        let mut th = saved.thread;
+        th.tid = systask::tid(&stop.task);
+        if i == 0 && stop.task.as_ptr() == process.leader().as_ptr() {
+            th.flags |= uapi::CR_THREAD_LEADER;
+        }
+        let (set, queued) = systask::pending(&stop.task, false).why(uapi::CR_FAIL_NO_PROCESS)?;
+        th.pending = set;
+        th.pending_count = queued.len() as u32;
+        w.begin(uapi::CR_REC_THREAD)
+            .and_then(|w| w.put(&th))
+            .and_then(|w| w.put_bytes(&saved.xstate))
+            .map_err(output_failure)?;
+        for q in queued.iter() {
+            w.put(q).map_err(output_failure)?;
+        }
+        w.finish().map_err(output_failure)?;
+    }
+
+    write_pages(&mm, &areas, &mut w)?;
+    drop(mm);
+
+    let report = CheckpointReport {
+        bytes: 0,
+        pages: w.pages(),
+        frozen_ns: 0,
+        threads: threads as u32,
+        vmas: areas.vmas.len() as u32,
+    };
+    let bytes = w.trailer().map_err(output_failure)?;
+    Ok(CheckpointReport { bytes, ..report })
+}
+
+/// Writes the pages that exist: every page of private anonymous memory that
+/// was ever touched, and in private file mappings the pages copied on write.
+/// Areas whose contents live elsewhere (shared file mappings: the file; vdso
+/// and vvar: the kernel) contribute nothing. Nothing is faulted in.
+fn write_pages(mm: &MmRead<'_>, areas: &Areas, w: &mut ImageWriter<'_>) -> Result<(), Failure> {
+    let mut bits: ChunkBits = [0; CHUNK_PAGES / usize::BITS as usize];
+    let mut batch = PageBatch::with_capacity(BATCH).why(uapi::CR_FAIL_NONE)?;
+    for v in areas.vmas.iter() {
+        let anon_only = match v.kind {
+            uapi::CR_VMA_ANON => false,
+            uapi::CR_VMA_FILE if v.flags & uapi::CR_VMA_SHARED == 0 => true,
+            _ => continue,
+        };
+        let end = v.end as usize;
+        let mut addr = v.start as usize;
+        while let Some((start, chunk_end)) = mm.next_chunk(addr, end, &mut bits) {
+            let mut i = 0usize;
+            let n = (chunk_end - start) / PAGE_SIZE;
+            while i < n {
+                if !bit(&bits, i) {
+                    i += 1;
+                    continue;
+                }
+                let mut j = i;
+                while j < n && bit(&bits, j) {
+                    j += 1;
+                }
+                write_run(mm, start + i * PAGE_SIZE, j - i, anon_only, &mut batch, w)?;
+                i = j;
+            }
+            addr = chunk_end;
+        }
+    }
+    Ok(())
+}
+
+fn bit(bits: &ChunkBits, i: usize) -> bool {
+    let w = usize::BITS as usize;
+    bits[i / w] & (1 << (i % w)) != 0
+}
+
+/// Writes the existing pages of the run of `count` candidate pages at `addr`.
+fn write_run(
+    mm: &MmRead<'_>,
+    mut addr: usize,
+    mut count: usize,
+    anon_only: bool,
+    batch: &mut PageBatch,
+    w: &mut ImageWriter<'_>,
+) -> Result<(), Failure> {
+    while count > 0 {
+        batch.clear();
+        let got = mm.get_pages(addr, count.min(BATCH), batch).why(uapi::CR_FAIL_NONE)?;
+        if got == 0 {
+            // No page here (or the zero page): nothing to save.
+            addr += PAGE_SIZE;
+            count -= 1;
+            continue;
+        }
+        // Runs of pages to keep, each one PAGES record.
+        let mut k = 0usize;
+        while k < got {
+            if anon_only && !batch.is_anon(k) {
+                k += 1;
+                continue;
+            }
+            let mut e = k;
+            while e < got && (!anon_only || batch.is_anon(e)) {
+                e += 1;
+            }
+            w.pages_record(addr + k * PAGE_SIZE, batch, k..e).map_err(output_failure)?;
+            k = e;
+        }
+        addr += got * PAGE_SIZE;
+        count -= got;
+    }
+    batch.clear();
+    Ok(())
+}

@@ -1,0 +1,789 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cr: the C half of the sys layer.
+ *
+ * Small functions for what the Rust side cannot reach: static inlines and
+ * macros of the C headers (thread lists, page tables, regsets, signal queues,
+ * task_work). Each is wrapped by exactly one safe function in src/sys/, and
+ * nothing else calls them. They take and return plain values and the UAPI
+ * structs of include/uapi/linux/cr.h.
+ */
+
+#include <linux/bvec.h>
+#include <linux/capability.h>
+#include <linux/crc32.h>
+#include <linux/cred.h>
+#include <linux/elf.h>
+#include <linux/fdtable.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/fs_struct.h>
+#include <linux/futex.h>
+#include <linux/highmem.h>
+#include <linux/magic.h>
+#include <linux/major.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/module.h>
+#include <linux/pgtable.h>
+#include <linux/pid_namespace.h>
+#include <linux/regset.h>
+#include <linux/sched.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/signal.h>
+#include <linux/task_work.h>
+#include <linux/timekeeping.h>
+#include <linux/uio.h>
+#include <linux/utsname.h>
+#include <linux/cr.h>
+
+#include "helpers.h"
+
+static_assert(sizeof(struct cr_regs) == sizeof(struct user_regs_struct));
+static_assert(sizeof(((struct cr_siginfo *)0)->info) >= sizeof(kernel_siginfo_t));
+static_assert(PTRS_PER_PTE == 512);
+
+/* --- threads and processes ------------------------------------------------ */
+
+/* Threads in @leader's group now (they may come and go). */
+int cr_nr_threads(struct task_struct *leader)
+{
+	return get_nr_threads(leader);
+}
+
+/*
+ * Takes a reference on each thread of @leader's group and stores it in @out.
+ * Returns how many, or -E2BIG (no references kept) when there are more than
+ * @max.
+ */
+int cr_threads_get(struct task_struct *leader, struct task_struct **out, int max)
+{
+	struct task_struct *t;
+	int n = 0, i;
+
+	rcu_read_lock();
+	for_each_thread(leader, t) {
+		if (n == max) {
+			rcu_read_unlock();
+			for (i = 0; i < n; i++)
+				put_task_struct(out[i]);
+			return -E2BIG;
+		}
+		get_task_struct(t);
+		out[n++] = t;
+	}
+	rcu_read_unlock();
+	return n;
+}
+
+/* @t's thread id in @ns (0 if it has none there). */
+u32 cr_task_tid(struct task_struct *t, struct pid_namespace *ns)
+{
+	return task_pid_nr_ns(t, ns);
+}
+
+/* The pid namespace the caller sees pids in. */
+struct pid_namespace *cr_current_pid_ns(void)
+{
+	return task_active_pid_ns(current);
+}
+
+/*
+ * Why @leader cannot be checkpointed, as an errno, or 0. Checked again once
+ * every thread has stopped.
+ */
+int cr_task_checkable(struct task_struct *leader)
+{
+	struct task_struct *t;
+	int err = 0;
+
+	if (leader->flags & PF_KTHREAD)
+		return -EINVAL;
+	if (same_thread_group(leader, current))
+		return -EDEADLK;
+	if (leader->flags & PF_EXITING || leader->exit_state)
+		return -ESRCH;
+	rcu_read_lock();
+	for_each_thread(leader, t) {
+		unsigned int state = READ_ONCE(t->__state);
+
+		if (t->ptrace || state & (__TASK_STOPPED | __TASK_TRACED)) {
+			err = -EBUSY;
+			break;
+		}
+	}
+	rcu_read_unlock();
+	return err;
+}
+
+bool cr_task_exiting(struct task_struct *t)
+{
+	return t->flags & PF_EXITING;
+}
+
+/* Does the caller hold CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN over @t? */
+bool cr_capable_over(struct task_struct *t)
+{
+	const struct cred *cred = get_task_cred(t);
+	bool ok = ns_capable(cred->user_ns, CAP_CHECKPOINT_RESTORE) ||
+		  ns_capable(cred->user_ns, CAP_SYS_ADMIN);
+
+	put_cred(cred);
+	return ok;
+}
+
+/*
+ * Is @f an open /proc/<pid>/mem (or /proc/<pid>/task/<tid>/mem) of the address
+ * space @mm? Opening that file ran ptrace_may_access(PTRACE_MODE_ATTACH), LSMs
+ * included, and stored the mm in private_data. No other procfs file is named
+ * "mem" and keeps an mm there (environ and auxv keep one but have other names).
+ */
+int cr_proof_check(struct file *f, struct mm_struct *mm)
+{
+	if (file_inode(f)->i_sb->s_magic != PROC_SUPER_MAGIC ||
+	    strcmp(f->f_path.dentry->d_name.name, "mem"))
+		return -EINVAL;
+	if (f->private_data != mm)
+		return -EPERM;
+	return 0;
+}
+
+/* The process-wide part of the image. The caller fills nr_threads. */
+void cr_process_get(struct task_struct *leader, struct pid_namespace *ns,
+		    struct cr_process *p)
+{
+	struct user_namespace *uns = current_user_ns();
+	const struct cred *cred;
+	int i;
+
+	memset(p, 0, sizeof(*p));
+	rcu_read_lock();
+	p->pid = task_tgid_nr_ns(leader, ns);
+	p->ppid = task_tgid_nr_ns(rcu_dereference(leader->real_parent), ns);
+	p->pgid = task_pgrp_nr_ns(leader, ns);
+	p->sid = task_session_nr_ns(leader, ns);
+	cred = __task_cred(leader);
+	p->uid = from_kuid_munged(uns, cred->uid);
+	p->euid = from_kuid_munged(uns, cred->euid);
+	p->suid = from_kuid_munged(uns, cred->suid);
+	p->fsuid = from_kuid_munged(uns, cred->fsuid);
+	p->gid = from_kgid_munged(uns, cred->gid);
+	p->egid = from_kgid_munged(uns, cred->egid);
+	p->sgid = from_kgid_munged(uns, cred->sgid);
+	p->fsgid = from_kgid_munged(uns, cred->fsgid);
+	rcu_read_unlock();
+
+	task_lock(leader);
+	p->umask = leader->fs ? leader->fs->umask : 0;
+	task_unlock(leader);
+	p->personality = leader->personality;
+	p->exit_signal = leader->exit_signal;
+	get_task_comm(p->comm, leader);
+
+	task_lock(leader->group_leader);
+	for (i = 0; i < CR_RLIMITS && i < RLIM_NLIMITS; i++) {
+		p->rlim[i].cur = leader->signal->rlim[i].rlim_cur;
+		p->rlim[i].max = leader->signal->rlim[i].rlim_max;
+	}
+	task_unlock(leader->group_leader);
+}
+
+/* --- task_work: running code in the target's threads ---------------------- */
+
+/*
+ * The callback the target thread runs. It holds a reference on this module
+ * (taken when the work was queued), so the module cannot be unloaded while a
+ * work is queued or running; the reference is dropped by the tail call.
+ */
+static void cr_task_work_fn(struct callback_head *cb)
+{
+	cr_thread_stop_work(cb);
+	module_put(THIS_MODULE);
+}
+
+/*
+ * Queues cr_thread_stop_work(@cb) to run in @t's own context at its next
+ * return to user space; an interruptible sleep of @t is interrupted (as by a
+ * signal) and restarted afterwards. -ESRCH if @t is exiting.
+ */
+int cr_task_work_queue(struct task_struct *t, struct callback_head *cb)
+{
+	int err;
+
+	__module_get(THIS_MODULE);
+	init_task_work(cb, cr_task_work_fn);
+	err = task_work_add(t, cb, TWA_SIGNAL);
+	if (err)
+		module_put(THIS_MODULE);
+	return err;
+}
+
+/* --- the state of the calling thread --------------------------------------- */
+
+static const struct user_regset *cr_regset(unsigned int note)
+{
+	const struct user_regset_view *view = task_user_regset_view(current);
+	unsigned int i;
+
+	for (i = 0; i < view->n; i++)
+		if (view->regsets[i].core_note_type == note)
+			return &view->regsets[i];
+	return NULL;
+}
+
+/* Bytes of user xsave state (NT_X86_XSTATE) on this CPU, 0 if none. */
+unsigned int cr_xstate_size(void)
+{
+	const struct user_regset *rs = cr_regset(NT_X86_XSTATE);
+
+	return rs ? rs->n * rs->size : 0;
+}
+
+/*
+ * Saves the calling thread's registers, FPU/vector state and per-thread
+ * signal settings. Runs in the target thread itself, which is stopped at its
+ * return to user space (inside get_signal, before any syscall restart
+ * fix-up), so the state is consistent and the live FPU registers are saved.
+ */
+int cr_capture_current(struct cr_thread *th, void *xstate, unsigned int xstate_size)
+{
+	const struct user_regset *rs;
+	struct user_regs_struct regs;
+	int ret;
+
+	rs = cr_regset(NT_PRSTATUS);
+	if (!rs)
+		return -EOPNOTSUPP;
+	ret = regset_get(current, rs, sizeof(regs), &regs);
+	if (ret < 0)
+		return ret;
+	memcpy(&th->regs, &regs, sizeof(regs));
+
+	rs = cr_regset(NT_X86_XSTATE);
+	if (!rs || rs->n * rs->size != xstate_size)
+		return -EOPNOTSUPP;
+	ret = regset_get(current, rs, xstate_size, xstate);
+	if (ret < 0)
+		return ret;
+	th->xstate_size = xstate_size;
+
+	th->restart = CR_RESTART_NONE;
+	th->restart_errno = 0;
+	if ((long)regs.orig_ax >= 0) {
+		switch ((long)regs.ax) {
+		case -ERESTARTSYS:
+		case -ERESTARTNOINTR:
+		case -ERESTARTNOHAND:
+			th->restart = CR_RESTART_SYSCALL;
+			th->restart_errno = (int)regs.ax;
+			break;
+		case -ERESTART_RESTARTBLOCK:
+			th->restart = CR_RESTART_BLOCK;
+			th->restart_errno = (int)regs.ax;
+			break;
+		}
+	}
+
+	th->blocked = current->blocked.sig[0];
+	th->sas_sp = current->sas_ss_sp;
+	th->sas_size = current->sas_ss_size;
+	th->sas_flags = current->sas_ss_flags;
+	th->clear_child_tid = (unsigned long)current->clear_child_tid;
+#ifdef CONFIG_FUTEX
+	th->robust_list = (unsigned long)current->futex.robust_list;
+	th->robust_list_len = current->futex.robust_list ? sizeof(struct robust_list_head) : 0;
+#endif
+	get_task_comm(th->comm, current);
+	return 0;
+}
+
+/* --- signals (of a stopped target, from the caller) ------------------------ */
+
+/*
+ * lock_task_sighand() is not exported: the same loop. sighand_struct is
+ * SLAB_TYPESAFE_BY_RCU, so after locking, check it is still @t's. NULL when @t
+ * has been released.
+ */
+static struct sighand_struct *cr_lock_sighand(struct task_struct *t, unsigned long *flags)
+{
+	struct sighand_struct *sighand;
+
+	rcu_read_lock();
+	for (;;) {
+		sighand = rcu_dereference(t->sighand);
+		if (!sighand)
+			break;
+		spin_lock_irqsave(&sighand->siglock, *flags);
+		if (sighand == rcu_access_pointer(t->sighand))
+			break;
+		spin_unlock_irqrestore(&sighand->siglock, *flags);
+	}
+	rcu_read_unlock();
+	return sighand;
+}
+
+/* Dispositions of signals 1..64 of @t's process. */
+int cr_sighand_get(struct task_struct *t, struct cr_sighand *out)
+{
+	unsigned long flags;
+	int i;
+
+	struct sighand_struct *sighand;
+
+	memset(out, 0, sizeof(*out));
+	sighand = cr_lock_sighand(t, &flags);
+	if (!sighand)
+		return -ESRCH;
+	for (i = 0; i < CR_NSIG && i < _NSIG; i++) {
+		const struct k_sigaction *ka = &sighand->action[i];
+
+		out->action[i].handler = (unsigned long)ka->sa.sa_handler;
+		out->action[i].flags = ka->sa.sa_flags;
+#ifdef __ARCH_HAS_SA_RESTORER
+		out->action[i].restorer = (unsigned long)ka->sa.sa_restorer;
+#endif
+		out->action[i].mask = ka->sa.sa_mask.sig[0];
+	}
+	spin_unlock_irqrestore(&sighand->siglock, flags);
+	return 0;
+}
+
+/*
+ * The signals pending for @t alone (@shared false) or for its whole process
+ * (@shared true): the pending set in *@set and up to @max queued siginfos in
+ * @out. Returns how many are queued (more than @max means call again with more
+ * room), or -ESRCH.
+ */
+int cr_sigpending_get(struct task_struct *t, bool shared, u64 *set,
+		      struct cr_siginfo *out, int max)
+{
+	struct sighand_struct *sighand;
+	struct sigpending *pending;
+	struct sigqueue *q;
+	unsigned long flags;
+	int n = 0;
+
+	sighand = cr_lock_sighand(t, &flags);
+	if (!sighand)
+		return -ESRCH;
+	pending = shared ? &t->signal->shared_pending : &t->pending;
+	*set = pending->signal.sig[0];
+	list_for_each_entry(q, &pending->list, list) {
+		if (n < max) {
+			memset(&out[n], 0, sizeof(out[n]));
+			out[n].signo = q->info.si_signo;
+			memcpy(out[n].info, &q->info, sizeof(q->info));
+		}
+		n++;
+	}
+	spin_unlock_irqrestore(&sighand->siglock, flags);
+	return n;
+}
+
+/* --- the address space (caller holds mmap_read_lock) ----------------------- */
+
+/* mm-wide fields and the saved auxv (up to @max_words u64 words). */
+void cr_mm_get(struct mm_struct *mm, struct cr_mm *out, u64 *auxv, unsigned int max_words)
+{
+	unsigned int i;
+
+	memset(out, 0, sizeof(*out));
+	out->start_code = mm->start_code;
+	out->end_code = mm->end_code;
+	out->start_data = mm->start_data;
+	out->end_data = mm->end_data;
+	out->start_brk = mm->start_brk;
+	out->brk = mm->brk;
+	out->start_stack = mm->start_stack;
+	spin_lock(&mm->arg_lock);
+	out->arg_start = mm->arg_start;
+	out->arg_end = mm->arg_end;
+	out->env_start = mm->env_start;
+	out->env_end = mm->env_end;
+	spin_unlock(&mm->arg_lock);
+	out->vdso_base = (unsigned long)mm->context.vdso;
+	out->nr_vmas = mm->map_count;
+
+	/* The auxv up to and including its AT_NULL pair. */
+	for (i = 0; i + 1 < AT_VECTOR_SIZE && i + 1 < max_words; i += 2) {
+		auxv[i] = mm->saved_auxv[i];
+		auxv[i + 1] = mm->saved_auxv[i + 1];
+		if (mm->saved_auxv[i] == AT_NULL) {
+			i += 2;
+			break;
+		}
+	}
+	out->auxv_words = i;
+}
+
+static int cr_path(const struct path *path, char *buf, int len)
+{
+	char *p = d_path(path, buf, len);
+	int n;
+
+	if (IS_ERR(p))
+		return PTR_ERR(p);
+	n = strlen(p);
+	memmove(buf, p, n);
+	return n;
+}
+
+/* The executable's path into @buf; returns its length (0: none) or -errno. */
+int cr_mm_exe_path(struct mm_struct *mm, char *buf, int len)
+{
+	struct file *exe;
+	int n;
+
+	rcu_read_lock();
+	exe = get_file_rcu(&mm->exe_file);
+	rcu_read_unlock();
+	if (!exe)
+		return 0;
+	n = cr_path(&exe->f_path, buf, len);
+	fput(exe);
+	return n;
+}
+
+static u32 cr_prot(vm_flags_t f)
+{
+	return (f & VM_READ ? PROT_READ : 0) | (f & VM_WRITE ? PROT_WRITE : 0) |
+	       (f & VM_EXEC ? PROT_EXEC : 0);
+}
+
+/*
+ * Describes the first VMA that ends above @addr into @v and its file's path
+ * into @path (@v->path_len bytes). Returns 1, 0 when there is none, or -errno.
+ */
+int cr_vma_get(struct mm_struct *mm, unsigned long addr, struct cr_vma *v,
+	       char *path, int path_max)
+{
+	struct vm_area_struct *vma = find_vma(mm, addr);
+	vm_flags_t f;
+	const char *name = NULL;
+	int n;
+
+	if (!vma)
+		return 0;
+	f = vma->vm_flags;
+	memset(v, 0, sizeof(*v));
+	v->start = vma->vm_start;
+	v->end = vma->vm_end;
+	v->pgoff = vma->vm_pgoff;
+	v->vm_flags = f;
+	v->prot = cr_prot(f);
+	if (f & VM_SHARED)
+		v->flags |= CR_VMA_SHARED;
+	if (f & VM_GROWSDOWN)
+		v->flags |= CR_VMA_GROWSDOWN;
+	if (f & VM_LOCKED)
+		v->flags |= CR_VMA_LOCKED;
+	if (f & VM_DONTDUMP)
+		v->flags |= CR_VMA_DONTDUMP;
+	if (vma->vm_start <= mm->start_stack && mm->start_stack <= vma->vm_end)
+		v->flags |= CR_VMA_STACK;
+
+	if (vma->vm_ops && vma->vm_ops->name)
+		name = vma->vm_ops->name(vma);
+	if (vma->vm_start == (unsigned long)mm->context.vdso ||
+	    (name && !strcmp(name, "[vdso]")))
+		v->kind = CR_VMA_VDSO;
+	else if (name && !strncmp(name, "[vvar", 5))
+		v->kind = CR_VMA_VVAR;
+	else if (f & (VM_IO | VM_PFNMAP))
+		v->kind = CR_VMA_DEVICE;
+	else if (!vma->vm_file)
+		v->kind = CR_VMA_ANON;
+	else if ((f & VM_SHARED) && file_inode(vma->vm_file)->i_sb->s_magic == TMPFS_MAGIC)
+		v->kind = CR_VMA_SHMEM;
+	else
+		v->kind = CR_VMA_FILE;
+	if (v->kind == CR_VMA_ANON && vma->vm_start <= mm->brk && vma->vm_end >= mm->start_brk)
+		v->flags |= CR_VMA_HEAP;
+
+	if (!vma->vm_file && name) {
+		/* A special mapping: its name, as /proc/<pid>/maps shows it. */
+		n = strscpy(path, name, path_max);
+		if (n < 0)
+			return n;
+		v->path_len = n;
+	}
+	if (vma->vm_file) {
+		struct inode *inode = file_inode(vma->vm_file);
+		struct timespec64 mtime = inode_get_mtime(inode);
+
+		v->dev = new_encode_dev(inode->i_sb->s_dev);
+		v->ino = inode->i_ino;
+		v->file_size = i_size_read(inode);
+		v->mtime_ns = timespec64_to_ns(&mtime);
+		n = cr_path(&vma->vm_file->f_path, path, path_max);
+		if (n < 0)
+			return n;
+		v->path_len = n;
+	}
+	return 1;
+}
+
+/*
+ * Finds the next page-table chunk at or after @addr and below @end that may
+ * hold pages, without allocating or faulting anything: a chunk is at most the
+ * range of one PMD. Returns the chunk's start, sets *@chunk_end, and sets bit i
+ * of @bits when page (start + i * PAGE_SIZE) has a non-empty page table entry
+ * (present, swapped, migrating, or a huge mapping). Returns @end when no page
+ * tables cover the rest of the range.
+ *
+ * Empty upper levels are skipped whole, so a reserved but untouched range
+ * costs one read per empty PUD or PMD entry, not per page.
+ *
+ * The caller holds mmap_read_lock: upper tables cannot be freed. A PTE table
+ * can be (khugepaged), so it is read with interrupts off, as GUP-fast does.
+ * The result is a hint: the pages themselves are taken with GUP, which locks.
+ */
+unsigned long cr_pt_next(struct mm_struct *mm, unsigned long addr, unsigned long end,
+			 unsigned long *chunk_end, unsigned long *bits)
+{
+	while (addr < end) {
+		unsigned long next, a, flags;
+		pgd_t *pgdp, pgd;
+		p4d_t *p4dp, p4d;
+		pud_t *pudp, pud;
+		pmd_t *pmdp, pmd;
+		bool any = false;
+		unsigned int i;
+
+		pgdp = pgd_offset(mm, addr);
+		pgd = READ_ONCE(*pgdp);
+		if (pgd_none(pgd) || pgd_bad(pgd)) {
+			addr = pgd_addr_end(addr, end);
+			continue;
+		}
+		p4dp = p4d_offset_lockless(pgdp, pgd, addr);
+		p4d = READ_ONCE(*p4dp);
+		if (p4d_none(p4d) || p4d_bad(p4d)) {
+			addr = p4d_addr_end(addr, end);
+			continue;
+		}
+		pudp = pud_offset_lockless(p4dp, p4d, addr);
+		pud = READ_ONCE(*pudp);
+		if (pud_none(pud)) {
+			addr = pud_addr_end(addr, end);
+			continue;
+		}
+		next = pmd_addr_end(addr, end);
+		bitmap_zero(bits, PTRS_PER_PTE);
+		if (pud_leaf(pud)) {
+			bitmap_set(bits, 0, (next - addr) >> PAGE_SHIFT);
+			*chunk_end = next;
+			return addr;
+		}
+		pmdp = pmd_offset_lockless(pudp, pud, addr);
+		local_irq_save(flags);
+		pmd = pmdp_get_lockless(pmdp);
+		if (pmd_none(pmd)) {
+			local_irq_restore(flags);
+			addr = next;
+			continue;
+		}
+		if (!pmd_present(pmd) || pmd_leaf(pmd)) {
+			bitmap_set(bits, 0, (next - addr) >> PAGE_SHIFT);
+			any = true;
+		} else {
+			pte_t *ptep = pte_offset_kernel(&pmd, addr);
+
+			for (a = addr, i = 0; a < next; a += PAGE_SIZE, ptep++, i++) {
+				if (!pte_none(ptep_get_lockless(ptep))) {
+					__set_bit(i, bits);
+					any = true;
+				}
+			}
+		}
+		local_irq_restore(flags);
+		if (any) {
+			*chunk_end = next;
+			return addr;
+		}
+		addr = next;
+	}
+	return end;
+}
+
+/*
+ * Takes references on up to @nr pages from @addr for reading, as a core dump
+ * does (FOLL_DUMP: an absent anonymous page or the zero page fails instead of
+ * being faulted in; FOLL_FORCE: PROT_NONE areas can be read). Returns how many
+ * (stopping at the first hole) or -EFAULT when the first page is a hole.
+ * The caller holds mmap_read_lock.
+ */
+long cr_pages_get(struct mm_struct *mm, unsigned long addr, unsigned long nr,
+		  struct page **pages)
+{
+	return get_user_pages_remote(mm, addr, nr, FOLL_DUMP | FOLL_FORCE, pages, NULL);
+}
+
+/* Is @page anonymous memory (for a private file mapping: copied on write)? */
+bool cr_page_anon(struct page *page)
+{
+	return folio_test_anon(page_folio(page));
+}
+
+void cr_page_put(struct page *page)
+{
+	put_page(page);
+}
+
+/* crc32c over @page's bytes, continuing from @crc. */
+u32 cr_page_crc(u32 crc, struct page *page)
+{
+	void *p = kmap_local_page(page);
+
+	crc = crc32c(crc, p, PAGE_SIZE);
+	kunmap_local(p);
+	return crc;
+}
+
+/* --- writing the image ----------------------------------------------------- */
+
+void cr_bvec_page(struct bio_vec *bv, struct page *page)
+{
+	bvec_set_page(bv, page, PAGE_SIZE, 0);
+}
+
+/* @buf must be linear-mapped memory (kmalloc), not vmalloc. */
+void cr_bvec_buf(struct bio_vec *bv, void *buf, unsigned int len)
+{
+	bvec_set_virt(bv, buf, len);
+}
+
+/*
+ * Writes @len bytes described by @bv to @f at its position (or as a stream),
+ * straight from those pages: no intermediate buffer. Loops over short writes.
+ * Returns @len or -errno; a signal to the caller gives -EINTR.
+ */
+ssize_t cr_file_write(struct file *f, struct bio_vec *bv, unsigned int nr, size_t len)
+{
+	loff_t *ppos = (f->f_mode & FMODE_STREAM) ? NULL : &f->f_pos;
+	struct iov_iter iter;
+
+	iov_iter_bvec(&iter, ITER_SOURCE, bv, nr, len);
+	while (iov_iter_count(&iter)) {
+		ssize_t n = vfs_iter_write(f, &iter, ppos, 0);
+
+		if (n == -ERESTARTSYS || n == -ERESTARTNOINTR || n == -ERESTARTNOHAND ||
+		    n == -ERESTART_RESTARTBLOCK)
+			return -EINTR;
+		if (n < 0)
+			return n;
+		if (n == 0)
+			return -EIO;
+		if (iov_iter_count(&iter) && signal_pending(current))
+			return -EINTR;
+	}
+	return len;
+}
+
+/* Can the image be written to @f? (vfs_iter_write repeats these checks.) */
+int cr_file_writable(struct file *f)
+{
+	if (!(f->f_mode & FMODE_WRITE))
+		return -EBADF;
+	if (!(f->f_mode & FMODE_CAN_WRITE) || !f->f_op->write_iter)
+		return -EINVAL;
+	if (f->f_flags & O_NONBLOCK)
+		return -EAGAIN;
+	return 0;
+}
+
+/* --- the open files of a stopped target ------------------------------------ */
+
+static u32 cr_fd_type(struct file *f)
+{
+	struct inode *inode = file_inode(f);
+	umode_t mode = inode->i_mode;
+
+	if (S_ISREG(mode))
+		return inode->i_sb->s_magic == ANON_INODE_FS_MAGIC ? CR_FD_ANON : CR_FD_REG;
+	if (S_ISDIR(mode))
+		return CR_FD_DIR;
+	if (S_ISFIFO(mode))
+		return CR_FD_PIPE;
+	if (S_ISSOCK(mode))
+		return CR_FD_SOCKET;
+	if (S_ISBLK(mode))
+		return CR_FD_BLK;
+	if (S_ISCHR(mode)) {
+		unsigned int major = imajor(inode);
+
+		if (major == TTY_MAJOR || major == TTYAUX_MAJOR ||
+		    (major >= UNIX98_PTY_MASTER_MAJOR &&
+		     major < UNIX98_PTY_SLAVE_MAJOR + UNIX98_PTY_MAJOR_COUNT))
+			return CR_FD_TTY;
+		return CR_FD_CHR;
+	}
+	if (inode->i_sb->s_magic == ANON_INODE_FS_MAGIC)
+		return CR_FD_ANON;
+	return CR_FD_OTHER;
+}
+
+/*
+ * Describes @t's lowest open fd at or above @from into @out and its path into
+ * @path. Returns 1, 0 when there is none, or -errno.
+ */
+int cr_fd_get(struct task_struct *t, unsigned int from, struct cr_fd *out,
+	      char *path, int path_max)
+{
+	unsigned int fd = from;
+	struct file *f = fget_task_next(t, &fd);
+	struct inode *inode;
+	bool cloexec = false;
+	int n;
+
+	if (!f)
+		return 0;
+	inode = file_inode(f);
+	memset(out, 0, sizeof(*out));
+	out->fd = fd;
+	out->type = cr_fd_type(f);
+	out->f_flags = f->f_flags;
+	task_lock(t);
+	if (t->files) {
+		spin_lock(&t->files->file_lock);
+		cloexec = close_on_exec(fd, t->files);
+		spin_unlock(&t->files->file_lock);
+	}
+	task_unlock(t);
+	if (cloexec)
+		out->f_flags |= O_CLOEXEC;
+	out->mode = inode->i_mode;
+	out->pos = f->f_pos;
+	out->dev = new_encode_dev(inode->i_sb->s_dev);
+	out->ino = inode->i_ino;
+	out->size = i_size_read(inode);
+	n = cr_path(&f->f_path, path, path_max);
+	fput(f);
+	if (n < 0)
+		return n;
+	out->path_len = n;
+	return 1;
+}
+
+/* --- the host -------------------------------------------------------------- */
+
+u64 cr_now_real_ns(void)
+{
+	return ktime_get_real_ns();
+}
+
+u64 cr_now_ns(void)
+{
+	return ktime_get_ns();
+}
+
+/* utsname release and nodename of the caller's UTS namespace, NUL-padded. */
+void cr_uts_get(char release[65], char node[65])
+{
+	struct new_utsname *u = utsname();
+
+	strscpy_pad(release, u->release, 65);
+	strscpy_pad(node, u->nodename, 65);
+}

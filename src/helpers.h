@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The C half of cr's sys layer: helpers.c. src/sys/ffi.rs declares the same
+ * functions for Rust; keep the two in step. Each is documented in helpers.c.
+ */
+#ifndef CR_HELPERS_H
+#define CR_HELPERS_H
+
+#include <linux/types.h>
+#include <linux/cr.h>
+
+struct bio_vec;
+struct callback_head;
+struct file;
+struct mm_struct;
+struct page;
+struct pid_namespace;
+struct task_struct;
+
+int cr_nr_threads(struct task_struct *leader);
+int cr_threads_get(struct task_struct *leader, struct task_struct **out, int max);
+u32 cr_task_tid(struct task_struct *t, struct pid_namespace *ns);
+struct pid_namespace *cr_current_pid_ns(void);
+int cr_task_checkable(struct task_struct *leader);
+bool cr_task_exiting(struct task_struct *t);
+bool cr_capable_over(struct task_struct *t);
+int cr_proof_check(struct file *f, struct mm_struct *mm);
+void cr_process_get(struct task_struct *leader, struct pid_namespace *ns, struct cr_process *p);
+
+void cr_thread_stop_work(struct callback_head *cb); /* in Rust */
+int cr_task_work_queue(struct task_struct *t, struct callback_head *cb);
+
+unsigned int cr_xstate_size(void);
+int cr_capture_current(struct cr_thread *th, void *xstate, unsigned int xstate_size);
+
+int cr_sighand_get(struct task_struct *t, struct cr_sighand *out);
+int cr_sigpending_get(struct task_struct *t, bool shared, u64 *set,
+		      struct cr_siginfo *out, int max);
+
+void cr_mm_get(struct mm_struct *mm, struct cr_mm *out, u64 *auxv, unsigned int max_words);
+int cr_mm_exe_path(struct mm_struct *mm, char *buf, int len);
+int cr_vma_get(struct mm_struct *mm, unsigned long addr, struct cr_vma *v,
+	       char *path, int path_max);
+unsigned long cr_pt_next(struct mm_struct *mm, unsigned long addr, unsigned long end,
+			 unsigned long *chunk_end, unsigned long *bits);
+long cr_pages_get(struct mm_struct *mm, unsigned long addr, unsigned long nr,
+		  struct page **pages);
+bool cr_page_anon(struct page *page);
+void cr_page_put(struct page *page);
+u32 cr_page_crc(u32 crc, struct page *page);
+
+void cr_bvec_page(struct bio_vec *bv, struct page *page);
+void cr_bvec_buf(struct bio_vec *bv, void *buf, unsigned int len);
+ssize_t cr_file_write(struct file *f, struct bio_vec *bv, unsigned int nr, size_t len);
+int cr_file_writable(struct file *f);
+
+int cr_fd_get(struct task_struct *t, unsigned int from, struct cr_fd *out,
+	      char *path, int path_max);
+
+u64 cr_now_real_ns(void);
+u64 cr_now_ns(void);
+void cr_uts_get(char release[65], char node[65]);
+
+#endif /* CR_HELPERS_H */

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Declarations of the C helpers (`src/helpers.h`, documented in
+//! `src/helpers.c`) and of the exported kernel functions cr calls that the
+//! kernel crate's bindings do not declare.
+
+use kernel::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
+
+use kernel::bindings;
+
+use crate::uapi::{CrFd, CrMm, CrProcess, CrSighand, CrSiginfo, CrThread, CrVma};
+
+// bindgen's kernel structs hold zero-sized placeholders for configured-out
+// members, which this lint flags; only pointers to them cross this boundary,
+// as in the kernel crate's own bindings.
+#[expect(improper_ctypes)]
+extern "C" {
+    pub(super) fn cr_nr_threads(leader: *mut bindings::task_struct) -> c_int;
+    pub(super) fn cr_threads_get(
+        leader: *mut bindings::task_struct,
+        out: *mut *mut bindings::task_struct,
+        max: c_int,
+    ) -> c_int;
+    pub(super) fn cr_task_tid(
+        t: *mut bindings::task_struct,
+        ns: *mut bindings::pid_namespace,
+    ) -> u32;
+    pub(super) fn cr_current_pid_ns() -> *mut bindings::pid_namespace;
+    pub(super) fn cr_task_checkable(leader: *mut bindings::task_struct) -> c_int;
+    pub(super) fn cr_task_exiting(t: *mut bindings::task_struct) -> bool;
+    pub(super) fn cr_capable_over(t: *mut bindings::task_struct) -> bool;
+    pub(super) fn cr_proof_check(f: *mut bindings::file, mm: *mut bindings::mm_struct) -> c_int;
+    pub(super) fn cr_process_get(
+        leader: *mut bindings::task_struct,
+        ns: *mut bindings::pid_namespace,
+        p: *mut CrProcess,
+    );
+
+    pub(super) fn cr_task_work_queue(
+        t: *mut bindings::task_struct,
+        cb: *mut bindings::callback_head,
+    ) -> c_int;
+
+    pub(super) fn cr_xstate_size() -> c_uint;
+    pub(super) fn cr_capture_current(th: *mut CrThread, xstate: *mut c_void, size: c_uint) -> c_int;
+
+    pub(super) fn cr_sighand_get(t: *mut bindings::task_struct, out: *mut CrSighand) -> c_int;
+    pub(super) fn cr_sigpending_get(
+        t: *mut bindings::task_struct,
+        shared: bool,
+        set: *mut u64,
+        out: *mut CrSiginfo,
+        max: c_int,
+    ) -> c_int;
+
+    pub(super) fn cr_mm_get(mm: *mut bindings::mm_struct, out: *mut CrMm, auxv: *mut u64, max: c_uint);
+    pub(super) fn cr_mm_exe_path(mm: *mut bindings::mm_struct, buf: *mut c_char, len: c_int) -> c_int;
+    pub(super) fn cr_vma_get(
+        mm: *mut bindings::mm_struct,
+        addr: c_ulong,
+        v: *mut CrVma,
+        path: *mut c_char,
+        path_max: c_int,
+    ) -> c_int;
+    pub(super) fn cr_pt_next(
+        mm: *mut bindings::mm_struct,
+        addr: c_ulong,
+        end: c_ulong,
+        chunk_end: *mut c_ulong,
+        bits: *mut c_ulong,
+    ) -> c_ulong;
+    pub(super) fn cr_pages_get(
+        mm: *mut bindings::mm_struct,
+        addr: c_ulong,
+        nr: c_ulong,
+        pages: *mut *mut bindings::page,
+    ) -> c_long;
+    pub(super) fn cr_page_anon(page: *mut bindings::page) -> bool;
+    pub(super) fn cr_page_put(page: *mut bindings::page);
+    pub(super) fn cr_page_crc(crc: u32, page: *mut bindings::page) -> u32;
+
+    pub(super) fn cr_bvec_page(bv: *mut bindings::bio_vec, page: *mut bindings::page);
+    pub(super) fn cr_bvec_buf(bv: *mut bindings::bio_vec, buf: *mut c_void, len: c_uint);
+    pub(super) fn cr_file_write(
+        f: *mut bindings::file,
+        bv: *mut bindings::bio_vec,
+        nr: c_uint,
+        len: usize,
+    ) -> isize;
+    pub(super) fn cr_file_writable(f: *mut bindings::file) -> c_int;
+
+    pub(super) fn cr_fd_get(
+        t: *mut bindings::task_struct,
+        from: c_uint,
+        out: *mut CrFd,
+        path: *mut c_char,
+        path_max: c_int,
+    ) -> c_int;
+
+    pub(super) fn cr_now_real_ns() -> u64;
+    pub(super) fn cr_now_ns() -> u64;
+    pub(super) fn cr_uts_get(release: *mut c_char, node: *mut c_char);
+
+    /// lib/crc/crc32-main.c, EXPORT_SYMBOL.
+    pub(super) fn crc32c(crc: u32, p: *const c_void, len: usize) -> u32;
+}

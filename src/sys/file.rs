@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Files cr is handed by fd: the image's destination, and the proof of ptrace
+//! access (an open /proc/<pid>/mem).
+
+use kernel::{bindings, fs::file::LocalFile, prelude::*, sync::aref::ARef};
+
+use super::{errno, ffi, mm::AddressSpace, mm::PageBatch};
+
+/// A piece of what to write: bytes of a kmalloc'ed vector, or pages.
+pub(crate) enum Part<'a> {
+    /// A range of a `KVec` (kmalloc memory: linear-mapped, as a bio_vec needs).
+    Bytes(&'a KVec<u8>, core::ops::Range<usize>),
+    /// Pages `range` of a batch.
+    Pages(&'a PageBatch, core::ops::Range<usize>),
+}
+
+/// The fd an image is streamed to.
+pub(crate) struct OutFile {
+    file: ARef<LocalFile>,
+    /// bio_vecs of the write in progress, kept to avoid an allocation per write.
+    bvecs: KVec<bindings::bio_vec>,
+}
+
+impl OutFile {
+    /// The caller's fd `fd`, checked to be writable as a blocking stream:
+    /// `EBADF` (not open, or not open for writing), `EINVAL` (cannot be
+    /// written), `EAGAIN` (O_NONBLOCK).
+    pub(crate) fn get(fd: i32) -> Result<OutFile> {
+        let fd = u32::try_from(fd).map_err(|_| EBADF)?;
+        let file = LocalFile::fget(fd)?;
+        // SAFETY: `file` is a valid file (we hold a reference).
+        errno(unsafe { ffi::cr_file_writable(file.as_ptr()) })?;
+        Ok(OutFile { file, bvecs: KVec::new() })
+    }
+
+    /// Writes `parts` in order, from the caller's buffers and the pages
+    /// themselves (no intermediate copy). `EINTR` when the caller gets a
+    /// signal; the file's own errors (`EPIPE`, `ENOSPC`, ...) as they come.
+    pub(crate) fn write(&mut self, parts: &[Part<'_>]) -> Result<usize> {
+        self.bvecs.clear();
+        let mut len = 0usize;
+        for part in parts {
+            match part {
+                Part::Bytes(buf, range) => {
+                    let bytes = buf.get(range.clone()).ok_or(EINVAL)?;
+                    if bytes.is_empty() {
+                        continue;
+                    }
+                    let n = u32::try_from(bytes.len()).map_err(|_| EINVAL)?;
+                    let mut bv = core::mem::MaybeUninit::<bindings::bio_vec>::uninit();
+                    // SAFETY: `bytes` is kmalloc memory (a `KVec`) borrowed for
+                    // this call; the helper initializes `bv` to describe it.
+                    unsafe { ffi::cr_bvec_buf(bv.as_mut_ptr(), bytes.as_ptr().cast_mut().cast(), n) };
+                    // SAFETY: Initialized just above.
+                    self.bvecs.push(unsafe { bv.assume_init() }, GFP_KERNEL)?;
+                    len += bytes.len();
+                }
+                Part::Pages(batch, range) => {
+                    for &page in batch.pages.get(range.clone()).ok_or(EINVAL)? {
+                        let mut bv = core::mem::MaybeUninit::<bindings::bio_vec>::uninit();
+                        // SAFETY: `page` is a page the batch holds a reference on
+                        // for the duration of this call.
+                        unsafe { ffi::cr_bvec_page(bv.as_mut_ptr(), page) };
+                        // SAFETY: Initialized just above.
+                        self.bvecs.push(unsafe { bv.assume_init() }, GFP_KERNEL)?;
+                        len += kernel::page::PAGE_SIZE;
+                    }
+                }
+            }
+        }
+        if len == 0 {
+            return Ok(0);
+        }
+        let nr = u32::try_from(self.bvecs.len()).map_err(|_| EINVAL)?;
+        // SAFETY: `file` is valid; `bvecs` holds `nr` initialized bio_vecs
+        // describing `len` bytes of memory borrowed for this call.
+        let ret = unsafe { ffi::cr_file_write(self.file.as_ptr(), self.bvecs.as_mut_ptr(), nr, len) };
+        if ret < 0 {
+            return Err(Error::from_errno(ret as i32));
+        }
+        Ok(len)
+    }
+}
+
+/// Checks that the caller's fd `fd` is an open /proc/<pid>/mem of `space`:
+/// `EBADF` if not open, `EINVAL` if it is another kind of file, `EPERM` if it
+/// is the mem file of another address space (another process, or the target
+/// before an exec).
+pub(crate) fn check_proof(fd: i32, space: &AddressSpace) -> Result {
+    let fd = u32::try_from(fd).map_err(|_| EBADF)?;
+    let file = LocalFile::fget(fd)?;
+    // SAFETY: `file` and the mm are valid (we hold references on both).
+    errno(unsafe { ffi::cr_proof_check(file.as_ptr(), space.as_raw()) }).map(|_| ())
+}

@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Processes and their threads: lookup, credentials checks, signal state, the
+//! open files, and running code in a thread's own context (task_work).
+
+use core::ptr::NonNull;
+
+use kernel::{
+    bindings,
+    prelude::*,
+    sync::{aref::ARef, Arc},
+    task::Task,
+    types::Opaque,
+};
+
+use super::{errno, ffi};
+use crate::{
+    freeze::ThreadStop,
+    uapi::{CrFd, CrProcess, CrSighand, CrSiginfo, CrThread},
+};
+
+/// A process (thread group), held by a reference on its leader.
+pub(crate) struct Process {
+    leader: ARef<Task>,
+}
+
+impl Process {
+    /// The process whose id is `pid` in the caller's pid namespace. A thread
+    /// id that is not a process id is not found (`ESRCH`).
+    pub(crate) fn find(pid: u32) -> Result<Process> {
+        let nr = i32::try_from(pid).map_err(|_| ESRCH)?;
+        if nr <= 0 {
+            return Err(ESRCH);
+        }
+        // SAFETY: Any number may be looked up; the result is NULL or a struct
+        // pid with a reference we own.
+        let p = unsafe { bindings::find_get_pid(nr) };
+        if p.is_null() {
+            return Err(ESRCH);
+        }
+        // SAFETY: `p` is a valid struct pid (we hold a reference).
+        let t = unsafe { bindings::get_pid_task(p, bindings::pid_type_PIDTYPE_TGID) };
+        // SAFETY: Drops the reference `find_get_pid` took.
+        unsafe { bindings::put_pid(p) };
+        let t = NonNull::new(t.cast::<Task>()).ok_or(ESRCH)?;
+        // SAFETY: `get_pid_task` returned a task whose reference count it
+        // incremented; the `ARef` takes over that reference. `Task` is a
+        // transparent wrapper of `task_struct`.
+        let leader = unsafe { ARef::from_raw(t) };
+        Ok(Process { leader })
+    }
+
+    /// The thread group leader.
+    pub(crate) fn leader(&self) -> &Task {
+        &self.leader
+    }
+
+    /// Why this process cannot be checkpointed: `EINVAL` for a kernel thread,
+    /// `EDEADLK` for the caller's own process, `ESRCH` once it is exiting,
+    /// `EBUSY` when stopped or traced.
+    pub(crate) fn checkable(&self) -> Result {
+        // SAFETY: `leader` is a valid task (we hold a reference).
+        errno(unsafe { ffi::cr_task_checkable(self.leader.as_ptr()) }).map(|_| ())
+    }
+
+    /// Whether the caller has CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN over
+    /// the process's user namespace.
+    pub(crate) fn caller_is_capable(&self) -> bool {
+        // SAFETY: `leader` is a valid task (we hold a reference).
+        unsafe { ffi::cr_capable_over(self.leader.as_ptr()) }
+    }
+
+    /// A reference on each current thread, the leader first if it is alive.
+    pub(crate) fn threads(&self) -> Result<KVec<ARef<Task>>> {
+        // SAFETY: `leader` is a valid task.
+        let mut room = unsafe { ffi::cr_nr_threads(self.leader.as_ptr()) }.max(1) as usize + 8;
+        loop {
+            // Both allocated before any reference is taken, so no error path
+            // between taking and owning them can leak one.
+            let mut raw: KVec<*mut bindings::task_struct> = KVec::with_capacity(room, GFP_KERNEL)?;
+            let mut threads: KVec<ARef<Task>> = KVec::with_capacity(room, GFP_KERNEL)?;
+            let max = i32::try_from(room).map_err(|_| E2BIG)?;
+            // SAFETY: `raw` has room for `max` pointers; the helper stores up to
+            // `max` tasks, each with a reference it took for us.
+            let n = unsafe { ffi::cr_threads_get(self.leader.as_ptr(), raw.as_mut_ptr(), max) };
+            if n == -(bindings::E2BIG as i32) {
+                room *= 2;
+                continue;
+            }
+            let n = errno(n)? as usize;
+            // SAFETY: The helper initialized the first `n` elements.
+            unsafe { raw.inc_len(n) };
+            for &t in raw.iter() {
+                // SAFETY: `t` is a valid task with a reference the helper took;
+                // the `ARef` owns it from here. `Task` is transparent over
+                // `task_struct`.
+                let t = unsafe { ARef::from_raw(NonNull::new_unchecked(t.cast::<Task>())) };
+                // Cannot allocate: `threads` has room for all `n`.
+                threads.push(t, GFP_KERNEL)?;
+            }
+            // The leader first: its record carries CR_THREAD_LEADER.
+            if let Some(i) = threads.iter().position(|t| t.as_ptr() == self.leader.as_ptr()) {
+                threads.swap(0, i);
+            }
+            return Ok(threads);
+        }
+    }
+
+    /// The process-wide record, ids in the caller's pid namespace. The caller
+    /// fills `nr_threads`.
+    pub(crate) fn info(&self) -> CrProcess {
+        let mut p = CrProcess::default();
+        // SAFETY: `leader` is valid; the pid namespace is the caller's, which
+        // outlives this call; `p` is a valid `struct cr_process`.
+        unsafe { ffi::cr_process_get(self.leader.as_ptr(), ffi::cr_current_pid_ns(), &mut p) };
+        p
+    }
+
+    /// The signal dispositions.
+    pub(crate) fn sighand(&self) -> Result<CrSighand> {
+        let mut out = CrSighand::default();
+        // SAFETY: `leader` is valid; `out` is a valid `struct cr_sighand`.
+        errno(unsafe { ffi::cr_sighand_get(self.leader.as_ptr(), &mut out) })?;
+        Ok(out)
+    }
+
+    /// Signals pending for the whole process: the set and the queued siginfos.
+    pub(crate) fn shared_pending(&self) -> Result<(u64, KVec<CrSiginfo>)> {
+        pending(&self.leader, true)
+    }
+
+    /// The lowest open fd at or above `from`, its path in `path`.
+    pub(crate) fn fd_at_or_after(&self, from: u32, path: &mut [u8]) -> Result<Option<CrFd>> {
+        let mut out = CrFd::default();
+        let len = i32::try_from(path.len()).map_err(|_| EINVAL)?;
+        // SAFETY: `leader` is valid; `out` is a valid `struct cr_fd`; `path`
+        // is writable for `len` bytes.
+        let ret = unsafe {
+            ffi::cr_fd_get(self.leader.as_ptr(), from, &mut out, path.as_mut_ptr().cast(), len)
+        };
+        Ok((errno(ret)? == 1).then_some(out))
+    }
+
+    /// Sends SIGKILL to the whole process.
+    pub(crate) fn kill(&self) {
+        // SAFETY: `leader` is valid. SIGKILL from the kernel (priv = 1) cannot
+        // fail for a live process and is a no-op for a dead one.
+        unsafe { bindings::send_sig(bindings::SIGKILL as i32, self.leader.as_ptr(), 1) };
+    }
+}
+
+/// `t`'s id in the caller's pid namespace.
+pub(crate) fn tid(t: &Task) -> u32 {
+    // SAFETY: `t` is valid; the caller's pid namespace outlives this call.
+    unsafe { ffi::cr_task_tid(t.as_ptr(), ffi::cr_current_pid_ns()) }
+}
+
+/// Whether the calling thread is exiting.
+pub(crate) fn current_exiting() -> bool {
+    // SAFETY: The current task is always valid.
+    unsafe { ffi::cr_task_exiting(Task::current_raw()) }
+}
+
+/// Signals pending for `t` alone (`shared` false) or its whole process.
+pub(crate) fn pending(t: &Task, shared: bool) -> Result<(u64, KVec<CrSiginfo>)> {
+    let mut room = 16usize;
+    loop {
+        let mut v: KVec<CrSiginfo> = KVec::with_capacity(room, GFP_KERNEL)?;
+        let mut set = 0u64;
+        let max = i32::try_from(room).map_err(|_| E2BIG)?;
+        // SAFETY: `t` is valid; `set` is writable; `v` has room for `max`
+        // siginfos, of which the helper initializes min(n, max).
+        let n = errno(unsafe { ffi::cr_sigpending_get(t.as_ptr(), shared, &mut set, v.as_mut_ptr(), max) })?
+            as usize;
+        if n > room {
+            room = n + 16;
+            continue;
+        }
+        // SAFETY: The helper initialized the first `n` elements.
+        unsafe { v.inc_len(n) };
+        return Ok((set, v));
+    }
+}
+
+/// Bytes of user xsave state a thread record carries.
+pub(crate) fn xstate_size() -> usize {
+    // SAFETY: No preconditions.
+    unsafe { ffi::cr_xstate_size() as usize }
+}
+
+/// Saves the calling thread's registers, FPU/vector state and signal settings
+/// into `th` and `xstate` (exactly [`xstate_size`] bytes).
+pub(crate) fn capture_current(th: &mut CrThread, xstate: &mut [u8]) -> Result {
+    let size = u32::try_from(xstate.len()).map_err(|_| EINVAL)?;
+    // SAFETY: `th` is a valid `struct cr_thread`; `xstate` is writable for
+    // `size` bytes.
+    errno(unsafe { ffi::cr_capture_current(th, xstate.as_mut_ptr().cast(), size) }).map(|_| ())
+}
+
+/// The `callback_head` of a queued task_work, embedded in [`ThreadStop`].
+#[repr(transparent)]
+pub(crate) struct WorkHead(Opaque<bindings::callback_head>);
+
+impl WorkHead {
+    /// An unqueued work head.
+    pub(crate) fn new() -> Self {
+        WorkHead(Opaque::uninit())
+    }
+}
+
+/// Makes `t` run [`ThreadStop::run`] in its own context at its next return to
+/// user space (an interruptible sleep is interrupted and later restarted, as
+/// for a signal). The queued work owns one reference on `stop` until it runs.
+/// Fails with `ESRCH` when `t` is already past the point of running works.
+pub(crate) fn queue_stop(t: &Task, stop: Arc<ThreadStop>) -> Result {
+    let raw = Arc::into_raw(stop);
+    // SAFETY: `raw` points to a live `ThreadStop` (we own a reference through
+    // `raw`), so its `work` field is valid, and pinned (an `Arc` never moves
+    // its contents).
+    let cb = unsafe { (*raw).work_head().0.get() };
+    // SAFETY: `t` is valid; `cb` stays valid until the callback has run,
+    // because the reference owned through `raw` is only released by it.
+    let ret = unsafe { ffi::cr_task_work_queue(t.as_ptr(), cb) };
+    if ret < 0 {
+        // SAFETY: The work was not queued: take back the reference.
+        drop(unsafe { Arc::from_raw(raw) });
+        return Err(Error::from_errno(ret));
+    }
+    Ok(())
+}
+
+/// The task_work callback (see `cr_task_work_fn` in helpers.c).
+///
+/// # Safety
+///
+/// `cb` must be the work head of a [`ThreadStop`] queued by [`queue_stop`],
+/// whose reference this call now owns.
+#[no_mangle]
+unsafe extern "C" fn cr_thread_stop_work(cb: *mut bindings::callback_head) {
+    // SAFETY: Per the function's contract, `cb` is the `work` field of a
+    // `ThreadStop` (`WorkHead` is transparent over `callback_head`).
+    let stop = unsafe { kernel::container_of!(cb.cast::<WorkHead>(), ThreadStop, work) };
+    // SAFETY: `queue_stop` leaked exactly one reference for this callback.
+    let stop = unsafe { Arc::from_raw(stop) };
+    ThreadStop::run(stop);
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: Initialized by `sys::init` in the module initializer, before
+    // /dev/cr exists and so before any use.
+    unsafe(uninit) static IN_PROGRESS: Mutex<KVec<usize>> = KVec::new();
+}
+
+/// Initializes this module's globals; called once, at module load.
+pub(super) fn init() {
+    // SAFETY: Called once, from the module initializer, before any use.
+    unsafe { IN_PROGRESS.init() };
+}
+
+/// The exclusive right to checkpoint one process: a second checkpoint of the
+/// same process while this lives fails with `EBUSY`.
+pub(crate) struct Claim {
+    leader: usize,
+}
+
+impl Claim {
+    /// Claims `process`.
+    pub(crate) fn take(process: &Process) -> Result<Claim> {
+        let leader = process.leader.as_ptr() as usize;
+        let mut busy = IN_PROGRESS.lock();
+        if busy.contains(&leader) {
+            return Err(EBUSY);
+        }
+        busy.push(leader, GFP_KERNEL)?;
+        Ok(Claim { leader })
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut busy = IN_PROGRESS.lock();
+        if let Some(i) = busy.iter().position(|&p| p == self.leader) {
+            let _ = busy.remove(i);
+        }
+    }
+}
