@@ -117,9 +117,6 @@ pub(crate) fn checkpoint(
     process.checkable().map_err(check_failure)?;
 
     let mut report = write_image(process, &space, &frozen, &mut out)?;
-    if frozen.killed() > 0 && !req.kill {
-        return Err(Failure::new(ESRCH, uapi::CR_FAIL_NO_PROCESS));
-    }
     if req.kill {
         process.kill();
     }
@@ -158,17 +155,20 @@ fn write_image(
     info.nr_threads = threads as u32;
     w.begin(uapi::CR_REC_PROCESS).and_then(|w| w.put(&info)).and_then(|w| w.finish()).map_err(output_failure)?;
 
-    // The address space: fields, areas, then (after the other records) pages,
-    // all under one hold of its mmap lock.
-    let mm = space.read();
+    // The address space: its fields and areas are read under its mmap lock,
+    // which is never held while writing (a writer may need its own mmap lock
+    // under the output's locks, and a slow reader must not stall the mm).
     let mut auxv = [0u64; 64];
-    let mut mm_info = mm.info(&mut auxv);
-    let exe_len = mm.exe_path(&mut path).why(uapi::CR_FAIL_NONE)?;
     let mut exe = KVec::new();
-    exe.extend_from_slice(&path[..exe_len], GFP_KERNEL).why(uapi::CR_FAIL_NONE)?;
-    let areas = Areas::read(&mm, &mut path)?;
+    let (mut mm_info, areas) = {
+        let mm = space.read();
+        let info = mm.info(&mut auxv);
+        let exe_len = mm.exe_path(&mut path).why(uapi::CR_FAIL_NONE)?;
+        exe.extend_from_slice(&path[..exe_len], GFP_KERNEL).why(uapi::CR_FAIL_NONE)?;
+        (info, Areas::read(&mm, &mut path)?)
+    };
     mm_info.nr_vmas = areas.vmas.len() as u32;
-    mm_info.exe_path_len = exe_len as u32;
+    mm_info.exe_path_len = exe.len() as u32;
     // The auxv as the u64 words it is, little-endian.
     let mut auxv_le = KVec::new();
     for word in &auxv[..mm_info.auxv_words as usize] {
@@ -212,30 +212,38 @@ fn write_image(
     }
 
     for (i, stop) in frozen.stops.iter().enumerate() {
-        let saved = stop.saved.lock();
-        if !saved.valid {
-            continue;
-        }
-        let mut th = saved.thread;
-        th.tid = systask::tid(&stop.task);
-        if i == 0 && stop.task.as_ptr() == process.leader().as_ptr() {
-            th.flags |= uapi::CR_THREAD_LEADER;
-        }
         let (set, queued) = systask::pending(&stop.task, false).why(uapi::CR_FAIL_NO_PROCESS)?;
-        th.pending = set;
-        th.pending_count = queued.len() as u32;
-        w.begin(uapi::CR_REC_THREAD)
-            .and_then(|w| w.put(&th))
-            .and_then(|w| w.put_bytes(&saved.xstate))
-            .map_err(output_failure)?;
+        {
+            // The record is built under the thread's lock and written after.
+            let saved = stop.saved.lock();
+            if !saved.valid {
+                continue;
+            }
+            let mut th = saved.thread;
+            th.tid = systask::tid(&stop.task);
+            if i == 0 && stop.task.as_ptr() == process.leader().as_ptr() {
+                th.flags |= uapi::CR_THREAD_LEADER;
+            }
+            th.pending = set;
+            th.pending_count = queued.len() as u32;
+            w.begin(uapi::CR_REC_THREAD)
+                .and_then(|w| w.put(&th))
+                .and_then(|w| w.put_bytes(&saved.xstate))
+                .map_err(output_failure)?;
+        }
         for q in queued.iter() {
             w.put(q).map_err(output_failure)?;
         }
         w.finish().map_err(output_failure)?;
     }
 
-    write_pages(&mm, &areas, &mut w)?;
-    drop(mm);
+    write_pages(space, &areas, &mut w)?;
+
+    // A thread killed while frozen: the process is gone, so no image of it
+    // may look complete. Stop before the trailer.
+    if frozen.killed() > 0 {
+        return Err(Failure::new(ESRCH, uapi::CR_FAIL_NO_PROCESS));
+    }
 
     let report = CheckpointReport {
         bytes: 0,
@@ -252,7 +260,10 @@ fn write_image(
 /// was ever touched, and in private file mappings the pages copied on write.
 /// Areas whose contents live elsewhere (shared file mappings: the file; vdso
 /// and vvar: the kernel) contribute nothing. Nothing is faulted in.
-fn write_pages(mm: &MmRead<'_>, areas: &Areas, w: &mut ImageWriter<'_>) -> Result<(), Failure> {
+///
+/// The mmap lock is taken to probe the page tables and to take references on
+/// a batch of pages, and dropped to write them.
+fn write_pages(space: &AddressSpace, areas: &Areas, w: &mut ImageWriter<'_>) -> Result<(), Failure> {
     let mut bits: ChunkBits = [0; CHUNK_PAGES / usize::BITS as usize];
     let mut batch = PageBatch::with_capacity(BATCH).why(uapi::CR_FAIL_NONE)?;
     for v in areas.vmas.iter() {
@@ -263,9 +274,13 @@ fn write_pages(mm: &MmRead<'_>, areas: &Areas, w: &mut ImageWriter<'_>) -> Resul
         };
         let end = v.end as usize;
         let mut addr = v.start as usize;
-        while let Some((start, chunk_end)) = mm.next_chunk(addr, end, &mut bits) {
-            let mut i = 0usize;
+        loop {
+            let chunk = space.read().next_chunk(addr, end, &mut bits);
+            let Some((start, chunk_end)) = chunk else {
+                break;
+            };
             let n = (chunk_end - start) / PAGE_SIZE;
+            let mut i = 0usize;
             while i < n {
                 if !bit(&bits, i) {
                     i += 1;
@@ -275,7 +290,7 @@ fn write_pages(mm: &MmRead<'_>, areas: &Areas, w: &mut ImageWriter<'_>) -> Resul
                 while j < n && bit(&bits, j) {
                     j += 1;
                 }
-                write_run(mm, start + i * PAGE_SIZE, j - i, anon_only, &mut batch, w)?;
+                write_run(space, start + i * PAGE_SIZE, j - i, anon_only, &mut batch, w)?;
                 i = j;
             }
             addr = chunk_end;
@@ -291,7 +306,7 @@ fn bit(bits: &ChunkBits, i: usize) -> bool {
 
 /// Writes the existing pages of the run of `count` candidate pages at `addr`.
 fn write_run(
-    mm: &MmRead<'_>,
+    space: &AddressSpace,
     mut addr: usize,
     mut count: usize,
     anon_only: bool,
@@ -300,14 +315,15 @@ fn write_run(
 ) -> Result<(), Failure> {
     while count > 0 {
         batch.clear();
-        let got = mm.get_pages(addr, count.min(BATCH), batch).why(uapi::CR_FAIL_NONE)?;
+        let got = space.read().get_pages(addr, count.min(BATCH), batch).why(uapi::CR_FAIL_NONE)?;
         if got == 0 {
             // No page here (or the zero page): nothing to save.
             addr += PAGE_SIZE;
             count -= 1;
             continue;
         }
-        // Runs of pages to keep, each one PAGES record.
+        // Runs of pages to keep, each one PAGES record, written with no lock
+        // held (the references keep the pages).
         let mut k = 0usize;
         while k < got {
             if anon_only && !batch.is_anon(k) {

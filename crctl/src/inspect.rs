@@ -107,6 +107,43 @@ pub fn maps(img: &Image) -> String {
     s
 }
 
+/// The fields of /proc/<pid>/status that an image determines, formatted as
+/// the kernel formats them (for the main thread where a field is per thread).
+pub fn status(img: &Image) -> String {
+    let p = &img.process;
+    let lead = img.threads.first().map(|t| t.thread).unwrap_or_default();
+    let mut ignored = 0u64;
+    let mut caught = 0u64;
+    for (i, a) in img.sighand.action.iter().enumerate() {
+        match a.handler {
+            0 => {}
+            1 => ignored |= 1 << i,
+            _ => caught |= 1 << i,
+        }
+    }
+    format!(
+        "Name:\t{}\nUmask:\t{:04o}\nPid:\t{}\nPPid:\t{}\nUid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}\nThreads:\t{}\nSigPnd:\t{:016x}\nShdPnd:\t{:016x}\nSigBlk:\t{:016x}\nSigIgn:\t{:016x}\nSigCgt:\t{:016x}\n",
+        cstr(&p.comm),
+        p.umask,
+        p.pid,
+        p.ppid,
+        p.uid,
+        p.euid,
+        p.suid,
+        p.fsuid,
+        p.gid,
+        p.egid,
+        p.sgid,
+        p.fsgid,
+        p.nr_threads,
+        lead.pending,
+        img.shared_pending.signal,
+        lead.blocked,
+        ignored,
+        caught
+    )
+}
+
 fn restart_name(r: u32) -> &'static str {
     match r {
         CR_RESTART_SYSCALL => "restart",

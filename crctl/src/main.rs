@@ -60,11 +60,14 @@ enum Command {
         /// The image file, or - for stdin.
         file: String,
         /// Print JSON.
-        #[arg(long, conflicts_with = "maps")]
+        #[arg(long, conflicts_with_all = ["maps", "status"])]
         json: bool,
         /// Print the memory areas as /proc/<pid>/maps lines.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "status")]
         maps: bool,
+        /// Print the /proc/<pid>/status fields the image determines.
+        #[arg(long)]
+        status: bool,
     },
 }
 
@@ -80,7 +83,12 @@ fn main() -> ExitCode {
             kill,
             timeout,
         } => checkpoint(&cli.device, pid, &output, kill, timeout),
-        Command::Inspect { file, json, maps } => inspect_cmd(&file, json, maps),
+        Command::Inspect {
+            file,
+            json,
+            maps,
+            status,
+        } => inspect_cmd(&file, json, maps, status),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -235,7 +243,7 @@ fn checkpoint(device: &Path, pid: u32, output: &str, kill: bool, timeout: u32) -
     Ok(())
 }
 
-fn inspect_cmd(file: &str, json: bool, maps: bool) -> AnyResult {
+fn inspect_cmd(file: &str, json: bool, maps: bool, status: bool) -> AnyResult {
     let src: Box<dyn io::Read> = if file == "-" {
         Box::new(io::stdin().lock())
     } else {
@@ -251,6 +259,8 @@ fn inspect_cmd(file: &str, json: bool, maps: bool) -> AnyResult {
         )?;
     } else if maps {
         write!(out, "{}", inspect::maps(&img))?;
+    } else if status {
+        write!(out, "{}", inspect::status(&img))?;
     } else {
         write!(out, "{}", inspect::text(&img))?;
     }

@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Checkpoint targets for the selftests: small programs with a clean address
+ * space (a process forked from a test would share the harness's memory).
+ *
+ *   cr_target MODE
+ *
+ * fd 3 is the report pipe (uint64 values; ~0 is an error), fd 4 the command
+ * pipe (where the mode reads commands). Modes:
+ *
+ *   sleeper   sleeps 20 ms at a time, reports a count; EINTR is an error
+ *   busy      computes, checks its own arithmetic, reports a count
+ *   threads8  8 threads count with their TLS id; reports the sum
+ *   reserve   reserves 8 GiB, touches 4 MiB, reports 1; answers each command
+ *             with a checksum of the 4 MiB
+ *   idle      reports 1, answers each command with 1
+ *   syscalls  threads blocked in nanosleep(1.5 s), read(fd 4), a futex and
+ *             poll(fd 5); reports 1 once they block, then, when all returned:
+ *             nanosleep's elapsed ms (or ~0), read's count, 1 for the futex,
+ *             poll's count
+ *   vfork     a thread in vfork() whose child sleeps 3 s; reports 1
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REP 3
+#define CTL 4
+#define POLL_FD 5
+#define ERROR (~0ULL)
+#define MiB (1UL << 20)
+#define GiB (1UL << 30)
+
+static void report(uint64_t v)
+{
+	if (write(REP, &v, sizeof(v)) != sizeof(v))
+		_exit(3);
+}
+
+static void sleeper(void)
+{
+	for (uint64_t i = 1;; i++) {
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+		if (nanosleep(&ts, NULL))
+			report(ERROR);
+		report(i);
+	}
+}
+
+static void busy(void)
+{
+	uint64_t x = 88172645463325252ULL, y = x;
+
+	for (uint64_t i = 1;; i++) {
+		for (int k = 0; k < 200000; k++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			y ^= y << 13, y ^= y >> 7, y ^= y << 17;
+		}
+		report(x == y ? i : ERROR);
+	}
+}
+
+static __thread uint64_t tls_id;
+static volatile uint64_t thread_count[8];
+static volatile int thread_bad;
+
+static void *spinner(void *arg)
+{
+	tls_id = (uintptr_t)arg;
+	for (;;) {
+		struct timespec ts = { 0, 5 * 1000 * 1000 };
+
+		thread_count[tls_id]++;
+		if (tls_id != (uintptr_t)arg)
+			thread_bad = 1;
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+static void threads8(void)
+{
+	pthread_t t;
+
+	for (uintptr_t i = 0; i < 8; i++)
+		if (pthread_create(&t, NULL, spinner, (void *)i))
+			report(ERROR);
+	for (;;) {
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		uint64_t sum = 0;
+
+		nanosleep(&ts, NULL);
+		for (int i = 0; i < 8; i++)
+			sum += thread_count[i];
+		report(thread_bad ? ERROR : sum);
+	}
+}
+
+static uint64_t pattern_sum(const unsigned char *p, size_t len)
+{
+	uint64_t s = 0;
+
+	for (size_t i = 0; i < len; i += 64)
+		s = s * 31 + p[i];
+	return s;
+}
+
+static void reserve(void)
+{
+	unsigned char *m = mmap(NULL, 8 * GiB, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	unsigned char *hot;
+	char c;
+
+	if (m == MAP_FAILED)
+		report(ERROR);
+	hot = m + 3 * GiB;
+	for (size_t i = 0; i < 4 * MiB; i++)
+		hot[i] = (unsigned char)(i * 7 + (i >> 12));
+	report(1);
+	while (read(CTL, &c, 1) == 1)
+		report(pattern_sum(hot, 4 * MiB));
+}
+
+static void idle(void)
+{
+	char c;
+
+	report(1);
+	while (read(CTL, &c, 1) == 1)
+		report(1);
+}
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static int flag, blocked;
+static uint64_t result[4];
+
+static long ms_since(struct timespec *a)
+{
+	struct timespec b;
+
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (b.tv_sec - a->tv_sec) * 1000 + (b.tv_nsec - a->tv_nsec) / 1000000;
+}
+
+static void *in_nanosleep(void *arg)
+{
+	struct timespec a, ts = { 1, 500 * 1000 * 1000 };
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	__atomic_add_fetch(&blocked, 1, __ATOMIC_SEQ_CST);
+	result[0] = nanosleep(&ts, NULL) ? ERROR : (uint64_t)ms_since(&a);
+	return NULL;
+}
+
+static void *in_read(void *arg)
+{
+	char buf[8];
+	ssize_t n;
+
+	__atomic_add_fetch(&blocked, 1, __ATOMIC_SEQ_CST);
+	n = read(CTL, buf, sizeof(buf));
+	result[1] = n < 0 ? ERROR : (uint64_t)n;
+	/* Then wake the futex waiter. */
+	pthread_mutex_lock(&lock);
+	flag = 1;
+	pthread_cond_signal(&cond);
+	pthread_mutex_unlock(&lock);
+	return NULL;
+}
+
+static void *in_futex(void *arg)
+{
+	pthread_mutex_lock(&lock);
+	__atomic_add_fetch(&blocked, 1, __ATOMIC_SEQ_CST);
+	while (!flag)
+		if (pthread_cond_wait(&cond, &lock))
+			result[2] = ERROR;
+	pthread_mutex_unlock(&lock);
+	if (!result[2])
+		result[2] = 1;
+	return NULL;
+}
+
+static void *in_poll(void *arg)
+{
+	struct pollfd p = { .fd = POLL_FD, .events = POLLIN };
+	int n;
+
+	__atomic_add_fetch(&blocked, 1, __ATOMIC_SEQ_CST);
+	n = poll(&p, 1, 20000);
+	result[3] = n < 0 ? ERROR : (uint64_t)n;
+	return NULL;
+}
+
+static void syscalls(void)
+{
+	void *(*fn[4])(void *) = { in_nanosleep, in_read, in_futex, in_poll };
+	pthread_t t[4];
+
+	for (int i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, fn[i], NULL);
+	while (__atomic_load_n(&blocked, __ATOMIC_SEQ_CST) < 4)
+		usleep(1000);
+	usleep(100 * 1000);
+	report(1);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < 4; i++)
+		report(result[i]);
+}
+
+static void in_vfork(void)
+{
+	report(1);
+	if (vfork() == 0) {
+		sleep(3);
+		_exit(0);
+	}
+	for (;;)
+		pause();
+}
+
+int main(int argc, char **argv)
+{
+	const char *m = argc > 1 ? argv[1] : "";
+
+	if (!strcmp(m, "sleeper"))
+		sleeper();
+	else if (!strcmp(m, "busy"))
+		busy();
+	else if (!strcmp(m, "threads8"))
+		threads8();
+	else if (!strcmp(m, "reserve"))
+		reserve();
+	else if (!strcmp(m, "idle"))
+		idle();
+	else if (!strcmp(m, "syscalls"))
+		syscalls();
+	else if (!strcmp(m, "vfork"))
+		in_vfork();
+	else
+		return 2;
+	return 0;
+}
