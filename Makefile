@@ -79,6 +79,18 @@ guest: module crctl selftests
 check:
 	@$(TOP)/scripts/check
 
+# Benchmarks (not tests): in the fast kernel, measured side by side in one guest.
+BENCH := $(TOP)/build/bench/cr_bench
+$(BENCH): $(TOP)/bench/cr_bench.c $(TOP)/include/uapi/linux/cr.h
+	@mkdir -p $(dir $@)
+	@gcc -O2 -Wall -Werror -static -pthread -I$(TOP)/include/uapi \
+		-isystem $$($(TOP)/scripts/kernel headers) -o $@ $<
+
+bench:
+	@$(MAKE) -s FLAVOR=fast guest $(BENCH)
+	@CR_FLAVOR=fast CR_VM_MEM=$${CR_VM_MEM:-2G} CR_VM_NO_BUILD=1 \
+		$(TOP)/scripts/vm --add $(BENCH) -- /extra/cr_bench $(RUNS)
+
 demo:
 	@$(TOP)/scripts/demo
 

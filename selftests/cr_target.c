@@ -19,6 +19,9 @@
  *             nanosleep's elapsed ms (or ~0), read's count, 1 for the futex,
  *             poll's count
  *   vfork     a thread in vfork() whose child sleeps 3 s; reports 1
+ *   touch N   touches N MiB of anonymous memory, reports 1, then as idle
+ *   sparse G N  reserves G GiB, touches N MiB of it, reports 1, then as idle
+ *   threads N   N threads sleeping in pause(), reports 1, then as idle
  */
 #include <errno.h>
 #include <poll.h>
@@ -229,9 +232,56 @@ static void in_vfork(void)
 		pause();
 }
 
+/* Touches @mib MiB at @m with a pattern, so no page is the zero page. */
+static void touch(unsigned char *m, unsigned long mib)
+{
+	for (size_t i = 0; i < mib * MiB; i += 8)
+		*(uint64_t *)(m + i) = i * 0x9e3779b97f4a7c15ULL;
+}
+
+static void *pauser(void *arg)
+{
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static unsigned long arg_ul(int argc, char **argv, int i)
+{
+	return argc > i ? strtoul(argv[i], NULL, 0) : 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *m = argc > 1 ? argv[1] : "";
+
+	if (!strcmp(m, "touch") || !strcmp(m, "sparse")) {
+		int sparse = !strcmp(m, "sparse");
+		unsigned long gib = sparse ? arg_ul(argc, argv, 2) : 0;
+		unsigned long mib = arg_ul(argc, argv, sparse ? 3 : 2);
+		size_t len = sparse ? gib * GiB : mib * MiB;
+		unsigned char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+					MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+		if (p == MAP_FAILED || mib * MiB > len)
+			return 2;
+		/* Exactly the touched pages exist: no transparent huge page
+		 * rounds a touch up to 2 MiB. */
+		madvise(p, len, MADV_NOHUGEPAGE);
+		touch(p + (sparse ? len / 2 : 0), mib);
+		idle();
+		return 0;
+	}
+	if (!strcmp(m, "threads")) {
+		unsigned long n = arg_ul(argc, argv, 2);
+		pthread_t t;
+
+		for (unsigned long i = 0; i < n; i++)
+			if (pthread_create(&t, NULL, pauser, NULL))
+				return 2;
+		idle();
+		return 0;
+	}
 
 	if (!strcmp(m, "sleeper"))
 		sleeper();

@@ -11,7 +11,6 @@
 
 #include <linux/bvec.h>
 #include <linux/capability.h>
-#include <linux/crc32.h>
 #include <linux/cred.h>
 #include <linux/elf.h>
 #include <linux/fdtable.h>
@@ -37,6 +36,7 @@
 #include <linux/timekeeping.h>
 #include <linux/uio.h>
 #include <linux/utsname.h>
+#include <linux/xxhash.h>
 #include <linux/cr.h>
 
 #include "helpers.h"
@@ -544,12 +544,11 @@ unsigned long cr_pt_next(struct mm_struct *mm, unsigned long addr, unsigned long
 			 unsigned long *chunk_end, unsigned long *bits)
 {
 	while (addr < end) {
-		unsigned long next, a, flags;
+		unsigned long next, pud_end, a, flags;
 		pgd_t *pgdp, pgd;
 		p4d_t *p4dp, p4d;
 		pud_t *pudp, pud;
-		pmd_t *pmdp, pmd;
-		bool any = false;
+		pmd_t *pmdp;
 		unsigned int i;
 
 		pgdp = pgd_offset(mm, addr);
@@ -566,44 +565,51 @@ unsigned long cr_pt_next(struct mm_struct *mm, unsigned long addr, unsigned long
 		}
 		pudp = pud_offset_lockless(p4dp, p4d, addr);
 		pud = READ_ONCE(*pudp);
+		pud_end = pud_addr_end(addr, end);
 		if (pud_none(pud)) {
-			addr = pud_addr_end(addr, end);
+			addr = pud_end;
 			continue;
 		}
-		next = pmd_addr_end(addr, end);
-		bitmap_zero(bits, PTRS_PER_PTE);
 		if (pud_leaf(pud)) {
+			next = pmd_addr_end(addr, end);
+			bitmap_zero(bits, PTRS_PER_PTE);
 			bitmap_set(bits, 0, (next - addr) >> PAGE_SHIFT);
 			*chunk_end = next;
 			return addr;
 		}
+		/* The PMD entries of this PUD, in place: an empty one costs one read. */
 		pmdp = pmd_offset_lockless(pudp, pud, addr);
-		local_irq_save(flags);
-		pmd = pmdp_get_lockless(pmdp);
-		if (pmd_none(pmd)) {
-			local_irq_restore(flags);
-			addr = next;
-			continue;
-		}
-		if (!pmd_present(pmd) || pmd_leaf(pmd)) {
-			bitmap_set(bits, 0, (next - addr) >> PAGE_SHIFT);
-			any = true;
-		} else {
-			pte_t *ptep = pte_offset_kernel(&pmd, addr);
+		for (; addr < pud_end; addr = next, pmdp++) {
+			bool any = false;
+			pmd_t pmd;
 
-			for (a = addr, i = 0; a < next; a += PAGE_SIZE, ptep++, i++) {
-				if (!pte_none(ptep_get_lockless(ptep))) {
-					__set_bit(i, bits);
-					any = true;
+			next = pmd_addr_end(addr, pud_end);
+			if (pmd_none(pmdp_get_lockless(pmdp)))
+				continue;
+			bitmap_zero(bits, PTRS_PER_PTE);
+			local_irq_save(flags);
+			pmd = pmdp_get_lockless(pmdp);
+			if (pmd_none(pmd)) {
+				/* Emptied since the first read. */
+			} else if (!pmd_present(pmd) || pmd_leaf(pmd)) {
+				bitmap_set(bits, 0, (next - addr) >> PAGE_SHIFT);
+				any = true;
+			} else {
+				pte_t *ptep = pte_offset_kernel(&pmd, addr);
+
+				for (a = addr, i = 0; a < next; a += PAGE_SIZE, ptep++, i++) {
+					if (!pte_none(ptep_get_lockless(ptep))) {
+						__set_bit(i, bits);
+						any = true;
+					}
 				}
 			}
+			local_irq_restore(flags);
+			if (any) {
+				*chunk_end = next;
+				return addr;
+			}
 		}
-		local_irq_restore(flags);
-		if (any) {
-			*chunk_end = next;
-			return addr;
-		}
-		addr = next;
 	}
 	return end;
 }
@@ -632,14 +638,31 @@ void cr_page_put(struct page *page)
 	put_page(page);
 }
 
-/* crc32c over @page's bytes, continuing from @crc. */
-u32 cr_page_crc(u32 crc, struct page *page)
+/* --- the image's checksum: XXH64, streamed ------------------------------- */
+
+static_assert(sizeof(struct xxh64_state) <= CR_HASH_STATE_BYTES);
+
+void cr_hash_reset(void *state)
+{
+	xxh64_reset(state, 0);
+}
+
+void cr_hash_update(void *state, const void *p, size_t len)
+{
+	xxh64_update(state, p, len);
+}
+
+void cr_hash_page(void *state, struct page *page)
 {
 	void *p = kmap_local_page(page);
 
-	crc = crc32c(crc, p, PAGE_SIZE);
+	xxh64_update(state, p, PAGE_SIZE);
 	kunmap_local(p);
-	return crc;
+}
+
+u64 cr_hash_digest(void *state)
+{
+	return xxh64_digest(state);
 }
 
 /* --- writing the image ----------------------------------------------------- */

@@ -47,7 +47,12 @@ long cr_pages_get(struct mm_struct *mm, unsigned long addr, unsigned long nr,
 		  struct page **pages);
 bool cr_page_anon(struct page *page);
 void cr_page_put(struct page *page);
-u32 cr_page_crc(u32 crc, struct page *page);
+/* Room for a struct xxh64_state (checked in helpers.c), 8-byte aligned. */
+#define CR_HASH_STATE_BYTES 96
+void cr_hash_reset(void *state);
+void cr_hash_update(void *state, const void *p, size_t len);
+void cr_hash_page(void *state, struct page *page);
+u64 cr_hash_digest(void *state);
 
 void cr_bvec_page(struct bio_vec *bv, struct page *page);
 void cr_bvec_buf(struct bio_vec *bv, void *buf, unsigned int len);

@@ -3,6 +3,9 @@
 //! The image writer: the stream of records of include/uapi/linux/cr.h,
 //! written in order with no seeks, each record checksummed, and a trailer
 //! that counts and chains them (Documentation/image-format.rst).
+//!
+//! The checksum is XXH64: it runs at memory speed in software, where crc32c
+//! without its instruction (or under emulation) costs more than the copy.
 
 use kernel::{page::PAGE_SIZE, prelude::*};
 
@@ -23,8 +26,8 @@ pub(crate) struct ImageWriter<'a> {
     /// The record being built: its header, then its payload. kmalloc memory,
     /// so it can be written straight from here.
     buf: KVec<u8>,
-    /// crc32c register over the crcs of the records written so far.
-    chain: u32,
+    /// Hash over the checks of the records written so far.
+    chain: sys::Hash,
     records: u64,
     bytes: u64,
     pages: u64,
@@ -36,7 +39,7 @@ impl<'a> ImageWriter<'a> {
         let mut w = ImageWriter {
             out,
             buf: KVec::with_capacity(64 * 1024, GFP_KERNEL)?,
-            chain: !0,
+            chain: sys::Hash::new(),
             records: 0,
             bytes: 0,
             pages: 0,
@@ -54,7 +57,7 @@ impl<'a> ImageWriter<'a> {
     /// Starts a record of type `ty`; add its payload, then [`Self::finish`].
     pub(crate) fn begin(&mut self, ty: u32) -> Result<&mut Self> {
         self.buf.clear();
-        let hdr = CrRecord { r#type: ty, crc: 0, size: 0 };
+        let hdr = CrRecord { r#type: ty, check: 0, size: 0 };
         self.buf.extend_from_slice(uapi::as_bytes(&hdr), GFP_KERNEL)?;
         Ok(self)
     }
@@ -73,21 +76,23 @@ impl<'a> ImageWriter<'a> {
         Ok(self)
     }
 
-    /// Fills in the record's size and crc and writes it.
+    /// Fills in the record's size and check and writes it.
     pub(crate) fn finish(&mut self) -> Result {
         let size = (self.buf.len() - HDR) as u64;
         self.buf[8..16].copy_from_slice(&size.to_le_bytes());
-        let crc = !sys::crc32c(!0, &self.buf);
-        self.seal(crc);
+        let mut h = sys::Hash::new();
+        h.update(&self.buf);
+        let check = h.check();
+        self.seal(check);
         let len = self.buf.len();
         self.bytes += self.out.write(&[Part::Bytes(&self.buf, 0..len)])? as u64;
         Ok(())
     }
 
-    /// Stores `crc` in the header being built and chains it.
-    fn seal(&mut self, crc: u32) {
-        self.buf[4..8].copy_from_slice(&crc.to_le_bytes());
-        self.chain = sys::crc32c(self.chain, &crc.to_le_bytes());
+    /// Stores `check` in the header being built and chains it.
+    fn seal(&mut self, check: u32) {
+        self.buf[4..8].copy_from_slice(&check.to_le_bytes());
+        self.chain.update(&check.to_le_bytes());
         self.records += 1;
     }
 
@@ -107,11 +112,13 @@ impl<'a> ImageWriter<'a> {
         self.put(&CrPages { addr: addr as u64, count: count as u64 })?;
         let size = (core::mem::size_of::<CrPages>() + count * PAGE_SIZE) as u64;
         self.buf[8..16].copy_from_slice(&size.to_le_bytes());
-        let mut crc = sys::crc32c(!0, &self.buf);
+        let mut h = sys::Hash::new();
+        h.update(&self.buf);
         for i in range.clone() {
-            crc = batch.crc(i, crc);
+            h.update_page(batch, i);
         }
-        self.seal(!crc);
+        let check = h.check();
+        self.seal(check);
         let len = self.buf.len();
         self.bytes += self.out.write(&[Part::Bytes(&self.buf, 0..len), Part::Pages(batch, range)])? as u64;
         self.pages += count as u64;
@@ -123,7 +130,7 @@ impl<'a> ImageWriter<'a> {
         let t = CrTrailer {
             records: self.records,
             bytes: self.bytes,
-            chain_crc: !self.chain,
+            chain: self.chain.check(),
             __pad: 0,
             pages: self.pages,
         };

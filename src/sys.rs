@@ -40,11 +40,39 @@ pub(crate) fn uts() -> ([u8; 65], [u8; 65]) {
     (release, node)
 }
 
-/// crc32c (Castagnoli) over `data`, continuing from `crc` (raw register value:
-/// seed with `!0`, finish with `!crc`).
-pub(crate) fn crc32c(crc: u32, data: &[u8]) -> u32 {
-    // SAFETY: `data` is valid for reads of `data.len()` bytes.
-    unsafe { ffi::crc32c(crc, data.as_ptr().cast(), data.len()) }
+/// The image's checksum: XXH64 with seed 0, fed in pieces.
+pub(crate) struct Hash {
+    /// A `struct xxh64_state` (helpers.c checks that it fits).
+    state: [u64; 12],
+}
+
+impl Hash {
+    /// A fresh hash.
+    pub(crate) fn new() -> Hash {
+        let mut h = Hash { state: [0; 12] };
+        // SAFETY: `state` is 96 bytes, 8-byte aligned: room for the state.
+        unsafe { ffi::cr_hash_reset(h.state.as_mut_ptr().cast()) };
+        h
+    }
+
+    /// Adds `data`.
+    pub(crate) fn update(&mut self, data: &[u8]) {
+        // SAFETY: `state` was reset in `new`; `data` is readable.
+        unsafe { ffi::cr_hash_update(self.state.as_mut_ptr().cast(), data.as_ptr().cast(), data.len()) };
+    }
+
+    /// Adds page `i` of `batch`.
+    pub(crate) fn update_page(&mut self, batch: &mm::PageBatch, i: usize) {
+        // SAFETY: `state` was reset in `new`; the batch holds a reference on
+        // the page.
+        unsafe { ffi::cr_hash_page(self.state.as_mut_ptr().cast(), batch.pages[i]) };
+    }
+
+    /// The low 32 bits of the hash, the image's check value.
+    pub(crate) fn check(&mut self) -> u32 {
+        // SAFETY: `state` was reset in `new`.
+        unsafe { ffi::cr_hash_digest(self.state.as_mut_ptr().cast()) as u32 }
+    }
 }
 
 /// Converts a negative errno returned by a helper into a `Result`.

@@ -152,8 +152,8 @@ abi_structs! {
     pub struct CrRecord (16) {
         /// `CR_REC_*`.
         pub r#type: u32,
-        /// crc32c over this header (crc = 0) and the payload.
-        pub crc: u32,
+        /// Low 32 bits of XXH64 over this header (check = 0) and the payload.
+        pub check: u32,
         /// Payload bytes that follow.
         pub size: u64,
     }
@@ -472,8 +472,8 @@ abi_structs! {
         pub records: u64,
         /// Stream bytes before the trailer's header.
         pub bytes: u64,
-        /// crc32c over every earlier record's crc.
-        pub chain_crc: u32,
+        /// Low 32 bits of XXH64 over every earlier record's check.
+        pub chain: u32,
         /// Zero.
         pub __pad: u32,
         /// Pages in all PAGES records.

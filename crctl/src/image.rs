@@ -2,13 +2,15 @@
 
 //! Reading and verifying an image stream (Documentation/image-format.rst).
 //!
-//! The reader is strict: every record's crc, size and place in the order,
+//! The reader is strict: every record's check, size and place in the order,
 //! every count and length, every address range, and the trailer (record count,
-//! byte count, crc chain) must be right, and nothing may follow the trailer.
+//! byte count, check chain) must be right, and nothing may follow the trailer.
 //! It reads sequentially, so a pipe works as well as a file.
 
 use std::fmt;
 use std::io::{self, Read};
+
+use xxhash_rust::xxh64::Xxh64;
 
 use crate::uapi::*;
 
@@ -142,7 +144,7 @@ fn corrupt<T>(at: u64, what: impl Into<String>) -> Result<T, ImageError> {
     })
 }
 
-/// A record's payload, read and crc-checked, parsed front to back.
+/// A record's payload, read and verified, parsed front to back.
 struct Payload {
     ty: u32,
     at: u64,
@@ -223,10 +225,15 @@ pub fn name(ty: u32) -> &'static str {
     }
 }
 
+/// The image's checksum: XXH64, seed 0; a record keeps the low 32 bits.
+fn hasher() -> Xxh64 {
+    Xxh64::new(0)
+}
+
 /// Reads records in order and checks what all records share.
 struct Reader<R> {
     src: Counted<R>,
-    chain: u32,
+    chain: Xxh64,
     records: u64,
     page_size: u64,
 }
@@ -256,36 +263,41 @@ impl<R: Read> Reader<R> {
         Ok((rec, at))
     }
 
-    fn seal(&mut self, rec: &CrRecord, crc: u32, at: u64) -> Result<(), ImageError> {
-        if crc != rec.crc {
+    fn seal(&mut self, rec: &CrRecord, h: Xxh64, at: u64) -> Result<(), ImageError> {
+        let check = h.digest() as u32;
+        if check != rec.check {
             return corrupt(
                 at,
                 format!(
-                    "{} record crc {:#010x}, expected {:#010x}",
+                    "{} record check {:#010x}, expected {:#010x}",
                     name(rec.r#type),
-                    rec.crc,
-                    crc
+                    rec.check,
+                    check
                 ),
             );
         }
-        self.chain = crc32c::crc32c_append(self.chain, &rec.crc.to_le_bytes());
+        self.chain.update(&rec.check.to_le_bytes());
         self.records += 1;
         Ok(())
     }
 
-    fn crc_start(rec: &CrRecord) -> u32 {
-        let mut h = *rec;
-        h.crc = 0;
-        crc32c::crc32c(as_bytes(&h))
+    /// A hash fed with `rec`'s header, its check field zero.
+    fn hash_start(rec: &CrRecord) -> Xxh64 {
+        let mut hdr = *rec;
+        hdr.check = 0;
+        let mut h = hasher();
+        h.update(as_bytes(&hdr));
+        h
     }
 
-    /// Reads the payload of `rec` (not PAGES) and checks its crc.
+    /// Reads the payload of `rec` (not PAGES) and verifies its check.
     fn payload(&mut self, rec: CrRecord, at: u64) -> Result<Payload, ImageError> {
         let mut bytes = vec![0u8; rec.size as usize];
         self.src
             .exact(&mut bytes, &format!("a {} record", name(rec.r#type)))?;
-        let crc = crc32c::crc32c_append(Self::crc_start(&rec), &bytes);
-        self.seal(&rec, crc, at)?;
+        let mut h = Self::hash_start(&rec);
+        h.update(&bytes);
+        self.seal(&rec, h, at)?;
         Ok(Payload {
             ty: rec.r#type,
             at,
@@ -354,7 +366,7 @@ pub fn read<R: Read>(
 ) -> Result<Image, ImageError> {
     let mut rd = Reader {
         src: Counted { inner: r, pos: 0 },
-        chain: 0,
+        chain: hasher(),
         records: 0,
         page_size: 4096,
     };
@@ -552,18 +564,19 @@ pub fn read<R: Read>(
                 ),
             );
         }
-        let mut crc = crc32c::crc32c_append(Reader::<R>::crc_start(&rec), &head);
+        let mut h = Reader::<R>::hash_start(&rec);
+        h.update(&head);
         let mut left = len;
         let mut addr = run.addr;
         while left > 0 {
             let n = left.min(buf.len() as u64) as usize;
             rd.src.exact(&mut buf[..n], "page data")?;
-            crc = crc32c::crc32c_append(crc, &buf[..n]);
+            h.update(&buf[..n]);
             on_pages(addr, &buf[..n]).map_err(ImageError::Io)?;
             addr += n as u64;
             left -= n as u64;
         }
-        rd.seal(&rec, crc, at)?;
+        rd.seal(&rec, h, at)?;
         next_free = end;
         total += run.count;
         pages.push(PageRun {
@@ -580,20 +593,20 @@ pub fn read<R: Read>(
         );
     }
     let records = rd.records;
-    let chain = rd.chain;
+    let chain = rd.chain.digest() as u32;
     let mut p = rd.payload(rec, at)?;
     let trailer: CrTrailer = p.take("the trailer")?;
     p.end()?;
     if trailer.records != records
         || trailer.bytes != at
-        || trailer.chain_crc != chain
+        || trailer.chain != chain
         || trailer.pages != total
     {
         return corrupt(
             at,
             format!(
                 "the trailer counts {} records, {} bytes, {} pages, chain {:#010x}; the stream had {records}, {at}, {total}, {chain:#010x}",
-                trailer.records, trailer.bytes, trailer.pages, trailer.chain_crc
+                trailer.records, trailer.bytes, trailer.pages, trailer.chain
             ),
         );
     }

@@ -277,10 +277,10 @@ pub fn text(img: &Image) -> String {
         img.shared_queue.len()
     ));
     s.push_str(&format!(
-        "verified: {} records, {} bytes, crc chain {:#010x}\n",
+        "verified: {} records, {} bytes, check chain {:#010x}\n",
         img.trailer.records + 1,
         img.bytes,
-        img.trailer.chain_crc
+        img.trailer.chain
     ));
     s
 }
@@ -383,6 +383,6 @@ pub fn to_json(img: &Image) -> Value {
             "queued": img.shared_queue.len(),
         },
         "pages": { "total": img.trailer.pages, "runs": pages },
-        "trailer": { "records": img.trailer.records, "chain_crc": img.trailer.chain_crc },
+        "trailer": { "records": img.trailer.records, "chain": img.trailer.chain },
     })
 }

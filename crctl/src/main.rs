@@ -55,7 +55,7 @@ enum Command {
         #[arg(long, value_name = "MS", default_value_t = uapi::CR_FREEZE_TIMEOUT_MS_DEFAULT)]
         timeout: u32,
     },
-    /// Decode and verify an image (every crc, count and range).
+    /// Decode and verify an image (every checksum, count and range).
     Inspect {
         /// The image file, or - for stdin.
         file: String,

@@ -53,7 +53,7 @@ fn layout() -> Vec<(&'static str, u64)> {
         "offsetof(struct cr_record, type)",
         offset_of!(CrRecord, r#type) as u64,
     ));
-    layout!(v, "cr_record", CrRecord, [crc, size]);
+    layout!(v, "cr_record", CrRecord, [check, size]);
     layout!(
         v,
         "cr_image_header",
@@ -186,7 +186,7 @@ fn layout() -> Vec<(&'static str, u64)> {
         v,
         "cr_trailer",
         CrTrailer,
-        [records, bytes, chain_crc, __pad, pages]
+        [records, bytes, chain, __pad, pages]
     );
 
     let consts: [(&'static str, u64); 61] = [

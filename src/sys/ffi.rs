@@ -77,7 +77,10 @@ extern "C" {
     ) -> c_long;
     pub(super) fn cr_page_anon(page: *mut bindings::page) -> bool;
     pub(super) fn cr_page_put(page: *mut bindings::page);
-    pub(super) fn cr_page_crc(crc: u32, page: *mut bindings::page) -> u32;
+    pub(super) fn cr_hash_reset(state: *mut c_void);
+    pub(super) fn cr_hash_update(state: *mut c_void, p: *const c_void, len: usize);
+    pub(super) fn cr_hash_page(state: *mut c_void, page: *mut bindings::page);
+    pub(super) fn cr_hash_digest(state: *mut c_void) -> u64;
 
     pub(super) fn cr_bvec_page(bv: *mut bindings::bio_vec, page: *mut bindings::page);
     pub(super) fn cr_bvec_buf(bv: *mut bindings::bio_vec, buf: *mut c_void, len: c_uint);
@@ -100,7 +103,4 @@ extern "C" {
     pub(super) fn cr_now_real_ns() -> u64;
     pub(super) fn cr_now_ns() -> u64;
     pub(super) fn cr_uts_get(release: *mut c_char, node: *mut c_char);
-
-    /// lib/crc/crc32-main.c, EXPORT_SYMBOL.
-    pub(super) fn crc32c(crc: u32, p: *const c_void, len: usize) -> u32;
 }

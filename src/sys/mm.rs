@@ -154,12 +154,6 @@ impl PageBatch {
         unsafe { ffi::cr_page_anon(self.pages[i]) }
     }
 
-    /// crc32c over page `i`'s bytes, continuing from `crc`.
-    pub(crate) fn crc(&self, i: usize, crc: u32) -> u32 {
-        // SAFETY: By the invariant the page is valid.
-        unsafe { ffi::cr_page_crc(crc, self.pages[i]) }
-    }
-
     /// Drops the references on every page and empties the batch.
     pub(crate) fn clear(&mut self) {
         for &p in self.pages.iter() {

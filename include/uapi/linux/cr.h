@@ -145,10 +145,10 @@ struct cr_checkpoint_args {
  *
  * Record order: HEADER, PROCESS, MM, VMA x mm.nr_vmas, SIGHAND, SIGPENDING
  * (shared), FD*, THREAD x process.nr_threads, PAGES*, TRAILER. Every record's
- * crc is crc32c (Castagnoli, seed ~0, final xor ~0, as the kernel's
- * crc32c(~0, ..) ^ ~0) over its 16-byte header with crc = 0, then its payload.
- * The trailer counts the records and bytes before it and chains their crcs,
- * so truncation, a lost or repeated record, and corrupted bytes are detected.
+ * check is the low 32 bits of XXH64 (seed 0) over its 16-byte header with
+ * check = 0, then its payload. The trailer counts the records and bytes before
+ * it and chains their checks, so truncation, a lost or repeated record, and
+ * corrupted bytes are detected.
  * Documentation/image-format.rst gives every byte.
  */
 #define CR_IMAGE_MAGIC		0x31474d4952435243ULL	/* "CRCRIMG1" little-endian */
@@ -177,13 +177,14 @@ enum cr_record_type {
 
 /**
  * struct cr_record - the header of every record
- * @type: CR_REC_*.
- * @crc:  crc32c over this header (crc = 0) and the payload.
- * @size: payload bytes that follow the header.
+ * @type:  CR_REC_*.
+ * @check: low 32 bits of XXH64 (seed 0) over this header (check = 0) and the
+ *         payload.
+ * @size:  payload bytes that follow the header.
  */
 struct cr_record {
 	__u32 type;
-	__u32 crc;
+	__u32 check;
 	__u64 size;
 };
 
@@ -477,16 +478,17 @@ struct cr_pages {
 
 /**
  * struct cr_trailer - CR_REC_TRAILER, the last record
- * @records:   records before the trailer.
- * @bytes:     stream bytes before the trailer's header (magic included).
- * @chain_crc: crc32c (as for records) over the crc fields of every record
- *             before the trailer, in order, each as 4 little-endian bytes.
- * @pages:     pages in all PAGES records.
+ * @records: records before the trailer.
+ * @bytes:   stream bytes before the trailer's header (magic included).
+ * @chain:   low 32 bits of XXH64 (seed 0) over the check fields of every
+ *           record before the trailer, in order, each as 4 little-endian
+ *           bytes.
+ * @pages:   pages in all PAGES records.
  */
 struct cr_trailer {
 	__u64 records;
 	__u64 bytes;
-	__u32 chain_crc;
+	__u32 chain;
 	__u32 __pad;
 	__u64 pages;
 };

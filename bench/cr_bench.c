@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * cr_bench: checkpoint speed, measured in the guest, each figure beside its
+ * reference measured the same way in the same run.
+ *
+ *  1. Throughput: checkpoint a process with N MiB of touched anonymous memory
+ *     to a pipe and to a tmpfs file, against the physical limit: writing the
+ *     same N MiB from memory to the same kind of fd (one copy). Ratio =
+ *     limit time / checkpoint time (1.0: as fast as a plain copy).
+ *  2. Untouched memory: a process that reserved 64 GiB and touched 1 MiB,
+ *     against a process of 1 MiB. Ratio = its time / the small one's.
+ *  3. Downtime: freeze to thaw of the target, 1 thread and 64 threads.
+ *
+ * Every figure is the median of RUNS runs. Targets are cr_target processes.
+ *
+ *   cr_bench [RUNS]
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/cr.h>
+
+#define MiB (1UL << 20)
+
+static int runs = 5;
+
+static double now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, n, sizeof(*v), cmp);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "cr_bench: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+struct target {
+	pid_t pid;
+	int rep, ctl;
+};
+
+/* Starts `cr_target ARGS...` (found on PATH) and waits until it is ready. */
+static struct target start(const char *a1, const char *a2, const char *a3)
+{
+	struct target t;
+	int rep[2], ctl[2];
+	uint64_t v;
+
+	if (pipe(rep) || pipe(ctl))
+		die("pipe");
+	t.pid = fork();
+	if (t.pid == 0) {
+		int r = fcntl(rep[1], F_DUPFD, 10), c = fcntl(ctl[0], F_DUPFD, 10);
+
+		dup2(r, 3);
+		dup2(c, 4);
+		execlp("cr_target", "cr_target", a1, a2, a3, (char *)NULL);
+		_exit(127);
+	}
+	close(rep[1]);
+	close(ctl[0]);
+	t.rep = rep[0];
+	t.ctl = ctl[1];
+	if (read(t.rep, &v, sizeof(v)) != sizeof(v) || v != 1)
+		die("cr_target did not start");
+	return t;
+}
+
+static void stop(struct target *t)
+{
+	kill(t->pid, SIGKILL);
+	waitpid(t->pid, NULL, 0);
+	close(t->rep);
+	close(t->ctl);
+}
+
+/* One checkpoint of @pid to @fd; its time in seconds (and downtime). */
+static double checkpoint(pid_t pid, int fd, double *frozen)
+{
+	struct cr_checkpoint_args a = {
+		.target = CR_CPID(0, pid), .out_fd = fd, .proof_fd = -1,
+	};
+	int dev = open("/dev/cr", O_RDWR);
+	double t0 = now(), t;
+
+	if (dev < 0 || ioctl(dev, CR_IOC_CHECKPOINT, &a))
+		die("checkpoint");
+	t = now() - t0;
+	close(dev);
+	if (frozen)
+		*frozen = a.frozen_ns / 1e9;
+	return t;
+}
+
+/* Drains a pipe, as the consumer of an image would. */
+static void *drain(void *arg)
+{
+	static char buf[1 << 20];
+	int fd = *(int *)arg;
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	return NULL;
+}
+
+enum sink { PIPE, TMPFS };
+static const char *sink_name[] = { "pipe", "tmpfs file" };
+
+/* Writes @len bytes of @mem to @sink with @writer (checkpoint or copy). */
+static double through(enum sink sink, double (*writer)(int fd, void *ctx), void *ctx)
+{
+	double t;
+
+	if (sink == PIPE) {
+		pthread_t th;
+		int p[2];
+
+		if (pipe(p))
+			die("pipe");
+		fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+		pthread_create(&th, NULL, drain, &p[0]);
+		t = writer(p[1], ctx);
+		close(p[1]);
+		pthread_join(th, NULL);
+		close(p[0]);
+	} else {
+		int fd = open("/tmp/cr-bench.out", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		if (fd < 0)
+			die("open /tmp/cr-bench.out");
+		t = writer(fd, ctx);
+		close(fd);
+		unlink("/tmp/cr-bench.out");
+	}
+	return t;
+}
+
+struct copy { unsigned char *mem; size_t len; };
+
+/* The limit: the same bytes, from memory, in 1 MiB writes. */
+static double copy_writer(int fd, void *ctx)
+{
+	struct copy *c = ctx;
+	double t0 = now();
+
+	for (size_t off = 0; off < c->len;) {
+		ssize_t n = write(fd, c->mem + off, c->len - off < MiB ? c->len - off : MiB);
+
+		if (n <= 0)
+			die("write");
+		off += n;
+	}
+	return now() - t0;
+}
+
+static double ckpt_writer(int fd, void *ctx)
+{
+	return checkpoint(*(pid_t *)ctx, fd, NULL);
+}
+
+static void throughput(unsigned long mib)
+{
+	char arg[32];
+	struct target t;
+	struct copy c;
+	double ck[16], cp[16];
+
+	snprintf(arg, sizeof(arg), "%lu", mib);
+	t = start("touch", arg, NULL);
+	c.len = mib * MiB;
+	c.mem = mmap(NULL, c.len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (c.mem == MAP_FAILED)
+		die("mmap");
+	for (size_t i = 0; i < c.len; i += 8)
+		*(uint64_t *)(c.mem + i) = i * 0x9e3779b97f4a7c15ULL;
+	for (int s = PIPE; s <= TMPFS; s++) {
+		for (int i = 0; i < runs; i++) {
+			/* Alternate, so drift in the guest hits both alike. */
+			ck[i] = through(s, ckpt_writer, &t.pid);
+			cp[i] = through(s, copy_writer, &c);
+		}
+		double tck = median(ck, runs), tcp = median(cp, runs);
+
+		printf("%5lu MiB touched -> %-10s  checkpoint %8.1f ms %7.0f MiB/s   copy %8.1f ms %7.0f MiB/s   ratio %.2f\n",
+		       mib, sink_name[s], tck * 1e3, mib / tck, tcp * 1e3, mib / tcp, tcp / tck);
+	}
+	munmap(c.mem, c.len);
+	stop(&t);
+}
+
+static void untouched(void)
+{
+	struct target big = start("sparse", "64", "1"), small = start("touch", "1", NULL);
+	int null = open("/dev/null", O_WRONLY);
+	double b[16], s[16];
+
+	for (int i = 0; i < runs; i++) {
+		b[i] = checkpoint(big.pid, null, NULL);
+		s[i] = checkpoint(small.pid, null, NULL);
+	}
+	double tb = median(b, runs), ts = median(s, runs);
+
+	printf("64 GiB reserved, 1 MiB touched: %.2f ms;  1 MiB process: %.2f ms;  ratio %.2f\n",
+	       tb * 1e3, ts * 1e3, tb / ts);
+	close(null);
+	stop(&big);
+	stop(&small);
+}
+
+static void downtime(const char *threads)
+{
+	struct target t = start("threads", threads, NULL);
+	int null = open("/dev/null", O_WRONLY);
+	double d[16], total[16];
+
+	for (int i = 0; i < runs; i++)
+		total[i] = checkpoint(t.pid, null, &d[i]);
+	printf("downtime (freeze to thaw), %2s+1 threads: %.2f ms (whole ioctl %.2f ms)\n",
+	       threads, median(d, runs) * 1e3, median(total, runs) * 1e3);
+	close(null);
+	stop(&t);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1)
+		runs = atoi(argv[1]);
+	if (runs < 1 || runs > 16)
+		runs = 5;
+	printf("cr bench: each figure is the median of %d runs, measured in one guest\n", runs);
+	throughput(16);
+	throughput(64);
+	throughput(256);
+	untouched();
+	downtime("0");
+	downtime("63");
+	return 0;
+}
