@@ -235,7 +235,7 @@ static void untouched(void)
 	stop(&small);
 }
 
-static void downtime(const char *threads)
+static void downtime(const char *threads, const char *label)
 {
 	struct target t = start("threads", threads, NULL);
 	int null = open("/dev/null", O_WRONLY);
@@ -243,14 +243,34 @@ static void downtime(const char *threads)
 
 	for (int i = 0; i < runs; i++)
 		total[i] = checkpoint(t.pid, null, &d[i]);
-	printf("downtime (freeze to thaw), %2s+1 threads: %.2f ms (whole ioctl %.2f ms)\n",
-	       threads, median(d, runs) * 1e3, median(total, runs) * 1e3);
+	printf("downtime (freeze to thaw), %-10s: %.2f ms (whole ioctl %.2f ms)\n",
+	       label, median(d, runs) * 1e3, median(total, runs) * 1e3);
 	close(null);
 	stop(&t);
 }
 
+/* Refuses to measure with a clock that ticks in jiffies. */
+static void check_clock(const char *when)
+{
+	char cs[64] = "";
+	FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+
+	if (f && fgets(cs, sizeof(cs), f))
+		cs[strcspn(cs, "\n")] = 0;
+	if (f)
+		fclose(f);
+	if (strstr(cs, "jiffies")) {
+		fprintf(stderr, "cr_bench: the guest clock is '%s' (%s): times would be in 4 ms steps; "
+			"boot with tsc=reliable (scripts/vm does)\n", cs, when);
+		exit(1);
+	}
+	if (!strcmp(when, "before"))
+		printf("clocksource: %s\n", cs);
+}
+
 int main(int argc, char **argv)
 {
+	check_clock("before");
 	if (argc > 1)
 		runs = atoi(argv[1]);
 	if (runs < 1 || runs > 16)
@@ -260,7 +280,8 @@ int main(int argc, char **argv)
 	throughput(64);
 	throughput(256);
 	untouched();
-	downtime("0");
-	downtime("63");
+	downtime("0", "1 thread");
+	downtime("63", "64 threads");
+	check_clock("after");
 	return 0;
 }
