@@ -489,6 +489,78 @@ TEST_F(ckpt, blocked_syscalls_resume)
 	close(pp[1]);
 }
 
+/* Writes @len bytes of @buf to @path. */
+static int put_file(const char *path, const void *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	int ok = fd >= 0 && write(fd, buf, len) == (ssize_t)len;
+
+	if (fd >= 0)
+		close(fd);
+	return ok ? 0 : -1;
+}
+
+/*
+ * The format's promise: a truncated or corrupted image is detected. Every cut
+ * and every flipped bit below must make `crctl inspect` refuse the image.
+ */
+TEST_F_TIMEOUT(ckpt, damaged_images_are_refused, 300)
+{
+	char bad[80];
+	unsigned char *img;
+	struct stat st;
+	int fd, refused = 0, tried = 0;
+
+	self->t = spawn(THREADS8);
+	ASSERT_NE(REPORT_ERROR, progress(&self->t, 100));
+	fd = image_file();
+	ASSERT_EQ(0, ckpt(self->t.pid, fd, 0, NULL));
+	ASSERT_EQ(0, fstat(fd, &st));
+	img = malloc(st.st_size + 1);
+	ASSERT_NE(NULL, img);
+	ASSERT_EQ(st.st_size, pread(fd, img, st.st_size, 0));
+	close(fd);
+	ASSERT_EQ(0, sh("crctl inspect %s > /dev/null", img_path));
+	snprintf(bad, sizeof(bad), "%s.bad", img_path);
+
+	/* Cut short: inside the magic, the first header, records, pages, trailer. */
+	long cuts[] = { 0, 4, 8, 16, 24, 100, 500, 2000, st.st_size / 3, st.st_size / 2,
+			st.st_size - 4096, st.st_size - 33, st.st_size - 32, st.st_size - 1 };
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		if (cuts[i] < 0 || cuts[i] >= st.st_size)
+			continue;
+		ASSERT_EQ(0, put_file(bad, img, cuts[i]));
+		tried++;
+		if (sh("crctl inspect %s > /dev/null 2>&1", bad) != 0)
+			refused++;
+		else
+			TH_LOG("an image cut at byte %ld of %ld was accepted", cuts[i], (long)st.st_size);
+	}
+	/* One bit flipped, at 60 offsets spread over the whole image. */
+	for (int i = 0; i < 60; i++) {
+		long off = (long)((st.st_size - 1) * (uint64_t)i / 59);
+
+		img[off] ^= 0x10;
+		ASSERT_EQ(0, put_file(bad, img, st.st_size));
+		img[off] ^= 0x10;
+		tried++;
+		if (sh("crctl inspect %s > /dev/null 2>&1", bad) != 0)
+			refused++;
+		else
+			TH_LOG("an image with a bit flipped at byte %ld was accepted", off);
+	}
+	/* A byte too many. */
+	img[st.st_size] = 0;
+	ASSERT_EQ(0, put_file(bad, img, st.st_size + 1));
+	tried++;
+	if (sh("crctl inspect %s > /dev/null 2>&1", bad) != 0)
+		refused++;
+	TH_LOG("%d of %d damaged images refused", refused, tried);
+	EXPECT_EQ(tried, refused);
+	unlink(bad);
+	free(img);
+}
+
 TEST_F(ckpt, kill_after_image)
 {
 	struct cr_checkpoint_args a;
