@@ -33,7 +33,7 @@ CLIPPY_DRIVER ?= /usr/bin/clippy-driver
 KMAKE = kdir=$$($(KDIR_CMD)) && $(MAKE) -C $$kdir M=$(TOP) MO=$(MODOUT) $(KARGS)
 
 .PHONY: all module module-strict crctl selftests guest setup kernel headers \
-	check demo bench clean modules_install rust-analyzer
+	check demo bench fuzz clean modules_install rust-analyzer
 
 all: module crctl selftests
 
@@ -85,6 +85,15 @@ $(BENCH): $(TOP)/bench/cr_bench.c $(TOP)/include/uapi/linux/cr.h
 	@mkdir -p $(dir $@)
 	@gcc -O2 -Wall -Werror -static -pthread -I$(TOP)/include/uapi \
 		-isystem $$($(TOP)/scripts/kernel headers) -o $@ $<
+
+# Fuzz the image reader and the format's rules (src/format.rs, shared with the
+# kernel) with libFuzzer; needs rustup's nightly. New inputs that reach new code
+# land in crctl/fuzz/corpus/image (make check replays that corpus).
+FUZZ_SECONDS ?= 60
+fuzz:
+	@command -v cargo-fuzz >/dev/null || cargo install --quiet --locked cargo-fuzz
+	@cd $(TOP)/crctl/fuzz && cargo +nightly fuzz run image corpus/image -- \
+		-max_total_time=$(FUZZ_SECONDS) -max_len=131072 -rss_limit_mb=2048
 
 bench:
 	@$(MAKE) -s FLAVOR=fast guest $(BENCH)

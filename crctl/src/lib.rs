@@ -3,6 +3,12 @@
 //! crctl's library: the /dev/cr ABI mirror and a safe handle on the device.
 
 pub mod dev;
+
+/// The image format's rules, from the same file the kernel module compiles
+/// (`src/format.rs`).
+#[path = "../../src/format.rs"]
+pub mod format;
+pub mod fuzz;
 pub mod image;
 pub mod inspect;
 
