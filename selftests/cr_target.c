@@ -22,11 +22,16 @@
  *   touch N   touches N MiB of anonymous memory, reports 1, then as idle
  *   sparse G N  reserves G GiB, touches N MiB of it, reports 1, then as idle
  *   threads N   N threads sleeping in pause(), reports 1, then as idle
+ *   counter   touches 1 MiB with a pattern, then every 20 ms checks the
+ *             pattern and a TLS value and prints "count N" on stdout (fd 1,
+ *             which a restore keeps); prints "BROKEN" and exits if either
+ *             is wrong
  */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -39,6 +44,9 @@
 #define ERROR (~0ULL)
 #define MiB (1UL << 20)
 #define GiB (1UL << 30)
+
+static void touch(unsigned char *m, unsigned long mib);
+static uint64_t pattern_sum(const unsigned char *p, size_t len);
 
 static void report(uint64_t v)
 {
@@ -145,6 +153,25 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static int flag, blocked;
 static uint64_t result[4];
+static pid_t blocker[4];
+
+/* Whether thread @tid sleeps (state S in /proc/self/task/<tid>/stat). */
+static int sleeping(pid_t tid)
+{
+	char path[64], buf[256], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] == 'S';
+}
 
 static long ms_since(struct timespec *a)
 {
@@ -159,6 +186,7 @@ static void *in_nanosleep(void *arg)
 	struct timespec a, ts = { 1, 500 * 1000 * 1000 };
 
 	clock_gettime(CLOCK_MONOTONIC, &a);
+	blocker[0] = gettid();
 	__atomic_add_fetch(&blocked, 1, __ATOMIC_SEQ_CST);
 	result[0] = nanosleep(&ts, NULL) ? ERROR : (uint64_t)ms_since(&a);
 	return NULL;
@@ -169,6 +197,7 @@ static void *in_read(void *arg)
 	char buf[8];
 	ssize_t n;
 
+	blocker[1] = gettid();
 	__atomic_add_fetch(&blocked, 1, __ATOMIC_SEQ_CST);
 	n = read(CTL, buf, sizeof(buf));
 	result[1] = n < 0 ? ERROR : (uint64_t)n;
@@ -183,6 +212,7 @@ static void *in_read(void *arg)
 static void *in_futex(void *arg)
 {
 	pthread_mutex_lock(&lock);
+	blocker[2] = gettid();
 	__atomic_add_fetch(&blocked, 1, __ATOMIC_SEQ_CST);
 	while (!flag)
 		if (pthread_cond_wait(&cond, &lock))
@@ -198,6 +228,7 @@ static void *in_poll(void *arg)
 	struct pollfd p = { .fd = POLL_FD, .events = POLLIN };
 	int n;
 
+	blocker[3] = gettid();
 	__atomic_add_fetch(&blocked, 1, __ATOMIC_SEQ_CST);
 	n = poll(&p, 1, 20000);
 	result[3] = n < 0 ? ERROR : (uint64_t)n;
@@ -213,7 +244,12 @@ static void syscalls(void)
 		pthread_create(&t[i], NULL, fn[i], NULL);
 	while (__atomic_load_n(&blocked, __ATOMIC_SEQ_CST) < 4)
 		usleep(1000);
-	usleep(100 * 1000);
+	/* Each is asleep in its system call (under TCG a fixed grace was not
+	 * always enough), and then a little longer. */
+	for (int i = 0; i < 4; i++)
+		while (!sleeping(blocker[i]))
+			usleep(1000);
+	usleep(20 * 1000);
 	report(1);
 	for (int i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
@@ -251,10 +287,42 @@ static unsigned long arg_ul(int argc, char **argv, int i)
 	return argc > i ? strtoul(argv[i], NULL, 0) : 0;
 }
 
+static __thread uint64_t counter_tls = 0x1234567890abcdefULL;
+
+static void counter(void)
+{
+	unsigned char *m = malloc(MiB);
+	uint64_t sum;
+	char line[64];
+
+	if (!m)
+		_exit(2);
+	touch(m, 1);
+	sum = pattern_sum(m, MiB);
+	for (uint64_t i = 0;; i++) {
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		int n;
+
+		if (pattern_sum(m, MiB) != sum || counter_tls != 0x1234567890abcdefULL)
+			n = snprintf(line, sizeof(line), "BROKEN at %llu\n", (unsigned long long)i);
+		else
+			n = snprintf(line, sizeof(line), "count %llu\n", (unsigned long long)i);
+		if (write(1, line, n) != n)
+			_exit(3);
+		if (line[0] == 'B')
+			_exit(4);
+		nanosleep(&ts, NULL);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *m = argc > 1 ? argv[1] : "";
 
+	if (!strcmp(m, "counter")) {
+		counter();
+		return 0;
+	}
 	if (!strcmp(m, "touch") || !strcmp(m, "sparse")) {
 		int sparse = !strcmp(m, "sparse");
 		unsigned long gib = sparse ? arg_ul(argc, argv, 2) : 0;

@@ -16,7 +16,7 @@ use crate::{
         mm::{AddressSpace, ChunkBits, MmRead, PageBatch, CHUNK_PAGES},
         task::{self as systask, Claim, Process},
     },
-    uapi::{self, CrImageHeader, CrSigpending, CrVma},
+    uapi::{self, CrImageHeader, CrSighand, CrSigpending, CrVma},
 };
 
 /// Pages taken and written at a time (one PAGES record at most).
@@ -90,6 +90,7 @@ impl Areas {
 }
 
 /// Checkpoints `process` as `req` asks.
+#[inline(never)]
 pub(crate) fn checkpoint(
     process: &Process,
     req: &CheckpointRequest,
@@ -126,6 +127,7 @@ pub(crate) fn checkpoint(
 }
 
 /// Streams the image of a frozen process.
+#[inline(never)]
 fn write_image(
     process: &Process,
     space: &AddressSpace,
@@ -158,7 +160,8 @@ fn write_image(
     // The address space: its fields and areas are read under its mmap lock,
     // which is never held while writing (a writer may need its own mmap lock
     // under the output's locks, and a slow reader must not stall the mm).
-    let mut auxv = [0u64; 64];
+    let mut auxv = KVec::new();
+    auxv.resize(64, 0u64, GFP_KERNEL).why(uapi::CR_FAIL_NONE)?;
     let mut exe = KVec::new();
     let (mut mm_info, areas) = {
         let mm = space.read();
@@ -191,8 +194,10 @@ fn write_image(
             .map_err(output_failure)?;
     }
 
-    let sighand = process.sighand().why(uapi::CR_FAIL_NO_PROCESS)?;
-    w.begin(uapi::CR_REC_SIGHAND).and_then(|w| w.put(&sighand)).and_then(|w| w.finish()).map_err(output_failure)?;
+    let mut sighand = sys::zeroed_box::<CrSighand>().why(uapi::CR_FAIL_NONE)?;
+    process.sighand(&mut sighand).why(uapi::CR_FAIL_NO_PROCESS)?;
+    w.begin(uapi::CR_REC_SIGHAND).and_then(|w| w.put(&*sighand)).and_then(|w| w.finish()).map_err(output_failure)?;
+    drop(sighand);
     let (set, queued) = process.shared_pending().why(uapi::CR_FAIL_NO_PROCESS)?;
     let pending = CrSigpending { signal: set, count: queued.len() as u32, __pad: 0 };
     w.begin(uapi::CR_REC_SIGPENDING).and_then(|w| w.put(&pending)).map_err(output_failure)?;

@@ -16,12 +16,12 @@ use kernel::{
 mod checkpoint;
 mod class;
 mod device;
-// The format's rules, shared with crctl (which checks images with them today);
-// compiled here so the shared file stays fit for the kernel.
+// The format's rules, shared with crctl; the module uses a subset.
 #[allow(dead_code, unreachable_pub)]
 mod format;
 mod freeze;
 mod image;
+mod restore;
 mod sys;
 // The ABI mirror is shared with crctl, where its items are public API and all
 // of them are used; the module uses a subset.

@@ -21,11 +21,12 @@ use kernel::{
 
 use crate::{
     class::{self, CheckpointRequest},
-    sys,
+    restore, sys,
     uapi::{
         self,
         CrCheckpointArgs,
-        CrInfo, //
+        CrInfo,
+        CrRestoreArgs, //
     },
 };
 
@@ -36,18 +37,24 @@ unsafe impl AsBytes for CrInfo {}
 unsafe impl AsBytes for CrCheckpointArgs {}
 // SAFETY: `CrCheckpointArgs` is `uapi::Pod`: any bytes are a valid value.
 unsafe impl FromBytes for CrCheckpointArgs {}
+// SAFETY: As for `CrCheckpointArgs`.
+unsafe impl AsBytes for CrRestoreArgs {}
+// SAFETY: As for `CrCheckpointArgs`.
+unsafe impl FromBytes for CrRestoreArgs {}
 
 /// Every command /dev/cr knows.
 #[derive(Clone, Copy)]
 enum Command {
     Info,
     Checkpoint,
+    Restore,
 }
 
 impl Command {
-    const ALL: [(u32, Command); 2] = [
+    const ALL: [(u32, Command); 3] = [
         (uapi::CR_IOC_INFO, Command::Info),
         (uapi::CR_IOC_CHECKPOINT, Command::Checkpoint),
+        (uapi::CR_IOC_RESTORE, Command::Restore),
     ];
 
     /// Decodes an ioctl number.
@@ -90,12 +97,17 @@ impl MiscDevice for CrDevice {
                 let (reader, writer) = user.reader_writer();
                 me.checkpoint(reader, writer)
             }
+            Command::Restore => {
+                let (reader, writer) = user.reader_writer();
+                me.restore(reader, writer)
+            }
         }
     }
 }
 
 impl CrDevice {
     /// `CR_IOC_INFO`: what this module is and can do.
+    #[inline(never)]
     fn info(&self, mut out: UserSliceWriter) -> Result<isize> {
         let info = CrInfo {
             abi_version: uapi::CR_ABI_VERSION,
@@ -113,6 +125,7 @@ impl CrDevice {
     /// The argument is written back on success (the statistics) and on a
     /// failure that got as far as choosing a reason (`fail_reason`,
     /// `fail_addr`), so user space can say exactly what went wrong.
+    #[inline(never)]
     fn checkpoint(&self, mut input: UserSliceReader, mut out: UserSliceWriter) -> Result<isize> {
         let mut args: CrCheckpointArgs = input.read()?;
         let started = sys::now_ns();
@@ -137,6 +150,28 @@ impl CrDevice {
                 args.fail_reason = failure.reason;
                 args.fail_addr = failure.addr;
                 // The errno matters more than the detail: ignore a fault here.
+                let _ = out.write(&args);
+                Err(failure.err)
+            }
+        }
+    }
+
+    /// `CR_IOC_RESTORE`: the caller becomes the image's process. On success
+    /// this returns into the restored program (the value is its ax).
+    #[inline(never)]
+    fn restore(&self, mut input: UserSliceReader, mut out: UserSliceWriter) -> Result<isize> {
+        let mut args: CrRestoreArgs = input.read()?;
+        if args.flags != 0 || args.__reserved.iter().any(|&r| r != 0) || args.status_fd < -1 {
+            args.fail_reason = uapi::CR_FAIL_ARGS;
+            let _ = out.write(&args);
+            return Err(EINVAL);
+        }
+        match restore::restore(&args) {
+            Ok(ax) => Ok(ax),
+            Err(failure) => {
+                args.fail_reason = failure.reason;
+                args.fail_offset = failure.addr;
+                // Past the point of no return this memory is gone: no matter.
                 let _ = out.write(&args);
                 Err(failure.err)
             }

@@ -94,6 +94,11 @@ impl<'a> Payload<'a> {
         Payload { bytes, off: 0, at }
     }
 
+    /// The offset of the record this payload belongs to.
+    pub fn at(&self) -> u64 {
+        self.at
+    }
+
     /// The next `T`.
     pub fn take<T: Pod>(&mut self, what: &'static str) -> Checked<T> {
         match from_bytes::<T>(&self.bytes[self.off..]) {
@@ -569,6 +574,9 @@ impl Checker {
         }
         if t.tid == 0 {
             return invalid(at, "a thread id of 0", 0);
+        }
+        if t.rseq >= USER_END || (t.rseq != 0 && !(32..=4096).contains(&t.rseq_len)) {
+            return invalid(at, "a thread's rseq area is out of range", t.rseq);
         }
         let want = size_of::<CrThread>() as u64
             + u64::from(t.xstate_size)

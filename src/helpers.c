@@ -19,6 +19,7 @@
 #include <linux/fs_struct.h>
 #include <linux/futex.h>
 #include <linux/highmem.h>
+#include <linux/mmap_lock.h>
 #include <linux/magic.h>
 #include <linux/major.h>
 #include <linux/mm.h>
@@ -27,14 +28,18 @@
 #include <linux/pgtable.h>
 #include <linux/pid_namespace.h>
 #include <linux/regset.h>
+#include <linux/rseq.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
+#include <linux/sched/task_stack.h>
 #include <linux/signal.h>
 #include <linux/task_work.h>
 #include <linux/timekeeping.h>
 #include <linux/uio.h>
+#include <asm/fpu/api.h>
+#include <asm/sighandling.h>
 #include <linux/utsname.h>
 #include <linux/xxhash.h>
 #include <linux/cr.h>
@@ -296,6 +301,11 @@ int cr_capture_current(struct cr_thread *th, void *xstate, unsigned int xstate_s
 	th->robust_list_len = current->futex.robust_list ? sizeof(struct robust_list_head) : 0;
 #endif
 	get_task_comm(th->comm, current);
+#ifdef CONFIG_RSEQ
+	th->rseq = (unsigned long)current->rseq.usrptr;
+	th->rseq_len = current->rseq.len;
+	th->rseq_sig = current->rseq.sig;
+#endif
 	return 0;
 }
 
@@ -809,4 +819,373 @@ void cr_uts_get(char release[65], char node[65])
 
 	strscpy_pad(release, u->release, 65);
 	strscpy_pad(node, u->nodename, 65);
+}
+
+/* --- restore: rebuilding the calling process ------------------------------ */
+
+/* Is the caller the only thread of its process? */
+bool cr_caller_alone(void)
+{
+	return get_nr_threads(current) == 1;
+}
+
+/* Are the image's credentials the caller's own (uid, euid, gid, egid)? */
+bool cr_creds_are_callers(u32 uid, u32 euid, u32 gid, u32 egid)
+{
+	const struct cred *c = current_cred();
+	struct user_namespace *ns = current_user_ns();
+
+	return from_kuid_munged(ns, c->uid) == uid && from_kuid_munged(ns, c->euid) == euid &&
+	       from_kgid_munged(ns, c->gid) == gid && from_kgid_munged(ns, c->egid) == egid;
+}
+
+/* CAP_CHECKPOINT_RESTORE (or CAP_SYS_ADMIN) in the caller's user namespace. */
+bool cr_caller_may_restore_others(void)
+{
+	return ns_capable(current_user_ns(), CAP_CHECKPOINT_RESTORE) ||
+	       ns_capable(current_user_ns(), CAP_SYS_ADMIN);
+}
+
+static bool cr_vma_special(struct mm_struct *mm, struct vm_area_struct *vma)
+{
+	const char *name = NULL;
+
+	if (vma->vm_start == (unsigned long)mm->context.vdso)
+		return true;
+	if (vma->vm_ops && vma->vm_ops->name)
+		name = vma->vm_ops->name(vma);
+	return name && (!strcmp(name, "[vdso]") || !strncmp(name, "[vvar", 5));
+}
+
+/*
+ * The caller's special mappings ([vdso], [vvar], [vvar_vclock]): up to @max
+ * (start, end) pairs in @ranges. Returns how many.
+ */
+int cr_specials_get(unsigned long *ranges, int max)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	unsigned long addr = 0;
+	int n = 0;
+
+	mmap_read_lock(mm);
+	while ((vma = find_vma(mm, addr)) && n < max) {
+		if (cr_vma_special(mm, vma)) {
+			ranges[2 * n] = vma->vm_start;
+			ranges[2 * n + 1] = vma->vm_end;
+			n++;
+		}
+		addr = vma->vm_end;
+	}
+	mmap_read_unlock(mm);
+	return n;
+}
+
+/*
+ * Unmaps every mapping of the caller but the special ones: the point of no
+ * return of a restore. Returns 0 or -errno.
+ */
+int cr_unmap_all(void)
+{
+	struct mm_struct *mm = current->mm;
+
+	for (;;) {
+		unsigned long ranges[2 * 16];
+		struct vm_area_struct *vma;
+		unsigned long addr = 0;
+		int n = 0, i, err;
+
+		mmap_read_lock(mm);
+		while ((vma = find_vma(mm, addr)) && n < 16) {
+			if (!cr_vma_special(mm, vma)) {
+				ranges[2 * n] = vma->vm_start;
+				ranges[2 * n + 1] = vma->vm_end;
+				n++;
+			}
+			addr = vma->vm_end;
+		}
+		mmap_read_unlock(mm);
+		if (!n)
+			return 0;
+		for (i = 0; i < n; i++) {
+			err = vm_munmap(ranges[2 * i], ranges[2 * i + 1] - ranges[2 * i]);
+			if (err)
+				return err;
+		}
+	}
+}
+
+/* vm_mmap() in the caller's address space; returns the address or -errno. */
+long cr_mmap(struct file *f, unsigned long addr, unsigned long len, unsigned long prot,
+	     unsigned long flags, unsigned long off)
+{
+	return (long)vm_mmap(f, addr, len, prot, flags, off);
+}
+
+/*
+ * Writes @len bytes to the caller's memory at @addr, whatever the mapping's
+ * protection (as ptrace's POKE does). Returns 0 or -EFAULT.
+ */
+int cr_write_mem(unsigned long addr, const void *buf, int len)
+{
+	return access_process_vm(current, addr, (void *)buf, len, FOLL_FORCE | FOLL_WRITE) == len ?
+		0 : -EFAULT;
+}
+
+/* The mm-wide fields and the saved auxv (@words u64 words). */
+void cr_set_mm(const struct cr_mm *m, const u64 *auxv, unsigned int words)
+{
+	struct mm_struct *mm = current->mm;
+	unsigned int i;
+
+	mmap_write_lock(mm);
+	mm->start_code = m->start_code;
+	mm->end_code = m->end_code;
+	mm->start_data = m->start_data;
+	mm->end_data = m->end_data;
+	mm->start_brk = m->start_brk;
+	mm->brk = m->brk;
+	mm->start_stack = m->start_stack;
+	spin_lock(&mm->arg_lock);
+	mm->arg_start = m->arg_start;
+	mm->arg_end = m->arg_end;
+	mm->env_start = m->env_start;
+	mm->env_end = m->env_end;
+	spin_unlock(&mm->arg_lock);
+	memset(mm->saved_auxv, 0, sizeof(mm->saved_auxv));
+	for (i = 0; i < words && i < AT_VECTOR_SIZE; i++)
+		mm->saved_auxv[i] = auxv[i];
+	mmap_write_unlock(mm);
+}
+
+/* Signal dispositions; SIGKILL and SIGSTOP stay default. */
+void cr_set_sighand(const struct cr_sighand *s)
+{
+	struct sighand_struct *sh = current->sighand;
+	int i;
+
+	spin_lock_irq(&sh->siglock);
+	for (i = 0; i < CR_NSIG && i < _NSIG; i++) {
+		struct k_sigaction *ka = &sh->action[i];
+		int sig = i + 1;
+
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		ka->sa.sa_handler = (__sighandler_t)(unsigned long)s->action[i].handler;
+		ka->sa.sa_flags = s->action[i].flags;
+#ifdef __ARCH_HAS_SA_RESTORER
+		ka->sa.sa_restorer = (__sigrestore_t)(unsigned long)s->action[i].restorer;
+#endif
+		ka->sa.sa_mask.sig[0] = s->action[i].mask & ~(sigmask(SIGKILL) | sigmask(SIGSTOP));
+	}
+	spin_unlock_irq(&sh->siglock);
+}
+
+/*
+ * The calling thread's own settings: blocked signals, sigaltstack,
+ * set_tid_address and robust list pointers, name. Returns 0 or -EINVAL.
+ */
+int cr_set_thread(const struct cr_thread *t)
+{
+	sigset_t set = { .sig = { t->blocked & ~(sigmask(SIGKILL) | sigmask(SIGSTOP)) } };
+
+	if (t->sas_flags & ~(SS_DISABLE | SS_AUTODISARM) ||
+	    t->sas_sp >= TASK_SIZE_MAX || t->sas_size > TASK_SIZE_MAX - t->sas_sp ||
+	    t->clear_child_tid >= TASK_SIZE_MAX || t->robust_list >= TASK_SIZE_MAX)
+		return -EINVAL;
+	sigprocmask(SIG_SETMASK, &set, NULL);
+	current->sas_ss_sp = t->sas_sp;
+	current->sas_ss_size = t->sas_size;
+	current->sas_ss_flags = t->sas_flags;
+	current->clear_child_tid = (int __user *)(unsigned long)t->clear_child_tid;
+#ifdef CONFIG_FUTEX
+	current->futex.robust_list =
+		(struct robust_list_head __user *)(unsigned long)t->robust_list;
+#endif
+	task_lock(current);
+	strscpy_pad(current->comm, t->comm, sizeof(current->comm));
+	task_unlock(current);
+#ifdef CONFIG_RSEQ
+	/* kernel/rseq.c: the length of the original (v1) struct rseq. */
+	enum { CR_ORIG_RSEQ_SIZE = 32 };
+	/*
+	 * The restoring process's own rseq registration points into memory that
+	 * is gone: drop it, and register the image's as rseq(2) would (the area's
+	 * contents are the image's; the kernel refreshes the ids on the way out).
+	 */
+	rseq_reset(current);
+	if (t->rseq) {
+		current->rseq.usrptr = (struct rseq __user *)(unsigned long)t->rseq;
+		current->rseq.len = t->rseq_len;
+		current->rseq.sig = t->rseq_sig;
+		current->rseq.event.has_rseq =
+			IS_ENABLED(CONFIG_GENERIC_IRQ_ENTRY) && t->rseq_len > CR_ORIG_RSEQ_SIZE ? 2 : 1;
+		rseq_force_update();
+	}
+#else
+	if (t->rseq)
+		return -EOPNOTSUPP;
+#endif
+	return 0;
+}
+
+/* Queues a signal for the caller, with the siginfo it had. */
+int cr_queue_signal(const struct cr_siginfo *s)
+{
+	kernel_siginfo_t info;
+
+	memcpy(&info, s->info, sizeof(info));
+	if (info.si_signo != (int)s->signo || s->signo < 1 || s->signo > 64)
+		return -EINVAL;
+	return send_sig_info(s->signo, &info, current);
+}
+
+/* Raises @sig for the caller with no particular siginfo (SI_KERNEL). */
+int cr_raise(int sig)
+{
+	return send_sig_info(sig, SEND_SIG_PRIV, current);
+}
+
+void cr_set_umask(u32 umask)
+{
+	current->fs->umask = umask & 0777;
+}
+
+/*
+ * Loads xsave state (the user ABI layout of NT_X86_XSTATE) into the calling
+ * thread. kernel_fpu_begin() saves the live registers to the thread's fpstate
+ * and makes the return to user space reload them from there; the regset's set
+ * then validates the buffer and writes fpstate. (The regset's WARN_ON_FPU
+ * against writing the current task's state, active only with
+ * CONFIG_X86_DEBUG_FPU, assumes the registers are live; here they are not.)
+ */
+int cr_set_xstate(const void *buf, unsigned int size)
+{
+	const struct user_regset *rs = cr_regset(NT_X86_XSTATE);
+	int ret;
+
+	if (!rs || !rs->set || rs->n * rs->size != size)
+		return -ENOEXEC;
+	kernel_fpu_begin();
+	ret = rs->set(current, rs, 0, size, buf, NULL);
+	kernel_fpu_end();
+	return ret;
+}
+
+/*
+ * Sets the calling thread's registers from @r, with the checks sigreturn
+ * makes: user code and stack segments, only the user-settable flags, no
+ * syscall in progress. For a thread stopped in a system call, @restart says
+ * how it resumes: re-executed (ax = orig_ax, ip back over the syscall
+ * instruction) or, for calls whose restart state the kernel held
+ * (restart_syscall), returning -EINTR as after a signal handler. Sets *@ax
+ * to the value the ioctl must return (it becomes ax). The fs base is loaded
+ * as arch_prctl(ARCH_SET_FS) does; a nonzero gs base is refused (-EOPNOTSUPP).
+ */
+int cr_set_regs(const struct cr_regs *r, u32 restart, long *ax)
+{
+	struct pt_regs *regs = task_pt_regs(current);
+	unsigned long ip = r->ip;
+
+	if (r->ip >= TASK_SIZE_MAX || r->sp >= TASK_SIZE_MAX || r->fs_base >= TASK_SIZE_MAX)
+		return -EINVAL;
+	if (r->gs_base)
+		return -EOPNOTSUPP;
+	*ax = r->ax;
+	if (restart == CR_RESTART_SYSCALL) {
+		if ((long)r->orig_ax < 0 || ip < 2)
+			return -EINVAL;
+		*ax = r->orig_ax;
+		ip -= 2;
+	} else if (restart == CR_RESTART_BLOCK) {
+		*ax = -EINTR;
+	}
+	regs->r15 = r->r15;
+	regs->r14 = r->r14;
+	regs->r13 = r->r13;
+	regs->r12 = r->r12;
+	regs->bp = r->bp;
+	regs->bx = r->bx;
+	regs->r11 = r->r11;
+	regs->r10 = r->r10;
+	regs->r9 = r->r9;
+	regs->r8 = r->r8;
+	regs->cx = r->cx;
+	regs->dx = r->dx;
+	regs->si = r->si;
+	regs->di = r->di;
+	regs->ip = ip;
+	regs->sp = r->sp;
+	regs->cs = __USER_CS;
+	regs->ss = __USER_DS;
+	regs->flags = (regs->flags & ~FIX_EFLAGS) | (r->flags & FIX_EFLAGS);
+	regs->orig_ax = -1;	/* no system call to restart on the way out */
+
+	preempt_disable();
+	loadsegment(fs, 0);
+	x86_fsbase_write_cpu(r->fs_base);
+	current->thread.fsbase = r->fs_base;
+	preempt_enable();
+	return 0;
+}
+
+/*
+ * Reads up to @len bytes from @f at its position (or as a stream) into @buf;
+ * returns how many (fewer only at end of file) or -errno (-EINTR on a
+ * signal).
+ */
+ssize_t cr_file_read(struct file *f, void *buf, size_t len)
+{
+	loff_t *ppos = (f->f_mode & FMODE_STREAM) ? NULL : &f->f_pos;
+	loff_t pos = ppos ? *ppos : 0;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = kernel_read(f, buf + done, len - done, &pos);
+
+		if (n == -ERESTARTSYS || n == -ERESTARTNOINTR || n == -ERESTARTNOHAND ||
+		    n == -ERESTART_RESTARTBLOCK)
+			n = -EINTR;
+		if (n < 0) {
+			if (ppos)
+				*ppos = pos;
+			return n;
+		}
+		if (n == 0)
+			break;
+		done += n;
+	}
+	if (ppos)
+		*ppos = pos;
+	return done;
+}
+
+/* Opens @path (NUL-terminated) with @flags; the file or an ERR_PTR. */
+struct file *cr_open(const char *path, int flags)
+{
+	return filp_open(path, flags | O_LARGEFILE, 0);
+}
+
+/* Identity of @f's inode: 0 when it is (@ino, @size, @mtime_ns). */
+int cr_file_same(struct file *f, u64 ino, u64 size, u64 mtime_ns)
+{
+	struct inode *inode = file_inode(f);
+	struct timespec64 mtime = inode_get_mtime(inode);
+
+	if (inode->i_ino != ino || i_size_read(inode) != size ||
+	    timespec64_to_ns(&mtime) != mtime_ns)
+		return -ESTALE;
+	return 0;
+}
+
+/* The caller's pid in its own pid namespace. */
+u32 cr_caller_pid(void)
+{
+	return task_tgid_vnr(current);
+}
+
+/* Closes the caller's fd @fd (ignoring a closed one). */
+void cr_close_fd(unsigned int fd)
+{
+	close_fd(fd);
 }

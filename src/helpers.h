@@ -62,6 +62,28 @@ int cr_file_writable(struct file *f);
 int cr_fd_get(struct task_struct *t, unsigned int from, struct cr_fd *out,
 	      char *path, int path_max);
 
+bool cr_caller_alone(void);
+bool cr_creds_are_callers(u32 uid, u32 euid, u32 gid, u32 egid);
+bool cr_caller_may_restore_others(void);
+int cr_specials_get(unsigned long *ranges, int max);
+int cr_unmap_all(void);
+long cr_mmap(struct file *f, unsigned long addr, unsigned long len, unsigned long prot,
+	     unsigned long flags, unsigned long off);
+int cr_write_mem(unsigned long addr, const void *buf, int len);
+void cr_set_mm(const struct cr_mm *m, const u64 *auxv, unsigned int words);
+void cr_set_sighand(const struct cr_sighand *s);
+int cr_set_thread(const struct cr_thread *t);
+int cr_queue_signal(const struct cr_siginfo *s);
+int cr_raise(int sig);
+void cr_set_umask(u32 umask);
+int cr_set_xstate(const void *buf, unsigned int size);
+int cr_set_regs(const struct cr_regs *r, u32 restart, long *ax);
+ssize_t cr_file_read(struct file *f, void *buf, size_t len);
+struct file *cr_open(const char *path, int flags);
+int cr_file_same(struct file *f, u64 ino, u64 size, u64 mtime_ns);
+u32 cr_caller_pid(void);
+void cr_close_fd(unsigned int fd);
+
 u64 cr_now_real_ns(void);
 u64 cr_now_ns(void);
 void cr_uts_get(char release[65], char node[65]);

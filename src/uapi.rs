@@ -18,8 +18,10 @@ pub const CR_ARCH_X86_64: u32 = 1;
 
 /// `CR_IOC_CHECKPOINT` is implemented.
 pub const CR_FEATURE_CHECKPOINT: u64 = 1 << 0;
+/// `CR_IOC_RESTORE` is implemented.
+pub const CR_FEATURE_RESTORE: u64 = 1 << 1;
 /// Every `CR_FEATURE_*` bit this ABI version defines.
-pub const CR_FEATURES_ALL: u64 = CR_FEATURE_CHECKPOINT;
+pub const CR_FEATURES_ALL: u64 = CR_FEATURE_CHECKPOINT | CR_FEATURE_RESTORE;
 
 /// `CR_CPID(host, pid)`: a cluster-wide process id.
 pub const fn cpid(host: u32, pid: u32) -> u64 {
@@ -62,6 +64,14 @@ pub fn as_bytes<T: Pod>(value: &T) -> &[u8] {
     // SAFETY: `T: Pod` has no padding, so all `size_of::<T>()` bytes behind the
     // reference are initialized; the slice borrows `value`.
     unsafe { core::slice::from_raw_parts(core::ptr::from_ref(value).cast::<u8>(), size_of::<T>()) }
+}
+
+/// The bytes of `value`, writable.
+pub fn as_bytes_mut<T: Pod>(value: &mut T) -> &mut [u8] {
+    // SAFETY: As for `as_bytes`; and any bytes written are a valid `T`.
+    unsafe {
+        core::slice::from_raw_parts_mut(core::ptr::from_mut(value).cast::<u8>(), size_of::<T>())
+    }
 }
 
 /// A `T` from the first `size_of::<T>()` bytes of `bytes`, if there are enough.
@@ -146,6 +156,40 @@ abi_structs! {
         pub fail_addr: u64,
         /// Zero.
         pub __reserved: [u64; 2],
+    }
+
+    /// The argument of `CR_IOC_RESTORE` (`struct cr_restore_args`).
+    pub struct CrRestoreArgs (64) {
+        /// In: user address of the image's first bytes.
+        pub meta: u64,
+        /// In: their length.
+        pub meta_len: u64,
+        /// In: the rest of the image.
+        pub in_fd: i32,
+        /// In: where the outcome is written, or -1.
+        pub status_fd: i32,
+        /// In: zero.
+        pub flags: u32,
+        /// Out, on failure: `CR_FAIL_*`.
+        pub fail_reason: u32,
+        /// Out, on failure: byte offset of the record at fault.
+        pub fail_offset: u64,
+        /// Zero.
+        pub __reserved: [u64; 3],
+    }
+
+    /// The outcome of a restore (`struct cr_restore_status`).
+    pub struct CrRestoreStatus (24) {
+        /// 0, or a negative errno.
+        pub error: i32,
+        /// `CR_FAIL_*`.
+        pub reason: u32,
+        /// Byte offset of the record at fault.
+        pub offset: u64,
+        /// The restored process's pid.
+        pub pid: u32,
+        /// Zero.
+        pub __pad: u32,
     }
 
     /// The header of every record (`struct cr_record`).
@@ -421,7 +465,7 @@ abi_structs! {
     }
 
     /// `CR_REC_THREAD` (`struct cr_thread`).
-    pub struct CrThread (320) {
+    pub struct CrThread (336) {
         /// Thread id.
         pub tid: u32,
         /// `CR_THREAD_*`.
@@ -456,6 +500,12 @@ abi_structs! {
         pub robust_list_len: u64,
         /// Thread name.
         pub comm: [u8; 16],
+        /// rseq(2) area (0: none).
+        pub rseq: u64,
+        /// Its registered length.
+        pub rseq_len: u32,
+        /// Its registered signature.
+        pub rseq_sig: u32,
     }
 
     /// `CR_REC_PAGES` (`struct cr_pages`).
@@ -610,6 +660,18 @@ pub const CR_FAIL_SHMEM: u32 = 14;
 pub const CR_FAIL_DEVICE: u32 = 15;
 /// See [`CR_FAIL_NONE`].
 pub const CR_FAIL_LIMIT: u32 = 16;
+/// See [`CR_FAIL_NONE`].
+pub const CR_FAIL_IMAGE: u32 = 17;
+/// See [`CR_FAIL_NONE`].
+pub const CR_FAIL_CPU: u32 = 18;
+/// See [`CR_FAIL_NONE`].
+pub const CR_FAIL_VDSO: u32 = 19;
+/// See [`CR_FAIL_NONE`].
+pub const CR_FAIL_FILE: u32 = 20;
+/// See [`CR_FAIL_NONE`].
+pub const CR_FAIL_UNSUPPORTED: u32 = 21;
+/// See [`CR_FAIL_NONE`].
+pub const CR_FAIL_CALLER: u32 = 22;
 
 /// `cr_thread.flags`: the thread group leader.
 pub const CR_THREAD_LEADER: u32 = 1 << 0;
@@ -650,6 +712,13 @@ pub const fn ioc_sizeless(cmd: u32) -> u32 {
 
 /// `CR_IOC_INFO`: `_IOR(CR_IOC_MAGIC, 0x00, struct cr_info)`.
 pub const CR_IOC_INFO: u32 = ioc(IOC_READ, CR_IOC_MAGIC, 0x00, size_of::<CrInfo>());
+/// `CR_IOC_RESTORE`: `_IOWR(CR_IOC_MAGIC, 0x02, struct cr_restore_args)`.
+pub const CR_IOC_RESTORE: u32 = ioc(
+    IOC_READ | IOC_WRITE,
+    CR_IOC_MAGIC,
+    0x02,
+    size_of::<CrRestoreArgs>(),
+);
 /// `CR_IOC_CHECKPOINT`: `_IOWR(CR_IOC_MAGIC, 0x01, struct cr_checkpoint_args)`.
 pub const CR_IOC_CHECKPOINT: u32 = ioc(
     IOC_READ | IOC_WRITE,

@@ -8,7 +8,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use crate::uapi::{self, CrCheckpointArgs, CrInfo};
+use crate::uapi::{self, CrCheckpointArgs, CrInfo, CrRestoreArgs};
 
 /// The default device node.
 pub const DEFAULT_PATH: &str = "/dev/cr";
@@ -27,6 +27,8 @@ pub enum DevError {
         err: io::Error,
         args: CrCheckpointArgs,
     },
+    /// A restore failed before its point of no return.
+    Restore { err: io::Error, args: CrRestoreArgs },
 }
 
 impl fmt::Display for DevError {
@@ -52,6 +54,9 @@ impl fmt::Display for DevError {
                 write!(f, "{name} failed: {e}{hint}")
             }
             DevError::Checkpoint { err, args } => write!(f, "{}", checkpoint_failure(err, args)),
+            DevError::Restore { err, args } => {
+                write!(f, "{}", restore_failure(err, args.fail_reason, args.fail_offset, false))
+            }
             DevError::Abi { module } => write!(
                 f,
                 "the module speaks ABI {module}, this crctl speaks ABI {}; use the crctl built with the module",
@@ -112,6 +117,28 @@ impl Device {
         };
         if rc < 0 {
             return Err(DevError::Checkpoint {
+                err: io::Error::last_os_error(),
+                args: *args,
+            });
+        }
+        Ok(())
+    }
+
+    /// `CR_IOC_RESTORE`: the calling process becomes the image's. Returns only
+    /// on failure (a successful restore returns into the restored program).
+    pub fn restore(&self, args: &mut CrRestoreArgs) -> Result<(), DevError> {
+        // SAFETY: CR_IOC_RESTORE reads and writes one `CrRestoreArgs` at
+        // `args`, and reads `meta_len` bytes at `meta`, which the caller keeps
+        // alive across the call.
+        let rc = unsafe {
+            libc::ioctl(
+                self.file.as_raw_fd(),
+                uapi::CR_IOC_RESTORE as libc::c_ulong,
+                args as *mut CrRestoreArgs,
+            )
+        };
+        if rc < 0 {
+            return Err(DevError::Restore {
                 err: io::Error::last_os_error(),
                 args: *args,
             });
@@ -185,6 +212,31 @@ pub fn checkpoint_failure(err: &io::Error, args: &CrCheckpointArgs) -> String {
     }
 }
 
+/// One line saying why a restore failed and what to do; `late` when it failed
+/// after the point of no return (the process was then ended).
+pub fn restore_failure(err: &io::Error, reason: u32, offset: u64, late: bool) -> String {
+    let text = match reason {
+        uapi::CR_FAIL_ARGS => "the module refused the request's arguments; crctl and the module are from different builds".to_owned(),
+        uapi::CR_FAIL_PERM => "the image is of another user's process; restoring it needs CAP_CHECKPOINT_RESTORE".to_owned(),
+        uapi::CR_FAIL_IMAGE => format!("the image is not valid at byte {offset}: {err}; run crctl inspect on it"),
+        uapi::CR_FAIL_CPU => "the image's FPU/vector state does not fit this CPU (another xsave layout or features); restore on a machine like the one that wrote it".to_owned(),
+        uapi::CR_FAIL_VDSO => "the vdso could not be placed where the image has it; restore on the kernel that wrote the image".to_owned(),
+        uapi::CR_FAIL_FILE => format!(
+            "a file the process had mapped is {} (the record at byte {offset}); restore it first",
+            if err.raw_os_error() == Some(libc::ESTALE) { "different now" } else { "missing" }
+        ),
+        uapi::CR_FAIL_UNSUPPORTED => format!("the image holds something this version cannot restore yet (record at byte {offset}): more than one thread, a shared or device mapping, or a gs base"),
+        uapi::CR_FAIL_CALLER => "the restoring process has more than one thread".to_owned(),
+        uapi::CR_FAIL_INTERRUPTED => "interrupted by a signal".to_owned(),
+        _ => format!("restore failed: {err}"),
+    };
+    if late {
+        format!("{text}; the half-restored process was ended ({err})")
+    } else {
+        format!("{text} ({err})")
+    }
+}
+
 /// The name of a `CR_ARCH_*` value.
 pub fn arch_name(arch: u32) -> &'static str {
     match arch {
@@ -195,7 +247,10 @@ pub fn arch_name(arch: u32) -> &'static str {
 
 /// The names of the `CR_FEATURE_*` bits in `features`, with unknown bits in hex.
 pub fn feature_names(features: u64) -> Vec<String> {
-    let known: [(u64, &str); 1] = [(uapi::CR_FEATURE_CHECKPOINT, "checkpoint")];
+    let known: [(u64, &str); 2] = [
+        (uapi::CR_FEATURE_CHECKPOINT, "checkpoint"),
+        (uapi::CR_FEATURE_RESTORE, "restore"),
+    ];
     let mut names: Vec<String> = known
         .iter()
         .filter(|(bit, _)| features & bit != 0)

@@ -170,7 +170,26 @@ fn hash_start(rec: &CrRecord) -> Xxh64 {
 /// data of each page run as it streams by (nothing else keeps it).
 pub fn read<R: Read>(
     r: R,
+    on_pages: impl FnMut(u64, &[u8]) -> io::Result<()>,
+) -> Result<Image, ImageError> {
+    read_inner(r, on_pages, None)
+}
+
+/// Reads and checks the image's metadata: every record before the first
+/// page, plus that first data record's header (a restore hands these bytes to
+/// the kernel, and the stream goes on from there). Reads exactly that many
+/// bytes, so `r` should be unbuffered. Returns the bytes and what they say
+/// (with no pages and a zero trailer).
+pub fn read_metadata<R: Read>(r: R) -> Result<(Vec<u8>, Image), ImageError> {
+    let mut meta = Vec::new();
+    let img = read_inner(r, |_, _| Ok(()), Some(&mut meta))?;
+    Ok((meta, img))
+}
+
+fn read_inner<R: Read>(
+    r: R,
     mut on_pages: impl FnMut(u64, &[u8]) -> io::Result<()>,
+    mut capture: Option<&mut Vec<u8>>,
 ) -> Result<Image, ImageError> {
     let mut src = Counted { inner: r, pos: 0 };
     let mut ck = Checker::new();
@@ -179,6 +198,9 @@ pub fn read<R: Read>(
     let mut magic = [0u8; 8];
     src.exact(&mut magic)?;
     ck.magic(u64::from_le_bytes(magic))?;
+    if let Some(c) = capture.as_deref_mut() {
+        c.extend_from_slice(&magic);
+    }
 
     let mut process = CrProcess::default();
     let mut mm = CrMm::default();
@@ -202,6 +224,27 @@ pub fn read<R: Read>(
         let rec: CrRecord = from_bytes(&h).expect("16 bytes");
         ck.record(&rec, at)?;
         let mut hash = hash_start(&rec);
+        if let Some(c) = capture.as_deref_mut() {
+            c.extend_from_slice(&h);
+            if rec.r#type == CR_REC_PAGES || rec.r#type == CR_REC_TRAILER {
+                return Ok(Image {
+                    header: ck.header,
+                    process,
+                    mm,
+                    auxv,
+                    exe,
+                    vmas,
+                    sighand,
+                    shared_pending,
+                    shared_queue,
+                    fds,
+                    threads,
+                    pages,
+                    trailer: CrTrailer::default(),
+                    bytes: src.pos,
+                });
+            }
+        }
 
         if rec.r#type == CR_REC_PAGES {
             let mut head = [0u8; 16];
@@ -235,6 +278,9 @@ pub fn read<R: Read>(
         let mut bytes = vec![0u8; rec.size as usize];
         src.exact(&mut bytes)?;
         hash.update(&bytes);
+        if let Some(c) = capture.as_deref_mut() {
+            c.extend_from_slice(&bytes);
+        }
         ck.sealed(hash.digest() as u32 == rec.check)?;
         let mut p = Payload::new(&bytes, at);
         match rec.r#type {

@@ -55,6 +55,12 @@ enum Command {
         #[arg(long, value_name = "MS", default_value_t = uapi::CR_FREEZE_TIMEOUT_MS_DEFAULT)]
         timeout: u32,
     },
+    /// Bring a process back from an image; prints its pid, and it runs on.
+    Restore {
+        /// The image file, or - for stdin.
+        #[arg(default_value = "-")]
+        file: String,
+    },
     /// Decode and verify an image (every checksum, count and range).
     Inspect {
         /// The image file, or - for stdin.
@@ -89,6 +95,7 @@ fn main() -> ExitCode {
             maps,
             status,
         } => inspect_cmd(&file, json, maps, status),
+        Command::Restore { file } => restore_cmd(&cli.device, &file),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -264,5 +271,22 @@ fn inspect_cmd(file: &str, json: bool, maps: bool, status: bool) -> AnyResult {
     } else {
         write!(out, "{}", inspect::text(&img))?;
     }
+    Ok(())
+}
+
+fn restore_cmd(device: &Path, file: &str) -> AnyResult {
+    let mut src = if file == "-" {
+        // SAFETY: dup of stdin gives a fresh fd that the File owns.
+        let fd = unsafe { libc::dup(0) };
+        if fd < 0 {
+            return Err(format!("cannot use stdin: {}", io::Error::last_os_error()).into());
+        }
+        // SAFETY: `fd` is a fresh fd we own.
+        unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) }
+    } else {
+        File::open(file).map_err(|e| format!("cannot open {file}: {e}"))?
+    };
+    let pid = crctl::restore::restore(device, &mut src)?;
+    println!("{pid}");
     Ok(())
 }

@@ -189,10 +189,13 @@ fn layout() -> Vec<(&'static str, u64)> {
         [records, bytes, chain, __pad, pages]
     );
 
-    let consts: [(&'static str, u64); 61] = [
+    let consts: [(&'static str, u64); 65] = [
         ("CR_ABI_VERSION", CR_ABI_VERSION as u64),
         ("CR_ARCH_X86_64", CR_ARCH_X86_64 as u64),
-        ("CR_FEATURE_CHECKPOINT", CR_FEATURE_CHECKPOINT),
+        (
+            "CR_FEATURE_CHECKPOINT | CR_FEATURE_RESTORE",
+            CR_FEATURE_CHECKPOINT | CR_FEATURE_RESTORE,
+        ),
         ("CR_FEATURES_ALL", CR_FEATURES_ALL),
         ("CR_IOC_MAGIC", CR_IOC_MAGIC as u64),
         ("CR_IOC_INFO", CR_IOC_INFO as u64),
@@ -271,6 +274,19 @@ fn layout() -> Vec<(&'static str, u64)> {
         ("CR_FAIL_SHMEM", CR_FAIL_SHMEM as u64),
         ("CR_FAIL_DEVICE", CR_FAIL_DEVICE as u64),
         ("CR_FAIL_LIMIT", CR_FAIL_LIMIT as u64),
+        (
+            "CR_FAIL_IMAGE + 100 * CR_FAIL_CPU",
+            (CR_FAIL_IMAGE + 100 * CR_FAIL_CPU) as u64,
+        ),
+        (
+            "CR_FAIL_VDSO + 100 * CR_FAIL_FILE",
+            (CR_FAIL_VDSO + 100 * CR_FAIL_FILE) as u64,
+        ),
+        (
+            "CR_FAIL_UNSUPPORTED + 100 * CR_FAIL_CALLER",
+            (CR_FAIL_UNSUPPORTED + 100 * CR_FAIL_CALLER) as u64,
+        ),
+        ("CR_IOC_RESTORE", CR_IOC_RESTORE as u64),
         ("CR_THREAD_LEADER", CR_THREAD_LEADER as u64),
     ];
     v.extend(consts);
@@ -334,7 +350,7 @@ fn pod_round_trip() {
     t.regs.ip = 0x4000_1000;
     t.comm[..4].copy_from_slice(b"main");
     let bytes = as_bytes(&t).to_vec();
-    assert_eq!(bytes.len(), 320);
+    assert_eq!(bytes.len(), 336);
     assert_eq!(from_bytes::<CrThread>(&bytes), Some(t));
     assert_eq!(from_bytes::<CrThread>(&bytes[..319]), None);
 }

@@ -8,7 +8,7 @@ use kernel::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 
 use kernel::bindings;
 
-use crate::uapi::{CrFd, CrMm, CrProcess, CrSighand, CrSiginfo, CrThread, CrVma};
+use crate::uapi::{CrFd, CrMm, CrProcess, CrRegs, CrSighand, CrSiginfo, CrThread, CrVma};
 
 // bindgen's kernel structs hold zero-sized placeholders for configured-out
 // members, which this lint flags; only pointers to them cross this boundary,
@@ -99,6 +99,34 @@ extern "C" {
         path: *mut c_char,
         path_max: c_int,
     ) -> c_int;
+
+    pub(super) fn cr_caller_alone() -> bool;
+    pub(super) fn cr_creds_are_callers(uid: u32, euid: u32, gid: u32, egid: u32) -> bool;
+    pub(super) fn cr_caller_may_restore_others() -> bool;
+    pub(super) fn cr_specials_get(ranges: *mut c_ulong, max: c_int) -> c_int;
+    pub(super) fn cr_unmap_all() -> c_int;
+    pub(super) fn cr_mmap(
+        f: *mut bindings::file,
+        addr: c_ulong,
+        len: c_ulong,
+        prot: c_ulong,
+        flags: c_ulong,
+        off: c_ulong,
+    ) -> c_long;
+    pub(super) fn cr_write_mem(addr: c_ulong, buf: *const c_void, len: c_int) -> c_int;
+    pub(super) fn cr_set_mm(m: *const CrMm, auxv: *const u64, words: c_uint);
+    pub(super) fn cr_set_sighand(s: *const CrSighand);
+    pub(super) fn cr_set_thread(t: *const CrThread) -> c_int;
+    pub(super) fn cr_queue_signal(s: *const CrSiginfo) -> c_int;
+    pub(super) fn cr_raise(sig: c_int) -> c_int;
+    pub(super) fn cr_set_umask(umask: u32);
+    pub(super) fn cr_set_xstate(buf: *const c_void, size: c_uint) -> c_int;
+    pub(super) fn cr_set_regs(r: *const CrRegs, restart: u32, ax: *mut c_long) -> c_int;
+    pub(super) fn cr_file_read(f: *mut bindings::file, buf: *mut c_void, len: usize) -> isize;
+    pub(super) fn cr_open(path: *const c_char, flags: c_int) -> *mut bindings::file;
+    pub(super) fn cr_file_same(f: *mut bindings::file, ino: u64, size: u64, mtime_ns: u64) -> c_int;
+    pub(super) fn cr_caller_pid() -> u32;
+    pub(super) fn cr_close_fd(fd: c_uint);
 
     pub(super) fn cr_now_real_ns() -> u64;
     pub(super) fn cr_now_ns() -> u64;

@@ -93,3 +93,86 @@ pub(crate) fn check_proof(fd: i32, space: &AddressSpace) -> Result {
     // SAFETY: `file` and the mm are valid (we hold references on both).
     errno(unsafe { ffi::cr_proof_check(file.as_ptr(), space.as_raw()) }).map(|_| ())
 }
+
+/// A file opened by the kernel by path (for a restore's mappings and fds).
+pub(crate) struct OpenFile {
+    file: ARef<kernel::fs::File>,
+}
+
+impl OpenFile {
+    /// Opens `path` (no NUL inside) with `flags` (`O_*`): `ENOENT` and the
+    /// like as `open(2)` gives them.
+    pub(crate) fn open(path: &[u8], flags: i32) -> Result<OpenFile> {
+        let mut c = KVec::with_capacity(path.len() + 1, GFP_KERNEL)?;
+        c.extend_from_slice(path, GFP_KERNEL)?;
+        c.push(0, GFP_KERNEL)?;
+        // SAFETY: `c` is NUL-terminated; the result is a file we own a
+        // reference on, or an ERR_PTR.
+        let f = unsafe { ffi::cr_open(c.as_ptr().cast(), flags) };
+        // SAFETY: Any pointer may be tested.
+        if unsafe { bindings::IS_ERR(f.cast()) } {
+            // SAFETY: `f` is an ERR_PTR.
+            return Err(Error::from_errno(unsafe { bindings::PTR_ERR(f.cast()) } as i32));
+        }
+        let f = core::ptr::NonNull::new(f.cast::<kernel::fs::File>()).ok_or(EINVAL)?;
+        // SAFETY: `filp_open` returned a file with a reference we now own;
+        // `File` is transparent over `struct file`.
+        Ok(OpenFile { file: unsafe { ARef::from_raw(f) } })
+    }
+
+    /// `ESTALE` unless the file is (`ino`, `size`, `mtime_ns`).
+    pub(crate) fn same(&self, ino: u64, size: u64, mtime_ns: u64) -> Result {
+        // SAFETY: The file is valid (we hold a reference).
+        errno(unsafe { ffi::cr_file_same(self.as_raw(), ino, size, mtime_ns) }).map(|_| ())
+    }
+
+    pub(super) fn as_raw(&self) -> *mut bindings::file {
+        self.file.as_ptr()
+    }
+}
+
+/// An fd an image is read from, sequentially.
+pub(crate) struct InFile {
+    file: ARef<LocalFile>,
+}
+
+impl InFile {
+    /// The caller's fd `fd`; `EBADF` if not open.
+    pub(crate) fn get(fd: i32) -> Result<InFile> {
+        let fd = u32::try_from(fd).map_err(|_| EBADF)?;
+        Ok(InFile { file: LocalFile::fget(fd)? })
+    }
+
+    /// Fills `buf`; `Ok(false)` if the file ended before its first byte,
+    /// `ENODATA` if it ended inside it. `EINTR` on a signal.
+    pub(crate) fn read_exact(&self, buf: &mut [u8]) -> Result<bool> {
+        // SAFETY: `buf` is writable for its length; the file is valid.
+        let n = unsafe { ffi::cr_file_read(self.file.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            return Err(Error::from_errno(n as i32));
+        }
+        match n as usize {
+            0 if !buf.is_empty() => Ok(false),
+            n if n == buf.len() => Ok(true),
+            _ => Err(ENODATA),
+        }
+    }
+}
+
+/// The fd a restore reports its outcome to.
+pub(crate) struct StatusFile {
+    out: OutFile,
+}
+
+impl StatusFile {
+    /// The caller's fd `fd`, writable.
+    pub(crate) fn get(fd: i32) -> Result<StatusFile> {
+        Ok(StatusFile { out: OutFile::get(fd)? })
+    }
+
+    /// Writes `bytes` (a status record; small, one write).
+    pub(crate) fn write(&mut self, bytes: &KVec<u8>) -> Result {
+        let len = bytes.len();
+        self.out.write(&[Part::Bytes(bytes, 0..len)]).map(|_| ())
+    }
+}

@@ -116,12 +116,10 @@ impl Process {
         p
     }
 
-    /// The signal dispositions.
-    pub(crate) fn sighand(&self) -> Result<CrSighand> {
-        let mut out = CrSighand::default();
+    /// The signal dispositions, into `out`.
+    pub(crate) fn sighand(&self, out: &mut CrSighand) -> Result {
         // SAFETY: `leader` is valid; `out` is a valid `struct cr_sighand`.
-        errno(unsafe { ffi::cr_sighand_get(self.leader.as_ptr(), &mut out) })?;
-        Ok(out)
+        errno(unsafe { ffi::cr_sighand_get(self.leader.as_ptr(), out) }).map(|_| ())
     }
 
     /// Signals pending for the whole process: the set and the queued siginfos.

@@ -28,7 +28,8 @@
  * defined here only once its feature is implemented.
  */
 #define CR_FEATURE_CHECKPOINT	(1ULL << 0)	/* CR_IOC_CHECKPOINT */
-#define CR_FEATURES_ALL		CR_FEATURE_CHECKPOINT
+#define CR_FEATURE_RESTORE	(1ULL << 1)	/* CR_IOC_RESTORE */
+#define CR_FEATURES_ALL		(CR_FEATURE_CHECKPOINT | CR_FEATURE_RESTORE)
 
 /* A cluster-wide process id: the host in the high 32 bits (0 = this host). */
 #define CR_CPID(host, pid)	(((__u64)(host) << 32) | (__u32)(pid))
@@ -125,6 +126,12 @@ struct cr_checkpoint_args {
 #define CR_FAIL_SHMEM		14	/* EOPNOTSUPP: shared anonymous/SysV memory at fail_addr */
 #define CR_FAIL_DEVICE		15	/* EOPNOTSUPP: a device mapping at fail_addr */
 #define CR_FAIL_LIMIT		16	/* E2BIG: more threads, areas or signals than an image holds */
+#define CR_FAIL_IMAGE		17	/* restore: the image is not valid (EINVAL, EBADMSG, ENODATA, ...) */
+#define CR_FAIL_CPU		18	/* restore: ENOEXEC: other xsave layout, or state this CPU cannot hold */
+#define CR_FAIL_VDSO		19	/* restore: EINVAL: [vdso]/[vvar] not where the image has them */
+#define CR_FAIL_FILE		20	/* restore: a mapped or open file is missing (ENOENT) or changed (ESTALE) */
+#define CR_FAIL_UNSUPPORTED	21	/* restore: EOPNOTSUPP: something this version cannot restore yet */
+#define CR_FAIL_CALLER		22	/* restore: EBUSY: the caller has other threads */
 
 /*
  * ioctl numbers: type 0xC7, numbers 0x00-0x3f (see
@@ -134,8 +141,61 @@ struct cr_checkpoint_args {
  */
 #define CR_IOC_MAGIC 0xC7
 
+/**
+ * struct cr_restore_args - argument of CR_IOC_RESTORE
+ * @meta:        in: user address of the image's first bytes: from the magic
+ *               through the 16-byte header of its first PAGES (or TRAILER)
+ *               record. The caller reads that far to prepare the restore.
+ * @meta_len:    in: their length (at most 256 MiB).
+ * @in_fd:       in: the rest of the image, read sequentially from its
+ *               current position (the payload of that first record).
+ * @status_fd:   in: a pipe (or -1): once the restore succeeds, or fails past
+ *               the point of no return, a struct cr_restore_status is
+ *               written here, and the fd is closed in the restored process.
+ * @flags:       in: zero (no flags are defined yet).
+ * @fail_reason: out, on failure: CR_FAIL_* (also in the status record).
+ * @fail_offset: out, on failure: byte offset in the image of the record at
+ *               fault, when there is one.
+ * @__reserved:  zero.
+ *
+ * The calling process is replaced by the image's: on success the ioctl
+ * returns into the restored program, with its registers; the caller's own
+ * program is gone. It must be single-threaded, with the image's [vdso] and
+ * [vvar] mappings already at the image's addresses (crctl moves them). Until
+ * the point of no return (the caller's memory is unmapped), a failure returns
+ * an errno and changes nothing that matters; after it, the failure is written
+ * to @status_fd and the process is killed: it is never left half-restored.
+ */
+struct cr_restore_args {
+	__u64 meta;
+	__u64 meta_len;
+	__s32 in_fd;
+	__s32 status_fd;
+	__u32 flags;
+	__u32 fail_reason;
+	__u64 fail_offset;
+	__u64 __reserved[3];
+};
+
+/**
+ * struct cr_restore_status - written to cr_restore_args.status_fd
+ * @error:  0 on success, else a negative errno.
+ * @reason: CR_FAIL_* (CR_FAIL_NONE on success).
+ * @offset: byte offset in the image of the record at fault.
+ * @pid:    the restored process's pid, in the caller's pid namespace.
+ * @__pad:  zero.
+ */
+struct cr_restore_status {
+	__s32 error;
+	__u32 reason;
+	__u64 offset;
+	__u32 pid;
+	__u32 __pad;
+};
+
 #define CR_IOC_INFO		_IOR(CR_IOC_MAGIC, 0x00, struct cr_info)
 #define CR_IOC_CHECKPOINT	_IOWR(CR_IOC_MAGIC, 0x01, struct cr_checkpoint_args)
+#define CR_IOC_RESTORE		_IOWR(CR_IOC_MAGIC, 0x02, struct cr_restore_args)
 
 /*
  * The image: a stream, written and read strictly in order with no seeks.
@@ -443,6 +503,9 @@ struct cr_regs {
  * @clear_child_tid: set_tid_address(2) value.
  * @robust_list, @robust_list_len: set_robust_list(2) values.
  * @comm:           thread name.
+ * @rseq:           rseq(2) area registered by the thread (0: none).
+ * @rseq_len:       its registered length.
+ * @rseq_sig:       its registered signature.
  */
 struct cr_thread {
 	__u32 tid;
@@ -462,6 +525,9 @@ struct cr_thread {
 	__u64 robust_list;
 	__u64 robust_list_len;
 	char comm[16];
+	__u64 rseq;
+	__u32 rseq_len;
+	__u32 rseq_sig;
 };
 
 #define CR_THREAD_LEADER	(1U << 0)	/* the thread group leader */
@@ -496,6 +562,8 @@ struct cr_trailer {
 #ifndef __KERNEL__
 _Static_assert(sizeof(struct cr_info) == 56, "struct cr_info layout");
 _Static_assert(sizeof(struct cr_checkpoint_args) == 96, "struct cr_checkpoint_args layout");
+_Static_assert(sizeof(struct cr_restore_args) == 64, "struct cr_restore_args layout");
+_Static_assert(sizeof(struct cr_restore_status) == 24, "struct cr_restore_status layout");
 _Static_assert(sizeof(struct cr_record) == 16, "struct cr_record layout");
 _Static_assert(sizeof(struct cr_image_header) == 160, "struct cr_image_header layout");
 _Static_assert(sizeof(struct cr_process) == 344, "struct cr_process layout");
@@ -506,7 +574,7 @@ _Static_assert(sizeof(struct cr_siginfo) == 136, "struct cr_siginfo layout");
 _Static_assert(sizeof(struct cr_sigpending) == 16, "struct cr_sigpending layout");
 _Static_assert(sizeof(struct cr_fd) == 56, "struct cr_fd layout");
 _Static_assert(sizeof(struct cr_regs) == 216, "struct cr_regs layout");
-_Static_assert(sizeof(struct cr_thread) == 320, "struct cr_thread layout");
+_Static_assert(sizeof(struct cr_thread) == 336, "struct cr_thread layout");
 _Static_assert(sizeof(struct cr_pages) == 16, "struct cr_pages layout");
 _Static_assert(sizeof(struct cr_trailer) == 32, "struct cr_trailer layout");
 #endif

@@ -1,0 +1,491 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Restore: the calling process becomes the image's process (the way BLCR
+//! restarts: its address space is emptied and rebuilt, then its registers are
+//! set so that the ioctl returns into the restored program).
+//!
+//! Order: read and check every record up to the first page (with the same
+//! rules as crctl, `format.rs`), then everything that can fail without harm
+//! (credentials, CPU, vdso placement, opening and checking the mapped files,
+//! the FPU state), then the point of no return (unmap the caller's memory),
+//! then the mappings, the pages as they stream in, the mm fields, signal
+//! state and registers. After the point of no return a failure is reported
+//! on the status fd and the process is killed: it never runs half-restored.
+
+use kernel::{page::PAGE_SIZE, prelude::*, uaccess::UserSlice};
+
+use crate::{
+    class::{Failure, Why},
+    format::{Checker, FormatError, Payload, MAX_METADATA},
+    sys::{
+        self,
+        caller::{self, bindings_mman as mman},
+        file::{InFile, OpenFile, StatusFile},
+        task as systask,
+    },
+    uapi::{self, *},
+};
+
+/// Bytes of page data read and written at a time.
+const CHUNK: usize = 64 * 1024;
+
+/// `O_RDONLY`, `O_RDWR` for opening mapped files.
+const O_RDONLY: i32 = 0;
+const O_RDWR: i32 = 2;
+
+/// A failure of the image itself, at `at`.
+fn image_failure(e: FormatError) -> Failure {
+    use crate::format::Fault;
+    let err = match e.fault {
+        Fault::NotAnImage | Fault::Unsupported => ENOEXEC,
+        Fault::Truncated => ENODATA,
+        Fault::Damaged => EBADMSG,
+        Fault::Invalid => EINVAL,
+    };
+    Failure { err, reason: uapi::CR_FAIL_IMAGE, addr: e.at }
+}
+
+/// One thread's records.
+struct Thread {
+    thread: CrThread,
+    xstate: KVec<u8>,
+    pending: KVec<CrSiginfo>,
+}
+
+/// One memory area, with its file opened (before the point of no return).
+struct Area {
+    vma: CrVma,
+    file: Option<OpenFile>,
+}
+
+/// Everything before the first page, read and checked.
+struct Plan {
+    process: CrProcess,
+    mm: CrMm,
+    auxv: KVec<u64>,
+    areas: KVec<Area>,
+    /// Where each area's record starts in the image (for error reports).
+    area_at: KVec<u64>,
+    /// The areas' paths, back to back.
+    paths: KVec<u8>,
+    sighand: KBox<CrSighand>,
+    shared: KVec<CrSiginfo>,
+    shared_set: u64,
+    threads: KVec<Thread>,
+    checker: Checker,
+    chain: sys::Hash,
+    /// The header of the first PAGES (or TRAILER) record, and its offset.
+    next: CrRecord,
+    next_at: u64,
+}
+
+impl Plan {
+    /// Parses `meta`: the magic through the header of the first data record.
+    #[inline(never)]
+    fn parse(meta: &[u8]) -> Result<KBox<Plan>, Failure> {
+        let mut ck = Checker::new();
+        let fail = |at: u64, what: &'static str| image_failure(FormatError {
+            fault: crate::format::Fault::Invalid,
+            at,
+            what,
+            value: 0,
+        });
+        let magic = meta.get(..8).ok_or_else(|| fail(0, "no magic"))?;
+        ck.magic(u64::from_le_bytes(magic.try_into().map_err(|_| fail(0, "no magic"))?))
+            .map_err(image_failure)?;
+        let sighand = sys::zeroed_box::<CrSighand>().why(uapi::CR_FAIL_NONE)?;
+        let mut plan = KBox::new(Plan {
+            process: zeroed(),
+            mm: zeroed(),
+            auxv: KVec::new(),
+            areas: KVec::new(),
+            area_at: KVec::new(),
+            paths: KVec::new(),
+            sighand,
+            shared: KVec::new(),
+            shared_set: 0,
+            threads: KVec::new(),
+            checker: Checker::new(),
+            chain: sys::Hash::new(),
+            next: zeroed(),
+            next_at: 0,
+        }, GFP_KERNEL)
+        .why(uapi::CR_FAIL_NONE)?;
+        let mut pos = 8usize;
+        loop {
+            let at = pos as u64;
+            let rec: CrRecord = from_bytes(&meta[pos..]).ok_or_else(|| fail(at, "the metadata ends inside a record header"))?;
+            ck.record(&rec, at).map_err(image_failure)?;
+            pos += 16;
+            if rec.r#type == CR_REC_PAGES || rec.r#type == CR_REC_TRAILER {
+                // The first data record: its payload comes from the fd.
+                if pos != meta.len() {
+                    return Err(fail(at, "the metadata does not end after the first data record's header"));
+                }
+                plan.next = rec;
+                plan.next_at = at;
+                break;
+            }
+            let end = pos.checked_add(rec.size as usize).filter(|&e| e <= meta.len());
+            let end = end.ok_or_else(|| fail(at, "the metadata ends inside a record"))?;
+            let payload = &meta[pos..end];
+            let mut h = sys::Hash::new();
+            let mut hdr = rec;
+            hdr.check = 0;
+            h.update(as_bytes(&hdr));
+            h.update(payload);
+            ck.sealed(h.check() == rec.check).map_err(image_failure)?;
+            plan.chain.update(&rec.check.to_le_bytes());
+            plan.record(&mut ck, rec.r#type, Payload::new(payload, at)).map_err(image_failure)?;
+            pos = end;
+        }
+        plan.checker = ck;
+        Ok(plan)
+    }
+
+    /// Takes one metadata record's payload.
+    fn record(&mut self, ck: &mut Checker, ty: u32, mut p: Payload<'_>) -> Result<(), FormatError> {
+        let oom = |_| FormatError { fault: crate::format::Fault::Invalid, at: 0, what: "out of memory", value: 0 };
+        match ty {
+            CR_REC_HEADER => ck.header(&p.take("the header")?)?,
+            CR_REC_PROCESS => {
+                self.process = p.take("the process")?;
+                ck.process(&self.process)?;
+            }
+            CR_REC_MM => {
+                self.mm = p.take("the address space")?;
+                ck.mm(&self.mm)?;
+                let auxv = p.take_bytes(u64::from(self.mm.auxv_words) * 8, "the auxv")?;
+                for w in auxv.chunks_exact(8) {
+                    let word = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+                    self.auxv.push(word, GFP_KERNEL).map_err(oom)?;
+                }
+                p.take_path(self.mm.exe_path_len, "the executable's path")?;
+            }
+            CR_REC_VMA => {
+                let v: CrVma = p.take("a memory area")?;
+                ck.vma(&v)?;
+                let path = p.take_path(v.path_len, "a mapped file's path")?;
+                self.paths.extend_from_slice(path, GFP_KERNEL).map_err(oom)?;
+                self.area_at.push(p.at(), GFP_KERNEL).map_err(oom)?;
+                self.areas.push(Area { vma: v, file: None }, GFP_KERNEL).map_err(oom)?;
+            }
+            CR_REC_SIGHAND => {
+                let bytes = p.take_bytes(core::mem::size_of::<CrSighand>() as u64, "the signal handlers")?;
+                // Copied straight into the boxed record: 2 KiB stays off the stack.
+                as_bytes_mut(&mut *self.sighand).copy_from_slice(bytes);
+                ck.sighand(&self.sighand)?;
+            }
+            CR_REC_SIGPENDING => {
+                let s: CrSigpending = p.take("the pending signals")?;
+                ck.sigpending(&s)?;
+                self.shared_set = s.signal;
+                for _ in 0..s.count {
+                    let q: CrSiginfo = p.take("a queued signal")?;
+                    ck.siginfo(&q)?;
+                    self.shared.push(q, GFP_KERNEL).map_err(oom)?;
+                }
+            }
+            CR_REC_FD => {
+                let f: CrFd = p.take("an open file")?;
+                ck.fd(&f)?;
+                p.take_path(f.path_len, "an open file's path")?;
+            }
+            CR_REC_THREAD => {
+                let t: CrThread = p.take("a thread")?;
+                ck.thread(&t)?;
+                let mut xstate = KVec::new();
+                xstate
+                    .extend_from_slice(p.take_bytes(u64::from(t.xstate_size), "the xsave state")?, GFP_KERNEL)
+                    .map_err(oom)?;
+                let mut pending = KVec::new();
+                for _ in 0..t.pending_count {
+                    let q: CrSiginfo = p.take("a queued signal")?;
+                    ck.siginfo(&q)?;
+                    pending.push(q, GFP_KERNEL).map_err(oom)?;
+                }
+                self.threads.push(Thread { thread: t, xstate, pending }, GFP_KERNEL).map_err(oom)?;
+            }
+            _ => {}
+        }
+        p.end()
+    }
+
+    /// The path of area `i`.
+    fn path(&self, i: usize) -> &[u8] {
+        let start: usize = self.areas[..i].iter().map(|a| a.vma.path_len as usize).sum();
+        &self.paths[start..start + self.areas[i].vma.path_len as usize]
+    }
+}
+
+/// Restores the image whose metadata is at `args.meta` and whose pages come
+/// from `args.in_fd` into the calling process. Returns the value the ioctl
+/// returns (the restored ax).
+#[inline(never)]
+pub(crate) fn restore(args: &CrRestoreArgs) -> Result<isize, Failure> {
+    if !caller::alone() {
+        return Err(Failure::new(EBUSY, uapi::CR_FAIL_CALLER));
+    }
+    if args.meta_len == 0 || args.meta_len > MAX_METADATA {
+        return Err(Failure::new(EINVAL, uapi::CR_FAIL_ARGS));
+    }
+    let mut meta = KVVec::new();
+    UserSlice::new(kernel::uaccess::UserPtr::from_addr(args.meta as usize), args.meta_len as usize)
+        .read_all(&mut meta, GFP_KERNEL)
+        .why(uapi::CR_FAIL_ARGS)?;
+    let input = InFile::get(args.in_fd).why(uapi::CR_FAIL_ARGS)?;
+    let mut status = if args.status_fd >= 0 {
+        Some(StatusFile::get(args.status_fd).why(uapi::CR_FAIL_ARGS)?)
+    } else {
+        None
+    };
+
+    let mut plan = Plan::parse(&meta)?;
+    drop(meta);
+    prepare(&mut plan)?;
+
+    // The point of no return: from here a failure ends the process.
+    match rebuild(&mut plan, &input) {
+        Ok(()) => {}
+        Err(f) => {
+            report(&mut status, &f);
+            // The process must not run half-restored.
+            let _ = caller::raise(kernel::bindings::SIGKILL);
+            return Err(f);
+        }
+    }
+    report_ok(&mut status);
+    drop(status);
+    caller::close_fd(args.status_fd);
+    drop(input);
+    caller::close_fd(args.in_fd);
+
+    let t = &plan.threads[0];
+    match caller::set_regs(&t.thread.regs, t.thread.restart) {
+        Ok(ax) => Ok(ax),
+        Err(e) => {
+            // Registers were checked in `prepare`; this cannot happen, but if
+            // it does the process must not go on.
+            let _ = caller::raise(kernel::bindings::SIGKILL);
+            Err(Failure::new(e, uapi::CR_FAIL_IMAGE))
+        }
+    }
+}
+
+/// Everything that can fail without harm, before the point of no return.
+#[inline(never)]
+fn prepare(plan: &mut Plan) -> Result<(), Failure> {
+    let p = &plan.process;
+    if !caller::creds_are_callers(p.uid, p.euid, p.gid, p.egid) && !caller::may_restore_others() {
+        return Err(Failure::new(EPERM, uapi::CR_FAIL_PERM));
+    }
+    if plan.threads.len() != 1 {
+        // Threads are restored by the next step of this work.
+        return Err(Failure::new(EOPNOTSUPP, uapi::CR_FAIL_UNSUPPORTED));
+    }
+    if plan.checker.header.xstate_size as usize != systask::xstate_size() {
+        return Err(Failure::new(ENOEXEC, uapi::CR_FAIL_CPU));
+    }
+    let t = &plan.threads[0].thread;
+    if t.regs.gs_base != 0 {
+        return Err(Failure::new(EOPNOTSUPP, uapi::CR_FAIL_UNSUPPORTED));
+    }
+    if t.restart == uapi::CR_RESTART_SYSCALL && ((t.regs.orig_ax as i64) < 0 || t.regs.ip < 2) {
+        return Err(Failure::new(EINVAL, uapi::CR_FAIL_IMAGE));
+    }
+    let user_end = crate::format::USER_END;
+    if t.regs.ip >= user_end || t.regs.sp >= user_end || t.regs.fs_base >= user_end {
+        return Err(Failure::new(EINVAL, uapi::CR_FAIL_IMAGE));
+    }
+
+    // [vdso] and [vvar] stay: they must already be where the image has them.
+    let mine = caller::specials();
+    let theirs = plan
+        .areas
+        .iter()
+        .filter(|a| matches!(a.vma.kind, uapi::CR_VMA_VDSO | uapi::CR_VMA_VVAR))
+        .map(|a| (a.vma.start as usize, a.vma.end as usize));
+    let mut n = 0usize;
+    for r in theirs {
+        if !mine.contains(&r) {
+            return Err(Failure { err: EINVAL, reason: uapi::CR_FAIL_VDSO, addr: r.0 as u64 });
+        }
+        n += 1;
+    }
+    if n != mine.len() {
+        return Err(Failure::new(EINVAL, uapi::CR_FAIL_VDSO));
+    }
+
+    // Areas this version cannot rebuild, and the files of those it can.
+    for i in 0..plan.areas.len() {
+        let v = plan.areas[i].vma;
+        let at = plan.area_at[i];
+        match v.kind {
+            uapi::CR_VMA_ANON | uapi::CR_VMA_VDSO | uapi::CR_VMA_VVAR => {}
+            uapi::CR_VMA_FILE => {
+                let writable_shared = v.flags & uapi::CR_VMA_SHARED != 0 && v.prot & 2 != 0;
+                let flags = if writable_shared { O_RDWR } else { O_RDONLY };
+                let file = OpenFile::open(plan.path(i), flags)
+                    .map_err(|e| Failure { err: e, reason: uapi::CR_FAIL_FILE, addr: at })?;
+                file.same(v.ino, v.file_size, v.mtime_ns)
+                    .map_err(|e| Failure { err: e, reason: uapi::CR_FAIL_FILE, addr: at })?;
+                plan.areas[i].file = Some(file);
+            }
+            _ => return Err(Failure { err: EOPNOTSUPP, reason: uapi::CR_FAIL_UNSUPPORTED, addr: at }),
+        }
+    }
+
+    // The FPU state: this only changes the caller's own, which is thrown away.
+    caller::set_xstate(&plan.threads[0].xstate).map_err(|e| {
+        let err = if e == ENOEXEC { ENOEXEC } else { EINVAL };
+        Failure::new(err, uapi::CR_FAIL_CPU)
+    })?;
+    Ok(())
+}
+
+/// From the point of no return: the new address space, the pages, and the
+/// process's state.
+#[inline(never)]
+fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
+    caller::unmap_all().why(uapi::CR_FAIL_NONE)?;
+    for (i, a) in plan.areas.iter().enumerate() {
+        let v = &a.vma;
+        let len = (v.end - v.start) as usize;
+        let shared = v.flags & uapi::CR_VMA_SHARED != 0;
+        let mut flags = if shared { mman::MAP_SHARED } else { mman::MAP_PRIVATE };
+        if v.flags & uapi::CR_VMA_GROWSDOWN != 0 {
+            flags |= mman::MAP_GROWSDOWN;
+        }
+        let at = plan.area_at[i];
+        match v.kind {
+            uapi::CR_VMA_ANON => caller::map(None, v.start as usize, len, v.prot, flags | mman::MAP_ANONYMOUS | mman::MAP_NORESERVE, 0),
+            uapi::CR_VMA_FILE => caller::map(a.file.as_ref(), v.start as usize, len, v.prot, flags, v.pgoff * PAGE_SIZE as u64),
+            _ => Ok(()),
+        }
+        .map_err(|e| Failure { err: e, reason: uapi::CR_FAIL_NONE, addr: at })?;
+    }
+    // The files are mapped now; the mappings hold their own references.
+    for a in plan.areas.iter_mut() {
+        a.file = None;
+    }
+
+    read_pages(plan, input)?;
+
+    caller::set_mm(&plan.mm, &plan.auxv);
+    caller::set_sighand(&plan.sighand);
+    caller::set_umask(plan.process.umask);
+    let t = &plan.threads[0];
+    caller::set_thread(&t.thread).why(uapi::CR_FAIL_IMAGE)?;
+    // Pending signals last, so they meet the restored mask and handlers.
+    queue_pending(&plan.shared, plan.shared_set)?;
+    queue_pending(&t.pending, t.thread.pending)?;
+    Ok(())
+}
+
+/// Queues the signals of a pending set: each queued siginfo as it was, and
+/// each signal in the set without one with a plain kernel siginfo.
+fn queue_pending(queue: &KVec<CrSiginfo>, set: u64) -> Result<(), Failure> {
+    for q in queue.iter() {
+        caller::queue_signal(q).why(uapi::CR_FAIL_IMAGE)?;
+    }
+    for sig in 1..=64u32 {
+        let bit = 1u64 << (sig - 1);
+        if set & bit != 0 && !queue.iter().any(|q| q.signo == sig) && sig != kernel::bindings::SIGKILL {
+            caller::raise(sig).why(uapi::CR_FAIL_IMAGE)?;
+        }
+    }
+    Ok(())
+}
+
+/// Streams the PAGES records into the new mappings, then checks the trailer.
+#[inline(never)]
+fn read_pages(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
+    let mut buf = KVec::with_capacity(CHUNK, GFP_KERNEL).why(uapi::CR_FAIL_NONE)?;
+    buf.resize(CHUNK, 0u8, GFP_KERNEL).why(uapi::CR_FAIL_NONE)?;
+    let mut rec = plan.next;
+    let mut at = plan.next_at;
+    let mut pos = at + 16;
+    let read = |buf: &mut [u8], at: u64| -> Result<(), Failure> {
+        match input.read_exact(buf) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Failure { err: ENODATA, reason: uapi::CR_FAIL_IMAGE, addr: at }),
+            Err(e) if e == EINTR => Err(Failure::new(EINTR, uapi::CR_FAIL_INTERRUPTED)),
+            Err(e) => Err(Failure { err: e, reason: uapi::CR_FAIL_IMAGE, addr: at }),
+        }
+    };
+    loop {
+        let mut hdr = rec;
+        hdr.check = 0;
+        let mut h = sys::Hash::new();
+        h.update(as_bytes(&hdr));
+        if rec.r#type == CR_REC_TRAILER {
+            let mut t = [0u8; core::mem::size_of::<CrTrailer>()];
+            read(&mut t, at)?;
+            h.update(&t);
+            let ck = &mut plan.checker;
+            ck.sealed(h.check() == rec.check).map_err(image_failure)?;
+            let trailer: CrTrailer = from_bytes(&t).ok_or_else(|| Failure::new(EINVAL, uapi::CR_FAIL_IMAGE))?;
+            ck.trailer(&trailer, plan.chain.check()).map_err(image_failure)?;
+            return Ok(());
+        }
+        // A PAGES record: its head, then its data into the mapping.
+        let mut head = [0u8; 16];
+        read(&mut head, at)?;
+        h.update(&head);
+        let run: CrPages = from_bytes(&head).ok_or_else(|| Failure::new(EINVAL, uapi::CR_FAIL_IMAGE))?;
+        let end = run.addr.saturating_add(run.count.saturating_mul(PAGE_SIZE as u64));
+        let inside = plan.areas.iter().any(|a| {
+            a.vma.start <= run.addr && end <= a.vma.end && matches!(a.vma.kind, uapi::CR_VMA_ANON | uapi::CR_VMA_FILE)
+        });
+        plan.checker.pages(&run, inside).map_err(image_failure)?;
+        let mut left = (rec.size - 16) as usize;
+        let mut addr = run.addr as usize;
+        while left > 0 {
+            let n = left.min(CHUNK);
+            read(&mut buf[..n], at)?;
+            h.update(&buf[..n]);
+            caller::write_mem(addr, &buf[..n]).map_err(|e| Failure { err: e, reason: uapi::CR_FAIL_NONE, addr: at })?;
+            addr += n;
+            left -= n;
+        }
+        plan.checker.sealed(h.check() == rec.check).map_err(image_failure)?;
+        plan.chain.update(&rec.check.to_le_bytes());
+        pos += rec.size;
+
+        // The next record's header.
+        at = pos;
+        let mut next = [0u8; 16];
+        read(&mut next, at)?;
+        rec = from_bytes(&next).ok_or_else(|| Failure::new(EINVAL, uapi::CR_FAIL_IMAGE))?;
+        plan.checker.record(&rec, at).map_err(image_failure)?;
+        pos += 16;
+    }
+}
+
+/// Writes a failure to the status fd, if there is one.
+fn report(status: &mut Option<StatusFile>, f: &Failure) {
+    let s = CrRestoreStatus {
+        error: f.err.to_errno(),
+        reason: f.reason,
+        offset: f.addr,
+        pid: caller::pid(),
+        __pad: 0,
+    };
+    write_status(status, &s);
+}
+
+/// Writes success to the status fd, if there is one.
+fn report_ok(status: &mut Option<StatusFile>) {
+    let s = CrRestoreStatus { error: 0, reason: uapi::CR_FAIL_NONE, offset: 0, pid: caller::pid(), __pad: 0 };
+    write_status(status, &s);
+}
+
+fn write_status(status: &mut Option<StatusFile>, s: &CrRestoreStatus) {
+    if let Some(out) = status.as_mut() {
+        let mut b = KVec::new();
+        if b.extend_from_slice(as_bytes(s), GFP_KERNEL).is_ok() {
+            // Nobody to tell if the status cannot be written.
+            let _ = out.write(&b);
+        }
+    }
+}

@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The calling process, as a restore rebuilds it: its mappings, memory,
+//! mm fields, signal state, registers and FPU state.
+//!
+//! These act on `current`. The restore that calls them runs in the process
+//! being replaced (the way BLCR restarts), single-threaded.
+
+use kernel::{ffi::c_long, prelude::*};
+
+use super::{errno, ffi, file::OpenFile};
+use crate::uapi::{CrMm, CrRegs, CrSighand, CrSiginfo, CrThread};
+
+/// Whether the caller is its process's only thread.
+pub(crate) fn alone() -> bool {
+    // SAFETY: No preconditions.
+    unsafe { ffi::cr_caller_alone() }
+}
+
+/// Whether these ids are the caller's own (real and effective uid and gid).
+pub(crate) fn creds_are_callers(uid: u32, euid: u32, gid: u32, egid: u32) -> bool {
+    // SAFETY: No preconditions.
+    unsafe { ffi::cr_creds_are_callers(uid, euid, gid, egid) }
+}
+
+/// Whether the caller may restore another user's process.
+pub(crate) fn may_restore_others() -> bool {
+    // SAFETY: No preconditions.
+    unsafe { ffi::cr_caller_may_restore_others() }
+}
+
+/// The caller's pid.
+pub(crate) fn pid() -> u32 {
+    // SAFETY: No preconditions.
+    unsafe { ffi::cr_caller_pid() }
+}
+
+/// The caller's special mappings ([vdso], [vvar], ...) as (start, end).
+pub(crate) fn specials() -> KVec<(usize, usize)> {
+    let mut ranges = [0usize; 16];
+    // SAFETY: `ranges` has room for 8 pairs.
+    let n = unsafe { ffi::cr_specials_get(ranges.as_mut_ptr(), 8) }.max(0) as usize;
+    let mut v = KVec::new();
+    for i in 0..n {
+        // At most 8 small items: an allocation failure just shortens the list,
+        // which the caller's comparison then refuses.
+        let _ = v.push((ranges[2 * i], ranges[2 * i + 1]), GFP_KERNEL);
+    }
+    v
+}
+
+/// Unmaps every mapping of the caller except the special ones.
+pub(crate) fn unmap_all() -> Result {
+    // SAFETY: No preconditions; acts on the caller's own address space.
+    errno(unsafe { ffi::cr_unmap_all() }).map(|_| ())
+}
+
+/// Maps `len` bytes at exactly `addr` (`MAP_FIXED` is added): anonymous
+/// memory, or `file` from byte `off`.
+pub(crate) fn map(file: Option<&OpenFile>, addr: usize, len: usize, prot: u32, flags: u32, off: u64) -> Result {
+    let f = file.map_or(core::ptr::null_mut(), |f| f.as_raw());
+    let flags = flags | bindings_mman::MAP_FIXED;
+    // SAFETY: `f` is NULL or a file we hold a reference on; `vm_mmap` checks
+    // every other argument.
+    let ret = unsafe { ffi::cr_mmap(f, addr, len, prot as usize, flags as usize, off as usize) };
+    if ret < 0 {
+        return Err(Error::from_errno(ret as i32));
+    }
+    if ret as usize != addr {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// The `mmap` flags a restore uses (from include/uapi/asm-generic/mman*.h).
+pub(crate) mod bindings_mman {
+    pub(crate) const MAP_SHARED: u32 = 0x01;
+    pub(crate) const MAP_PRIVATE: u32 = 0x02;
+    pub(crate) const MAP_FIXED: u32 = 0x10;
+    pub(crate) const MAP_ANONYMOUS: u32 = 0x20;
+    pub(crate) const MAP_GROWSDOWN: u32 = 0x0100;
+    pub(crate) const MAP_NORESERVE: u32 = 0x4000;
+}
+
+/// Writes `data` into the caller's memory at `addr`, whatever the mapping's
+/// protection.
+pub(crate) fn write_mem(addr: usize, data: &[u8]) -> Result {
+    let len = i32::try_from(data.len()).map_err(|_| EINVAL)?;
+    // SAFETY: `data` is readable for `len` bytes.
+    errno(unsafe { ffi::cr_write_mem(addr, data.as_ptr().cast(), len) }).map(|_| ())
+}
+
+/// Sets the mm-wide fields and the saved auxv.
+pub(crate) fn set_mm(m: &CrMm, auxv: &[u64]) {
+    let words = u32::try_from(auxv.len()).unwrap_or(0);
+    // SAFETY: `m` is a valid `struct cr_mm`; `auxv` holds `words` words.
+    unsafe { ffi::cr_set_mm(m, auxv.as_ptr(), words) };
+}
+
+/// Sets the signal dispositions (SIGKILL and SIGSTOP stay default).
+pub(crate) fn set_sighand(s: &CrSighand) {
+    // SAFETY: `s` is a valid `struct cr_sighand`.
+    unsafe { ffi::cr_set_sighand(s) };
+}
+
+/// Sets the calling thread's mask, altstack, tid and robust-list pointers
+/// and name.
+pub(crate) fn set_thread(t: &CrThread) -> Result {
+    // SAFETY: `t` is a valid `struct cr_thread`.
+    errno(unsafe { ffi::cr_set_thread(t) }).map(|_| ())
+}
+
+/// Queues `s` for the calling thread.
+pub(crate) fn queue_signal(s: &CrSiginfo) -> Result {
+    // SAFETY: `s` is a valid `struct cr_siginfo`.
+    errno(unsafe { ffi::cr_queue_signal(s) }).map(|_| ())
+}
+
+/// Raises `sig` for the calling thread (SIGKILL ends it).
+pub(crate) fn raise(sig: u32) -> Result {
+    // SAFETY: `send_sig_info` checks `sig`.
+    errno(unsafe { ffi::cr_raise(sig as i32) }).map(|_| ())
+}
+
+/// Sets the umask.
+pub(crate) fn set_umask(umask: u32) {
+    // SAFETY: No preconditions.
+    unsafe { ffi::cr_set_umask(umask) };
+}
+
+/// Loads xsave state into the calling thread; `ENOEXEC` when this CPU's
+/// layout differs, `EINVAL` for state the CPU cannot hold.
+pub(crate) fn set_xstate(xstate: &[u8]) -> Result {
+    let size = u32::try_from(xstate.len()).map_err(|_| EINVAL)?;
+    // SAFETY: `xstate` is readable for `size` bytes.
+    errno(unsafe { ffi::cr_set_xstate(xstate.as_ptr().cast(), size) }).map(|_| ())
+}
+
+/// Sets the calling thread's registers for its return to user space; returns
+/// the value the ioctl must return (it becomes ax).
+pub(crate) fn set_regs(r: &CrRegs, restart: u32) -> Result<isize> {
+    let mut ax: c_long = 0;
+    // SAFETY: `r` is a valid `struct cr_regs`; `ax` is writable.
+    errno(unsafe { ffi::cr_set_regs(r, restart, &mut ax) })?;
+    Ok(ax as isize)
+}
+
+/// Closes the caller's fd `fd`, if open.
+pub(crate) fn close_fd(fd: i32) {
+    if let Ok(fd) = u32::try_from(fd) {
+        // SAFETY: Closing any fd number of the caller is safe.
+        unsafe { ffi::cr_close_fd(fd) };
+    }
+}
