@@ -24,7 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -249,6 +252,112 @@ static void downtime(const char *threads, const char *label)
 	stop(&t);
 }
 
+/* Starts `cr_target hold MIB` with stdout on a pipe; waits for "ready". */
+static pid_t start_holder(unsigned long mib)
+{
+	char arg[32], buf[8];
+	int p[2];
+	pid_t pid;
+
+	snprintf(arg, sizeof(arg), "%lu", mib);
+	if (pipe(p))
+		die("pipe");
+	pid = fork();
+	if (pid == 0) {
+		dup2(p[1], 1);
+		close(p[0]);
+		close(p[1]);
+		execlp("cr_target", "cr_target", "hold", arg, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	if (read(p[0], buf, 6) != 6 || memcmp(buf, "ready\n", 6))
+		die("cr_target hold did not start");
+	close(p[0]);
+	return pid;
+}
+
+/* `crctl restore FILE`; its wall time, and the restored pid in *pid. */
+static double crctl_restore(const char *file, pid_t *pid)
+{
+	char line[32] = "";
+	int p[2];
+	double t0 = now(), t;
+	pid_t c;
+	int st;
+
+	if (pipe(p))
+		die("pipe");
+	c = fork();
+	if (c == 0) {
+		dup2(p[1], 1);
+		close(p[0]);
+		close(p[1]);
+		execlp("crctl", "crctl", "restore", file, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	if (waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st))
+		die("crctl restore");
+	t = now() - t0;
+	if (read(p[0], line, sizeof(line) - 1) <= 0)
+		die("crctl restore printed no pid");
+	close(p[0]);
+	*pid = atoi(line);
+	return t;
+}
+
+/*
+ * Restore and round trip: a process holding @mib MiB is checkpointed with
+ * --kill to a tmpfs file and restored by crctl (fork, metadata, the kernel's
+ * restore; crctl's exec included), side by side with the limit: reading the
+ * image file into fresh memory once.
+ */
+static void restore_bench(unsigned long mib)
+{
+	const char *img = "/tmp/cr-bench-restore.img";
+	double ck[16], rs[16], lim[16];
+	pid_t pid = start_holder(mib);
+
+	for (int i = 0; i < runs; i++) {
+		struct cr_checkpoint_args a = {
+			.target = CR_CPID(0, pid), .proof_fd = -1, .flags = CR_CHECKPOINT_KILL,
+		};
+		int dev = open("/dev/cr", O_RDWR), fd = open(img, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		double t0 = now();
+		struct stat st;
+		char *mem;
+
+		a.out_fd = fd;
+		if (dev < 0 || fd < 0 || ioctl(dev, CR_IOC_CHECKPOINT, &a))
+			die("checkpoint --kill");
+		ck[i] = now() - t0;
+		close(dev);
+		waitpid(pid, NULL, 0);
+
+		/* The limit: the image read once into memory that is touched for
+		 * the first time, as a restore does. */
+		fstat(fd, &st);
+		mem = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		t0 = now();
+		if (mem == MAP_FAILED || pread(fd, mem, st.st_size, 0) != st.st_size)
+			die("read the image");
+		lim[i] = now() - t0;
+		munmap(mem, st.st_size);
+		close(fd);
+
+		rs[i] = crctl_restore(img, &pid);
+	}
+	double tck = median(ck, runs), trs = median(rs, runs), tl = median(lim, runs);
+
+	printf("%5lu MiB process: checkpoint --kill %8.1f ms   restore %8.1f ms   round trip %8.1f ms   "
+	       "image read limit %8.1f ms   restore/limit %.2f\n",
+	       mib, tck * 1e3, trs * 1e3, (tck + trs) * 1e3, tl * 1e3, trs / tl);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	unlink(img);
+}
+
 /* Refuses to measure with a clock that ticks in jiffies. */
 static void check_clock(const char *when)
 {
@@ -275,6 +384,8 @@ int main(int argc, char **argv)
 		runs = atoi(argv[1]);
 	if (runs < 1 || runs > 16)
 		runs = 5;
+	/* Restored processes are crctl's children; crctl leaves them to us. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	printf("cr bench: each figure is the median of %d runs, measured in one guest\n", runs);
 	throughput(16);
 	throughput(64);
@@ -282,6 +393,8 @@ int main(int argc, char **argv)
 	untouched();
 	downtime("0", "1 thread");
 	downtime("63", "64 threads");
+	restore_bench(1);
+	restore_bench(256);
 	check_clock("after");
 	return 0;
 }

@@ -202,6 +202,23 @@ static int image_file(void)
 }
 
 /* Runs a shell command; returns its exit status (-1 if it did not exit). */
+/* Whether thread @tid (of the caller's children) sleeps: state S. */
+static int thread_sleeps(pid_t tid)
+{
+	char path[64], buf[256], *p;
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", tid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] == 'S';
+}
+
 static int sh(const char *fmt, ...)
 {
 	char cmd[1024];
@@ -460,6 +477,9 @@ TEST_F(ckpt, blocked_syscalls_resume)
 	self->t = spawn_mode("syscalls", pp[0]);
 	close(pp[0]);
 	ASSERT_EQ(1, next_report(&self->t, 20000));	/* every thread is blocked */
+	/* ...and the main thread, which reported, is asleep in pthread_join. */
+	for (int i = 0; i < 5000 && !thread_sleeps(self->t.pid); i++)
+		usleep(1000);
 	fd = image_file();
 	ASSERT_EQ(0, ckpt(self->t.pid, fd, 0, NULL));
 	close(fd);

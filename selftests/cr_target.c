@@ -22,6 +22,8 @@
  *   touch N   touches N MiB of anonymous memory, reports 1, then as idle
  *   sparse G N  reserves G GiB, touches N MiB of it, reports 1, then as idle
  *   threads N   N threads sleeping in pause(), reports 1, then as idle
+ *   hold N    touches N MiB, prints "ready" on stdout (it uses no other fd,
+ *             so crctl can restore it), then sleeps in pause()
  *   counter   touches 1 MiB with a pattern, then every 20 ms checks the
  *             pattern and a TLS value and prints "count N" on stdout (fd 1,
  *             which a restore keeps); prints "BROKEN" and exits if either
@@ -339,6 +341,19 @@ int main(int argc, char **argv)
 		touch(p + (sparse ? len / 2 : 0), mib);
 		idle();
 		return 0;
+	}
+	if (!strcmp(m, "hold")) {
+		unsigned long n = arg_ul(argc, argv, 2);
+		unsigned char *mem = mmap(NULL, n * MiB, PROT_READ | PROT_WRITE,
+					  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (mem == MAP_FAILED)
+			return 2;
+		touch(mem, n);
+		if (write(1, "ready\n", 6) != 6)
+			return 3;
+		for (;;)
+			pause();
 	}
 	if (!strcmp(m, "threads")) {
 		unsigned long n = arg_ul(argc, argv, 2);

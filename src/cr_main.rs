@@ -20,6 +20,7 @@ mod device;
 #[allow(dead_code, unreachable_pub)]
 mod format;
 mod freeze;
+mod gather;
 mod image;
 mod restore;
 mod sys;
@@ -46,6 +47,7 @@ struct CrModule {
 impl kernel::InPlaceModule for CrModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         sys::init();
+        gather::init();
         pr_info!("ABI {} loaded\n", uapi::CR_ABI_VERSION);
         try_pin_init!(Self {
             _dev <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"cr" }),

@@ -26,7 +26,8 @@ use crate::{
         self,
         CrCheckpointArgs,
         CrInfo,
-        CrRestoreArgs, //
+        CrRestoreArgs,
+        CrRestoreThreadArgs, //
     },
 };
 
@@ -41,6 +42,10 @@ unsafe impl FromBytes for CrCheckpointArgs {}
 unsafe impl AsBytes for CrRestoreArgs {}
 // SAFETY: As for `CrCheckpointArgs`.
 unsafe impl FromBytes for CrRestoreArgs {}
+// SAFETY: As for `CrCheckpointArgs`.
+unsafe impl AsBytes for CrRestoreThreadArgs {}
+// SAFETY: As for `CrCheckpointArgs`.
+unsafe impl FromBytes for CrRestoreThreadArgs {}
 
 /// Every command /dev/cr knows.
 #[derive(Clone, Copy)]
@@ -48,13 +53,15 @@ enum Command {
     Info,
     Checkpoint,
     Restore,
+    RestoreThread,
 }
 
 impl Command {
-    const ALL: [(u32, Command); 3] = [
+    const ALL: [(u32, Command); 4] = [
         (uapi::CR_IOC_INFO, Command::Info),
         (uapi::CR_IOC_CHECKPOINT, Command::Checkpoint),
         (uapi::CR_IOC_RESTORE, Command::Restore),
+        (uapi::CR_IOC_RESTORE_THREAD, Command::RestoreThread),
     ];
 
     /// Decodes an ioctl number.
@@ -88,7 +95,7 @@ impl MiscDevice for CrDevice {
         Ok(KBox::pin(CrDevice, GFP_KERNEL)?)
     }
 
-    fn ioctl(me: Pin<&CrDevice>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+    fn ioctl(me: Pin<&CrDevice>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
         let command = Command::decode(cmd)?;
         let user = UserSlice::new(UserPtr::from_addr(arg), uapi::ioc_size(cmd));
         match command {
@@ -99,7 +106,11 @@ impl MiscDevice for CrDevice {
             }
             Command::Restore => {
                 let (reader, writer) = user.reader_writer();
-                me.restore(reader, writer)
+                me.restore(file, reader, writer)
+            }
+            Command::RestoreThread => {
+                let (reader, writer) = user.reader_writer();
+                me.restore_thread(reader, writer)
             }
         }
     }
@@ -159,14 +170,20 @@ impl CrDevice {
     /// `CR_IOC_RESTORE`: the caller becomes the image's process. On success
     /// this returns into the restored program (the value is its ax).
     #[inline(never)]
-    fn restore(&self, mut input: UserSliceReader, mut out: UserSliceWriter) -> Result<isize> {
+    fn restore(&self, file: &File, mut input: UserSliceReader, mut out: UserSliceWriter) -> Result<isize> {
         let mut args: CrRestoreArgs = input.read()?;
-        if args.flags != 0 || args.__reserved.iter().any(|&r| r != 0) || args.status_fd < -1 {
+        let bad = args.flags != 0
+            || args.__pad != 0
+            || args.__reserved.iter().any(|&r| r != 0)
+            || args.in_fd < 0
+            || args.status_fd < -1
+            || args.dev_fd < -1;
+        if bad {
             args.fail_reason = uapi::CR_FAIL_ARGS;
             let _ = out.write(&args);
             return Err(EINVAL);
         }
-        match restore::restore(&args) {
+        match restore::restore(&args, file) {
             Ok(ax) => Ok(ax),
             Err(failure) => {
                 args.fail_reason = failure.reason;
@@ -179,6 +196,24 @@ impl CrDevice {
     }
 
     /// Checks the input fields of a checkpoint request.
+    #[inline(never)]
+    fn restore_thread(&self, mut input: UserSliceReader, mut out: UserSliceWriter) -> Result<isize> {
+        let mut args: CrRestoreThreadArgs = input.read()?;
+        if args.flags != 0 || args.__pad != 0 || args.__reserved.iter().any(|&r| r != 0) || args.index == 0 {
+            args.fail_reason = uapi::CR_FAIL_ARGS;
+            let _ = out.write(&args);
+            return Err(EINVAL);
+        }
+        match restore::restore_thread(args.index) {
+            Ok(ax) => Ok(ax),
+            Err(failure) => {
+                args.fail_reason = failure.reason;
+                let _ = out.write(&args);
+                Err(failure.err)
+            }
+        }
+    }
+
     fn validate(args: &CrCheckpointArgs) -> Result<CheckpointRequest, class::Failure> {
         let bad = args.flags & !uapi::CR_CHECKPOINT_FLAGS_ALL != 0
             || args.__pad != 0

@@ -40,6 +40,7 @@
 #include <linux/uio.h>
 #include <asm/fpu/api.h>
 #include <asm/sighandling.h>
+#include <asm/unistd.h>
 #include <linux/utsname.h>
 #include <linux/xxhash.h>
 #include <linux/cr.h>
@@ -505,7 +506,10 @@ int cr_vma_get(struct mm_struct *mm, unsigned long addr, struct cr_vma *v,
 		v->kind = CR_VMA_DEVICE;
 	else if (!vma->vm_file)
 		v->kind = CR_VMA_ANON;
-	else if ((f & VM_SHARED) && file_inode(vma->vm_file)->i_sb->s_magic == TMPFS_MAGIC)
+	else if ((f & VM_SHARED) && file_inode(vma->vm_file)->i_sb->s_magic == TMPFS_MAGIC &&
+		 d_unlinked(vma->vm_file->f_path.dentry))
+		/* Shared anonymous, System V, or a deleted tmpfs file: memory that
+		 * nothing else names. A tmpfs file that has a name is a file. */
 		v->kind = CR_VMA_SHMEM;
 	else
 		v->kind = CR_VMA_FILE;
@@ -824,9 +828,91 @@ void cr_uts_get(char release[65], char node[65])
 /* --- restore: rebuilding the calling process ------------------------------ */
 
 /* Is the caller the only thread of its process? */
-bool cr_caller_alone(void)
+/* How many threads the caller's process has. */
+u32 cr_caller_threads(void)
 {
-	return get_nr_threads(current) == 1;
+	return get_nr_threads(current);
+}
+
+/* A key naming the caller's thread group while it lives: its signal_struct. */
+unsigned long cr_caller_group(void)
+{
+	return (unsigned long)current->signal;
+}
+
+/* Whether the caller has a fatal signal (SIGKILL, group exit) pending. */
+bool cr_caller_dying(void)
+{
+	return fatal_signal_pending(current);
+}
+
+/* Whether @fd of the caller is the file @file. */
+bool cr_fd_is(int fd, struct file *file)
+{
+	struct file *f;
+	bool same;
+
+	if (fd < 0)
+		return false;
+	f = fget(fd);
+	same = f == file;
+	if (f)
+		fput(f);
+	return same;
+}
+
+/*
+ * Work done on the way back to user space, after the ioctl has returned:
+ * closing fds (the ioctl's own file among them: closing the fd of the
+ * ioctl's file inside the ioctl would drop a reference the ioctl borrowed,
+ * as fdget takes none when the fd table is not shared), and setting ax,
+ * which the system call's own (int) return value has overwritten by then.
+ * The module stays loaded until the callback returns: an open /dev/cr pins
+ * it, and a file's last fput is itself deferred to a later task work.
+ */
+struct cr_on_return {
+	struct callback_head work;
+	bool set_ax;
+	unsigned long ax;
+	int fd[CR_CLOSE_MAX];
+};
+
+static void cr_on_return_run(struct callback_head *work)
+{
+	struct cr_on_return *c = container_of(work, struct cr_on_return, work);
+
+	if (c->set_ax)
+		task_pt_regs(current)->ax = c->ax;
+	for (int i = 0; i < CR_CLOSE_MAX; i++)
+		if (c->fd[i] >= 0)
+			close_fd(c->fd[i]);
+	kfree(c);
+}
+
+/*
+ * Queues @c. TWA_SIGNAL runs it first thing on the way out, in get_signal()
+ * before any signal is delivered, so a handler's frame saves the right ax.
+ */
+static int cr_on_return_queue(struct cr_on_return *c)
+{
+	int err;
+
+	init_task_work(&c->work, cr_on_return_run);
+	err = task_work_add(current, &c->work, TWA_SIGNAL);
+	if (err)
+		kfree(c);
+	return err;
+}
+
+/* Closes up to CR_CLOSE_MAX of the caller's fds (-1: none) on its way out. */
+int cr_close_on_return(const int *fds)
+{
+	struct cr_on_return *c = kzalloc(sizeof(*c), GFP_KERNEL);
+
+	if (!c)
+		return -ENOMEM;
+	memcpy(c->fd, fds, sizeof(c->fd));
+	return cr_on_return_queue(c);
 }
 
 /* Are the image's credentials the caller's own (uid, euid, gid, egid)? */
@@ -1040,6 +1126,35 @@ int cr_queue_signal(const struct cr_siginfo *s)
 	return send_sig_info(s->signo, &info, current);
 }
 
+/* Whether VMA flags @f (as saved in an image) have VM_NORESERVE. */
+bool cr_vm_noreserve(u64 f)
+{
+	return f & VM_NORESERVE;
+}
+
+/* Drops every signal pending for the caller and its process. */
+void cr_flush_signals(void)
+{
+	flush_signals(current);
+}
+
+/*
+ * Moves the signals pending for the calling thread to its process's shared
+ * queue: a restore queues the image's process-wide signals on itself (the
+ * only exported way to queue a full siginfo), then moves them here.
+ */
+void cr_pending_to_shared(void)
+{
+	struct sigpending *shared = &current->signal->shared_pending;
+
+	spin_lock_irq(&current->sighand->siglock);
+	list_splice_tail_init(&current->pending.list, &shared->list);
+	sigorsets(&shared->signal, &shared->signal, &current->pending.signal);
+	sigemptyset(&current->pending.signal);
+	recalc_sigpending();
+	spin_unlock_irq(&current->sighand->siglock);
+}
+
 /* Raises @sig for the caller with no particular siginfo (SI_KERNEL). */
 int cr_raise(int sig)
 {
@@ -1082,24 +1197,47 @@ int cr_set_xstate(const void *buf, unsigned int size)
  * to the value the ioctl must return (it becomes ax). The fs base is loaded
  * as arch_prctl(ARCH_SET_FS) does; a nonzero gs base is refused (-EOPNOTSUPP).
  */
-int cr_set_regs(const struct cr_regs *r, u32 restart, long *ax)
+/*
+ * Whether a system call stopped with -ERESTART_RESTARTBLOCK can just be
+ * issued again: its restart block (kernel memory, not in the image) holds
+ * nothing its arguments do not. poll() with no timeout is such a call.
+ */
+static bool cr_reissue(const struct cr_regs *r)
+{
+	return r->orig_ax == __NR_poll && (int)r->dx < 0;
+}
+
+int cr_set_regs(const struct cr_regs *r, u32 restart)
 {
 	struct pt_regs *regs = task_pt_regs(current);
 	unsigned long ip = r->ip;
+	struct cr_on_return *c;
+	int i, err;
 
 	if (r->ip >= TASK_SIZE_MAX || r->sp >= TASK_SIZE_MAX || r->fs_base >= TASK_SIZE_MAX)
 		return -EINVAL;
 	if (r->gs_base)
 		return -EOPNOTSUPP;
-	*ax = r->ax;
+	if (restart == CR_RESTART_BLOCK && cr_reissue(r))
+		restart = CR_RESTART_SYSCALL;
+	if (restart == CR_RESTART_SYSCALL && ((long)r->orig_ax < 0 || ip < 2))
+		return -EINVAL;
+	c = kzalloc(sizeof(*c), GFP_KERNEL);
+	if (!c)
+		return -ENOMEM;
+	c->set_ax = true;
+	c->ax = r->ax;
+	for (i = 0; i < CR_CLOSE_MAX; i++)
+		c->fd[i] = -1;
 	if (restart == CR_RESTART_SYSCALL) {
-		if ((long)r->orig_ax < 0 || ip < 2)
-			return -EINVAL;
-		*ax = r->orig_ax;
+		c->ax = r->orig_ax;
 		ip -= 2;
 	} else if (restart == CR_RESTART_BLOCK) {
-		*ax = -EINTR;
+		c->ax = -EINTR;
 	}
+	err = cr_on_return_queue(c);
+	if (err)
+		return err;
 	regs->r15 = r->r15;
 	regs->r14 = r->r14;
 	regs->r13 = r->r13;

@@ -62,7 +62,15 @@ int cr_file_writable(struct file *f);
 int cr_fd_get(struct task_struct *t, unsigned int from, struct cr_fd *out,
 	      char *path, int path_max);
 
-bool cr_caller_alone(void);
+u32 cr_caller_threads(void);
+unsigned long cr_caller_group(void);
+bool cr_caller_dying(void);
+bool cr_fd_is(int fd, struct file *file);
+#define CR_CLOSE_MAX 3
+int cr_close_on_return(const int *fds);
+void cr_flush_signals(void);
+bool cr_vm_noreserve(u64 f);
+void cr_pending_to_shared(void);
 bool cr_creds_are_callers(u32 uid, u32 euid, u32 gid, u32 egid);
 bool cr_caller_may_restore_others(void);
 int cr_specials_get(unsigned long *ranges, int max);
@@ -77,7 +85,7 @@ int cr_queue_signal(const struct cr_siginfo *s);
 int cr_raise(int sig);
 void cr_set_umask(u32 umask);
 int cr_set_xstate(const void *buf, unsigned int size);
-int cr_set_regs(const struct cr_regs *r, u32 restart, long *ax);
+int cr_set_regs(const struct cr_regs *r, u32 restart);
 ssize_t cr_file_read(struct file *f, void *buf, size_t len);
 struct file *cr_open(const char *path, int flags);
 int cr_file_same(struct file *f, u64 ino, u64 size, u64 mtime_ns);

@@ -12,11 +12,12 @@
 //! state and registers. After the point of no return a failure is reported
 //! on the status fd and the process is killed: it never runs half-restored.
 
-use kernel::{page::PAGE_SIZE, prelude::*, uaccess::UserSlice};
+use kernel::{fs::File, page::PAGE_SIZE, prelude::*, uaccess::UserSlice};
 
 use crate::{
     class::{Failure, Why},
     format::{Checker, FormatError, Payload, MAX_METADATA},
+    gather,
     sys::{
         self,
         caller::{self, bindings_mman as mman},
@@ -46,7 +47,7 @@ fn image_failure(e: FormatError) -> Failure {
 }
 
 /// One thread's records.
-struct Thread {
+pub(crate) struct Thread {
     thread: CrThread,
     xstate: KVec<u8>,
     pending: KVec<CrSiginfo>,
@@ -219,14 +220,23 @@ impl Plan {
 }
 
 /// Restores the image whose metadata is at `args.meta` and whose pages come
-/// from `args.in_fd` into the calling process. Returns the value the ioctl
-/// returns (the restored ax).
+/// from `args.in_fd` into the calling process. On success the ioctl returns
+/// into the restored program.
 #[inline(never)]
-pub(crate) fn restore(args: &CrRestoreArgs) -> Result<isize, Failure> {
-    if !caller::alone() {
-        return Err(Failure::new(EBUSY, uapi::CR_FAIL_CALLER));
-    }
+pub(crate) fn restore(args: &CrRestoreArgs, dev: &File) -> Result<isize, Failure> {
+    // With other threads, enter their session first, so that any failure
+    // from here on releases them.
+    let threads = caller::threads();
+    let leader = if threads > 1 { Some(gather::Leader::enter().why(uapi::CR_FAIL_CALLER)?) } else { None };
     if args.meta_len == 0 || args.meta_len > MAX_METADATA {
+        return Err(Failure::new(EINVAL, uapi::CR_FAIL_ARGS));
+    }
+    // The fds closed as the process starts must not be this ioctl's file,
+    // except `dev_fd`, which must be.
+    if args.dev_fd >= 0 && !caller::fd_is(args.dev_fd, dev) {
+        return Err(Failure::new(EINVAL, uapi::CR_FAIL_ARGS));
+    }
+    if caller::fd_is(args.in_fd, dev) || caller::fd_is(args.status_fd, dev) {
         return Err(Failure::new(EINVAL, uapi::CR_FAIL_ARGS));
     }
     let mut meta = KVVec::new();
@@ -242,7 +252,13 @@ pub(crate) fn restore(args: &CrRestoreArgs) -> Result<isize, Failure> {
 
     let mut plan = Plan::parse(&meta)?;
     drop(meta);
+    if plan.threads.len() != threads {
+        return Err(Failure::new(EBUSY, uapi::CR_FAIL_CALLER));
+    }
     prepare(&mut plan)?;
+    if let Some(l) = &leader {
+        l.gather(threads - 1, GATHER_TIMEOUT_MS).map_err(|e| Failure::new(e, uapi::CR_FAIL_CALLER))?;
+    }
 
     // The point of no return: from here a failure ends the process.
     match rebuild(&mut plan, &input) {
@@ -254,15 +270,45 @@ pub(crate) fn restore(args: &CrRestoreArgs) -> Result<isize, Failure> {
             return Err(f);
         }
     }
+    // The fds crctl used close as the process starts. If that cannot be
+    // arranged (no memory), the process must not start with them.
+    if let Err(e) = caller::close_on_return([args.in_fd, args.status_fd, args.dev_fd]) {
+        let f = Failure::new(e, uapi::CR_FAIL_NONE);
+        report(&mut status, &f);
+        let _ = caller::raise(kernel::bindings::SIGKILL);
+        return Err(f);
+    }
     report_ok(&mut status);
     drop(status);
-    caller::close_fd(args.status_fd);
     drop(input);
-    caller::close_fd(args.in_fd);
 
-    let t = &plan.threads[0];
-    match caller::set_regs(&t.thread.regs, t.thread.restart) {
-        Ok(ax) => Ok(ax),
+    // The other threads take their state and go.
+    let regs = plan.threads[0].thread.regs;
+    let restart = plan.threads[0].thread.restart;
+    let mut rest = KVec::new();
+    for t in plan.threads.drain_all().skip(1) {
+        if rest.push(t, GFP_KERNEL).is_err() {
+            let _ = caller::raise(kernel::bindings::SIGKILL);
+            return Err(Failure::new(ENOMEM, uapi::CR_FAIL_NONE));
+        }
+    }
+    if let Some(l) = leader {
+        if let Err(e) = l.go(rest) {
+            let _ = caller::raise(kernel::bindings::SIGKILL);
+            return Err(Failure::new(e, uapi::CR_FAIL_NONE));
+        }
+    }
+    start(&regs, restart)
+}
+
+/// How long the leader waits for the other threads to arrive.
+const GATHER_TIMEOUT_MS: u32 = 10_000;
+
+/// Returns into the restored program with `regs` (ax included: the ioctl's
+/// return value does not matter).
+fn start(regs: &CrRegs, restart: u32) -> Result<isize, Failure> {
+    match caller::set_regs(regs, restart) {
+        Ok(()) => Ok(0),
         Err(e) => {
             // Registers were checked in `prepare`; this cannot happen, but if
             // it does the process must not go on.
@@ -272,6 +318,26 @@ pub(crate) fn restore(args: &CrRestoreArgs) -> Result<isize, Failure> {
     }
 }
 
+/// `CR_IOC_RESTORE_THREAD`: waits for the leader's restore, then becomes the
+/// image's thread `index`.
+#[inline(never)]
+pub(crate) fn restore_thread(index: u32) -> Result<isize, Failure> {
+    let t = gather::join(index).map_err(|e| {
+        let reason = if e == ECANCELED { uapi::CR_FAIL_CANCELED } else { uapi::CR_FAIL_CALLER };
+        Failure::new(e, reason)
+    })?;
+    // Past the leader's point of no return: a failure ends the process.
+    let applied = caller::set_xstate(&t.xstate)
+        .and_then(|()| caller::set_thread(&t.thread))
+        .map_err(|e| Failure::new(e, uapi::CR_FAIL_IMAGE))
+        .and_then(|()| queue_pending(&t.pending, t.thread.pending));
+    if let Err(f) = applied {
+        let _ = caller::raise(kernel::bindings::SIGKILL);
+        return Err(f);
+    }
+    start(&t.thread.regs, t.thread.restart)
+}
+
 /// Everything that can fail without harm, before the point of no return.
 #[inline(never)]
 fn prepare(plan: &mut Plan) -> Result<(), Failure> {
@@ -279,23 +345,25 @@ fn prepare(plan: &mut Plan) -> Result<(), Failure> {
     if !caller::creds_are_callers(p.uid, p.euid, p.gid, p.egid) && !caller::may_restore_others() {
         return Err(Failure::new(EPERM, uapi::CR_FAIL_PERM));
     }
-    if plan.threads.len() != 1 {
-        // Threads are restored by the next step of this work.
-        return Err(Failure::new(EOPNOTSUPP, uapi::CR_FAIL_UNSUPPORTED));
-    }
     if plan.checker.header.xstate_size as usize != systask::xstate_size() {
         return Err(Failure::new(ENOEXEC, uapi::CR_FAIL_CPU));
     }
-    let t = &plan.threads[0].thread;
-    if t.regs.gs_base != 0 {
-        return Err(Failure::new(EOPNOTSUPP, uapi::CR_FAIL_UNSUPPORTED));
-    }
-    if t.restart == uapi::CR_RESTART_SYSCALL && ((t.regs.orig_ax as i64) < 0 || t.regs.ip < 2) {
+    // The leader comes first: it is the thread that calls the restore, and
+    // its id is the process's.
+    if plan.threads.first().is_none_or(|t| t.thread.flags & uapi::CR_THREAD_LEADER == 0) {
         return Err(Failure::new(EINVAL, uapi::CR_FAIL_IMAGE));
     }
     let user_end = crate::format::USER_END;
-    if t.regs.ip >= user_end || t.regs.sp >= user_end || t.regs.fs_base >= user_end {
-        return Err(Failure::new(EINVAL, uapi::CR_FAIL_IMAGE));
+    for t in plan.threads.iter().map(|t| &t.thread) {
+        if t.regs.gs_base != 0 {
+            return Err(Failure::new(EOPNOTSUPP, uapi::CR_FAIL_UNSUPPORTED));
+        }
+        if t.restart == uapi::CR_RESTART_SYSCALL && ((t.regs.orig_ax as i64) < 0 || t.regs.ip < 2) {
+            return Err(Failure::new(EINVAL, uapi::CR_FAIL_IMAGE));
+        }
+        if t.regs.ip >= user_end || t.regs.sp >= user_end || t.regs.fs_base >= user_end {
+            return Err(Failure::new(EINVAL, uapi::CR_FAIL_IMAGE));
+        }
     }
 
     // [vdso] and [vvar] stay: they must already be where the image has them.
@@ -335,11 +403,16 @@ fn prepare(plan: &mut Plan) -> Result<(), Failure> {
         }
     }
 
-    // The FPU state: this only changes the caller's own, which is thrown away.
-    caller::set_xstate(&plan.threads[0].xstate).map_err(|e| {
-        let err = if e == ENOEXEC { ENOEXEC } else { EINVAL };
-        Failure::new(err, uapi::CR_FAIL_CPU)
-    })?;
+    // The FPU state: this only changes the caller's own, which is thrown
+    // away. Every thread's is tried here (the others load theirs later, past
+    // the point of no return, when failing would cost the process); the
+    // leader's goes last and stays.
+    for t in plan.threads.iter().rev() {
+        caller::set_xstate(&t.xstate).map_err(|e| {
+            let err = if e == ENOEXEC { ENOEXEC } else { EINVAL };
+            Failure::new(err, uapi::CR_FAIL_CPU)
+        })?;
+    }
     Ok(())
 }
 
@@ -348,6 +421,8 @@ fn prepare(plan: &mut Plan) -> Result<(), Failure> {
 #[inline(never)]
 fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
     caller::unmap_all().why(uapi::CR_FAIL_NONE)?;
+    // The previous area mapped: (end, kind, prot, flags, whether NORESERVE).
+    let mut prev: Option<(u64, u32, u32, u32, bool)> = None;
     for (i, a) in plan.areas.iter().enumerate() {
         let v = &a.vma;
         let len = (v.end - v.start) as usize;
@@ -356,13 +431,31 @@ fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
         if v.flags & uapi::CR_VMA_GROWSDOWN != 0 {
             flags |= mman::MAP_GROWSDOWN;
         }
+        // Areas the process had apart stay apart: a fresh mapping next to one
+        // just like it would merge with it (the original's were kept apart by
+        // their own anon_vma or history). Flags that differ keep them apart,
+        // and VM_NORESERVE is the one that changes nothing a program sees:
+        // it flips for the second of two such areas (turning it off only for
+        // areas up to 64 MiB, whose commit charge cannot matter much).
+        let mut noreserve = caller::vm_noreserve(v.vm_flags);
+        if let Some((end, kind, prot, f, nr)) = prev {
+            if end == v.start && kind == v.kind && prot == v.prot && f == v.flags && nr == noreserve
+                && (!noreserve || len <= 64 << 20)
+            {
+                noreserve = !noreserve;
+            }
+        }
+        if noreserve {
+            flags |= mman::MAP_NORESERVE;
+        }
         let at = plan.area_at[i];
         match v.kind {
-            uapi::CR_VMA_ANON => caller::map(None, v.start as usize, len, v.prot, flags | mman::MAP_ANONYMOUS | mman::MAP_NORESERVE, 0),
+            uapi::CR_VMA_ANON => caller::map(None, v.start as usize, len, v.prot, flags | mman::MAP_ANONYMOUS, 0),
             uapi::CR_VMA_FILE => caller::map(a.file.as_ref(), v.start as usize, len, v.prot, flags, v.pgoff * PAGE_SIZE as u64),
             _ => Ok(()),
         }
         .map_err(|e| Failure { err: e, reason: uapi::CR_FAIL_NONE, addr: at })?;
+        prev = Some((v.end, v.kind, v.prot, v.flags, noreserve));
     }
     // The files are mapped now; the mappings hold their own references.
     for a in plan.areas.iter_mut() {
@@ -376,8 +469,11 @@ fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
     caller::set_umask(plan.process.umask);
     let t = &plan.threads[0];
     caller::set_thread(&t.thread).why(uapi::CR_FAIL_IMAGE)?;
-    // Pending signals last, so they meet the restored mask and handlers.
+    // Pending signals last, so they meet the restored mask and handlers:
+    // the process's (queued on this thread, then moved), then the leader's.
+    caller::flush_signals();
     queue_pending(&plan.shared, plan.shared_set)?;
+    caller::pending_to_shared();
     queue_pending(&t.pending, t.thread.pending)?;
     Ok(())
 }

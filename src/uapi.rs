@@ -174,8 +174,26 @@ abi_structs! {
         pub fail_reason: u32,
         /// Out, on failure: byte offset of the record at fault.
         pub fail_offset: u64,
+        /// In: the /dev/cr fd of this call (closed as the process starts), or -1.
+        pub dev_fd: i32,
         /// Zero.
-        pub __reserved: [u64; 3],
+        pub __pad: u32,
+        /// Zero.
+        pub __reserved: [u64; 2],
+    }
+
+    /// The argument of `CR_IOC_RESTORE_THREAD` (`struct cr_restore_thread_args`).
+    pub struct CrRestoreThreadArgs (32) {
+        /// In: the thread's place among the image's threads (1..threads).
+        pub index: u32,
+        /// In: zero.
+        pub flags: u32,
+        /// Out, on failure: `CR_FAIL_*`.
+        pub fail_reason: u32,
+        /// Zero.
+        pub __pad: u32,
+        /// Zero.
+        pub __reserved: [u64; 2],
     }
 
     /// The outcome of a restore (`struct cr_restore_status`).
@@ -672,6 +690,8 @@ pub const CR_FAIL_FILE: u32 = 20;
 pub const CR_FAIL_UNSUPPORTED: u32 = 21;
 /// See [`CR_FAIL_NONE`].
 pub const CR_FAIL_CALLER: u32 = 22;
+/// See [`CR_FAIL_NONE`].
+pub const CR_FAIL_CANCELED: u32 = 23;
 
 /// `cr_thread.flags`: the thread group leader.
 pub const CR_THREAD_LEADER: u32 = 1 << 0;
@@ -718,6 +738,13 @@ pub const CR_IOC_RESTORE: u32 = ioc(
     CR_IOC_MAGIC,
     0x02,
     size_of::<CrRestoreArgs>(),
+);
+/// `CR_IOC_RESTORE_THREAD`: `_IOWR(CR_IOC_MAGIC, 0x03, struct cr_restore_thread_args)`.
+pub const CR_IOC_RESTORE_THREAD: u32 = ioc(
+    IOC_READ | IOC_WRITE,
+    CR_IOC_MAGIC,
+    0x03,
+    size_of::<CrRestoreThreadArgs>(),
 );
 /// `CR_IOC_CHECKPOINT`: `_IOWR(CR_IOC_MAGIC, 0x01, struct cr_checkpoint_args)`.
 pub const CR_IOC_CHECKPOINT: u32 = ioc(

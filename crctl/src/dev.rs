@@ -5,7 +5,7 @@
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use crate::uapi::{self, CrCheckpointArgs, CrInfo, CrRestoreArgs};
@@ -73,6 +73,12 @@ pub struct Device {
     file: File,
 }
 
+impl AsRawFd for Device {
+    fn as_raw_fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+}
+
 impl Device {
     /// Opens the device node at `path`.
     pub fn open(path: &Path) -> Result<Device, DevError> {
@@ -127,12 +133,18 @@ impl Device {
     /// `CR_IOC_RESTORE`: the calling process becomes the image's. Returns only
     /// on failure (a successful restore returns into the restored program).
     pub fn restore(&self, args: &mut CrRestoreArgs) -> Result<(), DevError> {
+        Self::restore_on(self.file.as_raw_fd(), args)
+    }
+
+    /// `restore` through `fd`, another fd of the device (crctl moves its fds
+    /// about before a restore).
+    pub fn restore_on(fd: RawFd, args: &mut CrRestoreArgs) -> Result<(), DevError> {
         // SAFETY: CR_IOC_RESTORE reads and writes one `CrRestoreArgs` at
         // `args`, and reads `meta_len` bytes at `meta`, which the caller keeps
         // alive across the call.
         let rc = unsafe {
             libc::ioctl(
-                self.file.as_raw_fd(),
+                fd,
                 uapi::CR_IOC_RESTORE as libc::c_ulong,
                 args as *mut CrRestoreArgs,
             )
@@ -225,8 +237,9 @@ pub fn restore_failure(err: &io::Error, reason: u32, offset: u64, late: bool) ->
             "a file the process had mapped is {} (the record at byte {offset}); restore it first",
             if err.raw_os_error() == Some(libc::ESTALE) { "different now" } else { "missing" }
         ),
-        uapi::CR_FAIL_UNSUPPORTED => format!("the image holds something this version cannot restore yet (record at byte {offset}): more than one thread, a shared or device mapping, or a gs base"),
-        uapi::CR_FAIL_CALLER => "the restoring process has more than one thread".to_owned(),
+        uapi::CR_FAIL_UNSUPPORTED => format!("the image holds something this version cannot restore yet (record at byte {offset}): a shared or device mapping, or a gs base"),
+        uapi::CR_FAIL_CALLER => "the restoring process's threads do not match the image's (each must wait in CR_IOC_RESTORE_THREAD with its own index)".to_owned(),
+        uapi::CR_FAIL_CANCELED => "the restore was cancelled".to_owned(),
         uapi::CR_FAIL_INTERRUPTED => "interrupted by a signal".to_owned(),
         _ => format!("restore failed: {err}"),
     };

@@ -33,6 +33,24 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PidArg {
+    /// The image's pid and thread ids; fail if one is in use.
+    Original,
+    /// Any free pid.
+    Any,
+    /// The image's pids, in a new pid namespace.
+    Ns,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum StdioArg {
+    /// crctl's own stdin, stdout and stderr.
+    Inherit,
+    /// What the image had open there.
+    Image,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Show the module's ABI version, architecture and features.
@@ -60,6 +78,13 @@ enum Command {
         /// The image file, or - for stdin.
         #[arg(default_value = "-")]
         file: String,
+        /// Which pid: the image's (fail if taken), any free one, or the
+        /// image's inside a new pid namespace.
+        #[arg(long, value_enum, default_value_t = PidArg::Original)]
+        pid: PidArg,
+        /// Fds 0-2: crctl's own, or the image's reopened like its other fds.
+        #[arg(long, value_enum, default_value_t = StdioArg::Inherit)]
+        stdio: StdioArg,
     },
     /// Decode and verify an image (every checksum, count and range).
     Inspect {
@@ -95,7 +120,20 @@ fn main() -> ExitCode {
             maps,
             status,
         } => inspect_cmd(&file, json, maps, status),
-        Command::Restore { file } => restore_cmd(&cli.device, &file),
+        Command::Restore { file, pid, stdio } => {
+            let opts = crctl::restore::Options {
+                pid: match pid {
+                    PidArg::Original => crctl::restore::PidChoice::Original,
+                    PidArg::Any => crctl::restore::PidChoice::Any,
+                    PidArg::Ns => crctl::restore::PidChoice::Namespace,
+                },
+                stdio: match stdio {
+                    StdioArg::Inherit => crctl::restore::Stdio::Inherit,
+                    StdioArg::Image => crctl::restore::Stdio::Image,
+                },
+            };
+            restore_cmd(&cli.device, &file, &opts)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -274,7 +312,7 @@ fn inspect_cmd(file: &str, json: bool, maps: bool, status: bool) -> AnyResult {
     Ok(())
 }
 
-fn restore_cmd(device: &Path, file: &str) -> AnyResult {
+fn restore_cmd(device: &Path, file: &str, opts: &crctl::restore::Options) -> AnyResult {
     let mut src = if file == "-" {
         // SAFETY: dup of stdin gives a fresh fd that the File owns.
         let fd = unsafe { libc::dup(0) };
@@ -286,7 +324,13 @@ fn restore_cmd(device: &Path, file: &str) -> AnyResult {
     } else {
         File::open(file).map_err(|e| format!("cannot open {file}: {e}"))?
     };
-    let pid = crctl::restore::restore(device, &mut src)?;
-    println!("{pid}");
+    let r = crctl::restore::restore(device, &mut src, opts)?;
+    if r.pid != r.inner_pid {
+        eprintln!(
+            "crctl: restored as pid {} (pid {} in its own pid namespace)",
+            r.pid, r.inner_pid
+        );
+    }
+    println!("{}", r.pid);
     Ok(())
 }

@@ -2,17 +2,23 @@
 
 //! `crctl restore`: bring a process back from an image.
 //!
-//! crctl reads the image's metadata (every record before the first page),
-//! then forks the process that becomes the restored one. That child moves its
+//! crctl reads the image's metadata (every record before the first page) and
+//! opens the files the image had open (checking they are the same files).
+//! Then it makes the process that becomes the restored one, with the image's
+//! pid when asked (clone3 with set_tid, or inside a new pid namespace). That
+//! child blocks signals, lays out its fd table as the image's, moves its
 //! [vdso] and [vvar] mappings to the image's addresses (the kernel keeps them
-//! through a restore) and calls CR_IOC_RESTORE, which replaces it with the
-//! image's process and returns into the restored program. The parent learns
-//! the outcome from a status pipe the module writes to, prints the restored
-//! pid and leaves; the process runs on by itself.
+//! through a restore), starts one thread per extra image thread (each waits
+//! in CR_IOC_RESTORE_THREAD), and calls CR_IOC_RESTORE, which replaces it
+//! with the image's process and returns into the restored program. The
+//! parent learns the outcome from a status pipe (the module writes a struct
+//! cr_restore_status to it; the child writes a message there if it fails
+//! first), prints the restored pid and leaves; the process runs on by itself.
 
 use std::fs::File;
-use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use crate::dev::{self, Device};
@@ -172,9 +178,412 @@ fn mremap(from: u64, len: u64, to: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// Restores the image read from `src` (fd `src_fd`, positioned at its
-/// start). Returns the restored process's pid.
-pub fn restore(device: &Path, src: &mut File) -> Result<u32, RestoreError> {
+/// Which pid the restored process gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PidChoice {
+    /// The image's pid and thread ids, or fail if one is taken.
+    Original,
+    /// Whatever pids are free.
+    Any,
+    /// The image's pids, inside a new pid namespace (crctl's child is its init).
+    Namespace,
+}
+
+/// What fds 0, 1 and 2 of the restored process are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stdio {
+    /// crctl's own stdin, stdout and stderr.
+    Inherit,
+    /// What the image had there, reopened like every other fd.
+    Image,
+}
+
+/// How to restore.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    pub pid: PidChoice,
+    pub stdio: Stdio,
+}
+
+/// What a restore gave back.
+#[derive(Clone, Copy, Debug)]
+pub struct Restored {
+    /// The restored process's pid, in crctl's pid namespace.
+    pub pid: u32,
+    /// Its pid inside its own namespace (the image's), for `--pid ns`.
+    pub inner_pid: u32,
+}
+
+/// Text the child writes to the status pipe when it fails before the kernel
+/// could write a status: the first four bytes read as a positive `error`,
+/// which a kernel status never has.
+const MESSAGE: &[u8] = b"crctl-message:";
+
+/// One fd of the restored process, opened by crctl before it forks.
+struct PlannedFd {
+    target: RawFd,
+    file: OwnedFd,
+    cloexec: bool,
+}
+
+/// The image's fd table, opened. Fds 0-2 missing here are crctl's own
+/// (`Stdio::Inherit`) or were closed in the image.
+struct FdPlan {
+    fds: Vec<PlannedFd>,
+    /// Which of 0, 1 and 2 stay crctl's own.
+    inherit: [bool; 3],
+    /// The highest fd number the restored process has.
+    max: RawFd,
+}
+
+/// The open flags that a reopen keeps (`O_CLOEXEC` is the fd's, applied apart).
+const REOPEN_FLAGS: i32 = libc::O_ACCMODE
+    | libc::O_APPEND
+    | libc::O_NONBLOCK
+    | libc::O_DSYNC
+    | libc::O_SYNC
+    | libc::O_DIRECT
+    | libc::O_NOATIME
+    | libc::O_LARGEFILE
+    | libc::O_DIRECTORY
+    | libc::O_NOCTTY;
+
+fn cstring(path: &str) -> Result<std::ffi::CString, String> {
+    std::ffi::CString::new(path).map_err(|_| format!("the path {path:?} holds a NUL byte"))
+}
+
+/// Opens the image's fds: regular files and directories by path at their
+/// offset (refusing a file that is gone or another file now), character
+/// devices and terminals by path, and pipes whose both ends the process had
+/// as a new pipe. Anything else is refused with what it is.
+fn plan_fds(img: &Image, stdio: Stdio) -> Result<FdPlan, String> {
+    let mut plan = FdPlan {
+        fds: Vec::new(),
+        inherit: [stdio == Stdio::Inherit; 3],
+        max: 2,
+    };
+    let mut pipes: Vec<(u64, u64, OwnedFd, OwnedFd)> = Vec::new();
+    for (f, path) in &img.fds {
+        plan.max = plan.max.max(f.fd);
+        if f.fd <= 2 && stdio == Stdio::Inherit {
+            continue;
+        }
+        let cloexec = f.f_flags & libc::O_CLOEXEC as u32 != 0;
+        let flags = f.f_flags as i32 & REOPEN_FLAGS;
+        let what = format!("fd {} ({path})", f.fd);
+        let file = match f.r#type {
+            CR_FD_REG | CR_FD_DIR | CR_FD_CHR | CR_FD_TTY => {
+                if path.ends_with(" (deleted)") {
+                    return Err(format!(
+                        "{what} is a deleted file: cr cannot restore its contents"
+                    ));
+                }
+                let c = cstring(path)?;
+                // SAFETY: `c` is a NUL-terminated path; the flags hold no O_CREAT.
+                let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC) };
+                if fd < 0 {
+                    return Err(format!(
+                        "{what}: cannot open it again: {}",
+                        io::Error::last_os_error()
+                    ));
+                }
+                // SAFETY: a fresh fd that we own.
+                let file = unsafe { OwnedFd::from_raw_fd(fd) };
+                let st = File::from(file.try_clone().map_err(|e| e.to_string())?)
+                    .metadata()
+                    .map_err(|e| format!("{what}: {e}"))?;
+                if f.r#type == CR_FD_REG || f.r#type == CR_FD_DIR {
+                    if st.dev() != f.dev || st.ino() != f.ino {
+                        return Err(format!(
+                            "{what} is another file now (it was replaced or moved since the checkpoint)"
+                        ));
+                    }
+                    if f.pos != 0 {
+                        // SAFETY: seeks our own fd.
+                        let at = unsafe { libc::lseek(fd, f.pos as libc::off_t, libc::SEEK_SET) };
+                        if at < 0 || at as u64 != f.pos {
+                            return Err(format!(
+                                "{what}: cannot seek to {}: {}",
+                                f.pos,
+                                io::Error::last_os_error()
+                            ));
+                        }
+                    }
+                }
+                file
+            }
+            CR_FD_PIPE => {
+                let end = match pipes.iter().position(|p| p.0 == f.dev && p.1 == f.ino) {
+                    Some(i) => {
+                        let p = &pipes[i];
+                        if f.f_flags & libc::O_ACCMODE as u32 == libc::O_WRONLY as u32 {
+                            p.3.try_clone()
+                        } else {
+                            p.2.try_clone()
+                        }
+                    }
+                    None => {
+                        let both = img.fds.iter().filter(|(g, _)| {
+                            g.r#type == CR_FD_PIPE && g.dev == f.dev && g.ino == f.ino
+                        });
+                        let writers = both
+                            .clone()
+                            .filter(|(g, _)| g.f_flags & libc::O_ACCMODE as u32 == libc::O_WRONLY as u32)
+                            .count();
+                        if writers == 0 || writers == both.count() {
+                            return Err(format!(
+                                "{what} is one end of a pipe to another process: cr cannot restore that yet (use --stdio inherit for fds 0-2)"
+                            ));
+                        }
+                        let mut ends = [0 as RawFd; 2];
+                        // SAFETY: `ends` has room for the two fds.
+                        if unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+                            return Err(format!("cannot make a pipe: {}", io::Error::last_os_error()));
+                        }
+                        // SAFETY: fresh fds that we now own.
+                        let (r, w) = unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
+                        pipes.push((f.dev, f.ino, r, w));
+                        let p = pipes.last().expect("pushed");
+                        if f.f_flags & libc::O_ACCMODE as u32 == libc::O_WRONLY as u32 {
+                            p.3.try_clone()
+                        } else {
+                            p.2.try_clone()
+                        }
+                    }
+                };
+                let end = end.map_err(|e| format!("{what}: {e}"))?;
+                if flags & libc::O_NONBLOCK != 0 {
+                    // SAFETY: sets a status flag of our own fd.
+                    unsafe { libc::fcntl(end.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+                }
+                end
+            }
+            CR_FD_SOCKET => {
+                return Err(format!("{what} is a socket: cr cannot restore sockets yet"))
+            }
+            _ => {
+                return Err(format!(
+                    "{what} is an eventfd, epoll, signalfd or other special file: cr cannot restore those yet"
+                ))
+            }
+        };
+        plan.fds.push(PlannedFd {
+            target: f.fd,
+            file,
+            cloexec,
+        });
+    }
+    for i in 0..3 {
+        if plan.inherit[i] && !img.fds.iter().any(|(f, _)| f.fd == i as i32) {
+            // The image had it closed: so will the restored process.
+            plan.inherit[i] = false;
+        }
+    }
+    Ok(plan)
+}
+
+/// Moves `fd` to the lowest free number at or above `min`; returns it.
+fn move_above(fd: RawFd, min: RawFd) -> Result<RawFd, String> {
+    // SAFETY: dups our own fd.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) };
+    if new < 0 {
+        return Err(format!(
+            "cannot move fd {fd}: {}",
+            io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: closes the old number of a fd we own.
+    unsafe { libc::close(fd) };
+    Ok(new)
+}
+
+/// In the child: makes the fd table the image's. `keep` are crctl's own fds
+/// that must survive until the restore (which closes them); they move above
+/// the image's highest fd, and their new numbers are written back.
+fn lay_out_fds(plan: FdPlan, keep: &mut [RawFd]) -> Result<(), String> {
+    let high = plan.max + 1;
+    for k in keep.iter_mut() {
+        if *k >= 0 {
+            *k = move_above(*k, high)?;
+        }
+    }
+    let mut temps = Vec::new();
+    for p in plan.fds {
+        let t = move_above(p.file.into_raw_fd(), high)?;
+        temps.push((t, p.target, p.cloexec));
+    }
+    // Close everything at or below the image's highest fd, but inherited stdio.
+    for fd in 0..=plan.max {
+        if fd <= 2 && plan.inherit[fd as usize] {
+            continue;
+        }
+        // SAFETY: closing a number in our own fd table.
+        unsafe { libc::close(fd) };
+    }
+    for &(t, target, cloexec) in &temps {
+        let flags = if cloexec { libc::O_CLOEXEC } else { 0 };
+        // SAFETY: dups our own fd onto a number we just freed.
+        if unsafe { libc::dup3(t, target, flags) } != target {
+            return Err(format!(
+                "cannot place fd {target}: {}",
+                io::Error::last_os_error()
+            ));
+        }
+    }
+    for &(t, _, _) in &temps {
+        // SAFETY: closes our own temporary fd.
+        unsafe { libc::close(t) };
+    }
+    // Anything else crctl had open (above the image's fds) goes too.
+    let mut all: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| format!("cannot list /proc/self/fd: {e}"))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    all.retain(|&fd| fd > plan.max && !keep.contains(&fd));
+    for fd in all {
+        // SAFETY: closing a number in our own fd table (the directory's own
+        // fd is already closed, so at worst this fails with EBADF).
+        unsafe { libc::close(fd) };
+    }
+    Ok(())
+}
+
+/// `struct clone_args` of clone3(2), up to `set_tid_size`.
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+}
+
+/// clone3 as fork: a new process on a copy of this one's memory. `tid`, when
+/// given, is the pid it gets in the innermost pid namespace.
+fn fork_with(flags: u64, tid: Option<&libc::pid_t>) -> io::Result<libc::pid_t> {
+    let args = CloneArgs {
+        flags,
+        exit_signal: libc::SIGCHLD as u64,
+        set_tid: tid.map_or(0, |t| t as *const libc::pid_t as u64),
+        set_tid_size: u64::from(tid.is_some()),
+        ..Default::default()
+    };
+    // SAFETY: without CLONE_VM the child runs on its own copy of this stack,
+    // like fork(); crctl is single-threaded, so no lock is held elsewhere.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as libc::pid_t)
+    }
+}
+
+/// Starts a thread that only calls CR_IOC_RESTORE_THREAD on `dev` with
+/// `args` (and exits if that fails). `tid` is its thread id, if chosen.
+fn spawn_waiter(
+    dev: RawFd,
+    args: &mut CrRestoreThreadArgs,
+    tid: Option<&libc::pid_t>,
+) -> io::Result<()> {
+    const STACK: usize = 64 * 1024;
+    // SAFETY: a fresh anonymous mapping for the thread's stack. It is never
+    // unmapped by crctl: the restore replaces this whole address space.
+    let stack = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            STACK,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if stack == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    let cl = CloneArgs {
+        flags: (libc::CLONE_VM
+            | libc::CLONE_FS
+            | libc::CLONE_FILES
+            | libc::CLONE_SIGHAND
+            | libc::CLONE_THREAD
+            | libc::CLONE_SYSVSEM) as u64,
+        stack: stack as u64,
+        stack_size: STACK as u64,
+        set_tid: tid.map_or(0, |t| t as *const libc::pid_t as u64),
+        set_tid_size: u64::from(tid.is_some()),
+        ..Default::default()
+    };
+    let ret: i64;
+    // SAFETY: clone3 with CLONE_VM on a stack of its own. The new thread runs
+    // only the instructions below: ioctl(dev, CR_IOC_RESTORE_THREAD, args),
+    // which on success returns into the restored program with all registers
+    // replaced, and on failure exit(2)s the thread with the errno. It touches
+    // no memory of crctl's but `args` (read by the kernel before the restore
+    // passes its point of no return). The parent path clobbers only rax, rcx
+    // and r11, as any system call.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "mov rdi, r12",
+            "mov rsi, r13",
+            "mov rdx, r14",
+            "mov eax, {ioctl}",
+            "syscall",
+            "mov rdi, rax",
+            "neg rdi",
+            "mov eax, {exit}",
+            "syscall",
+            "ud2",
+            "2:",
+            ioctl = const libc::SYS_ioctl,
+            exit = const libc::SYS_exit,
+            inlateout("rax") libc::SYS_clone3 => ret,
+            in("rdi") &cl as *const CloneArgs,
+            in("rsi") std::mem::size_of::<CloneArgs>(),
+            in("r12") i64::from(dev),
+            in("r13") u64::from(uapi::CR_IOC_RESTORE_THREAD),
+            in("r14") args as *mut CrRestoreThreadArgs,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    if ret < 0 {
+        return Err(io::Error::from_raw_os_error(-ret as i32));
+    }
+    Ok(())
+}
+
+/// Why a chosen pid could not be had.
+fn pid_error(what: &str, id: libc::pid_t, e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::EEXIST) => format!(
+            "{what} {id} is in use: restore with --pid any, or --pid ns (a new pid namespace)"
+        ),
+        Some(libc::EPERM) => {
+            format!("choosing {what} {id} needs CAP_CHECKPOINT_RESTORE: restore with --pid any")
+        }
+        _ => format!("cannot create {what} {id}: {e}"),
+    }
+}
+
+/// Restores the image read from `src` (positioned at its start).
+pub fn restore(device: &Path, src: &mut File, opts: &Options) -> Result<Restored, RestoreError> {
     let dev = Device::open(device)?;
     let info = dev.checked_info()?;
     if info.features & uapi::CR_FEATURE_RESTORE == 0 {
@@ -183,41 +592,58 @@ pub fn restore(device: &Path, src: &mut File) -> Result<u32, RestoreError> {
         );
     }
     let (meta, img) = image::read_metadata(&mut *src)?;
+    let fds = plan_fds(&img, opts.stdio)?;
+    let pid = img.process.pid as libc::pid_t;
+    if opts.pid == PidChoice::Namespace && pid == 1 {
+        return Err("the image's pid is 1: restore it with --pid any".into());
+    }
 
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: `fds` has room for the two ends.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+    let mut ends = [0 as RawFd; 2];
+    // SAFETY: `ends` has room for the two fds.
+    if unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(format!("cannot make a pipe: {}", io::Error::last_os_error()).into());
     }
     // SAFETY: pipe2 returned two fresh fds that we now own.
     let (status_rd, status_wr) =
-        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
 
-    // SAFETY: crctl is single-threaded here; the child only makes system
-    // calls and allocates nothing before the restore replaces it.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(format!("cannot fork: {}", io::Error::last_os_error()).into());
-    }
-    if pid == 0 {
+    let leader_tid = (opts.pid != PidChoice::Any).then_some(pid);
+    let child = match opts.pid {
+        PidChoice::Namespace => fork_with(libc::CLONE_NEWPID as u64, None)
+            .map_err(|e| format!("cannot make a pid namespace: {e}"))?,
+        _ => fork_with(0, leader_tid.as_ref()).map_err(|e| pid_error("pid", pid, &e))?,
+    };
+    if child == 0 {
         drop(status_rd);
-        let err = child(&dev, &img, &meta, src.as_raw_fd(), status_wr.as_raw_fd());
-        eprintln!("crctl: {err}");
+        let status_fd = status_wr.into_raw_fd();
+        if opts.pid == PidChoice::Namespace {
+            init(&dev, &img, &meta, fds, src.as_raw_fd(), status_fd, pid);
+        }
+        become_restored(&dev, &img, &meta, fds, src.as_raw_fd(), status_fd, opts);
         // SAFETY: Leaving the child without running the parent's exit code.
         unsafe { libc::_exit(1) };
     }
+    // The files now live in the child.
+    drop(fds);
     drop(status_wr);
     let mut status = File::from(status_rd);
-    let mut buf = [0u8; std::mem::size_of::<CrRestoreStatus>()];
-    let got = read_full(&mut status, &mut buf)?;
-    if got == buf.len() {
-        let s: CrRestoreStatus = from_bytes(&buf).expect("sized");
-        if s.error == 0 {
-            return Ok(s.pid);
-        }
-        let mut child_status = 0;
-        // SAFETY: Reaps our child, which the module killed.
-        unsafe { libc::waitpid(pid, &mut child_status, 0) };
+    let mut buf = Vec::new();
+    status.read_to_end(&mut buf)?;
+    let reap = || {
+        let mut st = 0;
+        // SAFETY: Reaps our child, which failed.
+        unsafe { libc::waitpid(child, &mut st, 0) };
+    };
+    if let Some(text) = buf.strip_prefix(MESSAGE) {
+        reap();
+        return Err(String::from_utf8_lossy(text).into_owned().into());
+    }
+    let Some(s) = from_bytes::<CrRestoreStatus>(&buf) else {
+        reap();
+        return Err("the restoring process ended without a word; nothing was restored".into());
+    };
+    if s.error != 0 {
+        reap();
         return Err(dev::restore_failure(
             &io::Error::from_raw_os_error(-s.error),
             s.reason,
@@ -226,40 +652,153 @@ pub fn restore(device: &Path, src: &mut File) -> Result<u32, RestoreError> {
         )
         .into());
     }
-    // No status: the child failed before the point of no return, and said why.
-    let mut child_status = 0;
-    // SAFETY: Reaps our child.
-    unsafe { libc::waitpid(pid, &mut child_status, 0) };
-    Err("the restore failed (see the message above); nothing was changed".into())
+    let outer = if opts.pid == PidChoice::Namespace {
+        let path = format!("/proc/{child}/task/{child}/children");
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+        text.split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| format!("{path} names no restored process"))?
+    } else {
+        s.pid
+    };
+    Ok(Restored {
+        pid: outer,
+        inner_pid: s.pid,
+    })
 }
 
-fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        match f.read(&mut buf[done..]) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+/// Writes a failure message for the parent to the status pipe.
+fn tell(status_fd: RawFd, err: &str) {
+    let mut msg = MESSAGE.to_vec();
+    msg.extend_from_slice(err.as_bytes());
+    // SAFETY: `status_fd` is the pipe's write end, still open in this child
+    // (a restore that gets past it has closed it and never comes back).
+    let mut f = unsafe { File::from_raw_fd(status_fd) };
+    let _ = f.write_all(&msg);
+}
+
+/// `--pid ns`: this child is pid 1 of a new pid namespace. It makes the
+/// restored process (with the image's pid there) and stays as its init:
+/// reaping orphans, and leaving with the restored process's exit status.
+fn init(
+    dev: &Device,
+    img: &Image,
+    meta: &[u8],
+    fds: FdPlan,
+    src_fd: RawFd,
+    status_fd: RawFd,
+    pid: libc::pid_t,
+) -> ! {
+    let leader = match fork_with(0, Some(&pid)) {
+        Ok(0) => {
+            let opts = Options {
+                pid: PidChoice::Original,
+                stdio: Stdio::Inherit,
+            };
+            become_restored(dev, img, meta, fds, src_fd, status_fd, &opts);
+            // SAFETY: Leaving without running crctl's exit code.
+            unsafe { libc::_exit(1) }
+        }
+        Ok(p) => p,
+        Err(e) => {
+            tell(status_fd, &pid_error("pid", pid, &e));
+            // SAFETY: As above.
+            unsafe { libc::_exit(1) }
+        }
+    };
+    // Let go of everything: the restored process has its own copies.
+    drop(fds);
+    // SAFETY: closes every fd of this init (it needs none to reap).
+    unsafe { libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32) };
+    loop {
+        let mut st = 0;
+        // SAFETY: waits for any child of this init.
+        let r = unsafe { libc::waitpid(-1, &mut st, 0) };
+        if r == leader || r < 0 {
+            let code = if libc::WIFEXITED(st) {
+                libc::WEXITSTATUS(st)
+            } else {
+                128 + libc::WTERMSIG(st)
+            };
+            // SAFETY: Leaving; the namespace's other processes are killed.
+            unsafe { libc::_exit(code) };
         }
     }
-    Ok(done)
 }
 
 /// The child: prepare, then become the restored process. Returns only on
-/// failure, with the message.
-fn child(dev: &Device, img: &Image, meta: &[u8], in_fd: RawFd, status_fd: RawFd) -> String {
+/// failure, having told the parent why on the status pipe.
+fn become_restored(
+    dev: &Device,
+    img: &Image,
+    meta: &[u8],
+    fds: FdPlan,
+    src_fd: RawFd,
+    status_fd: RawFd,
+    opts: &Options,
+) {
+    let mut status = status_fd;
+    let err = prepare_and_restore(dev, img, meta, fds, src_fd, &mut status, opts);
+    tell(status, &err);
+}
+
+/// `become_restored`'s work; `status_fd` follows the pipe as it moves.
+fn prepare_and_restore(
+    dev: &Device,
+    img: &Image,
+    meta: &[u8],
+    fds: FdPlan,
+    src_fd: RawFd,
+    status_fd: &mut RawFd,
+    opts: &Options,
+) -> String {
+    // The restore sets the image's mask; until then nothing may interrupt.
+    // SAFETY: a full set for sigprocmask.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
+    }
+    let mut keep = [src_fd, *status_fd, dev.as_raw_fd()];
+    let laid_out = lay_out_fds(fds, &mut keep);
+    let [src_fd, status, dev_fd] = keep;
+    *status_fd = status;
+    if let Err(e) = laid_out {
+        return e;
+    }
     if let Err(e) = move_specials(img) {
         return e;
+    }
+    // One waiting thread per image thread but the first.
+    let n = img.threads.len();
+    let mut targs: Vec<CrRestoreThreadArgs> = (1..n)
+        .map(|i| CrRestoreThreadArgs {
+            index: i as u32,
+            ..Default::default()
+        })
+        .collect();
+    let tids: Vec<libc::pid_t> = img
+        .threads
+        .iter()
+        .map(|t| t.thread.tid as libc::pid_t)
+        .collect();
+    for (i, a) in targs.iter_mut().enumerate() {
+        let tid = (opts.pid != PidChoice::Any).then_some(&tids[i + 1]);
+        if let Err(e) = spawn_waiter(dev_fd, a, tid) {
+            return pid_error("thread id", tids[i + 1], &e);
+        }
     }
     let mut args = CrRestoreArgs {
         meta: meta.as_ptr() as u64,
         meta_len: meta.len() as u64,
-        in_fd,
-        status_fd,
+        in_fd: src_fd,
+        status_fd: status,
+        dev_fd,
         ..Default::default()
     };
-    match dev.restore(&mut args) {
+    match Device::restore_on(dev_fd, &mut args) {
         // Unreachable: a successful restore returns into the restored program.
         Ok(()) => "the restore returned to crctl".to_owned(),
         Err(e) => e.to_string(),

@@ -49,6 +49,35 @@ fn layout() -> Vec<(&'static str, u64)> {
             __reserved,
         ]
     );
+    layout!(
+        v,
+        "cr_restore_args",
+        CrRestoreArgs,
+        [
+            meta,
+            meta_len,
+            in_fd,
+            status_fd,
+            flags,
+            fail_reason,
+            fail_offset,
+            dev_fd,
+            __pad,
+            __reserved,
+        ]
+    );
+    layout!(
+        v,
+        "cr_restore_status",
+        CrRestoreStatus,
+        [error, reason, offset, pid, __pad]
+    );
+    layout!(
+        v,
+        "cr_restore_thread_args",
+        CrRestoreThreadArgs,
+        [index, flags, fail_reason, __pad, __reserved]
+    );
     v.push((
         "offsetof(struct cr_record, type)",
         offset_of!(CrRecord, r#type) as u64,
@@ -179,6 +208,9 @@ fn layout() -> Vec<(&'static str, u64)> {
             robust_list,
             robust_list_len,
             comm,
+            rseq,
+            rseq_len,
+            rseq_sig,
         ]
     );
     layout!(v, "cr_pages", CrPages, [addr, count]);
@@ -189,7 +221,7 @@ fn layout() -> Vec<(&'static str, u64)> {
         [records, bytes, chain, __pad, pages]
     );
 
-    let consts: [(&'static str, u64); 65] = [
+    let consts: [(&'static str, u64); 67] = [
         ("CR_ABI_VERSION", CR_ABI_VERSION as u64),
         ("CR_ARCH_X86_64", CR_ARCH_X86_64 as u64),
         (
@@ -287,6 +319,8 @@ fn layout() -> Vec<(&'static str, u64)> {
             (CR_FAIL_UNSUPPORTED + 100 * CR_FAIL_CALLER) as u64,
         ),
         ("CR_IOC_RESTORE", CR_IOC_RESTORE as u64),
+        ("CR_IOC_RESTORE_THREAD", CR_IOC_RESTORE_THREAD as u64),
+        ("CR_FAIL_CANCELED", CR_FAIL_CANCELED as u64),
         ("CR_THREAD_LEADER", CR_THREAD_LEADER as u64),
     ];
     v.extend(consts);

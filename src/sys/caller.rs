@@ -4,17 +4,36 @@
 //! mm fields, signal state, registers and FPU state.
 //!
 //! These act on `current`. The restore that calls them runs in the process
-//! being replaced (the way BLCR restarts), single-threaded.
+//! being replaced (the way BLCR restarts): the leader rebuilds the shared
+//! state, each thread then sets its own.
 
-use kernel::{ffi::c_long, prelude::*};
+use kernel::prelude::*;
 
 use super::{errno, ffi, file::OpenFile};
 use crate::uapi::{CrMm, CrRegs, CrSighand, CrSiginfo, CrThread};
 
-/// Whether the caller is its process's only thread.
-pub(crate) fn alone() -> bool {
+/// How many threads the caller's process has.
+pub(crate) fn threads() -> usize {
     // SAFETY: No preconditions.
-    unsafe { ffi::cr_caller_alone() }
+    unsafe { ffi::cr_caller_threads() as usize }
+}
+
+/// A key naming the caller's process (its thread group) while it lives.
+pub(crate) fn group() -> usize {
+    // SAFETY: No preconditions.
+    unsafe { ffi::cr_caller_group() as usize }
+}
+
+/// Whether the caller is being killed (a fatal signal is pending).
+pub(crate) fn dying() -> bool {
+    // SAFETY: No preconditions.
+    unsafe { ffi::cr_caller_dying() }
+}
+
+/// Whether the caller's fd `fd` is `file`.
+pub(crate) fn fd_is(fd: i32, file: &kernel::fs::File) -> bool {
+    // SAFETY: `file` is a valid file for the call; only its address is compared.
+    unsafe { ffi::cr_fd_is(fd, file.as_ptr()) }
 }
 
 /// Whether these ids are the caller's own (real and effective uid and gid).
@@ -136,19 +155,35 @@ pub(crate) fn set_xstate(xstate: &[u8]) -> Result {
     errno(unsafe { ffi::cr_set_xstate(xstate.as_ptr().cast(), size) }).map(|_| ())
 }
 
-/// Sets the calling thread's registers for its return to user space; returns
-/// the value the ioctl must return (it becomes ax).
-pub(crate) fn set_regs(r: &CrRegs, restart: u32) -> Result<isize> {
-    let mut ax: c_long = 0;
-    // SAFETY: `r` is a valid `struct cr_regs`; `ax` is writable.
-    errno(unsafe { ffi::cr_set_regs(r, restart, &mut ax) })?;
-    Ok(ax as isize)
+/// Sets the calling thread's registers for its return to user space. ax is
+/// set on the way out (the system call's return value, an int, would
+/// overwrite and truncate it), so the ioctl's own return value is ignored.
+pub(crate) fn set_regs(r: &CrRegs, restart: u32) -> Result {
+    // SAFETY: `r` is a valid `struct cr_regs`.
+    errno(unsafe { ffi::cr_set_regs(r, restart) }).map(|_| ())
 }
 
-/// Closes the caller's fd `fd`, if open.
-pub(crate) fn close_fd(fd: i32) {
-    if let Ok(fd) = u32::try_from(fd) {
-        // SAFETY: Closing any fd number of the caller is safe.
-        unsafe { ffi::cr_close_fd(fd) };
-    }
+/// Whether saved VMA flags `vm_flags` have `VM_NORESERVE`.
+pub(crate) fn vm_noreserve(vm_flags: u64) -> bool {
+    // SAFETY: No preconditions.
+    unsafe { ffi::cr_vm_noreserve(vm_flags) }
+}
+
+/// Drops every signal pending for the caller and its process.
+pub(crate) fn flush_signals() {
+    // SAFETY: No preconditions.
+    unsafe { ffi::cr_flush_signals() };
+}
+
+/// Moves the signals pending for the calling thread to its process's queue.
+pub(crate) fn pending_to_shared() {
+    // SAFETY: No preconditions.
+    unsafe { ffi::cr_pending_to_shared() };
+}
+
+/// Closes the caller's fds `fds` (-1: none) as it returns to user space,
+/// after the ioctl has let go of its own file.
+pub(crate) fn close_on_return(fds: [i32; 3]) -> Result {
+    // SAFETY: `fds` holds the 3 (`CR_CLOSE_MAX`) ints the helper reads.
+    errno(unsafe { ffi::cr_close_on_return(fds.as_ptr()) }).map(|_| ())
 }

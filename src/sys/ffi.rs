@@ -100,7 +100,14 @@ extern "C" {
         path_max: c_int,
     ) -> c_int;
 
-    pub(super) fn cr_caller_alone() -> bool;
+    pub(super) fn cr_caller_threads() -> u32;
+    pub(super) fn cr_caller_group() -> c_ulong;
+    pub(super) fn cr_caller_dying() -> bool;
+    pub(super) fn cr_fd_is(fd: c_int, file: *mut bindings::file) -> bool;
+    pub(super) fn cr_close_on_return(fds: *const c_int) -> c_int;
+    pub(super) fn cr_flush_signals();
+    pub(super) fn cr_vm_noreserve(f: u64) -> bool;
+    pub(super) fn cr_pending_to_shared();
     pub(super) fn cr_creds_are_callers(uid: u32, euid: u32, gid: u32, egid: u32) -> bool;
     pub(super) fn cr_caller_may_restore_others() -> bool;
     pub(super) fn cr_specials_get(ranges: *mut c_ulong, max: c_int) -> c_int;
@@ -121,12 +128,11 @@ extern "C" {
     pub(super) fn cr_raise(sig: c_int) -> c_int;
     pub(super) fn cr_set_umask(umask: u32);
     pub(super) fn cr_set_xstate(buf: *const c_void, size: c_uint) -> c_int;
-    pub(super) fn cr_set_regs(r: *const CrRegs, restart: u32, ax: *mut c_long) -> c_int;
+    pub(super) fn cr_set_regs(r: *const CrRegs, restart: u32) -> c_int;
     pub(super) fn cr_file_read(f: *mut bindings::file, buf: *mut c_void, len: usize) -> isize;
     pub(super) fn cr_open(path: *const c_char, flags: c_int) -> *mut bindings::file;
     pub(super) fn cr_file_same(f: *mut bindings::file, ino: u64, size: u64, mtime_ns: u64) -> c_int;
     pub(super) fn cr_caller_pid() -> u32;
-    pub(super) fn cr_close_fd(fd: c_uint);
 
     pub(super) fn cr_now_real_ns() -> u64;
     pub(super) fn cr_now_ns() -> u64;

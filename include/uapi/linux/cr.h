@@ -131,7 +131,8 @@ struct cr_checkpoint_args {
 #define CR_FAIL_VDSO		19	/* restore: EINVAL: [vdso]/[vvar] not where the image has them */
 #define CR_FAIL_FILE		20	/* restore: a mapped or open file is missing (ENOENT) or changed (ESTALE) */
 #define CR_FAIL_UNSUPPORTED	21	/* restore: EOPNOTSUPP: something this version cannot restore yet */
-#define CR_FAIL_CALLER		22	/* restore: EBUSY: the caller has other threads */
+#define CR_FAIL_CALLER		22	/* restore: EBUSY/ETIMEDOUT: the caller's threads do not match the image's */
+#define CR_FAIL_CANCELED	23	/* restore thread: ECANCELED: the leader's restore failed first */
 
 /*
  * ioctl numbers: type 0xC7, numbers 0x00-0x3f (see
@@ -156,12 +157,20 @@ struct cr_checkpoint_args {
  * @fail_reason: out, on failure: CR_FAIL_* (also in the status record).
  * @fail_offset: out, on failure: byte offset in the image of the record at
  *               fault, when there is one.
+ * @dev_fd:      in: the /dev/cr fd this ioctl is called on, or -1. It is
+ *               closed as the restored process starts (together with @in_fd
+ *               and @status_fd), so the restored fd table holds only what
+ *               the caller set up.
+ * @__pad:       zero.
  * @__reserved:  zero.
  *
  * The calling process is replaced by the image's: on success the ioctl
  * returns into the restored program, with its registers; the caller's own
- * program is gone. It must be single-threaded, with the image's [vdso] and
- * [vvar] mappings already at the image's addresses (crctl moves them). Until
+ * program is gone. The caller has as many threads as the image: the one
+ * calling CR_IOC_RESTORE becomes the image's first thread (the leader), and
+ * each other one waits in CR_IOC_RESTORE_THREAD with its index in the image.
+ * The image's [vdso] and [vvar] mappings must already be at the image's
+ * addresses (crctl moves them). Until
  * the point of no return (the caller's memory is unmapped), a failure returns
  * an errno and changes nothing that matters; after it, the failure is written
  * to @status_fd and the process is killed: it is never left half-restored.
@@ -174,7 +183,33 @@ struct cr_restore_args {
 	__u32 flags;
 	__u32 fail_reason;
 	__u64 fail_offset;
-	__u64 __reserved[3];
+	__s32 dev_fd;
+	__u32 __pad;
+	__u64 __reserved[2];
+};
+
+/**
+ * struct cr_restore_thread_args - argument of CR_IOC_RESTORE_THREAD
+ * @index:       in: the thread's place among the image's threads (1 to
+ *               threads - 1; 0 is the leader, which calls CR_IOC_RESTORE).
+ * @flags:       in: zero.
+ * @fail_reason: out, on failure: CR_FAIL_*.
+ * @__pad:       zero.
+ * @__reserved:  zero.
+ *
+ * Called by every thread of the caller but the one that calls
+ * CR_IOC_RESTORE, in any order. It waits until that restore has rebuilt the
+ * process, then returns into the image's thread @index, with its registers,
+ * xsave state, signal mask, alternate stack and pending signals. If the
+ * restore fails before the point of no return, it returns ECANCELED (the
+ * thread should then exit); after it, the whole process is killed.
+ */
+struct cr_restore_thread_args {
+	__u32 index;
+	__u32 flags;
+	__u32 fail_reason;
+	__u32 __pad;
+	__u64 __reserved[2];
 };
 
 /**
@@ -196,6 +231,7 @@ struct cr_restore_status {
 #define CR_IOC_INFO		_IOR(CR_IOC_MAGIC, 0x00, struct cr_info)
 #define CR_IOC_CHECKPOINT	_IOWR(CR_IOC_MAGIC, 0x01, struct cr_checkpoint_args)
 #define CR_IOC_RESTORE		_IOWR(CR_IOC_MAGIC, 0x02, struct cr_restore_args)
+#define CR_IOC_RESTORE_THREAD	_IOWR(CR_IOC_MAGIC, 0x03, struct cr_restore_thread_args)
 
 /*
  * The image: a stream, written and read strictly in order with no seeks.
@@ -564,6 +600,7 @@ _Static_assert(sizeof(struct cr_info) == 56, "struct cr_info layout");
 _Static_assert(sizeof(struct cr_checkpoint_args) == 96, "struct cr_checkpoint_args layout");
 _Static_assert(sizeof(struct cr_restore_args) == 64, "struct cr_restore_args layout");
 _Static_assert(sizeof(struct cr_restore_status) == 24, "struct cr_restore_status layout");
+_Static_assert(sizeof(struct cr_restore_thread_args) == 32, "struct cr_restore_thread_args layout");
 _Static_assert(sizeof(struct cr_record) == 16, "struct cr_record layout");
 _Static_assert(sizeof(struct cr_image_header) == 160, "struct cr_image_header layout");
 _Static_assert(sizeof(struct cr_process) == 344, "struct cr_process layout");
