@@ -177,6 +177,7 @@ FIXTURE_VARIANT_ADD(rt, big_map_holes) { .prog = "rt_big_map_holes", .generation
 FIXTURE_VARIANT_ADD(rt, brk) { .prog = "rt_brk", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, busy_loop) { .prog = "rt_busy_loop", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, comm) { .prog = "rt_comm", .generations = 1 };
+FIXTURE_VARIANT_ADD(rt, cwd) { .prog = "rt_cwd", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, dontneed) { .prog = "rt_dontneed", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, fd_flags) { .prog = "rt_fd_flags", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, file_cow) { .prog = "rt_file_cow", .generations = 1 };
@@ -189,6 +190,7 @@ FIXTURE_VARIANT_ADD(rt, generations) { .prog = "rt_generations", .generations = 
 FIXTURE_VARIANT_ADD(rt, globals) { .prog = "rt_globals", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, heap) { .prog = "rt_heap", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, in_handler) { .prog = "rt_in_handler", .generations = 1 };
+FIXTURE_VARIANT_ADD(rt, itimers) { .prog = "rt_itimers", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, many_vmas) { .prog = "rt_many_vmas", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, mmap_after) { .prog = "rt_mmap_after", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, mprotect) { .prog = "rt_mprotect", .generations = 1 };
@@ -196,6 +198,7 @@ FIXTURE_VARIANT_ADD(rt, mremap) { .prog = "rt_mremap", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, nanosleep_abs) { .prog = "rt_nanosleep_abs", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, nanosleep_rel) { .prog = "rt_nanosleep_rel", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, pids) { .prog = "rt_pids", .generations = 1 };
+FIXTURE_VARIANT_ADD(rt, pipe_data) { .prog = "rt_pipe_data", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, poll_pipe) { .prog = "rt_poll_pipe", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, read_pipe) { .prog = "rt_read_pipe", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, regs_avx) { .prog = "rt_regs_avx", .generations = 1 };
@@ -299,7 +302,7 @@ TEST(every_program_has_a_case)
 	while ((e = readdir(d)))
 		programs += !strncmp(e->d_name, "rt_", 3);
 	closedir(d);
-	EXPECT_EQ(44, programs);
+	EXPECT_EQ(47, programs);
 }
 
 TEST_HARNESS_MAIN

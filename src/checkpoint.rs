@@ -16,7 +16,7 @@ use crate::{
         mm::{AddressSpace, ChunkBits, MmRead, PageBatch, CHUNK_PAGES},
         task::{self as systask, Claim, Process},
     },
-    uapi::{self, CrImageHeader, CrSighand, CrSigpending, CrVma},
+    uapi::{self, CrImageHeader, CrPipe, CrSighand, CrSigpending, CrVma},
 };
 
 /// Pages taken and written at a time (one PAGES record at most).
@@ -206,6 +206,22 @@ fn write_image(
     }
     w.finish().map_err(output_failure)?;
 
+    // The directories and interval timers, then the fds, then what waits in
+    // each pipe they name.
+    let mut paths = KVec::new();
+    paths.resize(2 * PATH_MAX, 0u8, GFP_KERNEL).why(uapi::CR_FAIL_NONE)?;
+    let fs = process.fs(&mut paths).why(uapi::CR_FAIL_NO_PROCESS)?;
+    w.begin(uapi::CR_REC_FS)
+        .and_then(|w| w.put(&fs))
+        .and_then(|w| w.put_bytes(&paths[..(fs.cwd_len + fs.root_len) as usize]))
+        .and_then(|w| w.finish())
+        .map_err(output_failure)?;
+    drop(paths);
+    let timers = process.itimers().why(uapi::CR_FAIL_NO_PROCESS)?;
+    w.begin(uapi::CR_REC_ITIMERS).and_then(|w| w.put(&timers)).and_then(|w| w.finish()).map_err(output_failure)?;
+
+    // (dev, ino, fd) of each pipe, once.
+    let mut pipes: KVec<(u64, u64, u32)> = KVec::new();
     let mut fd = 0u32;
     while let Some(f) = process.fd_at_or_after(fd, &mut path).why(uapi::CR_FAIL_NONE)? {
         w.begin(uapi::CR_REC_FD)
@@ -213,7 +229,27 @@ fn write_image(
             .and_then(|w| w.put_bytes(&path[..f.path_len as usize]))
             .and_then(|w| w.finish())
             .map_err(output_failure)?;
+        if f.r#type == uapi::CR_FD_PIPE && !pipes.iter().any(|p| p.0 == f.dev && p.1 == f.ino) {
+            pipes.push((f.dev, f.ino, f.fd as u32), GFP_KERNEL).why(uapi::CR_FAIL_NONE)?;
+        }
         fd = f.fd as u32 + 1;
+    }
+    pipes.sort_unstable_by_key(|p| (p.0, p.1));
+    for &(dev, ino, fd) in pipes.iter() {
+        let (data, capacity) = match process.pipe_data(fd) {
+            Ok(d) => d,
+            Err(e) if e == E2BIG => return Err(Failure::new(E2BIG, uapi::CR_FAIL_LIMIT)),
+            Err(e) => return Err(Failure::new(e, uapi::CR_FAIL_NONE)),
+        };
+        if data.len() > uapi::CR_IMAGE_MAX_PIPE as usize {
+            return Err(Failure::new(E2BIG, uapi::CR_FAIL_LIMIT));
+        }
+        let rec = CrPipe { dev, ino, bytes: data.len() as u32, capacity };
+        w.begin(uapi::CR_REC_PIPE)
+            .and_then(|w| w.put(&rec))
+            .and_then(|w| w.put_bytes(&data))
+            .and_then(|w| w.finish())
+            .map_err(output_failure)?;
     }
 
     for (i, stop) in frozen.stops.iter().enumerate() {

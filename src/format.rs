@@ -77,6 +77,9 @@ pub fn record_name(ty: u32) -> &'static str {
         CR_REC_THREAD => "THREAD",
         CR_REC_PAGES => "PAGES",
         CR_REC_TRAILER => "TRAILER",
+        CR_REC_FS => "FS",
+        CR_REC_ITIMERS => "ITIMERS",
+        CR_REC_PIPE => "PIPE",
         _ => "unknown",
     }
 }
@@ -180,6 +183,11 @@ pub struct Checker {
     vmas: u32,
     prev_vma_end: u64,
     prev_fd: i64,
+    /// FS and ITIMERS seen (each at most once, before the first FD).
+    seen_fs: bool,
+    seen_itimers: bool,
+    /// The last PIPE's (dev, ino): PIPE records come after the FDs, in order.
+    prev_pipe: Option<(u64, u64)>,
     next_page: u64,
     pages: u64,
     records: u64,
@@ -206,6 +214,9 @@ impl Checker {
             vmas: 0,
             prev_vma_end: 0,
             prev_fd: -1,
+            seen_fs: false,
+            seen_itimers: false,
+            prev_pipe: None,
             next_page: 0,
             pages: 0,
             records: 0,
@@ -241,7 +252,20 @@ impl Checker {
             Stage::Vmas => ty == CR_REC_VMA,
             Stage::Sighand => ty == CR_REC_SIGHAND,
             Stage::Sigpending => ty == CR_REC_SIGPENDING,
-            Stage::FdsThreads => ty == CR_REC_FD || ty == CR_REC_THREAD,
+            Stage::FdsThreads => match ty {
+                CR_REC_FS => {
+                    !self.seen_fs
+                        && !self.seen_itimers
+                        && self.prev_fd < 0
+                        && self.prev_pipe.is_none()
+                }
+                CR_REC_ITIMERS => {
+                    !self.seen_itimers && self.prev_fd < 0 && self.prev_pipe.is_none()
+                }
+                CR_REC_FD => self.prev_pipe.is_none(),
+                CR_REC_PIPE | CR_REC_THREAD => true,
+                _ => false,
+            },
             Stage::Threads => ty == CR_REC_THREAD,
             Stage::Pages => ty == CR_REC_PAGES || ty == CR_REC_TRAILER,
             Stage::Done => false,
@@ -265,6 +289,9 @@ impl Checker {
             CR_REC_FD => size_of::<CrFd>(),
             CR_REC_THREAD => size_of::<CrThread>(),
             CR_REC_PAGES => size_of::<CrPages>(),
+            CR_REC_FS => size_of::<CrFs>(),
+            CR_REC_ITIMERS => size_of::<CrItimers>(),
+            CR_REC_PIPE => size_of::<CrPipe>(),
             _ => size_of::<CrTrailer>(),
         } as u64;
         if rec.size < min {
@@ -548,6 +575,56 @@ impl Checker {
         Ok(())
     }
 
+    /// FS (its two paths are the reader's to take).
+    pub fn fs(&mut self, f: &CrFs) -> Checked {
+        let ok = (1..=CR_IMAGE_MAX_PATH).contains(&f.cwd_len)
+            && (1..=CR_IMAGE_MAX_PATH).contains(&f.root_len)
+            && (size_of::<CrFs>() as u64 + u64::from(f.cwd_len) + u64::from(f.root_len))
+                == self.current_size;
+        if !ok {
+            return invalid(
+                self.current_at,
+                "an FS record with bad path lengths",
+                u64::from(f.cwd_len),
+            );
+        }
+        self.seen_fs = true;
+        Ok(())
+    }
+
+    /// ITIMERS.
+    pub fn itimers(&mut self, t: &CrItimers) -> Checked {
+        // At most about 146 years: what setitimer(2) accepts, with room.
+        if self.current_size != size_of::<CrItimers>() as u64 || t.it.iter().any(|&v| v >= 1 << 62)
+        {
+            return invalid(
+                self.current_at,
+                "an ITIMERS record of the wrong size or with a time out of range",
+                self.current_size,
+            );
+        }
+        self.seen_itimers = true;
+        Ok(())
+    }
+
+    /// PIPE (its data is the reader's to take).
+    pub fn pipe(&mut self, p: &CrPipe) -> Checked {
+        let ordered = self.prev_pipe.is_none_or(|prev| (p.dev, p.ino) > prev);
+        let ok = ordered
+            && p.bytes <= CR_IMAGE_MAX_PIPE
+            && p.bytes <= p.capacity
+            && size_of::<CrPipe>() as u64 + u64::from(p.bytes) == self.current_size;
+        if !ok {
+            return invalid(
+                self.current_at,
+                "a PIPE record out of order, too big, or whose size does not add up",
+                u64::from(p.bytes),
+            );
+        }
+        self.prev_pipe = Some((p.dev, p.ino));
+        Ok(())
+    }
+
     /// THREAD (its xsave state and siginfos are the reader's to take).
     pub fn thread(&mut self, t: &CrThread) -> Checked {
         let at = self.current_at;
@@ -599,6 +676,12 @@ impl Checker {
 
     /// The head of a PAGES record, before its data. `inside` says whether
     /// the reader found the run inside one of its areas.
+    /// Whether area `v` may hold saved pages: private memory only (a shared
+    /// file's pages are the file's; specials and devices have none).
+    pub fn holds_pages(v: &CrVma) -> bool {
+        v.flags & CR_VMA_SHARED == 0 && matches!(v.kind, CR_VMA_ANON | CR_VMA_FILE)
+    }
+
     pub fn pages(&mut self, run: &CrPages, inside: bool) -> Checked {
         let at = self.current_at;
         let page = u64::from(self.header.page_size);

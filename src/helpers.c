@@ -27,6 +27,9 @@
 #include <linux/module.h>
 #include <linux/pgtable.h>
 #include <linux/pid_namespace.h>
+#include <linux/hrtimer.h>
+#include <linux/posix-timers.h>
+#include <linux/pipe_fs_i.h>
 #include <linux/regset.h>
 #include <linux/rseq.h>
 #include <linux/sched.h>
@@ -439,6 +442,125 @@ static int cr_path(const struct path *path, char *buf, int len)
 	n = strlen(p);
 	memmove(buf, p, n);
 	return n;
+}
+
+/*
+ * The working directory and root of @t: their paths into @buf (the cwd, then
+ * the root, @out->cwd_len and @out->root_len bytes) and the cwd's identity.
+ * Returns 0 or -errno (-ESRCH when @t has no fs_struct any more).
+ */
+int cr_fs_get(struct task_struct *t, struct cr_fs *out, char *buf, int len)
+{
+	struct path pwd, root;
+	int n, m;
+
+	task_lock(t);
+	if (!t->fs) {
+		task_unlock(t);
+		return -ESRCH;
+	}
+	get_fs_pwd(t->fs, &pwd);
+	get_fs_root(t->fs, &root);
+	task_unlock(t);
+	memset(out, 0, sizeof(*out));
+	out->cwd_dev = new_encode_dev(pwd.dentry->d_sb->s_dev);
+	out->cwd_ino = d_inode(pwd.dentry)->i_ino;
+	n = cr_path(&pwd, buf, len / 2);
+	m = n < 0 ? n : cr_path(&root, buf + n, len / 2);
+	path_put(&pwd);
+	path_put(&root);
+	if (n < 0)
+		return n;
+	if (m < 0)
+		return m;
+	out->cwd_len = n;
+	out->root_len = m;
+	return 0;
+}
+
+/*
+ * The interval timers of @t's process, as getitimer(2) would give them:
+ * ITIMER_REAL from its hrtimer, ITIMER_VIRTUAL and ITIMER_PROF from their
+ * expiry against the process's CPU time (the thread-group cputimer runs
+ * whenever one of them is armed).
+ */
+int cr_itimers_get(struct task_struct *t, struct cr_itimers *out)
+{
+	struct signal_struct *sig = t->signal;
+	struct task_cputime_atomic *at = &sig->cputimer.cputime_atomic;
+	struct sighand_struct *sh;
+	unsigned long flags;
+	u64 utime, stime;
+
+	memset(out, 0, sizeof(*out));
+	sh = cr_lock_sighand(t, &flags);
+	if (!sh)
+		return -ESRCH;
+	if (hrtimer_active(&sig->real_timer)) {
+		ktime_t rem = hrtimer_get_remaining(&sig->real_timer);
+
+		out->it[ITIMER_REAL].value_ns = rem > 0 ? ktime_to_ns(rem) : NSEC_PER_USEC;
+	}
+	out->it[ITIMER_REAL].interval_ns = ktime_to_ns(sig->it_real_incr);
+	utime = atomic64_read(&at->utime);
+	stime = atomic64_read(&at->stime);
+	for (int which = ITIMER_VIRTUAL; which <= ITIMER_PROF; which++) {
+		struct cpu_itimer *it = &sig->it[which == ITIMER_PROF ? CPUCLOCK_PROF : CPUCLOCK_VIRT];
+		u64 now = which == ITIMER_PROF ? utime + stime : utime;
+
+		if (it->expires)
+			out->it[which].value_ns = it->expires > now ? it->expires - now : NSEC_PER_USEC;
+		out->it[which].interval_ns = it->incr;
+	}
+	spin_unlock_irqrestore(&sh->siglock, flags);
+	return 0;
+}
+
+/*
+ * The data waiting in the pipe behind @t's fd @fd, oldest first, up to @len
+ * bytes into @buf, without consuming it; its capacity into *@capacity.
+ * Returns the bytes copied, -ENOTTY when @fd is not a pipe, -E2BIG when the
+ * pipe holds more than @len, or -errno.
+ */
+long cr_pipe_peek(struct task_struct *t, unsigned int fd, void *buf, size_t len, u32 *capacity)
+{
+	unsigned int at = fd;
+	struct file *f = fget_task_next(t, &at);	/* fget_task is not exported */
+	struct pipe_inode_info *pipe;
+	unsigned int tail, head;
+	size_t done = 0;
+	long ret = 0;
+
+	if (f && at != fd) {
+		fput(f);
+		f = NULL;
+	}
+	if (!f)
+		return -EBADF;
+	pipe = S_ISFIFO(file_inode(f)->i_mode) ? file_inode(f)->i_pipe : NULL;
+	if (!pipe) {
+		fput(f);
+		return -ENOTTY;
+	}
+	pipe_lock(pipe);
+	*capacity = pipe->max_usage << PAGE_SHIFT;
+	head = pipe->head;
+	for (tail = pipe->tail; tail != head; tail++) {
+		struct pipe_buffer *b = pipe_buf(pipe, tail);
+
+		if (done + b->len > len) {
+			ret = -E2BIG;
+			break;
+		}
+		ret = pipe_buf_confirm(pipe, b);
+		if (ret)
+			break;
+		memcpy_from_page(buf + done, b->page, b->offset, b->len);
+		done += b->len;
+	}
+	pipe_unlock(pipe);
+	fput(f);
+	return ret ? ret : (long)done;
 }
 
 /* The executable's path into @buf; returns its length (0: none) or -errno. */
@@ -1014,7 +1136,17 @@ long cr_mmap(struct file *f, unsigned long addr, unsigned long len, unsigned lon
  */
 int cr_write_mem(unsigned long addr, const void *buf, int len)
 {
-	return access_process_vm(current, addr, (void *)buf, len, FOLL_FORCE | FOLL_WRITE) == len ?
+	unsigned long left;
+
+	/* The caller's own memory: a plain copy where the area is writable
+	 * (most of it, and much faster than GUP page by page)... */
+	left = copy_to_user((void __user *)addr, buf, len);
+	if (!left)
+		return 0;
+	/* ...and the ptrace way for the rest (read-only, PROT_NONE). */
+	addr += len - left;
+	buf += len - left;
+	return access_process_vm(current, addr, (void *)buf, left, FOLL_FORCE | FOLL_WRITE) == left ?
 		0 : -EFAULT;
 }
 

@@ -38,6 +38,9 @@ int cr_sigpending_get(struct task_struct *t, bool shared, u64 *set,
 		      struct cr_siginfo *out, int max);
 
 void cr_mm_get(struct mm_struct *mm, struct cr_mm *out, u64 *auxv, unsigned int max_words);
+int cr_fs_get(struct task_struct *t, struct cr_fs *out, char *buf, int len);
+int cr_itimers_get(struct task_struct *t, struct cr_itimers *out);
+long cr_pipe_peek(struct task_struct *t, unsigned int fd, void *buf, size_t len, u32 *capacity);
 int cr_mm_exe_path(struct mm_struct *mm, char *buf, int len);
 int cr_vma_get(struct mm_struct *mm, unsigned long addr, struct cr_vma *v,
 	       char *path, int path_max);

@@ -192,6 +192,21 @@ impl Plan {
                 ck.fd(&f)?;
                 p.take_path(f.path_len, "an open file's path")?;
             }
+            // The caller restores these (directories, timers, pipes' data)
+            // before it calls the restore; the records are checked here all
+            // the same, as every record is.
+            CR_REC_FS => {
+                let f: CrFs = p.take("the directories")?;
+                ck.fs(&f)?;
+                p.take_path(f.cwd_len, "the working directory")?;
+                p.take_path(f.root_len, "the root directory")?;
+            }
+            CR_REC_ITIMERS => ck.itimers(&p.take("the interval timers")?)?,
+            CR_REC_PIPE => {
+                let pipe: CrPipe = p.take("a pipe")?;
+                ck.pipe(&pipe)?;
+                p.take_bytes(u64::from(pipe.bytes), "a pipe's data")?;
+            }
             CR_REC_THREAD => {
                 let t: CrThread = p.take("a thread")?;
                 ck.thread(&t)?;
@@ -530,9 +545,12 @@ fn read_pages(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
         h.update(&head);
         let run: CrPages = from_bytes(&head).ok_or_else(|| Failure::new(EINVAL, uapi::CR_FAIL_IMAGE))?;
         let end = run.addr.saturating_add(run.count.saturating_mul(PAGE_SIZE as u64));
-        let inside = plan.areas.iter().any(|a| {
-            a.vma.start <= run.addr && end <= a.vma.end && matches!(a.vma.kind, uapi::CR_VMA_ANON | uapi::CR_VMA_FILE)
-        });
+        // Pages belong to private memory only: a shared file's pages are the
+        // file's, and a checkpoint never saves them.
+        let inside = plan
+            .areas
+            .iter()
+            .any(|a| a.vma.start <= run.addr && end <= a.vma.end && Checker::holds_pages(&a.vma));
         plan.checker.pages(&run, inside).map_err(image_failure)?;
         let mut left = (rec.size - 16) as usize;
         let mut addr = run.addr as usize;

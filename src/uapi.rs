@@ -424,6 +424,37 @@ abi_structs! {
         pub __pad: u32,
     }
 
+    /// `CR_REC_FS` (`struct cr_fs`).
+    pub struct CrFs (24) {
+        /// Bytes of the working directory's path that follow.
+        pub cwd_len: u32,
+        /// Bytes of the root's path that follow it.
+        pub root_len: u32,
+        /// The working directory's device.
+        pub cwd_dev: u64,
+        /// Its inode number.
+        pub cwd_ino: u64,
+    }
+
+    /// `CR_REC_ITIMERS` (`struct cr_itimers`): `it[2n]` is timer n's time
+    /// left, `it[2n + 1]` its interval, in ns (REAL, VIRTUAL, PROF).
+    pub struct CrItimers (48) {
+        /// Value and interval of each of the three timers.
+        pub it: [u64; 6],
+    }
+
+    /// `CR_REC_PIPE` (`struct cr_pipe`).
+    pub struct CrPipe (24) {
+        /// The pipe's device (as in its FD records).
+        pub dev: u64,
+        /// Its inode number.
+        pub ino: u64,
+        /// Bytes of data that follow.
+        pub bytes: u32,
+        /// The pipe's size.
+        pub capacity: u32,
+    }
+
     /// General registers (`struct cr_regs`, x86_64 `user_regs_struct`).
     pub struct CrRegs (216) {
         /// r15.
@@ -568,6 +599,8 @@ pub const CR_IMAGE_MAX_THREADS: u32 = 65536;
 pub const CR_IMAGE_MAX_VMAS: u32 = 1048576;
 /// Largest xsave state.
 pub const CR_IMAGE_MAX_XSTATE: u32 = 65536;
+/// Most bytes of data in one pipe.
+pub const CR_IMAGE_MAX_PIPE: u32 = 16 << 20;
 
 /// Record types (`enum cr_record_type`).
 pub const CR_REC_HEADER: u32 = 1;
@@ -589,6 +622,12 @@ pub const CR_REC_THREAD: u32 = 8;
 pub const CR_REC_PAGES: u32 = 9;
 /// See [`CR_REC_HEADER`].
 pub const CR_REC_TRAILER: u32 = 10;
+/// See [`CR_REC_HEADER`].
+pub const CR_REC_FS: u32 = 11;
+/// See [`CR_REC_HEADER`].
+pub const CR_REC_ITIMERS: u32 = 12;
+/// See [`CR_REC_HEADER`].
+pub const CR_REC_PIPE: u32 = 13;
 
 /// `cr_vma.kind` values.
 pub const CR_VMA_ANON: u32 = 1;

@@ -85,6 +85,13 @@ pub struct Image {
     pub shared_pending: CrSigpending,
     pub shared_queue: Vec<CrSiginfo>,
     pub fds: Vec<(CrFd, String)>,
+    /// The working directory and root, and their FS record (absent in
+    /// images of older writers).
+    pub fs: Option<(CrFs, String, String)>,
+    /// The interval timers.
+    pub itimers: Option<CrItimers>,
+    /// The data waiting in each pipe.
+    pub pipes: Vec<(CrPipe, Vec<u8>)>,
     pub threads: Vec<Thread>,
     pub pages: Vec<PageRun>,
     pub trailer: CrTrailer,
@@ -211,6 +218,9 @@ fn read_inner<R: Read>(
     let mut shared_pending = CrSigpending::default();
     let mut shared_queue = Vec::new();
     let mut fds = Vec::new();
+    let mut fs = None;
+    let mut itimers = None;
+    let mut pipes = Vec::new();
     let mut threads = Vec::new();
     let mut pages = Vec::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -238,6 +248,9 @@ fn read_inner<R: Read>(
                     shared_pending,
                     shared_queue,
                     fds,
+                    fs: fs.clone(),
+                    itimers,
+                    pipes: pipes.clone(),
                     threads,
                     pages,
                     trailer: CrTrailer::default(),
@@ -254,7 +267,7 @@ fn read_inner<R: Read>(
             let end = run.addr.saturating_add(run.count.saturating_mul(4096));
             let inside = vmas
                 .iter()
-                .any(|(v, _)| v.start <= run.addr && end <= v.end);
+                .any(|(v, _)| v.start <= run.addr && end <= v.end && Checker::holds_pages(v));
             ck.pages(&run, inside)?;
             let mut left = rec.size - 16;
             let mut addr = run.addr;
@@ -322,6 +335,26 @@ fn read_inner<R: Read>(
                 ck.fd(&f)?;
                 fds.push((f, text(p.take_path(f.path_len, "an open file's path")?)));
             }
+            CR_REC_FS => {
+                let f: CrFs = p.take("the directories")?;
+                ck.fs(&f)?;
+                let cwd = text(p.take_path(f.cwd_len, "the working directory")?);
+                let root = text(p.take_path(f.root_len, "the root directory")?);
+                fs = Some((f, cwd, root));
+            }
+            CR_REC_ITIMERS => {
+                let t: CrItimers = p.take("the interval timers")?;
+                ck.itimers(&t)?;
+                itimers = Some(t);
+            }
+            CR_REC_PIPE => {
+                let pipe: CrPipe = p.take("a pipe")?;
+                ck.pipe(&pipe)?;
+                let data = p
+                    .take_bytes(u64::from(pipe.bytes), "a pipe's data")?
+                    .to_vec();
+                pipes.push((pipe, data));
+            }
             CR_REC_THREAD => {
                 let t: CrThread = p.take("a thread")?;
                 ck.thread(&t)?;
@@ -366,6 +399,9 @@ fn read_inner<R: Read>(
                     shared_pending,
                     shared_queue,
                     fds,
+                    fs: fs.clone(),
+                    itimers,
+                    pipes: pipes.clone(),
                     threads,
                     pages,
                     trailer,

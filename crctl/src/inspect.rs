@@ -242,6 +242,31 @@ pub fn text(img: &Image) -> String {
         }
         s.push('\n');
     }
+    if let Some((_, cwd, root)) = &img.fs {
+        s.push_str(&format!("directories: cwd {cwd}, root {root}\n"));
+    }
+    if let Some(t) = &img.itimers {
+        let names = ["real", "virtual", "prof"];
+        let armed: Vec<String> = (0..3)
+            .filter(|&i| t.it[2 * i] != 0)
+            .map(|i| {
+                format!(
+                    "{} {:.3} s (every {:.3} s)",
+                    names[i],
+                    t.it[2 * i] as f64 / 1e9,
+                    t.it[2 * i + 1] as f64 / 1e9
+                )
+            })
+            .collect();
+        s.push_str(&format!(
+            "interval timers: {}\n",
+            if armed.is_empty() {
+                "none".to_owned()
+            } else {
+                armed.join(", ")
+            }
+        ));
+    }
     s.push_str(&format!("files: {}\n", img.fds.len()));
     for (f, path) in &img.fds {
         s.push_str(&format!(
@@ -251,6 +276,14 @@ pub fn text(img: &Image) -> String {
             f.f_flags,
             f.pos,
             path
+        ));
+    }
+    for (p, data) in &img.pipes {
+        s.push_str(&format!(
+            "  pipe:[{}] holds {} of {} bytes\n",
+            p.ino,
+            data.len(),
+            p.capacity
         ));
     }
     let handled: Vec<String> = img
@@ -377,6 +410,11 @@ pub fn to_json(img: &Image) -> Value {
         "vmas": vmas,
         "threads": threads,
         "files": fds,
+        "directories": img.fs.as_ref().map(|(_, cwd, root)| json!({ "cwd": cwd, "root": root })),
+        "itimers": img.itimers.map(|t| t.it.to_vec()),
+        "pipes": img.pipes.iter().map(|(p, d)| json!({
+            "dev": p.dev, "ino": p.ino, "bytes": d.len(), "capacity": p.capacity,
+        })).collect::<Vec<_>>(),
         "signals": {
             "handlers": handlers,
             "pending": img.shared_pending.signal,

@@ -342,6 +342,13 @@ fn plan_fds(img: &Image, stdio: Stdio) -> Result<FdPlan, String> {
                         }
                         // SAFETY: fresh fds that we now own.
                         let (r, w) = unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
+                        if let Some((p, data)) =
+                            img.pipes.iter().find(|(p, _)| p.dev == f.dev && p.ino == f.ino)
+                        {
+                            fill_pipe(&w, p.capacity, data).map_err(|e| {
+                                format!("{what}: cannot put back the {} bytes it held: {e}", data.len())
+                            })?;
+                        }
                         pipes.push((f.dev, f.ino, r, w));
                         let p = pipes.last().expect("pushed");
                         if f.f_flags & libc::O_ACCMODE as u32 == libc::O_WRONLY as u32 {
@@ -380,6 +387,97 @@ fn plan_fds(img: &Image, stdio: Stdio) -> Result<FdPlan, String> {
         }
     }
     Ok(plan)
+}
+
+/// Gives a new pipe the image's capacity and the data that waited in it.
+fn fill_pipe(w: &OwnedFd, capacity: u32, data: &[u8]) -> io::Result<()> {
+    let fd = w.as_raw_fd();
+    // SAFETY: F_GETPIPE_SZ/F_SETPIPE_SZ on our own pipe.
+    if unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) } < capacity as i32 {
+        // SAFETY: As above.
+        if unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, capacity as i32) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    let mut done = 0;
+    while done < data.len() {
+        // SAFETY: writes from `data`, which is valid for its length; the
+        // pipe is large enough, so this does not block for long.
+        let n = unsafe { libc::write(fd, data[done..].as_ptr().cast(), data.len() - done) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        done += n as usize;
+    }
+    Ok(())
+}
+
+/// Checks the image's directories against this machine: the root must be
+/// crctl's, the working directory must exist. Returns the working directory.
+fn plan_dirs(img: &Image) -> Result<Option<String>, String> {
+    let Some((_, cwd, root)) = &img.fs else {
+        return Ok(None);
+    };
+    let mine = std::fs::read_link("/proc/self/root")
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "/".to_owned());
+    if *root != mine {
+        return Err(format!(
+            "the process ran with {root} as its root (chroot); cr cannot restore a chroot yet"
+        ));
+    }
+    if cwd.ends_with(" (deleted)") {
+        return Err(format!(
+            "the process's working directory {cwd} was deleted; cr cannot restore it"
+        ));
+    }
+    match std::fs::metadata(cwd) {
+        Ok(m) if m.is_dir() => Ok(Some(cwd.clone())),
+        Ok(_) => Err(format!(
+            "the process's working directory {cwd} is not a directory any more"
+        )),
+        Err(e) => Err(format!(
+            "the process's working directory {cwd} cannot be entered: {e}"
+        )),
+    }
+}
+
+/// Arms the image's interval timers (just before the restore: time spent
+/// until then counts as time that passed).
+fn arm_itimers(img: &Image) -> Result<(), String> {
+    let Some(t) = img.itimers else {
+        return Ok(());
+    };
+    for (which, name) in [
+        (libc::ITIMER_REAL, "ITIMER_REAL"),
+        (libc::ITIMER_VIRTUAL, "ITIMER_VIRTUAL"),
+        (libc::ITIMER_PROF, "ITIMER_PROF"),
+    ] {
+        let (value, interval) = (t.it[2 * which as usize], t.it[2 * which as usize + 1]);
+        if value == 0 {
+            continue;
+        }
+        let tv = |ns: u64| libc::timeval {
+            tv_sec: (ns / 1_000_000_000) as libc::time_t,
+            tv_usec: (ns % 1_000_000_000 / 1000) as libc::suseconds_t,
+        };
+        let mut it = libc::itimerval {
+            it_interval: tv(interval),
+            it_value: tv(value),
+        };
+        if it.it_value.tv_sec == 0 && it.it_value.tv_usec == 0 {
+            it.it_value.tv_usec = 1;
+        }
+        // SAFETY: `it` is a valid itimerval.
+        if unsafe { libc::setitimer(which, &it, std::ptr::null_mut()) } != 0 {
+            return Err(format!("cannot arm {name}: {}", io::Error::last_os_error()));
+        }
+    }
+    Ok(())
 }
 
 /// Moves `fd` to the lowest free number at or above `min`; returns it.
@@ -592,6 +690,7 @@ pub fn restore(device: &Path, src: &mut File, opts: &Options) -> Result<Restored
         );
     }
     let (meta, img) = image::read_metadata(&mut *src)?;
+    let cwd = plan_dirs(&img)?;
     let fds = plan_fds(&img, opts.stdio)?;
     let pid = img.process.pid as libc::pid_t;
     if opts.pid == PidChoice::Namespace && pid == 1 {
@@ -615,6 +714,16 @@ pub fn restore(device: &Path, src: &mut File, opts: &Options) -> Result<Restored
     };
     if child == 0 {
         drop(status_rd);
+        if let Some(dir) = &cwd {
+            if let Err(e) = std::env::set_current_dir(dir) {
+                tell(
+                    status_wr.as_raw_fd(),
+                    &format!("cannot enter the working directory {dir}: {e}"),
+                );
+                // SAFETY: Leaving the child without running the parent's exit code.
+                unsafe { libc::_exit(1) };
+            }
+        }
         let status_fd = status_wr.into_raw_fd();
         if opts.pid == PidChoice::Namespace {
             init(&dev, &img, &meta, fds, src.as_raw_fd(), status_fd, pid);
@@ -789,6 +898,9 @@ fn prepare_and_restore(
         if let Err(e) = spawn_waiter(dev_fd, a, tid) {
             return pid_error("thread id", tids[i + 1], &e);
         }
+    }
+    if let Err(e) = arm_itimers(img) {
+        return e;
     }
     let mut args = CrRestoreArgs {
         meta: meta.as_ptr() as u64,

@@ -214,6 +214,9 @@ fn layout() -> Vec<(&'static str, u64)> {
         ]
     );
     layout!(v, "cr_pages", CrPages, [addr, count]);
+    layout!(v, "cr_fs", CrFs, [cwd_len, root_len, cwd_dev, cwd_ino]);
+    layout!(v, "cr_itimers", CrItimers, [it]);
+    layout!(v, "cr_pipe", CrPipe, [dev, ino, bytes, capacity]);
     layout!(
         v,
         "cr_trailer",
@@ -221,7 +224,7 @@ fn layout() -> Vec<(&'static str, u64)> {
         [records, bytes, chain, __pad, pages]
     );
 
-    let consts: [(&'static str, u64); 67] = [
+    let consts: [(&'static str, u64); 70] = [
         ("CR_ABI_VERSION", CR_ABI_VERSION as u64),
         ("CR_ARCH_X86_64", CR_ARCH_X86_64 as u64),
         (
@@ -320,6 +323,12 @@ fn layout() -> Vec<(&'static str, u64)> {
         ),
         ("CR_IOC_RESTORE", CR_IOC_RESTORE as u64),
         ("CR_IOC_RESTORE_THREAD", CR_IOC_RESTORE_THREAD as u64),
+        (
+            "CR_REC_FS + 100 * CR_REC_ITIMERS",
+            (CR_REC_FS + 100 * CR_REC_ITIMERS) as u64,
+        ),
+        ("CR_REC_PIPE", CR_REC_PIPE as u64),
+        ("CR_IMAGE_MAX_PIPE", CR_IMAGE_MAX_PIPE as u64),
         ("CR_FAIL_CANCELED", CR_FAIL_CANCELED as u64),
         ("CR_THREAD_LEADER", CR_THREAD_LEADER as u64),
     ];

@@ -8,7 +8,7 @@ use kernel::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 
 use kernel::bindings;
 
-use crate::uapi::{CrFd, CrMm, CrProcess, CrRegs, CrSighand, CrSiginfo, CrThread, CrVma};
+use crate::uapi::{CrFd, CrFs, CrItimers, CrMm, CrProcess, CrRegs, CrSighand, CrSiginfo, CrThread, CrVma};
 
 // bindgen's kernel structs hold zero-sized placeholders for configured-out
 // members, which this lint flags; only pointers to them cross this boundary,
@@ -54,6 +54,15 @@ extern "C" {
     ) -> c_int;
 
     pub(super) fn cr_mm_get(mm: *mut bindings::mm_struct, out: *mut CrMm, auxv: *mut u64, max: c_uint);
+    pub(super) fn cr_fs_get(t: *mut bindings::task_struct, out: *mut CrFs, buf: *mut c_char, len: c_int) -> c_int;
+    pub(super) fn cr_itimers_get(t: *mut bindings::task_struct, out: *mut CrItimers) -> c_int;
+    pub(super) fn cr_pipe_peek(
+        t: *mut bindings::task_struct,
+        fd: c_uint,
+        buf: *mut c_void,
+        len: usize,
+        capacity: *mut u32,
+    ) -> c_long;
     pub(super) fn cr_mm_exe_path(mm: *mut bindings::mm_struct, buf: *mut c_char, len: c_int) -> c_int;
     pub(super) fn cr_vma_get(
         mm: *mut bindings::mm_struct,

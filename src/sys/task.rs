@@ -7,6 +7,7 @@ use core::ptr::NonNull;
 
 use kernel::{
     bindings,
+    ffi::c_long,
     prelude::*,
     sync::{aref::ARef, Arc},
     task::Task,
@@ -16,7 +17,7 @@ use kernel::{
 use super::{errno, ffi};
 use crate::{
     freeze::ThreadStop,
-    uapi::{CrFd, CrProcess, CrSighand, CrSiginfo, CrThread},
+    uapi::{CrFd, CrFs, CrItimers, CrProcess, CrSighand, CrSiginfo, CrThread},
 };
 
 /// A process (thread group), held by a reference on its leader.
@@ -125,6 +126,53 @@ impl Process {
     /// Signals pending for the whole process: the set and the queued siginfos.
     pub(crate) fn shared_pending(&self) -> Result<(u64, KVec<CrSiginfo>)> {
         pending(&self.leader, true)
+    }
+
+    /// The working directory and root: the record, and the two paths back to
+    /// back in `buf` (which should hold two paths of the longest length).
+    pub(crate) fn fs(&self, buf: &mut [u8]) -> Result<CrFs> {
+        let mut out = CrFs::default();
+        let len = i32::try_from(buf.len()).map_err(|_| EINVAL)?;
+        // SAFETY: `leader` is valid; `out` is a valid `struct cr_fs`; `buf`
+        // is writable for `len` bytes.
+        errno(unsafe { ffi::cr_fs_get(self.leader.as_ptr(), &mut out, buf.as_mut_ptr().cast(), len) })?;
+        Ok(out)
+    }
+
+    /// The interval timers.
+    pub(crate) fn itimers(&self) -> Result<CrItimers> {
+        let mut out = CrItimers::default();
+        // SAFETY: `leader` is valid; `out` is a valid `struct cr_itimers`.
+        errno(unsafe { ffi::cr_itimers_get(self.leader.as_ptr(), &mut out) })?;
+        Ok(out)
+    }
+
+    /// The data in the pipe behind fd `fd`, without consuming it, and the
+    /// pipe's capacity. `ENOTTY` if `fd` is not a pipe.
+    pub(crate) fn pipe_data(&self, fd: u32) -> Result<(KVVec<u8>, u32)> {
+        let mut capacity = 0u32;
+        // SAFETY: `leader` is valid; a zero-length buffer is never written;
+        // `capacity` is writable.
+        let r = unsafe { ffi::cr_pipe_peek(self.leader.as_ptr(), fd, core::ptr::null_mut(), 0, &mut capacity) };
+        if r != -(bindings::E2BIG as c_long) && r < 0 {
+            return Err(Error::from_errno(r as i32));
+        }
+        let mut buf = KVVec::new();
+        if r == 0 {
+            return Ok((buf, capacity));
+        }
+        // The target is frozen: only a process at the pipe's other end can
+        // add data, and never past the capacity.
+        buf.resize(capacity as usize, 0u8, GFP_KERNEL)?;
+        // SAFETY: `buf` is writable for `capacity` bytes.
+        let n = unsafe {
+            ffi::cr_pipe_peek(self.leader.as_ptr(), fd, buf.as_mut_ptr().cast(), buf.len(), &mut capacity)
+        };
+        if n < 0 {
+            return Err(Error::from_errno(n as i32));
+        }
+        buf.truncate(n as usize);
+        Ok((buf, capacity))
     }
 
     /// The lowest open fd at or above `from`, its path in `path`.

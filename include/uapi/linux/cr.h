@@ -240,7 +240,8 @@ struct cr_restore_status {
  *   record*                     each: struct cr_record, then .size payload bytes
  *
  * Record order: HEADER, PROCESS, MM, VMA x mm.nr_vmas, SIGHAND, SIGPENDING
- * (shared), FD*, THREAD x process.nr_threads, PAGES*, TRAILER. Every record's
+ * (shared), FS, ITIMERS, FD*, PIPE*, THREAD x process.nr_threads, PAGES*,
+ * TRAILER. Every record's
  * check is the low 32 bits of XXH64 (seed 0) over its 16-byte header with
  * check = 0, then its payload. The trailer counts the records and bytes before
  * it and chains their checks, so truncation, a lost or repeated record, and
@@ -256,6 +257,7 @@ struct cr_restore_status {
 #define CR_IMAGE_MAX_THREADS	65536
 #define CR_IMAGE_MAX_VMAS	1048576
 #define CR_IMAGE_MAX_XSTATE	65536
+#define CR_IMAGE_MAX_PIPE	(16U << 20)	/* bytes of data in one pipe */
 
 /* cr_record.type */
 enum cr_record_type {
@@ -269,6 +271,9 @@ enum cr_record_type {
 	CR_REC_THREAD		= 8,
 	CR_REC_PAGES		= 9,
 	CR_REC_TRAILER		= 10,
+	CR_REC_FS		= 11,
+	CR_REC_ITIMERS		= 12,
+	CR_REC_PIPE		= 13,
 };
 
 /**
@@ -509,6 +514,53 @@ struct cr_fd {
 };
 
 /**
+ * struct cr_fs - CR_REC_FS: the working and root directories; followed by
+ * @cwd_len bytes of the working directory's path, then @root_len bytes of
+ * the root's (as /proc/<pid>/cwd and root show them, no NUL).
+ * @cwd_len, @root_len: bytes of each path (at least 1).
+ * @cwd_dev, @cwd_ino:  identity of the working directory.
+ */
+struct cr_fs {
+	__u32 cwd_len;
+	__u32 root_len;
+	__u64 cwd_dev;
+	__u64 cwd_ino;
+};
+
+/**
+ * struct cr_itimer - one setitimer(2) timer: time left (0: disarmed) and
+ * reload interval, in nanoseconds.
+ */
+struct cr_itimer {
+	__u64 value_ns;
+	__u64 interval_ns;
+};
+
+/**
+ * struct cr_itimers - CR_REC_ITIMERS: the process's ITIMER_REAL,
+ * ITIMER_VIRTUAL and ITIMER_PROF (it[0..2], the setitimer(2) numbers).
+ */
+struct cr_itimers {
+	struct cr_itimer it[3];
+};
+
+/**
+ * struct cr_pipe - CR_REC_PIPE: the data waiting in one pipe the process
+ * has an fd of (named by the @dev and @ino of its CR_REC_FD records);
+ * followed by @bytes bytes, oldest first. One record per pipe, in order of
+ * (@dev, @ino).
+ * @dev, @ino: the pipe.
+ * @bytes:     bytes of data that follow (at most CR_IMAGE_MAX_PIPE).
+ * @capacity:  the pipe's size in bytes (F_GETPIPE_SZ).
+ */
+struct cr_pipe {
+	__u64 dev;
+	__u64 ino;
+	__u32 bytes;
+	__u32 capacity;
+};
+
+/**
  * struct cr_regs - general registers, struct user_regs_struct of x86_64
  */
 struct cr_regs {
@@ -601,6 +653,9 @@ _Static_assert(sizeof(struct cr_checkpoint_args) == 96, "struct cr_checkpoint_ar
 _Static_assert(sizeof(struct cr_restore_args) == 64, "struct cr_restore_args layout");
 _Static_assert(sizeof(struct cr_restore_status) == 24, "struct cr_restore_status layout");
 _Static_assert(sizeof(struct cr_restore_thread_args) == 32, "struct cr_restore_thread_args layout");
+_Static_assert(sizeof(struct cr_fs) == 24, "struct cr_fs layout");
+_Static_assert(sizeof(struct cr_itimers) == 48, "struct cr_itimers layout");
+_Static_assert(sizeof(struct cr_pipe) == 24, "struct cr_pipe layout");
 _Static_assert(sizeof(struct cr_record) == 16, "struct cr_record layout");
 _Static_assert(sizeof(struct cr_image_header) == 160, "struct cr_image_header layout");
 _Static_assert(sizeof(struct cr_process) == 344, "struct cr_process layout");
