@@ -307,6 +307,31 @@ static double crctl_restore(const char *file, pid_t *pid)
 	return t;
 }
 
+/* How long starting crctl takes (`crctl info`): the floor under any
+ * crctl command in this guest. */
+static double crctl_floor(void)
+{
+	double t[16];
+
+	for (int i = 0; i < runs; i++) {
+		double t0 = now();
+		pid_t c = fork();
+		int st;
+
+		if (c == 0) {
+			int null = open("/dev/null", O_WRONLY);
+
+			dup2(null, 1);
+			execlp("crctl", "crctl", "info", (char *)NULL);
+			_exit(127);
+		}
+		if (waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st))
+			die("crctl info");
+		t[i] = now() - t0;
+	}
+	return median(t, runs);
+}
+
 /*
  * Restore and round trip: a process holding @mib MiB is checkpointed with
  * --kill to a tmpfs file and restored by crctl (fork, metadata, the kernel's
@@ -393,6 +418,7 @@ int main(int argc, char **argv)
 	untouched();
 	downtime("0", "1 thread");
 	downtime("63", "64 threads");
+	printf("crctl start-up (crctl info): %.1f ms\n", crctl_floor() * 1e3);
 	restore_bench(1);
 	restore_bench(256);
 	check_clock("after");

@@ -239,6 +239,94 @@ TEST_F(restore, from_a_pipe)
 	EXPECT_EQ(self->last + 1, self->first >= 0 ? self->first : next_count(self->out, 5000));
 }
 
+/* Runs `crctl restore ARGS... IMG` with stdout (crctl's and the restored
+ * process's) to a new pipe, *out; crctl's exit status. */
+static int crctl_restore_with(const char *img, const char *a1, const char *a2, int *out)
+{
+	char *argv[] = { "crctl", "restore", (char *)a1, (char *)a2, (char *)img, NULL };
+	int status;
+	pid_t c;
+
+	if (!a2)
+		argv[3] = (char *)img, argv[4] = NULL;
+	c = run(argv, -1, out);
+	if (c < 0 || waitpid(c, &status, 0) != c)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* The first line of @fd that is a number (crctl's pid line), or -1. */
+static long pid_line(int fd)
+{
+	char line[128];
+
+	for (int i = 0; i < 50; i++) {
+		if (read_line(fd, line, sizeof(line), 5000) < 0)
+			return -1;
+		if (line[0] >= '1' && line[0] <= '9' && !strchr(line, ' '))
+			return atol(line);
+	}
+	return -1;
+}
+
+/*
+ * PIDs: the first restore gets the image's pid; a second, while it runs,
+ * fails with a message naming the way out; --pid any takes another pid;
+ * --pid ns gets the image's pid inside a new pid namespace. Each of the
+ * three restored processes counts on.
+ */
+TEST_F(restore, pid_choices)
+{
+	int out1 = -1, out2 = -1, out3 = -1, out4 = -1;
+	long first, any, ns;
+	char path[64], status[4096], *nspid;
+	int fd, n;
+
+	/* The image's pid (the checkpointed process was reaped). */
+	ASSERT_EQ(0, crctl_restore_with(self->img, "--pid", "original", &out1));
+	first = pid_line(out1);
+	self->restored = first;
+	ASSERT_LT(0, first);
+	EXPECT_LE(0, next_count(out1, 5000));
+
+	/* Again, while that one runs: the pid is taken. */
+	EXPECT_NE(0, crctl_restore_with(self->img, "--pid", "original", &out2));
+	EXPECT_EQ(0, sh("crctl restore --pid original %s 2>&1 | grep -q 'is in use: restore with --pid any, or --pid ns'", self->img));
+
+	/* Any pid. */
+	ASSERT_EQ(0, crctl_restore_with(self->img, "--pid", "any", &out3));
+	any = pid_line(out3);
+	ASSERT_LT(0, any);
+	EXPECT_NE(first, any);
+	EXPECT_LE(0, next_count(out3, 5000));
+
+	/* A new pid namespace: outside it another pid, inside the image's. */
+	ASSERT_EQ(0, crctl_restore_with(self->img, "--pid", "ns", &out4));
+	ns = pid_line(out4);
+	ASSERT_LT(0, ns);
+	EXPECT_LE(0, next_count(out4, 5000));
+	snprintf(path, sizeof(path), "/proc/%ld/status", ns);
+	fd = open(path, O_RDONLY);
+	ASSERT_LE(0, fd);
+	n = read(fd, status, sizeof(status) - 1);
+	close(fd);
+	ASSERT_LT(0, n);
+	status[n] = 0;
+	nspid = strstr(status, "NSpid:");
+	ASSERT_NE(NULL, nspid);
+	TH_LOG("image pid %ld; restored as %ld, again as %ld (--pid any) and %s", first, first, any,
+	       strtok(nspid, "\n"));
+	EXPECT_EQ(ns, strtol(nspid + 6, &nspid, 10));
+	EXPECT_EQ(first, strtol(nspid, NULL, 10));
+
+	kill(any, SIGKILL);
+	kill(ns, SIGKILL);
+	close(out1);
+	close(out2);
+	close(out3);
+	close(out4);
+}
+
 /* Damaged metadata is refused before the point of no return: crctl fails,
  * says why, and no process is left. */
 TEST_F(restore, damaged_image_refused)

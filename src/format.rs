@@ -652,6 +652,13 @@ impl Checker {
         if t.tid == 0 {
             return invalid(at, "a thread id of 0", 0);
         }
+        if t.restart_ns >= 1 << 62 || (t.restart_ns != 0 && t.restart != CR_RESTART_BLOCK) {
+            return invalid(
+                at,
+                "a thread's sleep time left is out of range",
+                t.restart_ns,
+            );
+        }
         if t.rseq >= USER_END || (t.rseq != 0 && !(32..=4096).contains(&t.rseq_len)) {
             return invalid(at, "a thread's rseq area is out of range", t.rseq);
         }

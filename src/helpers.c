@@ -251,6 +251,37 @@ unsigned int cr_xstate_size(void)
 }
 
 /*
+ * For a relative nanosleep or clock_nanosleep (on a clock with an hrtimer
+ * base) stopped with -ERESTART_RESTARTBLOCK, the time it had left: its
+ * restart block holds the timer's absolute expiry. 0 for anything else.
+ */
+static u64 cr_sleep_left(const struct user_regs_struct *regs)
+{
+	struct restart_block *rb = &current->restart_block;
+	ktime_t now;
+
+	if (regs->orig_ax != __NR_nanosleep && regs->orig_ax != __NR_clock_nanosleep)
+		return 0;
+	switch (rb->nanosleep.clockid) {
+	case CLOCK_MONOTONIC:
+		now = ktime_get();
+		break;
+	case CLOCK_REALTIME:
+		now = ktime_get_real();
+		break;
+	case CLOCK_BOOTTIME:
+		now = ktime_get_boottime();
+		break;
+	case CLOCK_TAI:
+		now = ktime_get_clocktai();
+		break;
+	default:
+		return 0;	/* a CPU-time clock: not an hrtimer */
+	}
+	return rb->nanosleep.expires > now ? rb->nanosleep.expires - now : 1;
+}
+
+/*
  * Saves the calling thread's registers, FPU/vector state and per-thread
  * signal settings. Runs in the target thread itself, which is stopped at its
  * return to user space (inside get_signal, before any syscall restart
@@ -291,6 +322,7 @@ int cr_capture_current(struct cr_thread *th, void *xstate, unsigned int xstate_s
 		case -ERESTART_RESTARTBLOCK:
 			th->restart = CR_RESTART_BLOCK;
 			th->restart_errno = (int)regs.ax;
+			th->restart_ns = cr_sleep_left(&regs);
 			break;
 		}
 	}
@@ -1339,7 +1371,7 @@ static bool cr_reissue(const struct cr_regs *r)
 	return r->orig_ax == __NR_poll && (int)r->dx < 0;
 }
 
-int cr_set_regs(const struct cr_regs *r, u32 restart)
+int cr_set_regs(const struct cr_regs *r, u32 restart, u64 restart_ns)
 {
 	struct pt_regs *regs = task_pt_regs(current);
 	unsigned long ip = r->ip;
@@ -1365,7 +1397,24 @@ int cr_set_regs(const struct cr_regs *r, u32 restart)
 		c->ax = r->orig_ax;
 		ip -= 2;
 	} else if (restart == CR_RESTART_BLOCK) {
+		/*
+		 * As after a handled signal: EINTR, and for a sleep the time it
+		 * had left in its rem argument (nanosleep's second, clock_
+		 * nanosleep's fourth), so a caller that loops on EINTR sleeps
+		 * out the rest.
+		 */
+		void __user *rem = (void __user *)(r->orig_ax == __NR_nanosleep ? r->si : r->r10);
+
 		c->ax = -EINTR;
+		if (restart_ns && rem) {
+			struct __kernel_timespec ts = {
+				.tv_sec = restart_ns / NSEC_PER_SEC,
+				.tv_nsec = restart_ns % NSEC_PER_SEC,
+			};
+
+			if (copy_to_user(rem, &ts, sizeof(ts)))
+				c->ax = -EFAULT;
+		}
 	}
 	err = cr_on_return_queue(c);
 	if (err)

@@ -88,7 +88,7 @@ int cr_queue_signal(const struct cr_siginfo *s);
 int cr_raise(int sig);
 void cr_set_umask(u32 umask);
 int cr_set_xstate(const void *buf, unsigned int size);
-int cr_set_regs(const struct cr_regs *r, u32 restart);
+int cr_set_regs(const struct cr_regs *r, u32 restart, u64 restart_ns);
 ssize_t cr_file_read(struct file *f, void *buf, size_t len);
 struct file *cr_open(const char *path, int flags);
 int cr_file_same(struct file *f, u64 ino, u64 size, u64 mtime_ns);

@@ -298,8 +298,7 @@ pub(crate) fn restore(args: &CrRestoreArgs, dev: &File) -> Result<isize, Failure
     drop(input);
 
     // The other threads take their state and go.
-    let regs = plan.threads[0].thread.regs;
-    let restart = plan.threads[0].thread.restart;
+    let first = plan.threads[0].thread;
     let mut rest = KVec::new();
     for t in plan.threads.drain_all().skip(1) {
         if rest.push(t, GFP_KERNEL).is_err() {
@@ -313,7 +312,7 @@ pub(crate) fn restore(args: &CrRestoreArgs, dev: &File) -> Result<isize, Failure
             return Err(Failure::new(e, uapi::CR_FAIL_NONE));
         }
     }
-    start(&regs, restart)
+    start(&first)
 }
 
 /// How long the leader waits for the other threads to arrive.
@@ -321,8 +320,8 @@ const GATHER_TIMEOUT_MS: u32 = 10_000;
 
 /// Returns into the restored program with `regs` (ax included: the ioctl's
 /// return value does not matter).
-fn start(regs: &CrRegs, restart: u32) -> Result<isize, Failure> {
-    match caller::set_regs(regs, restart) {
+fn start(t: &CrThread) -> Result<isize, Failure> {
+    match caller::set_regs(&t.regs, t.restart, t.restart_ns) {
         Ok(()) => Ok(0),
         Err(e) => {
             // Registers were checked in `prepare`; this cannot happen, but if
@@ -350,7 +349,7 @@ pub(crate) fn restore_thread(index: u32) -> Result<isize, Failure> {
         let _ = caller::raise(kernel::bindings::SIGKILL);
         return Err(f);
     }
-    start(&t.thread.regs, t.thread.restart)
+    start(&t.thread)
 }
 
 /// Everything that can fail without harm, before the point of no return.

@@ -514,7 +514,7 @@ abi_structs! {
     }
 
     /// `CR_REC_THREAD` (`struct cr_thread`).
-    pub struct CrThread (336) {
+    pub struct CrThread (344) {
         /// Thread id.
         pub tid: u32,
         /// `CR_THREAD_*`.
@@ -555,6 +555,8 @@ abi_structs! {
         pub rseq_len: u32,
         /// Its registered signature.
         pub rseq_sig: u32,
+        /// Time left of a relative sleep stopped with `CR_RESTART_BLOCK`.
+        pub restart_ns: u64,
     }
 
     /// `CR_REC_PAGES` (`struct cr_pages`).

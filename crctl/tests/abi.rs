@@ -211,6 +211,7 @@ fn layout() -> Vec<(&'static str, u64)> {
             rseq,
             rseq_len,
             rseq_sig,
+            restart_ns,
         ]
     );
     layout!(v, "cr_pages", CrPages, [addr, count]);
@@ -393,7 +394,7 @@ fn pod_round_trip() {
     t.regs.ip = 0x4000_1000;
     t.comm[..4].copy_from_slice(b"main");
     let bytes = as_bytes(&t).to_vec();
-    assert_eq!(bytes.len(), 336);
+    assert_eq!(bytes.len(), 344);
     assert_eq!(from_bytes::<CrThread>(&bytes), Some(t));
     assert_eq!(from_bytes::<CrThread>(&bytes[..319]), None);
 }

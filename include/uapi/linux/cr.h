@@ -594,6 +594,8 @@ struct cr_regs {
  * @rseq:           rseq(2) area registered by the thread (0: none).
  * @rseq_len:       its registered length.
  * @rseq_sig:       its registered signature.
+ * @restart_ns:     for a relative nanosleep(2) or clock_nanosleep(2) stopped
+ *                  with CR_RESTART_BLOCK: the time it had left (0 otherwise).
  */
 struct cr_thread {
 	__u32 tid;
@@ -616,6 +618,7 @@ struct cr_thread {
 	__u64 rseq;
 	__u32 rseq_len;
 	__u32 rseq_sig;
+	__u64 restart_ns;
 };
 
 #define CR_THREAD_LEADER	(1U << 0)	/* the thread group leader */
@@ -666,7 +669,7 @@ _Static_assert(sizeof(struct cr_siginfo) == 136, "struct cr_siginfo layout");
 _Static_assert(sizeof(struct cr_sigpending) == 16, "struct cr_sigpending layout");
 _Static_assert(sizeof(struct cr_fd) == 56, "struct cr_fd layout");
 _Static_assert(sizeof(struct cr_regs) == 216, "struct cr_regs layout");
-_Static_assert(sizeof(struct cr_thread) == 336, "struct cr_thread layout");
+_Static_assert(sizeof(struct cr_thread) == 344, "struct cr_thread layout");
 _Static_assert(sizeof(struct cr_pages) == 16, "struct cr_pages layout");
 _Static_assert(sizeof(struct cr_trailer) == 32, "struct cr_trailer layout");
 #endif
