@@ -188,6 +188,7 @@ FIXTURE_VARIANT_ADD(rt, fork_after) { .prog = "rt_fork_after", .generations = 1 
 FIXTURE_VARIANT_ADD(rt, futex_wait) { .prog = "rt_futex_wait", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, generations) { .prog = "rt_generations", .generations = 3 };
 FIXTURE_VARIANT_ADD(rt, globals) { .prog = "rt_globals", .generations = 1 };
+FIXTURE_VARIANT_ADD(rt, gs_base) { .prog = "rt_gs_base", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, heap) { .prog = "rt_heap", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, in_handler) { .prog = "rt_in_handler", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, itimers) { .prog = "rt_itimers", .generations = 1 };
@@ -302,7 +303,7 @@ TEST(every_program_has_a_case)
 	while ((e = readdir(d)))
 		programs += !strncmp(e->d_name, "rt_", 3);
 	closedir(d);
-	EXPECT_EQ(47, programs);
+	EXPECT_EQ(48, programs);
 }
 
 TEST_HARNESS_MAIN

@@ -1378,9 +1378,16 @@ int cr_set_regs(const struct cr_regs *r, u32 restart, u64 restart_ns)
 	struct cr_on_return *c;
 	int i, err;
 
-	if (r->ip >= TASK_SIZE_MAX || r->sp >= TASK_SIZE_MAX || r->fs_base >= TASK_SIZE_MAX)
+	unsigned short gs_sel;
+	unsigned long flags;
+
+	if (r->ip >= TASK_SIZE_MAX || r->sp >= TASK_SIZE_MAX || r->fs_base >= TASK_SIZE_MAX ||
+	    r->gs_base >= TASK_SIZE_MAX)
 		return -EINVAL;
-	if (r->gs_base)
+	/* The user gs selector is live in the kernel (swapgs swaps only the
+	 * base); a process made by crctl has 0, which the base goes with. */
+	savesegment(gs, gs_sel);
+	if (gs_sel)
 		return -EOPNOTSUPP;
 	if (restart == CR_RESTART_BLOCK && cr_reissue(r))
 		restart = CR_RESTART_SYSCALL;
@@ -1444,6 +1451,16 @@ int cr_set_regs(const struct cr_regs *r, u32 restart, u64 restart_ns)
 	loadsegment(fs, 0);
 	x86_fsbase_write_cpu(r->fs_base);
 	current->thread.fsbase = r->fs_base;
+	/*
+	 * The user gs base, as arch_prctl(ARCH_SET_GS) sets it with the
+	 * selector 0: in the kernel it is the inactive base, MSR_KERNEL_GS_BASE
+	 * (x86_gsbase_write_cpu_inactive() is not exported; the MSR write is
+	 * what it does without FSGSBASE, and is valid with it too).
+	 */
+	local_irq_save(flags);
+	wrmsrq(MSR_KERNEL_GS_BASE, r->gs_base);
+	local_irq_restore(flags);
+	current->thread.gsbase = r->gs_base;
 	preempt_enable();
 	return 0;
 }

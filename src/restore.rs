@@ -369,13 +369,10 @@ fn prepare(plan: &mut Plan) -> Result<(), Failure> {
     }
     let user_end = crate::format::USER_END;
     for t in plan.threads.iter().map(|t| &t.thread) {
-        if t.regs.gs_base != 0 {
-            return Err(Failure::new(EOPNOTSUPP, uapi::CR_FAIL_UNSUPPORTED));
-        }
         if t.restart == uapi::CR_RESTART_SYSCALL && ((t.regs.orig_ax as i64) < 0 || t.regs.ip < 2) {
             return Err(Failure::new(EINVAL, uapi::CR_FAIL_IMAGE));
         }
-        if t.regs.ip >= user_end || t.regs.sp >= user_end || t.regs.fs_base >= user_end {
+        if t.regs.ip >= user_end || t.regs.sp >= user_end || t.regs.fs_base >= user_end || t.regs.gs_base >= user_end {
             return Err(Failure::new(EINVAL, uapi::CR_FAIL_IMAGE));
         }
     }
