@@ -35,6 +35,7 @@
 #include <linux/cr.h>
 
 #include "kselftest_harness.h"
+#include "cr_util.h"
 
 #define MiB (1UL << 20)
 #define GiB (1UL << 30)
@@ -83,27 +84,12 @@ struct target {
 
 #define REPORT_ERROR (~0ULL)
 
-static const char *target_exe(void)
-{
-	static char path[4096];
-	ssize_t n;
-
-	if (!path[0]) {
-		n = readlink("/proc/self/exe", path, sizeof(path) - 32);
-		if (n < 0)
-			return "cr_target";
-		path[n] = 0;
-		strcpy(strrchr(path, '/') + 1, "cr_target");
-	}
-	return path;
-}
-
 /* Starts cr_target @mode; @extra becomes its fd 5 (if not -1). */
 static struct target spawn_mode(const char *mode, int extra)
 {
 	struct target t = { -1, -1, -1 };
 	int rep[2], ctl[2];
-	const char *exe = target_exe();
+	const char *exe = cr_sibling("cr_target");
 
 	if (pipe2(rep, O_CLOEXEC) || pipe2(ctl, O_CLOEXEC))
 		return t;
@@ -217,19 +203,6 @@ static int thread_sleeps(pid_t tid)
 	buf[n > 0 ? n : 0] = 0;
 	p = strrchr(buf, ')');
 	return p && p[1] == ' ' && p[2] == 'S';
-}
-
-static int sh(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 /* Collects everything readable from @fd into a file while a checkpoint writes

@@ -27,21 +27,7 @@
 #include <linux/cr.h>
 
 #include "kselftest_harness.h"
-
-static const char *target_exe(void)
-{
-	static char path[4096];
-	ssize_t n;
-
-	if (!path[0]) {
-		n = readlink("/proc/self/exe", path, sizeof(path) - 32);
-		if (n < 0)
-			return "cr_target";
-		path[n] = 0;
-		strcpy(strrchr(path, '/') + 1, "cr_target");
-	}
-	return path;
-}
+#include "cr_util.h"
 
 /* Runs @argv with stdout into a pipe (and stdin from @in, or /dev/null);
  * returns the pid and the read end in *out. */
@@ -66,24 +52,6 @@ static pid_t run(char *const argv[], int in, int *out)
 	return pid;
 }
 
-/* Reads one line from @fd within @ms; returns its length or -1. */
-static int read_line(int fd, char *buf, int size, int ms)
-{
-	int n = 0;
-
-	while (n < size - 1) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-
-		if (poll(&p, 1, ms) != 1 || read(fd, buf + n, 1) != 1)
-			return -1;
-		if (buf[n] == '\n')
-			break;
-		n++;
-	}
-	buf[n] = 0;
-	return n;
-}
-
 /* The next "count N" line's N (skipping others), or -1. */
 static long next_count(int fd, int ms)
 {
@@ -98,32 +66,6 @@ static long next_count(int fd, int ms)
 	return -1;
 }
 
-static long ckpt_kill(pid_t pid, const char *path)
-{
-	int dev = open("/dev/cr", O_RDWR), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	struct cr_checkpoint_args a = {
-		.target = CR_CPID(0, pid), .out_fd = fd, .proof_fd = -1, .flags = CR_CHECKPOINT_KILL,
-	};
-	long r = dev < 0 || fd < 0 ? -EBADF : ioctl(dev, CR_IOC_CHECKPOINT, &a) ? -errno : 0;
-
-	close(dev);
-	close(fd);
-	return r;
-}
-
-static int sh(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 FIXTURE(restore) {
 	char img[64];
 	pid_t restored;
@@ -135,7 +77,7 @@ FIXTURE(restore) {
 /* Runs a counter, checkpoints it with --kill after a few counts. */
 FIXTURE_SETUP(restore)
 {
-	char *argv[] = { (char *)target_exe(), "counter", NULL };
+	char *argv[] = { (char *)cr_sibling("cr_target"), "counter", NULL };
 	int out, status;
 	pid_t pid;
 
@@ -148,7 +90,7 @@ FIXTURE_SETUP(restore)
 	for (int i = 0; i < 5; i++)
 		self->last = next_count(out, 5000);
 	ASSERT_LE(4, self->last);
-	ASSERT_EQ(0, ckpt_kill(pid, self->img));
+	ASSERT_EQ(0, checkpoint_kill(pid, self->img));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFSIGNALED(status));
 	/* The counts it printed before it was ended. */

@@ -26,21 +26,7 @@
 #include <linux/cr.h>
 
 #include "kselftest_harness.h"
-
-static char dir[4096];
-
-static const char *here(void)
-{
-	if (!dir[0]) {
-		ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 64);
-
-		if (n < 0)
-			return ".";
-		dir[n] = 0;
-		*strrchr(dir, '/') = 0;
-	}
-	return dir;
-}
+#include "cr_util.h"
 
 /* Runs @argv with stdin from a new pipe (*in: its write end) and stdout to
  * another (*out: its read end). */
@@ -63,24 +49,6 @@ static pid_t spawn(char *const argv[], int *in, int *out)
 	*in = i[1];
 	*out = o[0];
 	return pid;
-}
-
-/* One line from @fd within @ms, without its newline; -1 on timeout or EOF. */
-static int read_line(int fd, char *buf, int size, int ms)
-{
-	int n = 0;
-
-	while (n < size - 1) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-
-		if (poll(&p, 1, ms) != 1 || read(fd, buf + n, 1) != 1)
-			return -1;
-		if (buf[n] == '\n')
-			break;
-		n++;
-	}
-	buf[n] = 0;
-	return n;
 }
 
 static int slurp(const char *path, char *buf, size_t size)
@@ -145,19 +113,6 @@ static void first_difference(const char *a, const char *b, char *out, size_t siz
 		b = *eb ? eb + 1 : eb;
 	}
 	snprintf(out, size, "before: %.80s | after: %.80s", a, b);
-}
-
-static long checkpoint_kill(pid_t pid, const char *path)
-{
-	int dev = open("/dev/cr", O_RDWR), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	struct cr_checkpoint_args a = {
-		.target = CR_CPID(0, pid), .out_fd = fd, .proof_fd = -1, .flags = CR_CHECKPOINT_KILL,
-	};
-	long r = dev < 0 || fd < 0 ? -EBADF : ioctl(dev, CR_IOC_CHECKPOINT, &a) ? -errno : 0;
-
-	close(dev);
-	close(fd);
-	return r;
 }
 
 FIXTURE(rt) {
@@ -244,7 +199,7 @@ TEST_F_TIMEOUT(rt, round_trip, 600)
 	char *argv[] = { prog, NULL };
 	int status;
 
-	snprintf(prog, sizeof(prog), "%s/%s", here(), variant->prog);
+	snprintf(prog, sizeof(prog), "%s", cr_sibling(variant->prog));
 	self->pid = spawn(argv, &self->in, &self->out);
 	ASSERT_LT(0, self->pid);
 	ASSERT_LE(0, read_line(self->out, line, sizeof(line), 120000)) TH_LOG("no word from %s", prog);
@@ -295,7 +250,7 @@ TEST_F_TIMEOUT(rt, round_trip, 600)
 /* Every rt_* program next to this one has a case above. */
 TEST(every_program_has_a_case)
 {
-	DIR *d = opendir(here());
+	DIR *d = opendir(cr_test_dir());
 	struct dirent *e;
 	int programs = 0;
 

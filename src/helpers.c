@@ -1520,8 +1520,3 @@ u32 cr_caller_pid(void)
 	return task_tgid_vnr(current);
 }
 
-/* Closes the caller's fd @fd (ignoring a closed one). */
-void cr_close_fd(unsigned int fd)
-{
-	close_fd(fd);
-}

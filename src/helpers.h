@@ -93,7 +93,6 @@ ssize_t cr_file_read(struct file *f, void *buf, size_t len);
 struct file *cr_open(const char *path, int flags);
 int cr_file_same(struct file *f, u64 ino, u64 size, u64 mtime_ns);
 u32 cr_caller_pid(void);
-void cr_close_fd(unsigned int fd);
 
 u64 cr_now_real_ns(void);
 u64 cr_now_ns(void);

@@ -56,6 +56,8 @@ pub(crate) struct Thread {
 /// One memory area, with its file opened (before the point of no return).
 struct Area {
     vma: CrVma,
+    /// Where its path starts in `Plan::paths` (`vma.path_len` bytes).
+    path_at: usize,
     file: Option<OpenFile>,
 }
 
@@ -167,9 +169,10 @@ impl Plan {
                 let v: CrVma = p.take("a memory area")?;
                 ck.vma(&v)?;
                 let path = p.take_path(v.path_len, "a mapped file's path")?;
+                let path_at = self.paths.len();
                 self.paths.extend_from_slice(path, GFP_KERNEL).map_err(oom)?;
                 self.area_at.push(p.at(), GFP_KERNEL).map_err(oom)?;
-                self.areas.push(Area { vma: v, file: None }, GFP_KERNEL).map_err(oom)?;
+                self.areas.push(Area { vma: v, path_at, file: None }, GFP_KERNEL).map_err(oom)?;
             }
             CR_REC_SIGHAND => {
                 let bytes = p.take_bytes(core::mem::size_of::<CrSighand>() as u64, "the signal handlers")?;
@@ -229,8 +232,8 @@ impl Plan {
 
     /// The path of area `i`.
     fn path(&self, i: usize) -> &[u8] {
-        let start: usize = self.areas[..i].iter().map(|a| a.vma.path_len as usize).sum();
-        &self.paths[start..start + self.areas[i].vma.path_len as usize]
+        let a = &self.areas[i];
+        &self.paths[a.path_at..a.path_at + a.vma.path_len as usize]
     }
 }
 

@@ -111,9 +111,9 @@ impl Device {
     /// `CR_IOC_CHECKPOINT`: streams the image of `args.target` to
     /// `args.out_fd`; fills the statistics in `args`.
     pub fn checkpoint(&self, args: &mut CrCheckpointArgs) -> Result<(), DevError> {
-        // SAFETY: CR_IOC_CHECKPOINT reads and writes exactly one
-        // `CrCheckpointArgs` (the size encoded in the command) at `args`,
-        // which lives across the call.
+        // CR_IOC_CHECKPOINT's size field is that of `CrCheckpointArgs`.
+        // SAFETY: It reads and writes one `CrCheckpointArgs` at `args`, which
+        // lives across the call.
         let rc = unsafe {
             libc::ioctl(
                 self.file.as_raw_fd(),
@@ -139,9 +139,9 @@ impl Device {
     /// `restore` through `fd`, another fd of the device (crctl moves its fds
     /// about before a restore).
     pub fn restore_on(fd: RawFd, args: &mut CrRestoreArgs) -> Result<(), DevError> {
-        // SAFETY: CR_IOC_RESTORE reads and writes one `CrRestoreArgs` at
-        // `args`, and reads `meta_len` bytes at `meta`, which the caller keeps
-        // alive across the call.
+        // The caller keeps `meta_len` bytes at `meta` alive across the call.
+        // SAFETY: CR_IOC_RESTORE reads and writes one `CrRestoreArgs` at `args`
+        // and reads the metadata, all of it valid memory.
         let rc = unsafe {
             libc::ioctl(
                 fd,

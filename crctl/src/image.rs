@@ -73,7 +73,7 @@ pub struct Thread {
 }
 
 /// An image, decoded and verified.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Image {
     pub header: CrImageHeader,
     pub process: CrProcess,
@@ -209,20 +209,8 @@ fn read_inner<R: Read>(
         c.extend_from_slice(&magic);
     }
 
-    let mut process = CrProcess::default();
-    let mut mm = CrMm::default();
-    let mut auxv = Vec::new();
-    let mut exe = String::new();
-    let mut vmas: Vec<(CrVma, String)> = Vec::new();
-    let mut sighand = CrSighand::default();
-    let mut shared_pending = CrSigpending::default();
-    let mut shared_queue = Vec::new();
-    let mut fds = Vec::new();
-    let mut fs = None;
-    let mut itimers = None;
-    let mut pipes = Vec::new();
-    let mut threads = Vec::new();
-    let mut pages = Vec::new();
+    // Filled record by record; header, trailer and bytes are set at the end.
+    let mut img = Image::default();
     let mut buf = vec![0u8; 1 << 20];
 
     loop {
@@ -239,22 +227,8 @@ fn read_inner<R: Read>(
             if rec.r#type == CR_REC_PAGES || rec.r#type == CR_REC_TRAILER {
                 return Ok(Image {
                     header: ck.header,
-                    process,
-                    mm,
-                    auxv,
-                    exe,
-                    vmas,
-                    sighand,
-                    shared_pending,
-                    shared_queue,
-                    fds,
-                    fs: fs.clone(),
-                    itimers,
-                    pipes: pipes.clone(),
-                    threads,
-                    pages,
-                    trailer: CrTrailer::default(),
                     bytes: src.pos,
+                    ..img
                 });
             }
         }
@@ -265,7 +239,8 @@ fn read_inner<R: Read>(
             hash.update(&head);
             let run: CrPages = from_bytes(&head).expect("16 bytes");
             let end = run.addr.saturating_add(run.count.saturating_mul(4096));
-            let inside = vmas
+            let inside = img
+                .vmas
                 .iter()
                 .any(|(v, _)| v.start <= run.addr && end <= v.end && Checker::holds_pages(v));
             ck.pages(&run, inside)?;
@@ -281,7 +256,7 @@ fn read_inner<R: Read>(
             }
             ck.sealed(hash.digest() as u32 == rec.check)?;
             chain.update(&rec.check.to_le_bytes());
-            pages.push(PageRun {
+            img.pages.push(PageRun {
                 addr: run.addr,
                 count: run.count,
             });
@@ -299,53 +274,55 @@ fn read_inner<R: Read>(
         match rec.r#type {
             CR_REC_HEADER => ck.header(&p.take("the header")?)?,
             CR_REC_PROCESS => {
-                process = p.take("the process")?;
-                ck.process(&process)?;
+                img.process = p.take("the process")?;
+                ck.process(&img.process)?;
             }
             CR_REC_MM => {
-                mm = p.take("the address space")?;
-                ck.mm(&mm)?;
-                auxv = p
-                    .take_bytes(u64::from(mm.auxv_words) * 8, "the auxv")?
+                img.mm = p.take("the address space")?;
+                ck.mm(&img.mm)?;
+                img.auxv = p
+                    .take_bytes(u64::from(img.mm.auxv_words) * 8, "the auxv")?
                     .chunks_exact(8)
                     .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
                     .collect();
-                exe = text(p.take_path(mm.exe_path_len, "the executable's path")?);
+                img.exe = text(p.take_path(img.mm.exe_path_len, "the executable's path")?);
             }
             CR_REC_VMA => {
                 let v: CrVma = p.take("a memory area")?;
                 ck.vma(&v)?;
-                vmas.push((v, text(p.take_path(v.path_len, "a mapped file's path")?)));
+                img.vmas
+                    .push((v, text(p.take_path(v.path_len, "a mapped file's path")?)));
             }
             CR_REC_SIGHAND => {
-                sighand = p.take("the signal handlers")?;
-                ck.sighand(&sighand)?;
+                img.sighand = p.take("the signal handlers")?;
+                ck.sighand(&img.sighand)?;
             }
             CR_REC_SIGPENDING => {
-                shared_pending = p.take("the pending signals")?;
-                ck.sigpending(&shared_pending)?;
-                for _ in 0..shared_pending.count {
+                img.shared_pending = p.take("the pending signals")?;
+                ck.sigpending(&img.shared_pending)?;
+                for _ in 0..img.shared_pending.count {
                     let s: CrSiginfo = p.take("a queued signal")?;
                     ck.siginfo(&s)?;
-                    shared_queue.push(s);
+                    img.shared_queue.push(s);
                 }
             }
             CR_REC_FD => {
                 let f: CrFd = p.take("an open file")?;
                 ck.fd(&f)?;
-                fds.push((f, text(p.take_path(f.path_len, "an open file's path")?)));
+                img.fds
+                    .push((f, text(p.take_path(f.path_len, "an open file's path")?)));
             }
             CR_REC_FS => {
                 let f: CrFs = p.take("the directories")?;
                 ck.fs(&f)?;
                 let cwd = text(p.take_path(f.cwd_len, "the working directory")?);
                 let root = text(p.take_path(f.root_len, "the root directory")?);
-                fs = Some((f, cwd, root));
+                img.fs = Some((f, cwd, root));
             }
             CR_REC_ITIMERS => {
                 let t: CrItimers = p.take("the interval timers")?;
                 ck.itimers(&t)?;
-                itimers = Some(t);
+                img.itimers = Some(t);
             }
             CR_REC_PIPE => {
                 let pipe: CrPipe = p.take("a pipe")?;
@@ -353,7 +330,7 @@ fn read_inner<R: Read>(
                 let data = p
                     .take_bytes(u64::from(pipe.bytes), "a pipe's data")?
                     .to_vec();
-                pipes.push((pipe, data));
+                img.pipes.push((pipe, data));
             }
             CR_REC_THREAD => {
                 let t: CrThread = p.take("a thread")?;
@@ -367,7 +344,7 @@ fn read_inner<R: Read>(
                     ck.siginfo(&s)?;
                     pending.push(s);
                 }
-                threads.push(Thread {
+                img.threads.push(Thread {
                     thread: t,
                     xstate,
                     pending,
@@ -390,22 +367,9 @@ fn read_inner<R: Read>(
                 }
                 return Ok(Image {
                     header: ck.header,
-                    process,
-                    mm,
-                    auxv,
-                    exe,
-                    vmas,
-                    sighand,
-                    shared_pending,
-                    shared_queue,
-                    fds,
-                    fs: fs.clone(),
-                    itimers,
-                    pipes: pipes.clone(),
-                    threads,
-                    pages,
                     trailer,
                     bytes: src.pos,
+                    ..img
                 });
             }
         }

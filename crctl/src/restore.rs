@@ -625,13 +625,13 @@ fn spawn_waiter(
         ..Default::default()
     };
     let ret: i64;
-    // SAFETY: clone3 with CLONE_VM on a stack of its own. The new thread runs
-    // only the instructions below: ioctl(dev, CR_IOC_RESTORE_THREAD, args),
-    // which on success returns into the restored program with all registers
-    // replaced, and on failure exit(2)s the thread with the errno. It touches
-    // no memory of crctl's but `args` (read by the kernel before the restore
-    // passes its point of no return). The parent path clobbers only rax, rcx
-    // and r11, as any system call.
+    // clone3 with CLONE_VM on a stack of its own. The new thread runs only
+    // the instructions below: ioctl(dev, CR_IOC_RESTORE_THREAD, args), which
+    // on success returns into the restored program with all registers
+    // replaced, and on failure exit(2)s the thread with the errno.
+    // SAFETY: The new thread touches no memory of crctl's but `args` (read
+    // before the restore's point of no return); the parent path clobbers only
+    // rax, rcx and r11, as any system call.
     unsafe {
         std::arch::asm!(
             "syscall",
@@ -838,7 +838,8 @@ fn init(
 }
 
 /// The child: prepare, then become the restored process. Returns only on
-/// failure, having told the parent why on the status pipe.
+/// failure, having told the parent why on the status pipe (which moves with
+/// the fd table's layout).
 fn become_restored(
     dev: &Device,
     img: &Image,
@@ -848,71 +849,61 @@ fn become_restored(
     status_fd: RawFd,
     opts: &Options,
 ) {
-    let mut status = status_fd;
-    let err = prepare_and_restore(dev, img, meta, fds, src_fd, &mut status, opts);
-    tell(status, &err);
-}
-
-/// `become_restored`'s work; `status_fd` follows the pipe as it moves.
-fn prepare_and_restore(
-    dev: &Device,
-    img: &Image,
-    meta: &[u8],
-    fds: FdPlan,
-    src_fd: RawFd,
-    status_fd: &mut RawFd,
-    opts: &Options,
-) -> String {
-    // The restore sets the image's mask; until then nothing may interrupt.
-    // SAFETY: a full set for sigprocmask.
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
-    }
-    let mut keep = [src_fd, *status_fd, dev.as_raw_fd()];
-    let laid_out = lay_out_fds(fds, &mut keep);
-    let [src_fd, status, dev_fd] = keep;
-    *status_fd = status;
-    if let Err(e) = laid_out {
-        return e;
-    }
-    if let Err(e) = move_specials(img) {
-        return e;
-    }
-    // One waiting thread per image thread but the first.
-    let n = img.threads.len();
-    let mut targs: Vec<CrRestoreThreadArgs> = (1..n)
-        .map(|i| CrRestoreThreadArgs {
-            index: i as u32,
-            ..Default::default()
-        })
-        .collect();
-    let tids: Vec<libc::pid_t> = img
-        .threads
-        .iter()
-        .map(|t| t.thread.tid as libc::pid_t)
-        .collect();
-    for (i, a) in targs.iter_mut().enumerate() {
-        let tid = (opts.pid != PidChoice::Any).then_some(&tids[i + 1]);
-        if let Err(e) = spawn_waiter(dev_fd, a, tid) {
-            return pid_error("thread id", tids[i + 1], &e);
+    let mut status_fd_now = status_fd;
+    let prepare_and_restore = || -> String {
+        // The restore sets the image's mask; until then nothing may interrupt.
+        // SAFETY: a full set for sigprocmask.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
         }
-    }
-    if let Err(e) = arm_itimers(img) {
-        return e;
-    }
-    let mut args = CrRestoreArgs {
-        meta: meta.as_ptr() as u64,
-        meta_len: meta.len() as u64,
-        in_fd: src_fd,
-        status_fd: status,
-        dev_fd,
-        ..Default::default()
+        let mut keep = [src_fd, status_fd_now, dev.as_raw_fd()];
+        let laid_out = lay_out_fds(fds, &mut keep);
+        let [src_fd, status, dev_fd] = keep;
+        status_fd_now = status;
+        if let Err(e) = laid_out {
+            return e;
+        }
+        if let Err(e) = move_specials(img) {
+            return e;
+        }
+        // One waiting thread per image thread but the first.
+        let n = img.threads.len();
+        let mut targs: Vec<CrRestoreThreadArgs> = (1..n)
+            .map(|i| CrRestoreThreadArgs {
+                index: i as u32,
+                ..Default::default()
+            })
+            .collect();
+        let tids: Vec<libc::pid_t> = img
+            .threads
+            .iter()
+            .map(|t| t.thread.tid as libc::pid_t)
+            .collect();
+        for (i, a) in targs.iter_mut().enumerate() {
+            let tid = (opts.pid != PidChoice::Any).then_some(&tids[i + 1]);
+            if let Err(e) = spawn_waiter(dev_fd, a, tid) {
+                return pid_error("thread id", tids[i + 1], &e);
+            }
+        }
+        if let Err(e) = arm_itimers(img) {
+            return e;
+        }
+        let mut args = CrRestoreArgs {
+            meta: meta.as_ptr() as u64,
+            meta_len: meta.len() as u64,
+            in_fd: src_fd,
+            status_fd: status,
+            dev_fd,
+            ..Default::default()
+        };
+        match Device::restore_on(dev_fd, &mut args) {
+            // Unreachable: a successful restore returns into the restored program.
+            Ok(()) => "the restore returned to crctl".to_owned(),
+            Err(e) => e.to_string(),
+        }
     };
-    match Device::restore_on(dev_fd, &mut args) {
-        // Unreachable: a successful restore returns into the restored program.
-        Ok(()) => "the restore returned to crctl".to_owned(),
-        Err(e) => e.to_string(),
-    }
+    let err = prepare_and_restore();
+    tell(status_fd_now, &err);
 }

@@ -32,21 +32,13 @@ static void *spin(void *arg)
 int main(void)
 {
 	unsigned long base = 0;
-	pthread_t t;
 
 	if (syscall(SYS_arch_prctl, ARCH_SET_GS, &main_word))
 		rt_die("arch_prctl(ARCH_SET_GS)");
-	if (pthread_create(&t, NULL, spin, NULL))
-		rt_die("pthread_create");
-	if (!rt_wait_for(&turns, 1000, 10000))
-		rt_die("the spinning thread did not start");
-	rt_ready_wait();
+	rt_spin_across(spin, &turns, &stop);
 	syscall(SYS_arch_prctl, ARCH_GET_GS, &base);
 	rt_check(base == (unsigned long)&main_word, "main's gs base is %#lx", base);
 	rt_check(gs_word() == main_word, "%%gs:0 reads %#llx", (unsigned long long)gs_word());
-	rt_check(rt_wait_for(&turns, turns + 1000, 10000), "the spinning thread stopped");
-	stop = 1;
-	pthread_join(t, NULL);
 	rt_check(bad == 0, "the thread's gs base changed");
 	return rt_verdict();
 }

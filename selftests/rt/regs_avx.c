@@ -37,21 +37,11 @@ __attribute__((target("avx2"))) static void *spin(void *arg)
 int main(void)
 {
 	unsigned int a, b, c, d;
-	pthread_t t;
-	uint64_t before;
 
 	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & (1 << 5)))
 		rt_skip("this CPU has no AVX2");
 	rt_fill(want, sizeof(want), 31);
-	if (pthread_create(&t, NULL, spin, NULL))
-		rt_die("pthread_create");
-	if (!rt_wait_for(&turns, 1000, 10000))
-		rt_die("the spinning thread did not start");
-	rt_ready_wait();
-	before = turns;
-	rt_check(rt_wait_for(&turns, before + 1000, 10000), "the spinning thread stopped");
-	stop = 1;
-	pthread_join(t, NULL);
+	rt_spin_across(spin, &turns, &stop);
 	rt_check(!bad, "a ymm register changed under the spinning thread");
 	return rt_verdict();
 }

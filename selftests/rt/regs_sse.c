@@ -40,19 +40,8 @@ static void *spin(void *arg)
 
 int main(void)
 {
-	pthread_t t;
-	uint64_t before;
-
 	rt_fill(want, sizeof(want), 21);
-	if (pthread_create(&t, NULL, spin, NULL))
-		rt_die("pthread_create");
-	if (!rt_wait_for(&turns, 1000, 10000))
-		rt_die("the spinning thread did not start");
-	rt_ready_wait();
-	before = turns;
-	rt_check(rt_wait_for(&turns, before + 1000, 10000), "the spinning thread stopped");
-	stop = 1;
-	pthread_join(t, NULL);
+	rt_spin_across(spin, &turns, &stop);
 	rt_check(!bad, "an xmm register or MXCSR changed under the spinning thread");
 	return rt_verdict();
 }

@@ -143,6 +143,27 @@ static inline int rt_wait_for(volatile uint64_t *counter, uint64_t target, int m
 	return *counter >= target;
 }
 
+/*
+ * Runs @spin in a thread that counts its turns in *@turns until *@stop is
+ * set: waits until it runs, says "ready" and waits for "go" (the checkpoint
+ * and restore happen meanwhile), checks that it went on, then stops and
+ * joins it.
+ */
+static inline void rt_spin_across(void *(*spin)(void *), volatile uint64_t *turns,
+				  volatile int *stop)
+{
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, spin, NULL))
+		rt_die("pthread_create");
+	if (!rt_wait_for(turns, 1000, 10000))
+		rt_die("the spinning thread did not start");
+	rt_ready_wait();
+	rt_check(rt_wait_for(turns, *turns + 1000, 10000), "the spinning thread stopped");
+	*stop = 1;
+	pthread_join(t, NULL);
+}
+
 static inline pid_t rt_gettid(void)
 {
 	return (pid_t)syscall(SYS_gettid);

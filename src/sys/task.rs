@@ -44,9 +44,8 @@ impl Process {
         // SAFETY: Drops the reference `find_get_pid` took.
         unsafe { bindings::put_pid(p) };
         let t = NonNull::new(t.cast::<Task>()).ok_or(ESRCH)?;
-        // SAFETY: `get_pid_task` returned a task whose reference count it
-        // incremented; the `ARef` takes over that reference. `Task` is a
-        // transparent wrapper of `task_struct`.
+        // `get_pid_task` returned a task whose reference count it incremented.
+        // SAFETY: The `ARef` takes over that reference; `Task` wraps `task_struct`.
         let leader = unsafe { ARef::from_raw(t) };
         Ok(Process { leader })
     }
@@ -92,9 +91,8 @@ impl Process {
             // SAFETY: The helper initialized the first `n` elements.
             unsafe { raw.inc_len(n) };
             for &t in raw.iter() {
-                // SAFETY: `t` is a valid task with a reference the helper took;
-                // the `ARef` owns it from here. `Task` is transparent over
-                // `task_struct`.
+                // `t` is a valid, non-null task with a reference the helper took.
+                // SAFETY: The `ARef` owns that reference; `Task` wraps `task_struct`.
                 let t = unsafe { ARef::from_raw(NonNull::new_unchecked(t.cast::<Task>())) };
                 // Cannot allocate: `threads` has room for all `n`.
                 threads.push(t, GFP_KERNEL)?;
@@ -260,9 +258,8 @@ impl WorkHead {
 /// Fails with `ESRCH` when `t` is already past the point of running works.
 pub(crate) fn queue_stop(t: &Task, stop: Arc<ThreadStop>) -> Result {
     let raw = Arc::into_raw(stop);
-    // SAFETY: `raw` points to a live `ThreadStop` (we own a reference through
-    // `raw`), so its `work` field is valid, and pinned (an `Arc` never moves
-    // its contents).
+    // We own a reference through `raw`; an `Arc` never moves its contents.
+    // SAFETY: `raw` points to a live, pinned `ThreadStop`, so `work` is valid.
     let cb = unsafe { (*raw).work_head().0.get() };
     // SAFETY: `t` is valid; `cb` stays valid until the callback has run,
     // because the reference owned through `raw` is only released by it.
