@@ -313,51 +313,16 @@ fn plan_fds(img: &Image, stdio: Stdio) -> Result<FdPlan, String> {
                 file
             }
             CR_FD_PIPE => {
-                let end = match pipes.iter().position(|p| p.0 == f.dev && p.1 == f.ino) {
-                    Some(i) => {
-                        let p = &pipes[i];
-                        if f.f_flags & libc::O_ACCMODE as u32 == libc::O_WRONLY as u32 {
-                            p.3.try_clone()
-                        } else {
-                            p.2.try_clone()
-                        }
-                    }
+                let i = match pipes.iter().position(|p| p.0 == f.dev && p.1 == f.ino) {
+                    Some(i) => i,
                     None => {
-                        let both = img.fds.iter().filter(|(g, _)| {
-                            g.r#type == CR_FD_PIPE && g.dev == f.dev && g.ino == f.ino
-                        });
-                        let writers = both
-                            .clone()
-                            .filter(|(g, _)| g.f_flags & libc::O_ACCMODE as u32 == libc::O_WRONLY as u32)
-                            .count();
-                        if writers == 0 || writers == both.count() {
-                            return Err(format!(
-                                "{what} is one end of a pipe to another process: cr cannot restore that yet (use --stdio inherit for fds 0-2)"
-                            ));
-                        }
-                        let mut ends = [0 as RawFd; 2];
-                        // SAFETY: `ends` has room for the two fds.
-                        if unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-                            return Err(format!("cannot make a pipe: {}", io::Error::last_os_error()));
-                        }
-                        // SAFETY: fresh fds that we now own.
-                        let (r, w) = unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
-                        if let Some((p, data)) =
-                            img.pipes.iter().find(|(p, _)| p.dev == f.dev && p.ino == f.ino)
-                        {
-                            fill_pipe(&w, p.capacity, data).map_err(|e| {
-                                format!("{what}: cannot put back the {} bytes it held: {e}", data.len())
-                            })?;
-                        }
-                        pipes.push((f.dev, f.ino, r, w));
-                        let p = pipes.last().expect("pushed");
-                        if f.f_flags & libc::O_ACCMODE as u32 == libc::O_WRONLY as u32 {
-                            p.3.try_clone()
-                        } else {
-                            p.2.try_clone()
-                        }
+                        pipes.push(new_pipe(img, f, &what)?);
+                        pipes.len() - 1
                     }
                 };
+                let (_, _, r, w) = &pipes[i];
+                let write_end = f.f_flags & libc::O_ACCMODE as u32 == libc::O_WRONLY as u32;
+                let end = if write_end { w.try_clone() } else { r.try_clone() };
                 let end = end.map_err(|e| format!("{what}: {e}"))?;
                 if flags & libc::O_NONBLOCK != 0 {
                     // SAFETY: sets a status flag of our own fd.
@@ -387,6 +352,48 @@ fn plan_fds(img: &Image, stdio: Stdio) -> Result<FdPlan, String> {
         }
     }
     Ok(plan)
+}
+
+/// A new pipe for the image's pipe behind `f`, holding the data that waited
+/// in it: (dev, ino, read end, write end). Only a pipe whose both ends the
+/// process held can be rebuilt.
+fn new_pipe(img: &Image, f: &CrFd, what: &str) -> Result<(u64, u64, OwnedFd, OwnedFd), String> {
+    let same = |g: &CrFd| g.r#type == CR_FD_PIPE && g.dev == f.dev && g.ino == f.ino;
+    let is_writer = |g: &CrFd| g.f_flags & libc::O_ACCMODE as u32 == libc::O_WRONLY as u32;
+    let ends = img.fds.iter().filter(|(g, _)| same(g)).count();
+    let writers = img
+        .fds
+        .iter()
+        .filter(|(g, _)| same(g) && is_writer(g))
+        .count();
+    if writers == 0 || writers == ends {
+        return Err(format!(
+            "{what} is one end of a pipe to another process: cr cannot restore that yet (use --stdio inherit for fds 0-2)"
+        ));
+    }
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: `fds` has room for the two fds.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(format!(
+            "cannot make a pipe: {}",
+            io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: fresh fds that we now own.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    if let Some((p, data)) = img
+        .pipes
+        .iter()
+        .find(|(p, _)| p.dev == f.dev && p.ino == f.ino)
+    {
+        fill_pipe(&w, p.capacity, data).map_err(|e| {
+            format!(
+                "{what}: cannot put back the {} bytes it held: {e}",
+                data.len()
+            )
+        })?;
+    }
+    Ok((f.dev, f.ino, r, w))
 }
 
 /// Gives a new pipe the image's capacity and the data that waited in it.
