@@ -17,7 +17,8 @@ MODOUT := $(OUT)/module
 TARGET := x86_64-unknown-linux-gnu
 CRCTL := $(TOP)/target/$(TARGET)/release/crctl
 SELFTESTS_OUT := $(TOP)/build/selftests
-export PATH := $(HOME)/.cargo/bin:$(PATH)
+# Debian's Rust toolchain first (see scripts/setup), then bindgen-cli.
+export PATH := /usr/bin:$(HOME)/.cargo/bin:$(PATH)
 
 # The make variables every build against the test kernel needs (RUSTC, BINDGEN,
 # LLVM for the debug flavor, ...). With KDIR= pointing elsewhere, pass what that
@@ -92,7 +93,7 @@ $(BENCH): $(TOP)/bench/cr_bench.c $(TOP)/include/uapi/linux/cr.h
 FUZZ_SECONDS ?= 60
 fuzz:
 	@command -v cargo-fuzz >/dev/null || cargo install --quiet --locked cargo-fuzz
-	@cd $(TOP)/crctl/fuzz && cargo +nightly fuzz run image corpus/image -- \
+	@cd $(TOP)/crctl/fuzz && $(HOME)/.cargo/bin/cargo +nightly fuzz run image corpus/image -- \
 		-max_total_time=$(FUZZ_SECONDS) -max_len=131072 -rss_limit_mb=2048
 
 bench:
