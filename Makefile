@@ -34,7 +34,7 @@ CLIPPY_DRIVER ?= /usr/bin/clippy-driver
 KMAKE = kdir=$$($(KDIR_CMD)) && $(MAKE) -C $$kdir M=$(TOP) MO=$(MODOUT) $(KARGS)
 
 .PHONY: all module module-strict crctl selftests guest setup kernel headers \
-	check demo bench fuzz clean modules_install rust-analyzer
+	check fresh-check demo bench fuzz clean modules_install rust-analyzer
 
 all: module crctl selftests
 
@@ -79,6 +79,10 @@ guest: module crctl selftests
 
 check:
 	@$(TOP)/scripts/check
+
+# make demo and make check in a fresh Debian 12 root with an empty cache (slow).
+fresh-check:
+	@$(TOP)/scripts/fresh-check
 
 # Benchmarks (not tests): in the fast kernel, measured side by side in one guest.
 BENCH := $(TOP)/build/bench/cr_bench

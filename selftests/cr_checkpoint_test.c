@@ -34,7 +34,7 @@
 
 #include <linux/cr.h>
 
-#include "kselftest_harness.h"
+#include "cr_harness.h"
 #include "cr_util.h"
 
 #define MiB (1UL << 20)
@@ -681,7 +681,15 @@ TEST_F(ckpt, bad_arguments)
 	EXPECT_EQ(-EINVAL, ckpt_args(&a));
 	EXPECT_EQ(CR_FAIL_ARGS, a.fail_reason);
 	a = (struct cr_checkpoint_args){ .target = self->t.pid, .out_fd = fd, .proof_fd = -1 };
-	a.__reserved[1] = 1;
+	a.__pad2 = 1;
+	EXPECT_EQ(-EINVAL, ckpt_args(&a));
+	/* A message buffer needs both its address and its size, at most 4 KiB. */
+	a = (struct cr_checkpoint_args){ .target = self->t.pid, .out_fd = fd, .proof_fd = -1, .msg_len = 64 };
+	EXPECT_EQ(-EINVAL, ckpt_args(&a));
+	a = (struct cr_checkpoint_args){ .target = self->t.pid, .out_fd = fd, .proof_fd = -1, .msg = 4096 };
+	EXPECT_EQ(-EINVAL, ckpt_args(&a));
+	a = (struct cr_checkpoint_args){ .target = self->t.pid, .out_fd = fd, .proof_fd = -1,
+					 .msg = (unsigned long)&a, .msg_len = 4097 };
 	EXPECT_EQ(-EINVAL, ckpt_args(&a));
 	a = (struct cr_checkpoint_args){ .target = self->t.pid, .out_fd = -5, .proof_fd = -1 };
 	EXPECT_EQ(-EINVAL, ckpt_args(&a));

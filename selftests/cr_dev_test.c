@@ -3,24 +3,28 @@
  * /dev/cr: the device node and its ioctl ABI.
  *
  * Opens and closes, CR_IOC_INFO, unknown commands (ENOTTY), arguments of the
- * wrong size (EINVAL), bad user pointers (EFAULT), and many concurrent users.
+ * wrong size (EINVAL), bad user pointers (EFAULT), many concurrent users, and
+ * thousands of random requests from root and from a user.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <linux/cr.h>
 
-#include "kselftest_harness.h"
+#include "cr_harness.h"
 
 #define CR_DEV "/dev/cr"
 
@@ -278,6 +282,148 @@ TEST(fd_inherited_across_fork)
 	EXPECT_TRUE(WIFEXITED(status));
 	EXPECT_EQ(0, WEXITSTATUS(status));
 	/* The parent's fd still works after the child's copy was closed. */
+	EXPECT_EQ(0, cr_ioctl(fd, CR_IOC_INFO, &info));
+	close(fd);
+}
+
+/* A value a hostile caller would try for a field of @size bytes. */
+static uint64_t edge(unsigned int *seed, int size)
+{
+	static const uint64_t v[] = {
+		0, 1, 2, 3, 4095, 4096, 4097, 0x7fffffff, 0x80000000, 0xffffffff,
+		1ULL << 32, 1ULL << 47, (1ULL << 47) - 4096, 1ULL << 50, (1ULL << 56) - 4096,
+		0xffff888000000000ULL, 0xffffffffff600000ULL, ~0ULL, 64ULL << 20, (64ULL << 20) + 1,
+	};
+	uint64_t x = rand_r(seed) % 3 ? v[rand_r(seed) % (sizeof(v) / sizeof(v[0]))]
+				       : ((uint64_t)rand_r(seed) << 33) ^ rand_r(seed);
+
+	return size == 4 ? (uint32_t)x : x;
+}
+
+/*
+ * Random requests: known and unknown commands, argument sizes and
+ * directions, each field an edge value, a random number or left alone, with
+ * message buffers and metadata that point anywhere. The only processes they
+ * may name are a sacrificial child, this process and ones that do not exist
+ * (or pid 1, which a --kill must never reach). A restore that succeeded
+ * would replace the caller: each batch runs in a child of its own. Nothing
+ * may oops, WARN or leak (the VM run checks the kernel log).
+ */
+static void on_alarm(int sig)
+{
+}
+
+static void fuzz_batch(int n, unsigned int seed)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };	/* no SA_RESTART */
+	struct itimerval soon = { .it_value = { 0, 50 * 1000 } };
+	int null = open("/dev/null", O_RDWR);
+
+	static const unsigned int cmds[] = {
+		CR_IOC_INFO, CR_IOC_CHECKPOINT, CR_IOC_RESTORE, CR_IOC_RESTORE_THREAD,
+	};
+	uint64_t arg[64];
+	char *msg = malloc(8192);
+	int fd = cr_open(), out = open("/dev/null", O_WRONLY);
+	pid_t victim;
+
+	/* No image may land in the TAP output: stdio goes nowhere. */
+	dup2(null, 0);
+	dup2(null, 1);
+	dup2(null, 2);
+	/* A request that waits (a thread waiting for its restore's leader, a
+	 * freeze) is interrupted as a caller's signal would. */
+	sigaction(SIGALRM, &sa, NULL);
+	victim = fork();
+	if (victim == 0) {
+		for (;;)
+			pause();
+	}
+	for (int i = 0; i < n; i++) {
+		unsigned int cmd = cmds[rand_r(&seed) % 4];
+		int size = _IOC_SIZE(cmd);
+
+		if (rand_r(&seed) % 8 == 0)
+			cmd = _IOC(rand_r(&seed) % 4, CR_IOC_MAGIC, rand_r(&seed) % 0x40, rand_r(&seed) % 256);
+		memset(arg, 0, sizeof(arg));
+		for (int k = 0; k < size / 4; k++)
+			if (rand_r(&seed) % 4 == 0)
+				((uint32_t *)arg)[k] = (uint32_t)edge(&seed, 4);
+		for (int k = 0; k < size / 8; k++)
+			if (rand_r(&seed) % 6 == 0)
+				arg[k] = edge(&seed, 8);
+		if (cmd == CR_IOC_CHECKPOINT) {
+			struct cr_checkpoint_args *a = (void *)arg;
+			const uint64_t targets[] = { victim, getpid(), 1, 4194000, CR_CPID(3, victim) };
+
+			a->target = targets[rand_r(&seed) % 5];
+			if (a->target == 1)
+				a->flags = CR_CHECKPOINT_KILL;
+			if (rand_r(&seed) % 2)
+				a->out_fd = out;
+			if (rand_r(&seed) % 2)
+				a->proof_fd = -1;
+			if (rand_r(&seed) % 2) {
+				a->msg = rand_r(&seed) % 4 ? (uintptr_t)msg : edge(&seed, 8);
+				a->msg_len = rand_r(&seed) % 5000;
+			}
+			if (rand_r(&seed) % 2)
+				a->freeze_timeout_ms = 1 + rand_r(&seed) % 200;
+		} else if (cmd == CR_IOC_RESTORE) {
+			struct cr_restore_args *a = (void *)arg;
+
+			if (rand_r(&seed) % 2) {
+				a->meta = (uintptr_t)msg;
+				a->meta_len = rand_r(&seed) % 8192;
+			}
+		}
+		setitimer(ITIMER_REAL, &soon, NULL);
+		ioctl(fd, cmd, rand_r(&seed) % 16 ? (void *)arg : (void *)edge(&seed, 8));
+		if (waitpid(victim, NULL, WNOHANG) == victim) {
+			victim = fork();
+			if (victim == 0) {
+				for (;;)
+					pause();
+			}
+		}
+	}
+	kill(victim, SIGKILL);
+	waitpid(victim, NULL, 0);
+	close(fd);
+	close(out);
+	free(msg);
+}
+
+FIXTURE(fuzz) {};
+FIXTURE_SETUP(fuzz) {}
+FIXTURE_TEARDOWN(fuzz) {}
+
+TEST_F_TIMEOUT(fuzz, random_requests, 900)
+{
+	const int n = getenv("CR_FUZZ_IOCTLS") ? atoi(getenv("CR_FUZZ_IOCTLS")) : 3000;
+
+	for (int who = 0; who < 2; who++) {
+		for (int batch = 0; batch < 10; batch++) {
+			int status;
+			pid_t pid = fork();
+
+			if (pid == 0) {
+				if (who && (setresgid(1000, 1000, 1000) || setresuid(1000, 1000, 1000)))
+					_exit(99);
+				fuzz_batch(n / 20, 1000 * who + batch);
+				_exit(0);
+			}
+			ASSERT_EQ(pid, waitpid(pid, &status, 0));
+			/* A batch ends normally, or by a restore that got past its
+			 * point of no return and ended the half-restored process. */
+			EXPECT_TRUE(WIFEXITED(status) ? WEXITSTATUS(status) == 0 :
+				    WTERMSIG(status) == SIGKILL);
+		}
+	}
+	/* Pid 1 is alive (this guest would have died) and the device answers. */
+	struct cr_info info;
+	int fd = cr_open();
+
 	EXPECT_EQ(0, cr_ioctl(fd, CR_IOC_INFO, &info));
 	close(fd);
 }

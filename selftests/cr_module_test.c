@@ -21,7 +21,7 @@
 
 #include <linux/cr.h>
 
-#include "kselftest_harness.h"
+#include "cr_harness.h"
 
 #define CR_DEV "/dev/cr"
 

@@ -26,7 +26,7 @@
 
 #include <linux/cr.h>
 
-#include "kselftest_harness.h"
+#include "cr_harness.h"
 #include "cr_util.h"
 
 /* Runs @argv with stdout into a pipe (and stdin from @in, or /dev/null);
@@ -394,158 +394,6 @@ TEST_F(restore, other_users_image_needs_capability)
 	EXPECT_EQ(0, sh("grep -q CAP_CHECKPOINT_RESTORE /tmp/cr-user.out"));
 }
 
-/* XXH64 (seed 0), as the image format uses it. */
-static const uint64_t P1 = 11400714785074694791ULL, P2 = 14029467366897019727ULL,
-		      P3 = 1609587929392839161ULL, P4 = 9650029242287828579ULL,
-		      P5 = 2870177450012600261ULL;
-
-static uint64_t rotl(uint64_t x, int r)
-{
-	return (x << r) | (x >> (64 - r));
-}
-
-static uint64_t rd64(const unsigned char *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return v;
-}
-
-static uint32_t rd32(const unsigned char *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return v;
-}
-
-static uint64_t round1(uint64_t acc, uint64_t in)
-{
-	return rotl(acc + in * P2, 31) * P1;
-}
-
-static uint64_t merge(uint64_t acc, uint64_t v)
-{
-	return (acc ^ round1(0, v)) * P1 + P4;
-}
-
-static uint64_t xxh64(const unsigned char *p, size_t len)
-{
-	const unsigned char *end = p + len;
-	uint64_t h;
-
-	if (len >= 32) {
-		uint64_t v1 = P1 + P2, v2 = P2, v3 = 0, v4 = -P1;
-
-		for (; p + 32 <= end; p += 32) {
-			v1 = round1(v1, rd64(p));
-			v2 = round1(v2, rd64(p + 8));
-			v3 = round1(v3, rd64(p + 16));
-			v4 = round1(v4, rd64(p + 24));
-		}
-		h = rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18);
-		h = merge(h, v1);
-		h = merge(h, v2);
-		h = merge(h, v3);
-		h = merge(h, v4);
-	} else {
-		h = P5;
-	}
-	h += len;
-	for (; p + 8 <= end; p += 8)
-		h = rotl(h ^ round1(0, rd64(p)), 27) * P1 + P4;
-	if (p + 4 <= end) {
-		h = rotl(h ^ (uint64_t)rd32(p) * P1, 23) * P2 + P3;
-		p += 4;
-	}
-	for (; p < end; p++)
-		h = rotl(h ^ *p * P5, 11) * P1;
-	h ^= h >> 33;
-	h *= P2;
-	h ^= h >> 29;
-	h *= P3;
-	h ^= h >> 32;
-	return h;
-}
-
-/* Recomputes the check of the record at @at (header, then payload). */
-static void reseal(unsigned char *m, size_t len, size_t at)
-{
-	struct cr_record r;
-	unsigned char *buf;
-
-	memcpy(&r, m + at, sizeof(r));
-	if (at + 16 + r.size > len)
-		return;
-	buf = malloc(16 + r.size);
-	r.check = 0;
-	memcpy(buf, &r, 16);
-	memcpy(buf + 16, m + at + 16, r.size);
-	r.check = (uint32_t)xxh64(buf, 16 + r.size);
-	memcpy(m + at, &r, 16);
-	free(buf);
-}
-
-/* The image's special mappings ([vdso], [vvar], ...) and their names. */
-struct special {
-	unsigned long start, end;
-	char name[32];
-};
-
-/* Moves this process's special mappings to where @want has them (as crctl
- * does), first all to a parking area, then each to its place. 0 or -1. */
-static int move_specials(const struct special *want, int n)
-{
-	struct special mine[8];
-	int k = 0;
-	char line[512];
-	FILE *f = fopen("/proc/self/maps", "r");
-	unsigned long total = 0, at;
-	void *park;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f) && k < 8) {
-		char *name = strchr(line, '[');
-		unsigned long a, b;
-
-		if (!name || sscanf(line, "%lx-%lx", &a, &b) != 2)
-			continue;
-		name[strcspn(name, "\n")] = 0;
-		mine[k].start = a;
-		mine[k].end = b;
-		snprintf(mine[k].name, sizeof(mine[k].name), "%s", name);
-		if (!strncmp(name, "[vdso]", 6) || !strncmp(name, "[vvar", 5))
-			total += b - a, k++;
-	}
-	fclose(f);
-	if (k != n)
-		return -1;
-	park = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (park == MAP_FAILED)
-		return -1;
-	at = (unsigned long)park;
-	for (int i = 0; i < k; i++) {
-		unsigned long len = mine[i].end - mine[i].start;
-
-		if (mremap((void *)mine[i].start, len, len, MREMAP_MAYMOVE | MREMAP_FIXED,
-			   (void *)at) == MAP_FAILED)
-			return -1;
-		mine[i].start = at;
-		mine[i].end = at + len;
-		at += len;
-	}
-	for (int i = 0; i < k; i++)
-		for (int j = 0; j < n; j++)
-			if (!strcmp(mine[i].name, want[j].name) &&
-			    mremap((void *)mine[i].start, want[j].end - want[j].start,
-				   want[j].end - want[j].start, MREMAP_MAYMOVE | MREMAP_FIXED,
-				   (void *)want[j].start) == MAP_FAILED)
-				return -1;
-	return 0;
-}
-
 /*
  * A few thousand mutated images go through the kernel's restore. Most
  * mutations are resealed (each damaged record's check recomputed), so they
@@ -559,54 +407,24 @@ TEST_F_TIMEOUT(restore, mutated_images_never_hurt_the_kernel, 900)
 {
 	/* 2500 by default; make check asks the slower debug guest for fewer. */
 	const int TRIALS = getenv("CR_MUTATIONS") ? atoi(getenv("CR_MUTATIONS")) : 2500;
-	int fd = open(self->img, O_RDONLY), outcome[5] = { 0 }, reasons[32] = { 0 }, nspecial = 0;
-	struct special special[8];
-	unsigned char *img, *m;
-	size_t meta = 0, nrec = 0, recs[64];
+	int outcome[5] = { 0 }, reasons[41] = { 0 };
+	struct cr_img img;
+	unsigned char *m;
 	char line[512] = "";
-	struct stat st;
 	unsigned int seed = 12345;
 	int ran = 0;
 
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, fstat(fd, &st));
-	img = malloc(st.st_size);
-	ASSERT_EQ(st.st_size, read(fd, img, st.st_size));
-	close(fd);
-	for (size_t pos = 8; pos + 16 <= (size_t)st.st_size && nrec < 64;) {
-		struct cr_record r;
-
-		memcpy(&r, img + pos, sizeof(r));
-		if (r.type == CR_REC_PAGES) {
-			meta = pos + 16;
-			break;
-		}
-		recs[nrec++] = pos;
-		if (r.type == CR_REC_VMA && nspecial < 8) {
-			struct cr_vma v;
-
-			memcpy(&v, img + pos + 16, sizeof(v));
-			if (v.kind == CR_VMA_VDSO || v.kind == CR_VMA_VVAR) {
-				special[nspecial].start = v.start;
-				special[nspecial].end = v.end;
-				snprintf(special[nspecial].name, sizeof(special[0].name), "%.*s",
-					 (int)v.path_len, (char *)img + pos + 16 + sizeof(v));
-				nspecial++;
-			}
-		}
-		pos += 16 + r.size;
-	}
-	ASSERT_LT(0, meta);
-	ASSERT_LT(0, nspecial);
-	m = malloc(meta);
+	ASSERT_EQ(0, cr_img_load(&img, self->img));
+	m = malloc(img.meta);
+	ASSERT_NE(NULL, m);
 
 	for (int t = 0; t < TRIALS; t++) {
-		size_t len = meta, at = recs[rand_r(&seed) % nrec];
+		size_t len = img.meta, at = img.recs[rand_r(&seed) % img.nrec];
+		struct cr_raw_result res;
 		struct cr_record r;
-		int kind = rand_r(&seed) % 8, status;
-		pid_t pid;
+		int kind = rand_r(&seed) % 10, status;
 
-		memcpy(m, img, meta);
+		memcpy(m, img.buf, img.meta);
 		memcpy(&r, m + at, sizeof(r));
 		if (kind < 5 && r.size) {
 			/* 1-4 flipped bits in one record's payload, resealed. */
@@ -619,9 +437,11 @@ TEST_F_TIMEOUT(restore, mutated_images_never_hurt_the_kernel, 900)
 		} else if (kind == 5 && r.size >= 8) {
 			/* A field set to an edge value, resealed. */
 			static const uint64_t edge[] = { 0, 1, ~0ULL, 0x7fffffff, 0x80000000,
-							 1ULL << 47, (1ULL << 47) - 4096, 0xffff800000000000ULL };
+							 1ULL << 47, (1ULL << 47) - 4096, 0xffff800000000000ULL,
+							 1ULL << 50, (1ULL << 56) - 4096, 0xffff888000000000ULL,
+							 1ULL << 20, 1ULL << 26 };
 			size_t off = at + 16 + (rand_r(&seed) % (r.size / 4)) * 4;
-			uint64_t v = edge[rand_r(&seed) % 8];
+			uint64_t v = edge[rand_r(&seed) % (sizeof(edge) / sizeof(edge[0]))];
 
 			memcpy(m + off, &v, off + 8 <= at + 16 + r.size ? 8 : 4);
 			reseal(m, len, at);
@@ -629,47 +449,54 @@ TEST_F_TIMEOUT(restore, mutated_images_never_hurt_the_kernel, 900)
 			/* A record's size changed (not resealed). */
 			r.size ^= 1u << (rand_r(&seed) % 20);
 			memcpy(m + at, &r, sizeof(r));
+		} else if (kind == 7) {
+			/* A user pointer of a thread (sigaltstack, clear_child_tid,
+			 * robust list, rseq) or an auxv key set to a kernel address or
+			 * AT_NULL, resealed: what hostile images were made of. */
+			static const size_t field[] = {
+				offsetof(struct cr_thread, sas_sp), offsetof(struct cr_thread, sas_size),
+				offsetof(struct cr_thread, clear_child_tid),
+				offsetof(struct cr_thread, robust_list), offsetof(struct cr_thread, rseq),
+			};
+			size_t th = cr_img_find(&img, CR_REC_THREAD, 0), mm = cr_img_find(&img, CR_REC_MM, 0);
+			uint64_t v = rand_r(&seed) % 2 ? 0xffff888000000000ULL : (1ULL << 56) - 8;
+			struct cr_mm mv;
+
+			memcpy(&mv, m + mm + 16, sizeof(mv));
+			if (rand_r(&seed) % 3 == 0 && mv.auxv_words >= 2) {
+				at = mm;
+				v = rand_r(&seed) % 2 ? 6 : 0;	/* AT_PAGESZ or AT_NULL */
+				memcpy(m + mm + 16 + sizeof(mv) + 16 * (rand_r(&seed) % (mv.auxv_words / 2)), &v, 8);
+			} else {
+				at = th;
+				memcpy(m + th + 16 + field[rand_r(&seed) % 5], &v, 8);
+			}
+			reseal(m, len, at);
 		} else {
 			/* Cut short. */
-			len = 8 + rand_r(&seed) % (meta - 8);
+			len = 8 + rand_r(&seed) % (img.meta - 8);
 		}
 
-		pid = fork();
-		if (pid == 0) {
-			int dev = open("/dev/cr", O_RDWR), in = open(self->img, O_RDONLY);
-			int null = open("/dev/null", O_RDWR);
-			struct cr_restore_args a = {
-				.meta = (unsigned long)m, .meta_len = len,
-				.in_fd = in, .status_fd = -1, .dev_fd = -1,
-			};
-
-			dup2(null, 1);
-			dup2(null, 2);
-			lseek(in, meta, SEEK_SET);
-			/* As crctl does: the image's vdso where the image has it, so
-			 * that the restore goes past that check. */
-			if (move_specials(special, nspecial))
-				_exit(4);
-			if (ioctl(dev, CR_IOC_RESTORE, &a))
-				_exit(10 + (a.fail_reason < 20 ? a.fail_reason : 20));
-			_exit(2);	/* unreachable: success returns into the image */
-		}
+		ASSERT_EQ(0, cr_raw_restore(&img, self->img, m, len, &res));
 		/* Give a restored process a moment, then end it. */
 		for (int i = 0; i < 200; i++) {
-			if (waitpid(pid, &status, WNOHANG) == pid)
+			if (waitpid(res.pid, &status, WNOHANG) == res.pid)
 				break;
 			usleep(i < 20 ? 1000 : 10000);
 			if (i == 199) {
-				kill(pid, SIGKILL);
-				waitpid(pid, &status, 0);
+				kill(res.pid, SIGKILL);
+				waitpid(res.pid, &status, 0);
 				ran++;
 			}
 		}
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 4)
 			ASSERT_TRUE(0) TH_LOG("could not move the vdso where the image has it");
-		if (WIFEXITED(status) && WEXITSTATUS(status) >= 10 && WEXITSTATUS(status) <= 30) {
+		if (WIFEXITED(status) && WEXITSTATUS(status) >= 10 && WEXITSTATUS(status) <= 50) {
 			outcome[0]++;		/* refused */
 			reasons[WEXITSTATUS(status) - 10]++;
+			/* A thread's pointers are checked before anything changes. */
+			if (kind == 7)
+				EXPECT_EQ(CR_FAIL_IMAGE, res.args.fail_reason);
 		} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 			outcome[3]++;		/* the restored counter exited */
 		else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
@@ -680,11 +507,13 @@ TEST_F_TIMEOUT(restore, mutated_images_never_hurt_the_kernel, 900)
 			outcome[3]++;		/* restored, then exited (or EFAULT: 3) */
 		else
 			outcome[4]++;
+		if (kind == 7)
+			EXPECT_FALSE(res.late && res.status.error) TH_LOG("a bad pointer got past the point of no return");
 	}
 	TH_LOG("%d mutated images: %d refused, %d killed (%d of them restored and still running "
 	       "after 2 s), %d restored and crashed, %d exited",
 	       TRIALS, outcome[0], outcome[1], ran, outcome[2], outcome[3]);
-	for (int i = 0; i < 21; i++)
+	for (int i = 0; i < 41; i++)
 		if (reasons[i])
 			snprintf(line + strlen(line), sizeof(line) - strlen(line), " %d:%d", i, reasons[i]);
 	TH_LOG("refusals by fail_reason (reason:count):%s", line);
@@ -693,7 +522,7 @@ TEST_F_TIMEOUT(restore, mutated_images_never_hurt_the_kernel, 900)
 	EXPECT_LT(TRIALS / 2, outcome[0]);
 	EXPECT_LT(0, outcome[1]);	/* and some got past the point of no return */
 	free(m);
-	free(img);
+	free(img.buf);
 }
 
 TEST_HARNESS_MAIN

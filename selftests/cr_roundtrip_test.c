@@ -25,7 +25,7 @@
 
 #include <linux/cr.h>
 
-#include "kselftest_harness.h"
+#include "cr_harness.h"
 #include "cr_util.h"
 
 /* Runs @argv with stdin from a new pipe (*in: its write end) and stdout to
@@ -138,6 +138,7 @@ FIXTURE_VARIANT_ADD(rt, fd_flags) { .prog = "rt_fd_flags", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, file_cow) { .prog = "rt_file_cow", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, file_private) { .prog = "rt_file_private", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, file_shared) { .prog = "rt_file_shared", .generations = 1 };
+FIXTURE_VARIANT_ADD(rt, file_shared_ro) { .prog = "rt_file_shared_ro", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, files_offsets) { .prog = "rt_files_offsets", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, fork_after) { .prog = "rt_fork_after", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, futex_wait) { .prog = "rt_futex_wait", .generations = 1 };
@@ -145,9 +146,11 @@ FIXTURE_VARIANT_ADD(rt, generations) { .prog = "rt_generations", .generations = 
 FIXTURE_VARIANT_ADD(rt, globals) { .prog = "rt_globals", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, gs_base) { .prog = "rt_gs_base", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, heap) { .prog = "rt_heap", .generations = 1 };
+FIXTURE_VARIANT_ADD(rt, high_map) { .prog = "rt_high_map", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, in_handler) { .prog = "rt_in_handler", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, itimers) { .prog = "rt_itimers", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, many_vmas) { .prog = "rt_many_vmas", .generations = 1 };
+FIXTURE_VARIANT_ADD(rt, many_vmas_40k) { .prog = "rt_many_vmas_40k", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, mmap_after) { .prog = "rt_mmap_after", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, mprotect) { .prog = "rt_mprotect", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, mremap) { .prog = "rt_mremap", .generations = 1 };

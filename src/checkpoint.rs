@@ -9,7 +9,7 @@ use kernel::{page::PAGE_SIZE, prelude::*};
 use crate::{
     class::{CheckpointReport, CheckpointRequest, Failure, Why},
     freeze::{self, FreezeError, Frozen},
-    image::ImageWriter,
+    image::{ImageWriter, WriteError},
     sys::{
         self,
         file::{self, OutFile},
@@ -25,8 +25,13 @@ const BATCH: usize = 256;
 /// Longest path cr stores.
 const PATH_MAX: usize = uapi::CR_IMAGE_MAX_PATH as usize;
 
-/// The errno and reason for an error from the output stream.
-fn output_failure(err: Error) -> Failure {
+/// The errno and reason for an error from the image writer: the output
+/// stream's, or a rule of the format the image would break.
+fn output_failure(err: WriteError) -> Failure {
+    let err = match err {
+        WriteError::Output(e) => e,
+        WriteError::Refused(e) => return Failure::unrestorable(e),
+    };
     let reason = if err == EINTR {
         uapi::CR_FAIL_INTERRUPTED
     } else if err == E2BIG {
@@ -55,16 +60,16 @@ fn check_failure(err: Error) -> Failure {
 
 /// The memory areas of a frozen process, read under one hold of its mmap lock.
 struct Areas {
-    vmas: KVec<CrVma>,
+    vmas: KVVec<CrVma>,
     /// The areas' paths, back to back (`CrVma::path_len` bytes each).
-    paths: KVec<u8>,
+    paths: KVVec<u8>,
 }
 
 impl Areas {
     /// Reads every VMA. Refuses shared anonymous memory and device mappings,
     /// whose contents an image cannot hold yet.
     fn read(mm: &MmRead<'_>, path: &mut KVec<u8>) -> Result<Areas, Failure> {
-        let mut areas = Areas { vmas: KVec::new(), paths: KVec::new() };
+        let mut areas = Areas { vmas: KVVec::new(), paths: KVVec::new() };
         let mut addr = 0usize;
         while let Some(v) = mm.vma_after(addr, path).why(uapi::CR_FAIL_NONE)? {
             let unsupported = match v.kind {
@@ -73,16 +78,16 @@ impl Areas {
                 _ => None,
             };
             if let Some(reason) = unsupported {
-                return Err(Failure { err: EOPNOTSUPP, reason, addr: v.start });
+                return Err(Failure::at(EOPNOTSUPP, reason, v.start));
             }
             if areas.vmas.len() >= uapi::CR_IMAGE_MAX_VMAS as usize {
                 return Err(Failure::new(E2BIG, uapi::CR_FAIL_LIMIT));
             }
             areas
                 .paths
-                .extend_from_slice(&path[..v.path_len as usize], GFP_KERNEL)
+                .extend_from_slice(&path[..v.path_len as usize], GFP_KERNEL_ACCOUNT)
                 .why(uapi::CR_FAIL_NONE)?;
-            areas.vmas.push(v, GFP_KERNEL).why(uapi::CR_FAIL_NONE)?;
+            areas.vmas.push(v, GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
             addr = v.end as usize;
         }
         Ok(areas)
@@ -102,6 +107,10 @@ pub(crate) fn checkpoint(
     } else if !process.caller_is_capable() {
         return Err(Failure::new(EPERM, uapi::CR_FAIL_PERM));
     }
+    // A kill that would not end it must not be promised.
+    if req.kill && !process.killable() {
+        return Err(Failure::new(EINVAL, uapi::CR_FAIL_UNKILLABLE));
+    }
     let mut out = OutFile::get(req.out_fd).why(uapi::CR_FAIL_OUTPUT)?;
     let _claim = Claim::take(process).why(uapi::CR_FAIL_BUSY)?;
 
@@ -111,11 +120,16 @@ pub(crate) fn checkpoint(
         FreezeError::Exited => Failure::new(ESRCH, uapi::CR_FAIL_NO_PROCESS),
         FreezeError::Other(e) => Failure::new(e, uapi::CR_FAIL_NONE),
     })?;
-    // Frozen now; check what may have changed before the last thread stopped.
+    // Frozen now; check what may have changed before the last thread stopped:
+    // it may have exited (then it has no mm either), exec'd, or changed its
+    // credentials or dumpability.
+    process.checkable().map_err(check_failure)?;
     if !space.is_current_for(process.leader()) {
         return Err(Failure::new(EAGAIN, uapi::CR_FAIL_EXEC));
     }
-    process.checkable().map_err(check_failure)?;
+    if req.proof_fd < 0 && !process.caller_is_capable() {
+        return Err(Failure::new(EPERM, uapi::CR_FAIL_PERM));
+    }
 
     let mut report = write_image(process, &space, &frozen, &mut out)?;
     if req.kill {
@@ -135,7 +149,7 @@ fn write_image(
     out: &mut OutFile,
 ) -> Result<CheckpointReport, Failure> {
     let mut path = KVec::new();
-    path.resize(PATH_MAX, 0u8, GFP_KERNEL).why(uapi::CR_FAIL_NONE)?;
+    path.resize(PATH_MAX, 0u8, GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
     let mut w = ImageWriter::new(out).map_err(output_failure)?;
 
     let xstate_size = systask::xstate_size();
@@ -161,13 +175,13 @@ fn write_image(
     // which is never held while writing (a writer may need its own mmap lock
     // under the output's locks, and a slow reader must not stall the mm).
     let mut auxv = KVec::new();
-    auxv.resize(64, 0u64, GFP_KERNEL).why(uapi::CR_FAIL_NONE)?;
+    auxv.resize(64, 0u64, GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
     let mut exe = KVec::new();
     let (mut mm_info, areas) = {
         let mm = space.read();
         let info = mm.info(&mut auxv);
         let exe_len = mm.exe_path(&mut path).why(uapi::CR_FAIL_NONE)?;
-        exe.extend_from_slice(&path[..exe_len], GFP_KERNEL).why(uapi::CR_FAIL_NONE)?;
+        exe.extend_from_slice(&path[..exe_len], GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
         (info, Areas::read(&mm, &mut path)?)
     };
     mm_info.nr_vmas = areas.vmas.len() as u32;
@@ -175,7 +189,7 @@ fn write_image(
     // The auxv as the u64 words it is, little-endian.
     let mut auxv_le = KVec::new();
     for word in &auxv[..mm_info.auxv_words as usize] {
-        auxv_le.extend_from_slice(&word.to_le_bytes(), GFP_KERNEL).why(uapi::CR_FAIL_NONE)?;
+        auxv_le.extend_from_slice(&word.to_le_bytes(), GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
     }
     w.begin(uapi::CR_REC_MM)
         .and_then(|w| w.put(&mm_info))
@@ -209,7 +223,7 @@ fn write_image(
     // The directories and interval timers, then the fds, then what waits in
     // each pipe they name.
     let mut paths = KVec::new();
-    paths.resize(2 * PATH_MAX, 0u8, GFP_KERNEL).why(uapi::CR_FAIL_NONE)?;
+    paths.resize(2 * PATH_MAX, 0u8, GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
     let fs = process.fs(&mut paths).why(uapi::CR_FAIL_NO_PROCESS)?;
     w.begin(uapi::CR_REC_FS)
         .and_then(|w| w.put(&fs))
@@ -221,7 +235,7 @@ fn write_image(
     w.begin(uapi::CR_REC_ITIMERS).and_then(|w| w.put(&timers)).and_then(|w| w.finish()).map_err(output_failure)?;
 
     // (dev, ino, fd) of each pipe, once.
-    let mut pipes: KVec<(u64, u64, u32)> = KVec::new();
+    let mut pipes: KVVec<(u64, u64, u32)> = KVVec::new();
     let mut fd = 0u32;
     while let Some(f) = process.fd_at_or_after(fd, &mut path).why(uapi::CR_FAIL_NONE)? {
         w.begin(uapi::CR_REC_FD)
@@ -230,7 +244,7 @@ fn write_image(
             .and_then(|w| w.finish())
             .map_err(output_failure)?;
         if f.r#type == uapi::CR_FD_PIPE && !pipes.iter().any(|p| p.0 == f.dev && p.1 == f.ino) {
-            pipes.push((f.dev, f.ino, f.fd as u32), GFP_KERNEL).why(uapi::CR_FAIL_NONE)?;
+            pipes.push((f.dev, f.ino, f.fd as u32), GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
         }
         fd = f.fd as u32 + 1;
     }

@@ -39,17 +39,31 @@ pub(crate) struct CheckpointReport {
 }
 
 /// A failed operation: the errno, and `CR_FAIL_*` saying why (with the
-/// address of the memory area at fault, if any).
+/// address of the memory area at fault, if any, and a message for people).
 #[derive(Debug)]
 pub(crate) struct Failure {
     pub(crate) err: Error,
     pub(crate) reason: u32,
     pub(crate) addr: u64,
+    /// What exactly is wrong, in the words every reader of cr uses (empty
+    /// when `reason` says it all).
+    pub(crate) msg: &'static str,
 }
 
 impl Failure {
     pub(crate) fn new(err: Error, reason: u32) -> Failure {
-        Failure { err, reason, addr: 0 }
+        Failure::at(err, reason, 0)
+    }
+
+    /// A failure at `addr` (a memory area's address, or an image offset).
+    pub(crate) fn at(err: Error, reason: u32, addr: u64) -> Failure {
+        Failure { err, reason, addr, msg: "" }
+    }
+
+    /// A checkpoint refused because a restore would refuse its image: the
+    /// format's rule, with the value it names.
+    pub(crate) fn unrestorable(e: crate::format::FormatError) -> Failure {
+        Failure { err: EINVAL, reason: uapi::CR_FAIL_UNRESTORABLE, addr: e.value, msg: e.what }
     }
 }
 
@@ -77,6 +91,6 @@ pub(crate) fn resolve(cpid: u64) -> Result<KBox<dyn ProcessClass>, Failure> {
         return Err(Failure::new(EREMOTE, uapi::CR_FAIL_REMOTE));
     }
     let local = local::Local::find(uapi::cpid_pid(cpid))?;
-    let class: KBox<dyn ProcessClass> = KBox::new(local, GFP_KERNEL).why(uapi::CR_FAIL_NONE)?;
+    let class: KBox<dyn ProcessClass> = KBox::new(local, GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
     Ok(class)
 }

@@ -92,7 +92,7 @@ impl MiscDevice for CrDevice {
     type Ptr = Pin<KBox<Self>>;
 
     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
-        Ok(KBox::pin(CrDevice, GFP_KERNEL)?)
+        Ok(KBox::pin(CrDevice, GFP_KERNEL_ACCOUNT)?)
     }
 
     fn ioctl(me: Pin<&CrDevice>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
@@ -161,10 +161,24 @@ impl CrDevice {
                 args.fail_reason = failure.reason;
                 args.fail_addr = failure.addr;
                 // The errno matters more than the detail: ignore a fault here.
+                let _ = Self::message(&args, failure.msg);
                 let _ = out.write(&args);
                 Err(failure.err)
             }
         }
+    }
+
+    /// Writes `msg`, NUL-terminated and cut to fit, to the caller's message
+    /// buffer, if it gave one.
+    fn message(args: &CrCheckpointArgs, msg: &str) -> Result {
+        if args.msg == 0 || args.msg_len == 0 || msg.is_empty() {
+            return Ok(());
+        }
+        let room = args.msg_len as usize;
+        let n = msg.len().min(room - 1);
+        let mut w = UserSlice::new(UserPtr::from_addr(args.msg as usize), room).writer();
+        w.write_slice(&msg.as_bytes()[..n])?;
+        w.write_slice(&[0u8])
     }
 
     /// `CR_IOC_RESTORE`: the caller becomes the image's process. On success
@@ -217,7 +231,9 @@ impl CrDevice {
     fn validate(args: &CrCheckpointArgs) -> Result<CheckpointRequest, class::Failure> {
         let bad = args.flags & !uapi::CR_CHECKPOINT_FLAGS_ALL != 0
             || args.__pad != 0
-            || args.__reserved.iter().any(|&r| r != 0)
+            || args.__pad2 != 0
+            || (args.msg == 0) != (args.msg_len == 0)
+            || args.msg_len > 4096
             || args.out_fd < 0
             || args.proof_fd < -1;
         if bad {

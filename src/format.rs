@@ -55,14 +55,22 @@ fn invalid<T>(at: u64, what: &'static str, value: u64) -> Checked<T> {
     fail(Fault::Invalid, at, what, value)
 }
 
-/// User space ends here on x86_64 with 4-level paging.
-pub const USER_END: u64 = 1 << 47;
+/// User space ends here on x86_64 with 5-level paging, the most any x86_64
+/// machine maps (with 4-level paging it ends at 2^47 - 4096; a restore checks
+/// the image against the machine it runs on before it changes anything).
+pub const USER_END: u64 = (1 << 56) - 4096;
 /// Most queued siginfos in one record.
 pub const MAX_SIGINFO: u32 = 1 << 16;
-/// Most auxv words.
+/// Most auxv words (a kernel keeps fewer: `AT_VECTOR_SIZE`, 56 on x86_64).
 pub const MAX_AUXV_WORDS: u32 = 128;
-/// Most bytes of all the records before the first PAGES record.
-pub const MAX_METADATA: u64 = 256 << 20;
+/// `AT_NULL`: the auxv's terminating key.
+pub const AT_NULL: u64 = 0;
+/// Most bytes of all the records before the first PAGES record, that first
+/// record's header included: what a restore copies into the kernel at once
+/// (and charges to the caller's memory cgroup).
+pub const MAX_METADATA: u64 = 64 << 20;
+/// `sigaltstack` flags an image may hold: `SS_DISABLE`, `SS_AUTODISARM`.
+pub const SAS_FLAGS: u32 = 2 | 1 << 31;
 
 /// The name of a record type.
 pub fn record_name(ty: u32) -> &'static str {
@@ -149,6 +157,80 @@ impl<'a> Payload<'a> {
     }
 }
 
+/// Queued siginfos of a record, already checked: iterate to read them.
+#[derive(Clone, Copy, Debug)]
+pub struct Siginfos<'a>(&'a [u8]);
+
+impl Siginfos<'_> {
+    /// How many.
+    pub fn count(&self) -> usize {
+        self.0.len() / size_of::<CrSiginfo>()
+    }
+}
+
+impl Iterator for Siginfos<'_> {
+    type Item = CrSiginfo;
+
+    fn next(&mut self) -> Option<CrSiginfo> {
+        let s = from_bytes::<CrSiginfo>(self.0)?;
+        self.0 = &self.0[size_of::<CrSiginfo>()..];
+        Some(s)
+    }
+}
+
+/// The auxv words of an MM record's auxv bytes.
+pub fn auxv_words(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    bytes
+        .chunks_exact(8)
+        .map(|w| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
+}
+
+/// A record before the pages, parsed and checked by [`Checker::parse`]. The
+/// byte slices point into the record's payload.
+#[derive(Debug)]
+pub enum Record<'a> {
+    Header(CrImageHeader),
+    Process(CrProcess),
+    Mm {
+        mm: CrMm,
+        /// `mm.auxv_words` little-endian words (see [`auxv_words`]).
+        auxv: &'a [u8],
+        exe: &'a [u8],
+    },
+    Vma {
+        vma: CrVma,
+        path: &'a [u8],
+    },
+    /// The bytes of a `CrSighand` (2 KiB: left where they are).
+    Sighand(&'a [u8]),
+    Sigpending {
+        head: CrSigpending,
+        queued: Siginfos<'a>,
+    },
+    Fd {
+        fd: CrFd,
+        path: &'a [u8],
+    },
+    Fs {
+        fs: CrFs,
+        cwd: &'a [u8],
+        root: &'a [u8],
+    },
+    Itimers(CrItimers),
+    Pipe {
+        pipe: CrPipe,
+        data: &'a [u8],
+    },
+    Thread {
+        thread: CrThread,
+        xstate: &'a [u8],
+        queued: Siginfos<'a>,
+    },
+    /// The trailer: the reader checks it with [`Checker::trailer`], which
+    /// needs the chain it computed.
+    Trailer(CrTrailer),
+}
+
 /// Where in the record order a reader is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stage {
@@ -191,6 +273,8 @@ pub struct Checker {
     next_page: u64,
     pages: u64,
     records: u64,
+    /// The first PAGES (or TRAILER) record has been seen.
+    data_started: bool,
     current: u32,
     current_at: u64,
     current_size: u64,
@@ -220,6 +304,7 @@ impl Checker {
             next_page: 0,
             pages: 0,
             records: 0,
+            data_started: false,
             current: 0,
             current_at: 0,
             current_size: 0,
@@ -297,6 +382,22 @@ impl Checker {
         if rec.size < min {
             return invalid(at, "a record is too short for its type", rec.size);
         }
+        // A restore takes everything up to the first data record's header in
+        // one piece: it must fit in MAX_METADATA.
+        if !self.data_started {
+            let data = ty == CR_REC_PAGES || ty == CR_REC_TRAILER;
+            let end = at
+                .saturating_add(16)
+                .saturating_add(if data { 0 } else { rec.size });
+            if end > MAX_METADATA {
+                return invalid(
+                    at,
+                    "the records before the first page exceed the 64 MiB a restore takes",
+                    end,
+                );
+            }
+            self.data_started = data;
+        }
         self.current = ty;
         self.current_at = at;
         self.current_size = rec.size;
@@ -315,6 +416,108 @@ impl Checker {
         }
         self.records += 1;
         Ok(())
+    }
+
+    /// Parses and checks the payload of the record [`Checker::record`] just
+    /// announced and [`Checker::sealed`] accepted: any type but PAGES (whose
+    /// data is streamed: see [`Checker::pages`]). Every reader of images (the
+    /// kernel's restore, crctl) and the kernel's checkpoint, which checks each
+    /// record it writes, go through here: one set of rules.
+    pub fn parse<'a>(&mut self, payload: &'a [u8]) -> Checked<Record<'a>> {
+        let mut p = Payload::new(payload, self.current_at);
+        let rec = match self.current {
+            CR_REC_HEADER => {
+                let h = p.take("the header")?;
+                self.header(&h)?;
+                Record::Header(h)
+            }
+            CR_REC_PROCESS => {
+                let v = p.take("the process")?;
+                self.process(&v)?;
+                Record::Process(v)
+            }
+            CR_REC_MM => {
+                let mm: CrMm = p.take("the address space")?;
+                self.mm(&mm)?;
+                let auxv = p.take_bytes(u64::from(mm.auxv_words) * 8, "the auxv")?;
+                self.auxv(auxv)?;
+                let exe = p.take_path(mm.exe_path_len, "the executable's path")?;
+                Record::Mm { mm, auxv, exe }
+            }
+            CR_REC_VMA => {
+                let vma: CrVma = p.take("a memory area")?;
+                self.vma(&vma)?;
+                let path = p.take_path(vma.path_len, "a mapped file's path")?;
+                Record::Vma { vma, path }
+            }
+            CR_REC_SIGHAND => {
+                let b = p.take_bytes(size_of::<CrSighand>() as u64, "the signal handlers")?;
+                self.sighand(b)?;
+                Record::Sighand(b)
+            }
+            CR_REC_SIGPENDING => {
+                let head: CrSigpending = p.take("the pending signals")?;
+                self.sigpending(&head)?;
+                let queued = self.take_siginfos(&mut p, head.count)?;
+                Record::Sigpending { head, queued }
+            }
+            CR_REC_FD => {
+                let fd: CrFd = p.take("an open file")?;
+                self.fd(&fd)?;
+                let path = p.take_path(fd.path_len, "an open file's path")?;
+                Record::Fd { fd, path }
+            }
+            CR_REC_FS => {
+                let fs: CrFs = p.take("the directories")?;
+                self.fs(&fs)?;
+                let cwd = p.take_path(fs.cwd_len, "the working directory")?;
+                let root = p.take_path(fs.root_len, "the root directory")?;
+                Record::Fs { fs, cwd, root }
+            }
+            CR_REC_ITIMERS => {
+                let t = p.take("the interval timers")?;
+                self.itimers(&t)?;
+                Record::Itimers(t)
+            }
+            CR_REC_PIPE => {
+                let pipe: CrPipe = p.take("a pipe")?;
+                self.pipe(&pipe)?;
+                let data = p.take_bytes(u64::from(pipe.bytes), "a pipe's data")?;
+                Record::Pipe { pipe, data }
+            }
+            CR_REC_THREAD => {
+                let thread: CrThread = p.take("a thread")?;
+                self.thread(&thread)?;
+                let xstate = p.take_bytes(u64::from(thread.xstate_size), "the xsave state")?;
+                let queued = self.take_siginfos(&mut p, thread.pending_count)?;
+                Record::Thread {
+                    thread,
+                    xstate,
+                    queued,
+                }
+            }
+            CR_REC_TRAILER => Record::Trailer(p.take("the trailer")?),
+            ty => {
+                return invalid(
+                    self.current_at,
+                    "a record that has no payload to parse",
+                    u64::from(ty),
+                )
+            }
+        };
+        p.end()?;
+        Ok(rec)
+    }
+
+    /// `count` queued siginfos from `p`, each checked.
+    fn take_siginfos<'a>(&self, p: &mut Payload<'a>, count: u32) -> Checked<Siginfos<'a>> {
+        let n = u64::from(count) * size_of::<CrSiginfo>() as u64;
+        let bytes = p.take_bytes(n, "a queued signal")?;
+        let queued = Siginfos(bytes);
+        for s in queued {
+            self.siginfo(&s)?;
+        }
+        Ok(queued)
     }
 
     /// HEADER.
@@ -437,6 +640,26 @@ impl Checker {
         Ok(())
     }
 
+    /// The auxv of the MM record: key-value pairs ending with the one and only
+    /// `AT_NULL` pair, as the kernel keeps it (/proc/PID/auxv reads up to that
+    /// key, so an auxv without one would read past the kernel's array).
+    pub fn auxv(&self, bytes: &[u8]) -> Checked {
+        let words = bytes.len() / 8;
+        let nulls = auxv_words(bytes)
+            .step_by(2)
+            .filter(|&k| k == AT_NULL)
+            .count();
+        let last = auxv_words(bytes).step_by(2).last();
+        if words < 2 || nulls != 1 || last != Some(AT_NULL) {
+            return invalid(
+                self.current_at,
+                "an auxv that does not end with its only AT_NULL entry",
+                words as u64,
+            );
+        }
+        Ok(())
+    }
+
     /// VMA (its path, `path_len` bytes, is the reader's to take).
     pub fn vma(&mut self, v: &CrVma) -> Checked {
         let at = self.current_at;
@@ -455,7 +678,7 @@ impl Checker {
             return invalid(at, "a memory area of unknown kind", u64::from(v.kind));
         }
         if v.prot & !7 != 0
-            || v.flags & !0x3f != 0
+            || v.flags & !0x7f != 0
             || v.__pad != 0
             || v.__pad2 != 0
             || v.__reserved != 0
@@ -484,27 +707,31 @@ impl Checker {
         Ok(())
     }
 
-    /// SIGHAND.
-    pub fn sighand(&mut self, s: &CrSighand) -> Checked {
-        if self.current_size != size_of::<CrSighand>() as u64 {
+    /// SIGHAND, as the bytes of a `CrSighand`.
+    pub fn sighand(&mut self, s: &[u8]) -> Checked {
+        if self.current_size != size_of::<CrSighand>() as u64 || s.len() != size_of::<CrSighand>() {
             return invalid(
                 self.current_at,
                 "a SIGHAND record of the wrong size",
                 self.current_size,
             );
         }
-        // SIGKILL and SIGSTOP cannot be caught or ignored.
-        for sig in [9usize, 19] {
-            if s.action[sig - 1].handler != 0 {
+        let actions = s
+            .chunks_exact(size_of::<CrSigaction>())
+            .filter_map(from_bytes::<CrSigaction>);
+        for (i, a) in actions.enumerate() {
+            let sig = i as u64 + 1;
+            // SIGKILL and SIGSTOP cannot be caught or ignored.
+            if (sig == 9 || sig == 19) && a.handler != 0 {
+                return invalid(self.current_at, "a handler for SIGKILL or SIGSTOP", sig);
+            }
+            if a.handler >= USER_END || a.restorer >= USER_END {
                 return invalid(
                     self.current_at,
-                    "a handler for SIGKILL or SIGSTOP",
-                    sig as u64,
+                    "a signal handler or restorer outside user space",
+                    sig,
                 );
             }
-        }
-        if s.action.iter().any(|a| a.handler >= USER_END) {
-            return invalid(self.current_at, "a signal handler outside user space", 0);
         }
         self.stage = Stage::Sigpending;
         Ok(())
@@ -661,6 +888,35 @@ impl Checker {
         }
         if t.rseq >= USER_END || (t.rseq != 0 && !(32..=4096).contains(&t.rseq_len)) {
             return invalid(at, "a thread's rseq area is out of range", t.rseq);
+        }
+        let r = &t.regs;
+        if [r.ip, r.sp, r.fs_base, r.gs_base]
+            .iter()
+            .any(|&a| a >= USER_END)
+        {
+            return invalid(
+                at,
+                "a thread's ip, sp, fs or gs base outside user space",
+                r.ip,
+            );
+        }
+        if t.restart == CR_RESTART_SYSCALL && ((r.orig_ax as i64) < 0 || r.ip < 2) {
+            return invalid(
+                at,
+                "a system call to re-issue with no system call",
+                r.orig_ax,
+            );
+        }
+        if t.sas_flags & !SAS_FLAGS != 0 || t.sas_sp >= USER_END || t.sas_size > USER_END - t.sas_sp
+        {
+            return invalid(at, "a thread's signal stack outside user space", t.sas_sp);
+        }
+        if t.clear_child_tid >= USER_END || t.robust_list >= USER_END {
+            return invalid(
+                at,
+                "a thread's clear_child_tid or robust list outside user space",
+                t.clear_child_tid.max(t.robust_list),
+            );
         }
         let want = size_of::<CrThread>() as u64
             + u64::from(t.xstate_size)

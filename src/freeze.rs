@@ -168,7 +168,7 @@ impl From<kernel::alloc::AllocError> for FreezeError {
 pub(crate) struct Frozen {
     shared: Arc<Shared>,
     /// One per thread, the leader first; some may have exited.
-    pub(crate) stops: KVec<Arc<ThreadStop>>,
+    pub(crate) stops: KVVec<Arc<ThreadStop>>,
     /// When the first thread was asked to stop (`sys::now_ns`).
     pub(crate) since: u64,
 }
@@ -206,12 +206,12 @@ pub(crate) fn freeze(process: &Process, timeout_ms: u32) -> Result<Frozen, Freez
             changed <- new_condvar!(),
             release <- Gate::new(),
         }),
-        GFP_KERNEL,
+        GFP_KERNEL_ACCOUNT,
     )?;
     let xstate_size = systask::xstate_size();
     let since = sys::now_ns();
     let deadline = since.saturating_add(u64::from(timeout_ms) * 1_000_000);
-    let mut frozen = Frozen { shared: shared.clone(), stops: KVec::new(), since };
+    let mut frozen = Frozen { shared: shared.clone(), stops: KVVec::new(), since };
 
     loop {
         let mut asked = 0usize;
@@ -219,8 +219,8 @@ pub(crate) fn freeze(process: &Process, timeout_ms: u32) -> Result<Frozen, Freez
             if frozen.stops.iter().any(|s| s.task.as_ptr() == t.as_ptr()) {
                 continue;
             }
-            let mut xstate = KVec::with_capacity(xstate_size, GFP_KERNEL)?;
-            xstate.resize(xstate_size, 0, GFP_KERNEL)?;
+            let mut xstate = KVec::with_capacity(xstate_size, GFP_KERNEL_ACCOUNT)?;
+            xstate.resize(xstate_size, 0, GFP_KERNEL_ACCOUNT)?;
             let owner = shared.clone();
             let stop = Arc::pin_init(
                 pin_init!(ThreadStop {
@@ -229,9 +229,9 @@ pub(crate) fn freeze(process: &Process, timeout_ms: u32) -> Result<Frozen, Freez
                     task: t,
                     saved <- new_mutex!(Saved { valid: false, thread: CrThread::default(), xstate }),
                 }),
-                GFP_KERNEL,
+                GFP_KERNEL_ACCOUNT,
             )?;
-            frozen.stops.push(stop.clone(), GFP_KERNEL)?;
+            frozen.stops.push(stop.clone(), GFP_KERNEL_ACCOUNT)?;
             match systask::queue_stop(&stop.task, stop.clone()) {
                 Ok(()) => asked += 1,
                 // Past running task works: it is exiting and saves nothing.

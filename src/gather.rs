@@ -41,7 +41,7 @@ struct Inner {
     /// Indices of the threads waiting.
     joined: KVec<u32>,
     /// At `Go`: the state of thread `i` at `handout[i - 1]`, until taken.
-    handout: KVec<Option<Thread>>,
+    handout: KVVec<Option<Thread>>,
 }
 
 #[pin_data]
@@ -85,13 +85,13 @@ impl Ticket {
                     phase: Phase::Gathering,
                     leader: false,
                     joined: KVec::new(),
-                    handout: KVec::new(),
+                    handout: KVVec::new(),
                 }),
                 changed <- new_condvar!(),
             }),
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )?;
-        all.push((session.clone(), 1), GFP_KERNEL)?;
+        all.push((session.clone(), 1), GFP_KERNEL_ACCOUNT)?;
         Ok(Ticket(session))
     }
 }
@@ -163,10 +163,10 @@ impl Leader {
     }
 
     /// Hands thread `i` its state `threads[i - 1]` and lets them all go.
-    pub(crate) fn go(self, threads: KVec<Thread>) -> Result {
-        let mut handout = KVec::with_capacity(threads.len(), GFP_KERNEL)?;
+    pub(crate) fn go(self, threads: KVVec<Thread>) -> Result {
+        let mut handout = KVVec::with_capacity(threads.len(), GFP_KERNEL_ACCOUNT)?;
         for t in threads {
-            handout.push(Some(t), GFP_KERNEL)?;
+            handout.push(Some(t), GFP_KERNEL_ACCOUNT)?;
         }
         let s = &self.ticket.0;
         let mut inner = s.inner.lock();
@@ -206,7 +206,7 @@ pub(crate) fn join(index: u32) -> Result<Thread> {
     if index == 0 || inner.joined.contains(&index) {
         return Err(EINVAL);
     }
-    inner.joined.push(index, GFP_KERNEL)?;
+    inner.joined.push(index, GFP_KERNEL_ACCOUNT)?;
     s.changed.notify_all();
     let leave = |inner: &mut Inner| {
         if let Some(i) = inner.joined.iter().position(|&j| j == index) {

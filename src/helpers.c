@@ -33,6 +33,7 @@
 #include <linux/regset.h>
 #include <linux/rseq.h>
 #include <linux/sched.h>
+#include <linux/sched/exec_state.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
@@ -132,15 +133,53 @@ bool cr_task_exiting(struct task_struct *t)
 	return t->flags & PF_EXITING;
 }
 
-/* Does the caller hold CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN over @t? */
+static bool cr_ns_capable(struct user_namespace *ns)
+{
+	return ns_capable(ns, CAP_CHECKPOINT_RESTORE) || ns_capable(ns, CAP_SYS_ADMIN);
+}
+
+/*
+ * Does the caller hold CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN over @t, in
+ * the namespaces where ptrace_may_access() asks for CAP_SYS_PTRACE
+ * (kernel/ptrace.c, __ptrace_may_access() and task_still_dumpable()): the
+ * user namespace of @t's credentials and, when @t is not owner-dumpable (a
+ * setuid or unreadable binary, PR_SET_DUMPABLE 0), also the user namespace of
+ * its exec state, which is the namespace that owns the binary. The
+ * capability in a namespace a user created is no power over what the
+ * namespace's owner did not give it.
+ */
 bool cr_capable_over(struct task_struct *t)
 {
-	const struct cred *cred = get_task_cred(t);
-	bool ok = ns_capable(cred->user_ns, CAP_CHECKPOINT_RESTORE) ||
-		  ns_capable(cred->user_ns, CAP_SYS_ADMIN);
+	const struct task_exec_state *es;
+	bool ok;
 
-	put_cred(cred);
+	/* As ptrace_may_access(): under task_lock, which also keeps exec_state. */
+	task_lock(t);
+	rcu_read_lock();
+	ok = cr_ns_capable(__task_cred(t)->user_ns);
+	/* Pairs with commit_creds(): dumpability is read after the creds. */
+	smp_rmb();
+	es = rcu_dereference(t->exec_state);
+	if (ok && (!es || READ_ONCE(es->dumpable) != TASK_DUMPABLE_OWNER))
+		ok = es && cr_ns_capable(es->user_ns);
+	rcu_read_unlock();
+	task_unlock(t);
 	return ok;
+}
+
+/*
+ * Whether cr may end @t's process with SIGKILL on the caller's behalf: not a
+ * kernel thread, not the system's init (ending it panics the kernel), and not
+ * the init of a pid namespace the caller lives in (a SIGKILL from inside its
+ * namespace is ignored: sig_task_ignored()). From an ancestor namespace a
+ * namespace's init can be ended, as kill(2) can.
+ */
+bool cr_task_killable(struct task_struct *t)
+{
+	if ((t->flags & PF_KTHREAD) || is_global_init(t))
+		return false;
+	return !(t->signal->flags & SIGNAL_UNKILLABLE) ||
+	       !task_pid_nr_ns(current, task_active_pid_ns(t));
 }
 
 /*
@@ -638,8 +677,14 @@ int cr_vma_get(struct mm_struct *mm, unsigned long addr, struct cr_vma *v,
 	v->pgoff = vma->vm_pgoff;
 	v->vm_flags = f;
 	v->prot = cr_prot(f);
-	if (f & VM_SHARED)
+	/*
+	 * MAP_SHARED is VM_MAYSHARE: a shared mapping of a file opened read-only
+	 * has no VM_SHARED (mm/mmap.c, do_mmap()) but is shared all the same.
+	 */
+	if (f & VM_MAYSHARE)
 		v->flags |= CR_VMA_SHARED;
+	if ((f & VM_MAYSHARE) && (f & VM_MAYWRITE))
+		v->flags |= CR_VMA_MAYWRITE;
 	if (f & VM_GROWSDOWN)
 		v->flags |= CR_VMA_GROWSDOWN;
 	if (f & VM_LOCKED)
@@ -660,7 +705,7 @@ int cr_vma_get(struct mm_struct *mm, unsigned long addr, struct cr_vma *v,
 		v->kind = CR_VMA_DEVICE;
 	else if (!vma->vm_file)
 		v->kind = CR_VMA_ANON;
-	else if ((f & VM_SHARED) && file_inode(vma->vm_file)->i_sb->s_magic == TMPFS_MAGIC &&
+	else if ((f & VM_MAYSHARE) && file_inode(vma->vm_file)->i_sb->s_magic == TMPFS_MAGIC &&
 		 d_unlinked(vma->vm_file->f_path.dentry))
 		/* Shared anonymous, System V, or a deleted tmpfs file: memory that
 		 * nothing else names. A tmpfs file that has a name is a file. */
@@ -851,14 +896,12 @@ void cr_bvec_buf(struct bio_vec *bv, void *buf, unsigned int len)
  * straight from those pages: no intermediate buffer. Loops over short writes.
  * Returns @len or -errno; a signal to the caller gives -EINTR.
  */
-ssize_t cr_file_write(struct file *f, struct bio_vec *bv, unsigned int nr, size_t len)
+static ssize_t cr_iter_write(struct file *f, struct iov_iter *iter, size_t len)
 {
 	loff_t *ppos = (f->f_mode & FMODE_STREAM) ? NULL : &f->f_pos;
-	struct iov_iter iter;
 
-	iov_iter_bvec(&iter, ITER_SOURCE, bv, nr, len);
-	while (iov_iter_count(&iter)) {
-		ssize_t n = vfs_iter_write(f, &iter, ppos, 0);
+	while (iov_iter_count(iter)) {
+		ssize_t n = vfs_iter_write(f, iter, ppos, 0);
 
 		if (n == -ERESTARTSYS || n == -ERESTARTNOINTR || n == -ERESTARTNOHAND ||
 		    n == -ERESTART_RESTARTBLOCK)
@@ -867,10 +910,28 @@ ssize_t cr_file_write(struct file *f, struct bio_vec *bv, unsigned int nr, size_
 			return n;
 		if (n == 0)
 			return -EIO;
-		if (iov_iter_count(&iter) && signal_pending(current))
+		if (iov_iter_count(iter) && signal_pending(current))
 			return -EINTR;
 	}
 	return len;
+}
+
+ssize_t cr_file_write(struct file *f, struct bio_vec *bv, unsigned int nr, size_t len)
+{
+	struct iov_iter iter;
+
+	iov_iter_bvec(&iter, ITER_SOURCE, bv, nr, len);
+	return cr_iter_write(f, &iter, len);
+}
+
+/* The same for @len bytes at @buf, any kernel memory (vmalloc too). */
+ssize_t cr_file_write_buf(struct file *f, const void *buf, size_t len)
+{
+	struct kvec kv = { .iov_base = (void *)buf, .iov_len = len };
+	struct iov_iter iter;
+
+	iov_iter_kvec(&iter, ITER_SOURCE, &kv, 1, len);
+	return cr_iter_write(f, &iter, len);
 }
 
 /* Can the image be written to @f? (vfs_iter_write repeats these checks.) */
@@ -1061,7 +1122,7 @@ static int cr_on_return_queue(struct cr_on_return *c)
 /* Closes up to CR_CLOSE_MAX of the caller's fds (-1: none) on its way out. */
 int cr_close_on_return(const int *fds)
 {
-	struct cr_on_return *c = kzalloc(sizeof(*c), GFP_KERNEL);
+	struct cr_on_return *c = kzalloc(sizeof(*c), GFP_KERNEL_ACCOUNT);
 
 	if (!c)
 		return -ENOMEM;
@@ -1296,10 +1357,69 @@ bool cr_vm_noreserve(u64 f)
 	return f & VM_NORESERVE;
 }
 
-/* Drops every signal pending for the caller and its process. */
-void cr_flush_signals(void)
+/*
+ * Drops every signal pending for the caller and its process, unless the
+ * process is being killed: then returns -EINTR with SIGKILL pending again.
+ *
+ * flush_signals() alone would drop a SIGKILL that arrived during the
+ * restore while the group-exit flag it set stays, and the kernel discards
+ * every later signal of a process in group exit (prepare_signal()): nothing
+ * could kill it any more. A SIGKILL sent after this check stays pending.
+ */
+int cr_flush_signals(void)
 {
+	int err = 0;
+
 	flush_signals(current);
+	spin_lock_irq(&current->sighand->siglock);
+	if (current->signal->flags & SIGNAL_GROUP_EXIT) {
+		/*
+		 * What complete_signal() gave this thread. The other threads
+		 * keep theirs: only this thread's queue and the process's
+		 * were flushed.
+		 */
+		sigaddset(&current->pending.signal, SIGKILL);
+		recalc_sigpending();
+		err = -EINTR;
+	}
+	spin_unlock_irq(&current->sighand->siglock);
+	return err;
+}
+
+/*
+ * A kernel copy of @len bytes of the caller's memory at @uaddr, charged to
+ * its memory cgroup. __GFP_NORETRY: a cgroup that cannot hold it fails the
+ * request with -ENOMEM instead of OOM-killing one of its tasks. Returns the
+ * copy (free it with cr_kvfree()) or an ERR_PTR.
+ */
+void *cr_copy_in(u64 uaddr, size_t len)
+{
+	void *p = kvmalloc(len, GFP_KERNEL_ACCOUNT | __GFP_NORETRY | __GFP_NOWARN);
+
+	if (!p)
+		return ERR_PTR(-ENOMEM);
+	if (copy_from_user(p, u64_to_user_ptr(uaddr), len)) {
+		kvfree(p);
+		return ERR_PTR(-EFAULT);
+	}
+	return p;
+}
+
+void cr_kvfree(void *p)
+{
+	kvfree(p);
+}
+
+/* The end of the caller's user address space (4- or 5-level paging). */
+u64 cr_caller_task_size(void)
+{
+	return current->mm->task_size;
+}
+
+/* How many auxv words the kernel keeps (mm->saved_auxv). */
+u32 cr_auxv_max_words(void)
+{
+	return AT_VECTOR_SIZE;
 }
 
 /*
@@ -1393,7 +1513,7 @@ int cr_set_regs(const struct cr_regs *r, u32 restart, u64 restart_ns)
 		restart = CR_RESTART_SYSCALL;
 	if (restart == CR_RESTART_SYSCALL && ((long)r->orig_ax < 0 || ip < 2))
 		return -EINVAL;
-	c = kzalloc(sizeof(*c), GFP_KERNEL);
+	c = kzalloc(sizeof(*c), GFP_KERNEL_ACCOUNT);
 	if (!c)
 		return -ENOMEM;
 	c->set_ax = true;

@@ -24,6 +24,7 @@ struct pid_namespace *cr_current_pid_ns(void);
 int cr_task_checkable(struct task_struct *leader);
 bool cr_task_exiting(struct task_struct *t);
 bool cr_capable_over(struct task_struct *t);
+bool cr_task_killable(struct task_struct *t);
 int cr_proof_check(struct file *f, struct mm_struct *mm);
 void cr_process_get(struct task_struct *leader, struct pid_namespace *ns, struct cr_process *p);
 
@@ -60,6 +61,7 @@ u64 cr_hash_digest(void *state);
 void cr_bvec_page(struct bio_vec *bv, struct page *page);
 void cr_bvec_buf(struct bio_vec *bv, void *buf, unsigned int len);
 ssize_t cr_file_write(struct file *f, struct bio_vec *bv, unsigned int nr, size_t len);
+ssize_t cr_file_write_buf(struct file *f, const void *buf, size_t len);
 int cr_file_writable(struct file *f);
 
 int cr_fd_get(struct task_struct *t, unsigned int from, struct cr_fd *out,
@@ -71,7 +73,11 @@ bool cr_caller_dying(void);
 bool cr_fd_is(int fd, struct file *file);
 #define CR_CLOSE_MAX 3
 int cr_close_on_return(const int *fds);
-void cr_flush_signals(void);
+int cr_flush_signals(void);
+void *cr_copy_in(u64 uaddr, size_t len);
+void cr_kvfree(void *p);
+u64 cr_caller_task_size(void);
+u32 cr_auxv_max_words(void);
 bool cr_vm_noreserve(u64 f);
 void cr_pending_to_shared(void);
 bool cr_creds_are_callers(u32 uid, u32 euid, u32 gid, u32 egid);

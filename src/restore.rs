@@ -12,11 +12,11 @@
 //! state and registers. After the point of no return a failure is reported
 //! on the status fd and the process is killed: it never runs half-restored.
 
-use kernel::{fs::File, page::PAGE_SIZE, prelude::*, uaccess::UserSlice};
+use kernel::{fs::File, page::PAGE_SIZE, prelude::*};
 
 use crate::{
     class::{Failure, Why},
-    format::{Checker, FormatError, Payload, MAX_METADATA},
+    format::{Checker, FormatError, Record, MAX_METADATA},
     gather,
     sys::{
         self,
@@ -43,19 +43,29 @@ fn image_failure(e: FormatError) -> Failure {
         Fault::Damaged => EBADMSG,
         Fault::Invalid => EINVAL,
     };
-    Failure { err, reason: uapi::CR_FAIL_IMAGE, addr: e.at }
+    Failure::at(err, uapi::CR_FAIL_IMAGE, e.at)
 }
+
+/// How a restore allocates what its caller's image makes it keep: charged to
+/// the caller's memory cgroup (a restore is the caller's work), and from
+/// kvmalloc, so a large table is neither a high-order allocation nor a
+/// warning (Documentation/security.rst).
+const ACCOUNT: kernel::alloc::Flags = GFP_KERNEL_ACCOUNT;
 
 /// One thread's records.
 pub(crate) struct Thread {
     thread: CrThread,
-    xstate: KVec<u8>,
-    pending: KVec<CrSiginfo>,
+    /// Where its record starts in the image (for error reports).
+    at: u64,
+    xstate: KVVec<u8>,
+    pending: KVVec<CrSiginfo>,
 }
 
 /// One memory area, with its file opened (before the point of no return).
 struct Area {
     vma: CrVma,
+    /// Where its record starts in the image (for error reports).
+    at: u64,
     /// Where its path starts in `Plan::paths` (`vma.path_len` bytes).
     path_at: usize,
     file: Option<OpenFile>,
@@ -65,21 +75,26 @@ struct Area {
 struct Plan {
     process: CrProcess,
     mm: CrMm,
-    auxv: KVec<u64>,
-    areas: KVec<Area>,
-    /// Where each area's record starts in the image (for error reports).
-    area_at: KVec<u64>,
+    /// Where the MM record starts in the image.
+    mm_at: u64,
+    auxv: KVVec<u64>,
+    areas: KVVec<Area>,
     /// The areas' paths, back to back.
-    paths: KVec<u8>,
+    paths: KVVec<u8>,
     sighand: KBox<CrSighand>,
-    shared: KVec<CrSiginfo>,
+    shared: KVVec<CrSiginfo>,
     shared_set: u64,
-    threads: KVec<Thread>,
+    threads: KVVec<Thread>,
     checker: Checker,
     chain: sys::Hash,
     /// The header of the first PAGES (or TRAILER) record, and its offset.
     next: CrRecord,
     next_at: u64,
+}
+
+/// Out of memory while keeping a record (charged to the caller).
+fn oom(at: u64) -> Failure {
+    Failure::at(ENOMEM, uapi::CR_FAIL_NONE, at)
 }
 
 impl Plan {
@@ -100,19 +115,19 @@ impl Plan {
         let mut plan = KBox::new(Plan {
             process: zeroed(),
             mm: zeroed(),
-            auxv: KVec::new(),
-            areas: KVec::new(),
-            area_at: KVec::new(),
-            paths: KVec::new(),
+            mm_at: 0,
+            auxv: KVVec::new(),
+            areas: KVVec::new(),
+            paths: KVVec::new(),
             sighand,
-            shared: KVec::new(),
+            shared: KVVec::new(),
             shared_set: 0,
-            threads: KVec::new(),
+            threads: KVVec::new(),
             checker: Checker::new(),
             chain: sys::Hash::new(),
             next: zeroed(),
             next_at: 0,
-        }, GFP_KERNEL)
+        }, ACCOUNT)
         .why(uapi::CR_FAIL_NONE)?;
         let mut pos = 8usize;
         loop {
@@ -139,95 +154,57 @@ impl Plan {
             h.update(payload);
             ck.sealed(h.check() == rec.check).map_err(image_failure)?;
             plan.chain.update(&rec.check.to_le_bytes());
-            plan.record(&mut ck, rec.r#type, Payload::new(payload, at)).map_err(image_failure)?;
+            let record = ck.parse(payload).map_err(image_failure)?;
+            plan.keep(record, at)?;
             pos = end;
         }
         plan.checker = ck;
         Ok(plan)
     }
 
-    /// Takes one metadata record's payload.
-    fn record(&mut self, ck: &mut Checker, ty: u32, mut p: Payload<'_>) -> Result<(), FormatError> {
-        let oom = |_| FormatError { fault: crate::format::Fault::Invalid, at: 0, what: "out of memory", value: 0 };
-        match ty {
-            CR_REC_HEADER => ck.header(&p.take("the header")?)?,
-            CR_REC_PROCESS => {
-                self.process = p.take("the process")?;
-                ck.process(&self.process)?;
-            }
-            CR_REC_MM => {
-                self.mm = p.take("the address space")?;
-                ck.mm(&self.mm)?;
-                let auxv = p.take_bytes(u64::from(self.mm.auxv_words) * 8, "the auxv")?;
-                for w in auxv.chunks_exact(8) {
-                    let word = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-                    self.auxv.push(word, GFP_KERNEL).map_err(oom)?;
+    /// Keeps what the restore needs of a checked record.
+    fn keep(&mut self, record: Record<'_>, at: u64) -> Result<(), Failure> {
+        match record {
+            Record::Process(p) => self.process = p,
+            Record::Mm { mm, auxv, .. } => {
+                self.mm = mm;
+                self.mm_at = at;
+                for w in crate::format::auxv_words(auxv) {
+                    self.auxv.push(w, ACCOUNT).map_err(|_| oom(at))?;
                 }
-                p.take_path(self.mm.exe_path_len, "the executable's path")?;
             }
-            CR_REC_VMA => {
-                let v: CrVma = p.take("a memory area")?;
-                ck.vma(&v)?;
-                let path = p.take_path(v.path_len, "a mapped file's path")?;
+            Record::Vma { vma, path } => {
                 let path_at = self.paths.len();
-                self.paths.extend_from_slice(path, GFP_KERNEL).map_err(oom)?;
-                self.area_at.push(p.at(), GFP_KERNEL).map_err(oom)?;
-                self.areas.push(Area { vma: v, path_at, file: None }, GFP_KERNEL).map_err(oom)?;
+                self.paths.extend_from_slice(path, ACCOUNT).map_err(|_| oom(at))?;
+                self.areas.push(Area { vma, at, path_at, file: None }, ACCOUNT).map_err(|_| oom(at))?;
             }
-            CR_REC_SIGHAND => {
-                let bytes = p.take_bytes(core::mem::size_of::<CrSighand>() as u64, "the signal handlers")?;
-                // Copied straight into the boxed record: 2 KiB stays off the stack.
-                as_bytes_mut(&mut *self.sighand).copy_from_slice(bytes);
-                ck.sighand(&self.sighand)?;
-            }
-            CR_REC_SIGPENDING => {
-                let s: CrSigpending = p.take("the pending signals")?;
-                ck.sigpending(&s)?;
-                self.shared_set = s.signal;
-                for _ in 0..s.count {
-                    let q: CrSiginfo = p.take("a queued signal")?;
-                    ck.siginfo(&q)?;
-                    self.shared.push(q, GFP_KERNEL).map_err(oom)?;
+            // Copied straight into the boxed record: 2 KiB stays off the stack.
+            Record::Sighand(bytes) => as_bytes_mut(&mut *self.sighand).copy_from_slice(bytes),
+            Record::Sigpending { head, queued } => {
+                self.shared_set = head.signal;
+                for q in queued {
+                    self.shared.push(q, ACCOUNT).map_err(|_| oom(at))?;
                 }
             }
-            CR_REC_FD => {
-                let f: CrFd = p.take("an open file")?;
-                ck.fd(&f)?;
-                p.take_path(f.path_len, "an open file's path")?;
-            }
-            // The caller restores these (directories, timers, pipes' data)
-            // before it calls the restore; the records are checked here all
-            // the same, as every record is.
-            CR_REC_FS => {
-                let f: CrFs = p.take("the directories")?;
-                ck.fs(&f)?;
-                p.take_path(f.cwd_len, "the working directory")?;
-                p.take_path(f.root_len, "the root directory")?;
-            }
-            CR_REC_ITIMERS => ck.itimers(&p.take("the interval timers")?)?,
-            CR_REC_PIPE => {
-                let pipe: CrPipe = p.take("a pipe")?;
-                ck.pipe(&pipe)?;
-                p.take_bytes(u64::from(pipe.bytes), "a pipe's data")?;
-            }
-            CR_REC_THREAD => {
-                let t: CrThread = p.take("a thread")?;
-                ck.thread(&t)?;
-                let mut xstate = KVec::new();
-                xstate
-                    .extend_from_slice(p.take_bytes(u64::from(t.xstate_size), "the xsave state")?, GFP_KERNEL)
-                    .map_err(oom)?;
-                let mut pending = KVec::new();
-                for _ in 0..t.pending_count {
-                    let q: CrSiginfo = p.take("a queued signal")?;
-                    ck.siginfo(&q)?;
-                    pending.push(q, GFP_KERNEL).map_err(oom)?;
+            Record::Thread { thread, xstate, queued } => {
+                let mut t = Thread { thread, at, xstate: KVVec::new(), pending: KVVec::new() };
+                t.xstate.extend_from_slice(xstate, ACCOUNT).map_err(|_| oom(at))?;
+                for q in queued {
+                    t.pending.push(q, ACCOUNT).map_err(|_| oom(at))?;
                 }
-                self.threads.push(Thread { thread: t, xstate, pending }, GFP_KERNEL).map_err(oom)?;
+                self.threads.push(t, ACCOUNT).map_err(|_| oom(at))?;
             }
-            _ => {}
+            // The caller restores these (fds, directories, timers, pipes'
+            // data) before it calls the restore; they were checked all the
+            // same, as every record is.
+            Record::Header(_)
+            | Record::Fd { .. }
+            | Record::Fs { .. }
+            | Record::Itimers(_)
+            | Record::Pipe { .. }
+            | Record::Trailer(_) => {}
         }
-        p.end()
+        Ok(())
     }
 
     /// The path of area `i`.
@@ -246,8 +223,12 @@ pub(crate) fn restore(args: &CrRestoreArgs, dev: &File) -> Result<isize, Failure
     // from here on releases them.
     let threads = caller::threads();
     let leader = if threads > 1 { Some(gather::Leader::enter().why(uapi::CR_FAIL_CALLER)?) } else { None };
-    if args.meta_len == 0 || args.meta_len > MAX_METADATA {
+    if args.meta_len == 0 {
         return Err(Failure::new(EINVAL, uapi::CR_FAIL_ARGS));
+    }
+    // The per-call limit on what a restore copies in (the format's own).
+    if args.meta_len > MAX_METADATA {
+        return Err(Failure::new(E2BIG, uapi::CR_FAIL_LIMIT));
     }
     // The fds closed as the process starts must not be this ioctl's file,
     // except `dev_fd`, which must be.
@@ -257,10 +238,8 @@ pub(crate) fn restore(args: &CrRestoreArgs, dev: &File) -> Result<isize, Failure
     if caller::fd_is(args.in_fd, dev) || caller::fd_is(args.status_fd, dev) {
         return Err(Failure::new(EINVAL, uapi::CR_FAIL_ARGS));
     }
-    let mut meta = KVVec::new();
-    UserSlice::new(kernel::uaccess::UserPtr::from_addr(args.meta as usize), args.meta_len as usize)
-        .read_all(&mut meta, GFP_KERNEL)
-        .why(uapi::CR_FAIL_ARGS)?;
+    let meta = caller::UserCopy::new(args.meta, args.meta_len as usize)
+        .map_err(|e| Failure::new(e, if e == EFAULT { uapi::CR_FAIL_ARGS } else { uapi::CR_FAIL_NONE }))?;
     let input = InFile::get(args.in_fd).why(uapi::CR_FAIL_ARGS)?;
     let mut status = if args.status_fd >= 0 {
         Some(StatusFile::get(args.status_fd).why(uapi::CR_FAIL_ARGS)?)
@@ -302,9 +281,9 @@ pub(crate) fn restore(args: &CrRestoreArgs, dev: &File) -> Result<isize, Failure
 
     // The other threads take their state and go.
     let first = plan.threads[0].thread;
-    let mut rest = KVec::new();
+    let mut rest = KVVec::new();
     for t in plan.threads.drain_all().skip(1) {
-        if rest.push(t, GFP_KERNEL).is_err() {
+        if rest.push(t, ACCOUNT).is_err() {
             let _ = caller::raise(kernel::bindings::SIGKILL);
             return Err(Failure::new(ENOMEM, uapi::CR_FAIL_NONE));
         }
@@ -370,14 +349,27 @@ fn prepare(plan: &mut Plan) -> Result<(), Failure> {
     if plan.threads.first().is_none_or(|t| t.thread.flags & uapi::CR_THREAD_LEADER == 0) {
         return Err(Failure::new(EINVAL, uapi::CR_FAIL_IMAGE));
     }
-    let user_end = crate::format::USER_END;
-    for t in plan.threads.iter().map(|t| &t.thread) {
-        if t.restart == uapi::CR_RESTART_SYSCALL && ((t.regs.orig_ax as i64) < 0 || t.regs.ip < 2) {
-            return Err(Failure::new(EINVAL, uapi::CR_FAIL_IMAGE));
+    // The format allows addresses up to what 5-level paging maps; this
+    // machine may map less. Every address the image holds is checked against
+    // it here, before anything changes.
+    let end = caller::task_size();
+    let high = |addr: u64, at: u64| Failure::at(ENOEXEC, uapi::CR_FAIL_CPU, at).only_if(addr >= end);
+    let m = &plan.mm;
+    for a in [m.start_code, m.end_code, m.start_data, m.end_data, m.start_brk, m.brk, m.start_stack, m.arg_end, m.env_end] {
+        high(a, plan.mm_at)?;
+    }
+    for a in plan.areas.iter() {
+        high(a.vma.end - 1, a.at)?;
+    }
+    for t in plan.threads.iter() {
+        let th = &t.thread;
+        let sas_end = (th.sas_sp + th.sas_size).saturating_sub(1);
+        for a in [th.regs.ip, th.regs.sp, th.regs.fs_base, th.regs.gs_base, sas_end, th.clear_child_tid, th.robust_list, th.rseq] {
+            high(a, t.at)?;
         }
-        if t.regs.ip >= user_end || t.regs.sp >= user_end || t.regs.fs_base >= user_end || t.regs.gs_base >= user_end {
-            return Err(Failure::new(EINVAL, uapi::CR_FAIL_IMAGE));
-        }
+    }
+    if plan.auxv.len() > caller::auxv_max_words() {
+        return Err(Failure::at(ENOEXEC, uapi::CR_FAIL_CPU, plan.mm_at));
     }
 
     // [vdso] and [vvar] stay: they must already be where the image has them.
@@ -390,7 +382,7 @@ fn prepare(plan: &mut Plan) -> Result<(), Failure> {
     let mut n = 0usize;
     for r in theirs {
         if !mine.contains(&r) {
-            return Err(Failure { err: EINVAL, reason: uapi::CR_FAIL_VDSO, addr: r.0 as u64 });
+            return Err(Failure::at(EINVAL, uapi::CR_FAIL_VDSO, r.0 as u64));
         }
         n += 1;
     }
@@ -401,19 +393,22 @@ fn prepare(plan: &mut Plan) -> Result<(), Failure> {
     // Areas this version cannot rebuild, and the files of those it can.
     for i in 0..plan.areas.len() {
         let v = plan.areas[i].vma;
-        let at = plan.area_at[i];
+        let at = plan.areas[i].at;
         match v.kind {
             uapi::CR_VMA_ANON | uapi::CR_VMA_VDSO | uapi::CR_VMA_VVAR => {}
             uapi::CR_VMA_FILE => {
-                let writable_shared = v.flags & uapi::CR_VMA_SHARED != 0 && v.prot & 2 != 0;
+                // A shared mapping keeps its right to become writable only if
+                // its file is open for writing.
+                let writable_shared = v.flags & uapi::CR_VMA_SHARED != 0
+                    && (v.prot & 2 != 0 || v.flags & uapi::CR_VMA_MAYWRITE != 0);
                 let flags = if writable_shared { O_RDWR } else { O_RDONLY };
                 let file = OpenFile::open(plan.path(i), flags)
-                    .map_err(|e| Failure { err: e, reason: uapi::CR_FAIL_FILE, addr: at })?;
+                    .map_err(|e| Failure::at(e, uapi::CR_FAIL_FILE, at))?;
                 file.same(v.ino, v.file_size, v.mtime_ns)
-                    .map_err(|e| Failure { err: e, reason: uapi::CR_FAIL_FILE, addr: at })?;
+                    .map_err(|e| Failure::at(e, uapi::CR_FAIL_FILE, at))?;
                 plan.areas[i].file = Some(file);
             }
-            _ => return Err(Failure { err: EOPNOTSUPP, reason: uapi::CR_FAIL_UNSUPPORTED, addr: at }),
+            _ => return Err(Failure::at(EOPNOTSUPP, uapi::CR_FAIL_UNSUPPORTED, at)),
         }
     }
 
@@ -437,7 +432,7 @@ fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
     caller::unmap_all().why(uapi::CR_FAIL_NONE)?;
     // The previous area mapped: (end, kind, prot, flags, whether NORESERVE).
     let mut prev: Option<(u64, u32, u32, u32, bool)> = None;
-    for (i, a) in plan.areas.iter().enumerate() {
+    for a in plan.areas.iter() {
         let v = &a.vma;
         let len = (v.end - v.start) as usize;
         let shared = v.flags & uapi::CR_VMA_SHARED != 0;
@@ -462,13 +457,13 @@ fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
         if noreserve {
             flags |= mman::MAP_NORESERVE;
         }
-        let at = plan.area_at[i];
+        let at = a.at;
         match v.kind {
             uapi::CR_VMA_ANON => caller::map(None, v.start as usize, len, v.prot, flags | mman::MAP_ANONYMOUS, 0),
             uapi::CR_VMA_FILE => caller::map(a.file.as_ref(), v.start as usize, len, v.prot, flags, v.pgoff * PAGE_SIZE as u64),
             _ => Ok(()),
         }
-        .map_err(|e| Failure { err: e, reason: uapi::CR_FAIL_NONE, addr: at })?;
+        .map_err(|e| Failure::at(e, uapi::CR_FAIL_NONE, at))?;
         prev = Some((v.end, v.kind, v.prot, v.flags, noreserve));
     }
     // The files are mapped now; the mappings hold their own references.
@@ -482,19 +477,32 @@ fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
     caller::set_sighand(&plan.sighand);
     caller::set_umask(plan.process.umask);
     let t = &plan.threads[0];
-    caller::set_thread(&t.thread).why(uapi::CR_FAIL_IMAGE)?;
+    caller::set_thread(&t.thread).map_err(|e| Failure::at(e, uapi::CR_FAIL_IMAGE, t.at))?;
     // Pending signals last, so they meet the restored mask and handlers:
     // the process's (queued on this thread, then moved), then the leader's.
-    caller::flush_signals();
+    // The caller's own are dropped, but a fatal one ends the restore here
+    // (and the process: its SIGKILL stays pending).
+    caller::flush_signals().map_err(|e| Failure::new(e, uapi::CR_FAIL_INTERRUPTED))?;
     queue_pending(&plan.shared, plan.shared_set)?;
     caller::pending_to_shared();
     queue_pending(&t.pending, t.thread.pending)?;
     Ok(())
 }
 
+impl Failure {
+    /// `Err(self)` if `bad`.
+    fn only_if(self, bad: bool) -> Result<(), Failure> {
+        if bad {
+            Err(self)
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// Queues the signals of a pending set: each queued siginfo as it was, and
 /// each signal in the set without one with a plain kernel siginfo.
-fn queue_pending(queue: &KVec<CrSiginfo>, set: u64) -> Result<(), Failure> {
+fn queue_pending(queue: &KVVec<CrSiginfo>, set: u64) -> Result<(), Failure> {
     for q in queue.iter() {
         caller::queue_signal(q).why(uapi::CR_FAIL_IMAGE)?;
     }
@@ -510,17 +518,17 @@ fn queue_pending(queue: &KVec<CrSiginfo>, set: u64) -> Result<(), Failure> {
 /// Streams the PAGES records into the new mappings, then checks the trailer.
 #[inline(never)]
 fn read_pages(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
-    let mut buf = KVec::with_capacity(CHUNK, GFP_KERNEL).why(uapi::CR_FAIL_NONE)?;
-    buf.resize(CHUNK, 0u8, GFP_KERNEL).why(uapi::CR_FAIL_NONE)?;
+    let mut buf = KVVec::with_capacity(CHUNK, ACCOUNT).why(uapi::CR_FAIL_NONE)?;
+    buf.resize(CHUNK, 0u8, ACCOUNT).why(uapi::CR_FAIL_NONE)?;
     let mut rec = plan.next;
     let mut at = plan.next_at;
     let mut pos = at + 16;
     let read = |buf: &mut [u8], at: u64| -> Result<(), Failure> {
         match input.read_exact(buf) {
             Ok(true) => Ok(()),
-            Ok(false) => Err(Failure { err: ENODATA, reason: uapi::CR_FAIL_IMAGE, addr: at }),
+            Ok(false) => Err(Failure::at(ENODATA, uapi::CR_FAIL_IMAGE, at)),
             Err(e) if e == EINTR => Err(Failure::new(EINTR, uapi::CR_FAIL_INTERRUPTED)),
-            Err(e) => Err(Failure { err: e, reason: uapi::CR_FAIL_IMAGE, addr: at }),
+            Err(e) => Err(Failure::at(e, uapi::CR_FAIL_IMAGE, at)),
         }
     };
     loop {
@@ -557,7 +565,14 @@ fn read_pages(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
             let n = left.min(CHUNK);
             read(&mut buf[..n], at)?;
             h.update(&buf[..n]);
-            caller::write_mem(addr, &buf[..n]).map_err(|e| Failure { err: e, reason: uapi::CR_FAIL_NONE, addr: at })?;
+            caller::write_mem(addr, &buf[..n]).map_err(|e| {
+                // A fault fails while the process is being killed.
+                if caller::dying() {
+                    Failure::new(EINTR, uapi::CR_FAIL_INTERRUPTED)
+                } else {
+                    Failure::at(e, uapi::CR_FAIL_NONE, at)
+                }
+            })?;
             addr += n;
             left -= n;
         }
@@ -595,10 +610,7 @@ fn report_ok(status: &mut Option<StatusFile>) {
 
 fn write_status(status: &mut Option<StatusFile>, s: &CrRestoreStatus) {
     if let Some(out) = status.as_mut() {
-        let mut b = KVec::new();
-        if b.extend_from_slice(as_bytes(s), GFP_KERNEL).is_ok() {
-            // Nobody to tell if the status cannot be written.
-            let _ = out.write(&b);
-        }
+        // Nobody to tell if the status cannot be written.
+        let _ = out.write(as_bytes(s));
     }
 }

@@ -18,7 +18,7 @@ pub(crate) mod task;
 /// A heap-allocated all-zero `T`, built in place: large ABI structs (a
 /// `CrSighand` is 2 KiB) must not pass through the 16 KiB kernel stack.
 pub(crate) fn zeroed_box<T: crate::uapi::Pod>() -> kernel::error::Result<kernel::alloc::KBox<T>> {
-    let mut b = kernel::alloc::KBox::<T>::new_uninit(kernel::alloc::flags::GFP_KERNEL)?;
+    let mut b = kernel::alloc::KBox::<T>::new_uninit(kernel::alloc::flags::GFP_KERNEL_ACCOUNT)?;
     // SAFETY: `b` owns room for one `T`; writing `size_of::<T>()` zero bytes
     // initializes all of it, and all-zero is a valid `T` (`T: Pod`).
     unsafe { core::ptr::write_bytes(b.as_mut_ptr(), 0, 1) };

@@ -154,8 +154,12 @@ abi_structs! {
         pub __pad: u32,
         /// Out, on failure: the memory area at fault.
         pub fail_addr: u64,
+        /// In: user buffer for a one-line failure message (or 0).
+        pub msg: u64,
+        /// In: its size.
+        pub msg_len: u32,
         /// Zero.
-        pub __reserved: [u64; 2],
+        pub __pad2: u32,
     }
 
     /// The argument of `CR_IOC_RESTORE` (`struct cr_restore_args`).
@@ -654,6 +658,8 @@ pub const CR_VMA_GROWSDOWN: u32 = 1 << 1;
 pub const CR_VMA_HEAP: u32 = 1 << 2;
 /// See [`CR_VMA_SHARED`].
 pub const CR_VMA_STACK: u32 = 1 << 3;
+/// See `cr.h`: a shared mapping whose file was opened for writing.
+pub const CR_VMA_MAYWRITE: u32 = 1 << 6;
 /// See [`CR_VMA_SHARED`].
 pub const CR_VMA_LOCKED: u32 = 1 << 4;
 /// See [`CR_VMA_SHARED`].
@@ -733,6 +739,10 @@ pub const CR_FAIL_UNSUPPORTED: u32 = 21;
 pub const CR_FAIL_CALLER: u32 = 22;
 /// See [`CR_FAIL_NONE`].
 pub const CR_FAIL_CANCELED: u32 = 23;
+/// See [`CR_FAIL_NONE`].
+pub const CR_FAIL_UNKILLABLE: u32 = 24;
+/// See [`CR_FAIL_NONE`].
+pub const CR_FAIL_UNRESTORABLE: u32 = 25;
 
 /// `cr_thread.flags`: the thread group leader.
 pub const CR_THREAD_LEADER: u32 = 1 << 0;

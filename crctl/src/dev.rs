@@ -22,10 +22,12 @@ pub enum DevError {
     Ioctl(&'static str, io::Error),
     /// The module speaks another ABI version than this crctl.
     Abi { module: u32 },
-    /// A checkpoint failed; `args` holds the module's reason.
+    /// A checkpoint failed; `args` holds the module's reason, `msg` its
+    /// explanation, if it gave one.
     Checkpoint {
         err: io::Error,
-        args: CrCheckpointArgs,
+        args: Box<CrCheckpointArgs>,
+        msg: String,
     },
     /// A restore failed before its point of no return.
     Restore { err: io::Error, args: CrRestoreArgs },
@@ -53,7 +55,9 @@ impl fmt::Display for DevError {
                 };
                 write!(f, "{name} failed: {e}{hint}")
             }
-            DevError::Checkpoint { err, args } => write!(f, "{}", checkpoint_failure(err, args)),
+            DevError::Checkpoint { err, args, msg } => {
+                write!(f, "{}", checkpoint_failure(err, args, msg))
+            }
             DevError::Restore { err, args } => {
                 write!(f, "{}", restore_failure(err, args.fail_reason, args.fail_offset, false))
             }
@@ -111,9 +115,13 @@ impl Device {
     /// `CR_IOC_CHECKPOINT`: streams the image of `args.target` to
     /// `args.out_fd`; fills the statistics in `args`.
     pub fn checkpoint(&self, args: &mut CrCheckpointArgs) -> Result<(), DevError> {
+        // Room for the module's explanation of a failure.
+        let mut msg = [0u8; 512];
+        args.msg = msg.as_mut_ptr() as u64;
+        args.msg_len = msg.len() as u32;
         // CR_IOC_CHECKPOINT's size field is that of `CrCheckpointArgs`.
-        // SAFETY: It reads and writes one `CrCheckpointArgs` at `args`, which
-        // lives across the call.
+        // SAFETY: It reads and writes one `CrCheckpointArgs` at `args` and
+        // writes at most `msg_len` bytes at `msg`; both live across the call.
         let rc = unsafe {
             libc::ioctl(
                 self.file.as_raw_fd(),
@@ -121,10 +129,15 @@ impl Device {
                 args as *mut CrCheckpointArgs,
             )
         };
+        let err = io::Error::last_os_error();
+        args.msg = 0;
+        args.msg_len = 0;
         if rc < 0 {
+            let end = msg.iter().position(|&b| b == 0).unwrap_or(0);
             return Err(DevError::Checkpoint {
-                err: io::Error::last_os_error(),
-                args: *args,
+                err,
+                args: Box::new(*args),
+                msg: String::from_utf8_lossy(&msg[..end]).into_owned(),
             });
         }
         Ok(())
@@ -171,7 +184,7 @@ impl Device {
 }
 
 /// One line saying why a checkpoint failed and what to do about it.
-pub fn checkpoint_failure(err: &io::Error, args: &CrCheckpointArgs) -> String {
+pub fn checkpoint_failure(err: &io::Error, args: &CrCheckpointArgs, msg: &str) -> String {
     let pid = uapi::cpid_pid(args.target);
     let errno = err.raw_os_error().unwrap_or(0);
     let timeout = match args.freeze_timeout_ms {
@@ -215,6 +228,13 @@ pub fn checkpoint_failure(err: &io::Error, args: &CrCheckpointArgs) -> String {
             args.fail_addr
         ),
         uapi::CR_FAIL_LIMIT => format!("process {pid} has more threads, memory areas or queued signals than an image holds"),
+        uapi::CR_FAIL_UNKILLABLE => format!(
+            "process {pid} is the init of a pid namespace you are in (or of the system): SIGKILL cannot end it, so --kill is refused; checkpoint it without --kill"
+        ),
+        uapi::CR_FAIL_UNRESTORABLE => format!(
+            "process {pid} could not be restored from an image: {msg} ({:#x}); it was left running",
+            args.fail_addr
+        ),
         _ => format!("checkpoint of process {pid} failed: {err}"),
     };
     if args.fail_reason == uapi::CR_FAIL_OUTPUT || args.fail_reason == uapi::CR_FAIL_NONE {
@@ -231,7 +251,7 @@ pub fn restore_failure(err: &io::Error, reason: u32, offset: u64, late: bool) ->
         uapi::CR_FAIL_ARGS => "the module refused the request's arguments; crctl and the module are from different builds".to_owned(),
         uapi::CR_FAIL_PERM => "the image is of another user's process; restoring it needs CAP_CHECKPOINT_RESTORE".to_owned(),
         uapi::CR_FAIL_IMAGE => format!("the image is not valid at byte {offset}: {err}; run crctl inspect on it"),
-        uapi::CR_FAIL_CPU => "the image's FPU/vector state does not fit this CPU (another xsave layout or features); restore on a machine like the one that wrote it".to_owned(),
+        uapi::CR_FAIL_CPU => format!("the image does not fit this machine: its FPU/vector state (xsave layout), an address above what this CPU maps (5-level paging) or a longer auxv than this kernel keeps (record at byte {offset}); restore on a machine like the one that wrote it"),
         uapi::CR_FAIL_VDSO => "the vdso could not be placed where the image has it; restore on the kernel that wrote the image".to_owned(),
         uapi::CR_FAIL_FILE => format!(
             "a file the process had mapped is {} (the record at byte {offset}); restore it first",

@@ -13,7 +13,7 @@ use std::io::{self, Read};
 
 use xxhash_rust::xxh64::Xxh64;
 
-use crate::format::{self, Checker, Fault, FormatError, Payload};
+use crate::format::{self, Checker, Fault, FormatError, Record};
 use crate::uapi::*;
 
 /// What is wrong with an image.
@@ -270,90 +270,35 @@ fn read_inner<R: Read>(
             c.extend_from_slice(&bytes);
         }
         ck.sealed(hash.digest() as u32 == rec.check)?;
-        let mut p = Payload::new(&bytes, at);
-        match rec.r#type {
-            CR_REC_HEADER => ck.header(&p.take("the header")?)?,
-            CR_REC_PROCESS => {
-                img.process = p.take("the process")?;
-                ck.process(&img.process)?;
+        match ck.parse(&bytes)? {
+            Record::Header(_) => {}
+            Record::Process(p) => img.process = p,
+            Record::Mm { mm, auxv, exe } => {
+                img.mm = mm;
+                img.auxv = format::auxv_words(auxv).collect();
+                img.exe = text(exe);
             }
-            CR_REC_MM => {
-                img.mm = p.take("the address space")?;
-                ck.mm(&img.mm)?;
-                img.auxv = p
-                    .take_bytes(u64::from(img.mm.auxv_words) * 8, "the auxv")?
-                    .chunks_exact(8)
-                    .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
-                    .collect();
-                img.exe = text(p.take_path(img.mm.exe_path_len, "the executable's path")?);
+            Record::Vma { vma, path } => img.vmas.push((vma, text(path))),
+            Record::Sighand(b) => img.sighand = from_bytes(b).expect("checked size"),
+            Record::Sigpending { head, queued } => {
+                img.shared_pending = head;
+                img.shared_queue.extend(queued);
             }
-            CR_REC_VMA => {
-                let v: CrVma = p.take("a memory area")?;
-                ck.vma(&v)?;
-                img.vmas
-                    .push((v, text(p.take_path(v.path_len, "a mapped file's path")?)));
-            }
-            CR_REC_SIGHAND => {
-                img.sighand = p.take("the signal handlers")?;
-                ck.sighand(&img.sighand)?;
-            }
-            CR_REC_SIGPENDING => {
-                img.shared_pending = p.take("the pending signals")?;
-                ck.sigpending(&img.shared_pending)?;
-                for _ in 0..img.shared_pending.count {
-                    let s: CrSiginfo = p.take("a queued signal")?;
-                    ck.siginfo(&s)?;
-                    img.shared_queue.push(s);
-                }
-            }
-            CR_REC_FD => {
-                let f: CrFd = p.take("an open file")?;
-                ck.fd(&f)?;
-                img.fds
-                    .push((f, text(p.take_path(f.path_len, "an open file's path")?)));
-            }
-            CR_REC_FS => {
-                let f: CrFs = p.take("the directories")?;
-                ck.fs(&f)?;
-                let cwd = text(p.take_path(f.cwd_len, "the working directory")?);
-                let root = text(p.take_path(f.root_len, "the root directory")?);
-                img.fs = Some((f, cwd, root));
-            }
-            CR_REC_ITIMERS => {
-                let t: CrItimers = p.take("the interval timers")?;
-                ck.itimers(&t)?;
-                img.itimers = Some(t);
-            }
-            CR_REC_PIPE => {
-                let pipe: CrPipe = p.take("a pipe")?;
-                ck.pipe(&pipe)?;
-                let data = p
-                    .take_bytes(u64::from(pipe.bytes), "a pipe's data")?
-                    .to_vec();
-                img.pipes.push((pipe, data));
-            }
-            CR_REC_THREAD => {
-                let t: CrThread = p.take("a thread")?;
-                ck.thread(&t)?;
-                let xstate = p
-                    .take_bytes(u64::from(t.xstate_size), "the xsave state")?
-                    .to_vec();
-                let mut pending = Vec::new();
-                for _ in 0..t.pending_count {
-                    let s: CrSiginfo = p.take("a queued signal")?;
-                    ck.siginfo(&s)?;
-                    pending.push(s);
-                }
-                img.threads.push(Thread {
-                    thread: t,
-                    xstate,
-                    pending,
-                });
-            }
-            _ => {
-                // The trailer: the last record, then the end of the stream.
-                let trailer: CrTrailer = p.take("the trailer")?;
-                p.end()?;
+            Record::Fd { fd, path } => img.fds.push((fd, text(path))),
+            Record::Fs { fs, cwd, root } => img.fs = Some((fs, text(cwd), text(root))),
+            Record::Itimers(t) => img.itimers = Some(t),
+            Record::Pipe { pipe, data } => img.pipes.push((pipe, data.to_vec())),
+            Record::Thread {
+                thread,
+                xstate,
+                queued,
+            } => img.threads.push(Thread {
+                thread,
+                xstate: xstate.to_vec(),
+                pending: queued.collect(),
+            }),
+            Record::Trailer(trailer) => {
+                // The last record, then the end of the stream.
                 ck.trailer(&trailer, chain.digest() as u32)?;
                 let mut extra = [0u8; 1];
                 if src.fill(&mut extra)? {
@@ -373,7 +318,6 @@ fn read_inner<R: Read>(
                 });
             }
         }
-        p.end()?;
         chain.update(&rec.check.to_le_bytes());
     }
 }

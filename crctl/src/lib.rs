@@ -11,6 +11,7 @@ pub mod format;
 pub mod fuzz;
 pub mod image;
 pub mod inspect;
+pub mod output;
 pub mod restore;
 
 /// The ABI, from the same file the kernel module compiles (`src/uapi.rs`).

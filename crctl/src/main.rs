@@ -2,10 +2,9 @@
 
 //! crctl: drive cr, the checkpoint/restore kernel module, through /dev/cr.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufReader, IsTerminal, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,8 +14,21 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 
 use crctl::dev::{self, Device};
+use crctl::output::{self, Output};
 use crctl::uapi::{self, CrCheckpointArgs};
 use crctl::{image, inspect};
+
+/// Runs before Rust's runtime, which opens /dev/null on a closed fd 0-2
+/// before `main` and would so hide a closed stdout: `output::fix_stdio`
+/// records what stdout was, then does the same.
+#[used]
+#[link_section = ".init_array"]
+static FIX_STDIO: extern "C" fn(libc::c_int, *const *const u8, *const *const u8) = {
+    extern "C" fn fix_stdio(_: libc::c_int, _: *const *const u8, _: *const *const u8) {
+        output::fix_stdio();
+    }
+    fix_stdio
+};
 
 #[derive(Parser)]
 #[command(
@@ -60,15 +72,30 @@ enum Command {
         json: bool,
     },
     /// Stream a running process's image to a file or stdout; it keeps running.
+    ///
+    /// The output is checked before the process is touched.
+    ///
+    /// -o FILE: the image goes into a new file only the caller can read (mode
+    /// 0600), named FILE once the image is complete. crctl refuses an existing
+    /// FILE (see --force), and never writes into, truncates, chmods or deletes
+    /// a file it did not create. A failure leaves nothing behind (a SIGKILL
+    /// can leave a .FILE.crctl-XXXXXX, on file systems without O_TMPFILE).
+    ///
+    /// -o -: stdout must be open for writing, and not a terminal.
     Checkpoint {
         /// The process id.
         pid: u32,
-        /// Where the image goes: a file (created, mode 0600), or - for stdout.
+        /// Where the image goes: a new file (mode 0600), or - for stdout.
         #[arg(short, long, value_name = "FILE|-", default_value = "-")]
         output: String,
         /// End the process once its image is complete (for migration).
         #[arg(long)]
         kill: bool,
+        /// Replace FILE if it exists (a regular file or a symlink) by renaming
+        /// the new image over it; the old file keeps its content and mode, and
+        /// a symlink's target is not touched.
+        #[arg(long)]
+        force: bool,
         /// How long every thread may take to stop, in milliseconds.
         #[arg(long, value_name = "MS", default_value_t = uapi::CR_FREEZE_TIMEOUT_MS_DEFAULT)]
         timeout: u32,
@@ -112,8 +139,9 @@ fn main() -> ExitCode {
             pid,
             output,
             kill,
+            force,
             timeout,
-        } => checkpoint(&cli.device, pid, &output, kill, timeout),
+        } => checkpoint(&cli.device, pid, &output, kill, force, timeout),
         Command::Inspect {
             file,
             json,
@@ -205,7 +233,25 @@ fn progress(file: &File, done: Arc<AtomicBool>) -> Option<std::thread::JoinHandl
     }))
 }
 
-fn checkpoint(device: &Path, pid: u32, output: &str, kill: bool, timeout: u32) -> AnyResult {
+fn checkpoint(
+    device: &Path,
+    pid: u32,
+    output: &str,
+    kill: bool,
+    force: bool,
+    timeout: u32,
+) -> AnyResult {
+    // First what can be checked without touching the process: the process,
+    // then the output (a file is created, nameless, in its directory).
+    match std::fs::symlink_metadata(format!("/proc/{pid}")) {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(format!("no process {pid}").into())
+        }
+        Err(e) => return Err(format!("cannot look up process {pid}: {e}").into()),
+    }
+    let out = Output::open(output, force)?;
+
     let dev = Device::open(device)?;
     let info = dev.checked_info()?;
     if info.features & uapi::CR_FEATURE_CHECKPOINT == 0 {
@@ -217,34 +263,11 @@ fn checkpoint(device: &Path, pid: u32, output: &str, kill: bool, timeout: u32) -
     // SAFETY: Setting SIGPIPE's disposition to SIG_IGN has no preconditions.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 
-    let to_stdout = output == "-";
-    let file = if to_stdout {
-        if io::stdout().is_terminal() {
-            return Err(
-                "will not write a binary image to a terminal; use -o FILE or a pipe".into(),
-            );
-        }
-        None
-    } else {
-        let f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(output)
-            .map_err(|e| format!("cannot create {output}: {e}"))?;
-        Some(f)
-    };
-    let out_fd = file.as_ref().map_or(1, |f| f.as_raw_fd());
-
     // The proof that we may ptrace the process: opening its mem file runs the
     // kernel's ptrace check. Without it, the module asks for a capability.
     let proof = match File::open(format!("/proc/{pid}/mem")) {
         Ok(f) => Some(f),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if let Some(_f) = &file {
-                let _ = std::fs::remove_file(output);
-            }
             return Err(format!("no process {pid}").into());
         }
         Err(_) => None,
@@ -252,26 +275,22 @@ fn checkpoint(device: &Path, pid: u32, output: &str, kill: bool, timeout: u32) -
 
     let mut args = CrCheckpointArgs {
         target: uapi::cpid(0, pid),
-        out_fd,
+        out_fd: out.fd(),
         proof_fd: proof.as_ref().map_or(-1, |f| f.as_raw_fd()),
         flags: if kill { uapi::CR_CHECKPOINT_KILL } else { 0 },
         freeze_timeout_ms: timeout,
         ..Default::default()
     };
     let done = Arc::new(AtomicBool::new(false));
-    let shower = file.as_ref().and_then(|f| progress(f, done.clone()));
+    let shower = out.file().and_then(|f| progress(f, done.clone()));
     let result = dev.checkpoint(&mut args);
     done.store(true, Ordering::Relaxed);
     if let Some(t) = shower {
         let _ = t.join();
     }
-    if let Err(e) = result {
-        // Leave no broken image behind.
-        if file.is_some() {
-            let _ = std::fs::remove_file(output);
-        }
-        return Err(e.into());
-    }
+    // On a failure, dropping `out` removes the unfinished file.
+    result?;
+    out.commit()?;
     io::stdout().flush()?;
     eprintln!(
         "crctl: checkpointed process {pid}: {} thread{}, {} areas, {} pages ({}), image {} bytes in {} (stopped for {}){}",

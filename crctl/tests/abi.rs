@@ -46,7 +46,12 @@ fn layout() -> Vec<(&'static str, u64)> {
             total_ns,
             threads,
             vmas,
-            __reserved,
+            fail_reason,
+            __pad,
+            fail_addr,
+            msg,
+            msg_len,
+            __pad2,
         ]
     );
     layout!(
@@ -225,7 +230,7 @@ fn layout() -> Vec<(&'static str, u64)> {
         [records, bytes, chain, __pad, pages]
     );
 
-    let consts: [(&'static str, u64); 70] = [
+    let consts: [(&'static str, u64); 73] = [
         ("CR_ABI_VERSION", CR_ABI_VERSION as u64),
         ("CR_ARCH_X86_64", CR_ARCH_X86_64 as u64),
         (
@@ -331,7 +336,10 @@ fn layout() -> Vec<(&'static str, u64)> {
         ("CR_REC_PIPE", CR_REC_PIPE as u64),
         ("CR_IMAGE_MAX_PIPE", CR_IMAGE_MAX_PIPE as u64),
         ("CR_FAIL_CANCELED", CR_FAIL_CANCELED as u64),
+        ("CR_FAIL_UNKILLABLE", CR_FAIL_UNKILLABLE as u64),
+        ("CR_FAIL_UNRESTORABLE", CR_FAIL_UNRESTORABLE as u64),
         ("CR_THREAD_LEADER", CR_THREAD_LEADER as u64),
+        ("CR_VMA_MAYWRITE", CR_VMA_MAYWRITE as u64),
     ];
     v.extend(consts);
     v

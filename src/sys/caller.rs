@@ -63,7 +63,7 @@ pub(crate) fn specials() -> KVec<(usize, usize)> {
     for i in 0..n {
         // At most 8 small items: an allocation failure just shortens the list,
         // which the caller's comparison then refuses.
-        let _ = v.push((ranges[2 * i], ranges[2 * i + 1]), GFP_KERNEL);
+        let _ = v.push((ranges[2 * i], ranges[2 * i + 1]), GFP_KERNEL_ACCOUNT);
     }
     v
 }
@@ -169,10 +169,71 @@ pub(crate) fn vm_noreserve(vm_flags: u64) -> bool {
     unsafe { ffi::cr_vm_noreserve(vm_flags) }
 }
 
-/// Drops every signal pending for the caller and its process.
-pub(crate) fn flush_signals() {
+/// Drops every signal pending for the caller and its process; `EINTR` (and
+/// SIGKILL stays pending) when the process is being killed.
+pub(crate) fn flush_signals() -> Result {
     // SAFETY: No preconditions.
-    unsafe { ffi::cr_flush_signals() };
+    errno(unsafe { ffi::cr_flush_signals() }).map(|_| ())
+}
+
+/// A kernel copy of the caller's memory (kvmalloc), charged to the caller's
+/// memory cgroup; freed when dropped.
+///
+/// # Invariants
+///
+/// `ptr` points to `len` initialized bytes from `cr_copy_in`, owned here.
+pub(crate) struct UserCopy {
+    ptr: core::ptr::NonNull<u8>,
+    len: usize,
+}
+
+impl UserCopy {
+    /// Copies `len` bytes at user address `addr`: `EFAULT` if they cannot be
+    /// read, `ENOMEM` if the caller's memory cgroup (or the machine) cannot
+    /// hold them: never an OOM kill.
+    pub(crate) fn new(addr: u64, len: usize) -> Result<UserCopy> {
+        // SAFETY: Any address and length may be passed: the helper checks
+        // the user range and returns a copy it allocated, or an ERR_PTR.
+        let p = unsafe { ffi::cr_copy_in(addr, len) };
+        // SAFETY: Any pointer may be tested.
+        if unsafe { kernel::bindings::IS_ERR(p) } {
+            // SAFETY: `p` is an ERR_PTR.
+            return Err(Error::from_errno(unsafe { kernel::bindings::PTR_ERR(p) } as i32));
+        }
+        let ptr = core::ptr::NonNull::new(p.cast::<u8>()).ok_or(ENOMEM)?;
+        // INVARIANT: `cr_copy_in` returned `len` initialized bytes we own.
+        Ok(UserCopy { ptr, len })
+    }
+}
+
+impl core::ops::Deref for UserCopy {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        // SAFETY: By the type invariant, `ptr` holds `len` initialized bytes
+        // that live as long as `self`.
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for UserCopy {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant, `ptr` came from `cr_copy_in` and is
+        // freed only here.
+        unsafe { ffi::cr_kvfree(self.ptr.as_ptr().cast()) };
+    }
+}
+
+/// Where the caller's user address space ends.
+pub(crate) fn task_size() -> u64 {
+    // SAFETY: No preconditions (a restore's caller has an mm).
+    unsafe { ffi::cr_caller_task_size() }
+}
+
+/// How many auxv words this kernel keeps for a process.
+pub(crate) fn auxv_max_words() -> usize {
+    // SAFETY: No preconditions.
+    unsafe { ffi::cr_auxv_max_words() as usize }
 }
 
 /// Moves the signals pending for the calling thread to its process's queue.

@@ -29,6 +29,7 @@ extern "C" {
     pub(super) fn cr_task_checkable(leader: *mut bindings::task_struct) -> c_int;
     pub(super) fn cr_task_exiting(t: *mut bindings::task_struct) -> bool;
     pub(super) fn cr_capable_over(t: *mut bindings::task_struct) -> bool;
+    pub(super) fn cr_task_killable(t: *mut bindings::task_struct) -> bool;
     pub(super) fn cr_proof_check(f: *mut bindings::file, mm: *mut bindings::mm_struct) -> c_int;
     pub(super) fn cr_process_get(
         leader: *mut bindings::task_struct,
@@ -99,6 +100,7 @@ extern "C" {
         nr: c_uint,
         len: usize,
     ) -> isize;
+    pub(super) fn cr_file_write_buf(f: *mut bindings::file, buf: *const c_void, len: usize) -> isize;
     pub(super) fn cr_file_writable(f: *mut bindings::file) -> c_int;
 
     pub(super) fn cr_fd_get(
@@ -114,7 +116,11 @@ extern "C" {
     pub(super) fn cr_caller_dying() -> bool;
     pub(super) fn cr_fd_is(fd: c_int, file: *mut bindings::file) -> bool;
     pub(super) fn cr_close_on_return(fds: *const c_int) -> c_int;
-    pub(super) fn cr_flush_signals();
+    pub(super) fn cr_flush_signals() -> c_int;
+    pub(super) fn cr_copy_in(uaddr: u64, len: usize) -> *mut c_void;
+    pub(super) fn cr_kvfree(p: *mut c_void);
+    pub(super) fn cr_caller_task_size() -> u64;
+    pub(super) fn cr_auxv_max_words() -> u32;
     pub(super) fn cr_vm_noreserve(f: u64) -> bool;
     pub(super) fn cr_pending_to_shared();
     pub(super) fn cr_creds_are_callers(uid: u32, euid: u32, gid: u32, egid: u32) -> bool;

@@ -53,7 +53,7 @@ impl OutFile {
                     // this call; the helper initializes `bv` to describe it.
                     unsafe { ffi::cr_bvec_buf(bv.as_mut_ptr(), bytes.as_ptr().cast_mut().cast(), n) };
                     // SAFETY: Initialized just above.
-                    self.bvecs.push(unsafe { bv.assume_init() }, GFP_KERNEL)?;
+                    self.bvecs.push(unsafe { bv.assume_init() }, GFP_KERNEL_ACCOUNT)?;
                     len += bytes.len();
                 }
                 Part::Pages(batch, range) => {
@@ -63,7 +63,7 @@ impl OutFile {
                         // for the duration of this call.
                         unsafe { ffi::cr_bvec_page(bv.as_mut_ptr(), page) };
                         // SAFETY: Initialized just above.
-                        self.bvecs.push(unsafe { bv.assume_init() }, GFP_KERNEL)?;
+                        self.bvecs.push(unsafe { bv.assume_init() }, GFP_KERNEL_ACCOUNT)?;
                         len += kernel::page::PAGE_SIZE;
                     }
                 }
@@ -80,6 +80,22 @@ impl OutFile {
             return Err(Error::from_errno(ret as i32));
         }
         Ok(len)
+    }
+}
+
+impl OutFile {
+    /// Writes `bytes` (any kernel memory), with the errors of [`Self::write`].
+    pub(crate) fn write_buf(&mut self, bytes: &[u8]) -> Result<usize> {
+        if bytes.is_empty() {
+            return Ok(0);
+        }
+        // SAFETY: `file` is valid; `bytes` is readable for its length for
+        // the duration of the call.
+        let ret = unsafe { ffi::cr_file_write_buf(self.file.as_ptr(), bytes.as_ptr().cast(), bytes.len()) };
+        if ret < 0 {
+            return Err(Error::from_errno(ret as i32));
+        }
+        Ok(bytes.len())
     }
 }
 
@@ -103,9 +119,9 @@ impl OpenFile {
     /// Opens `path` (no NUL inside) with `flags` (`O_*`): `ENOENT` and the
     /// like as `open(2)` gives them.
     pub(crate) fn open(path: &[u8], flags: i32) -> Result<OpenFile> {
-        let mut c = KVec::with_capacity(path.len() + 1, GFP_KERNEL)?;
-        c.extend_from_slice(path, GFP_KERNEL)?;
-        c.push(0, GFP_KERNEL)?;
+        let mut c = KVec::with_capacity(path.len() + 1, GFP_KERNEL_ACCOUNT)?;
+        c.extend_from_slice(path, GFP_KERNEL_ACCOUNT)?;
+        c.push(0, GFP_KERNEL_ACCOUNT)?;
         // SAFETY: `c` is NUL-terminated; the result is a file we own a
         // reference on, or an ERR_PTR.
         let f = unsafe { ffi::cr_open(c.as_ptr().cast(), flags) };
@@ -171,8 +187,7 @@ impl StatusFile {
     }
 
     /// Writes `bytes` (a status record; small, one write).
-    pub(crate) fn write(&mut self, bytes: &KVec<u8>) -> Result {
-        let len = bytes.len();
-        self.out.write(&[Part::Bytes(bytes, 0..len)]).map(|_| ())
+    pub(crate) fn write(&mut self, bytes: &[u8]) -> Result {
+        self.out.write_buf(bytes).map(|_| ())
     }
 }

@@ -144,7 +144,7 @@ pub(crate) struct PageBatch {
 impl PageBatch {
     /// An empty batch with room for `n` pages.
     pub(crate) fn with_capacity(n: usize) -> Result<PageBatch> {
-        Ok(PageBatch { pages: KVec::with_capacity(n, GFP_KERNEL)? })
+        Ok(PageBatch { pages: KVec::with_capacity(n, GFP_KERNEL_ACCOUNT)? })
     }
 
     /// Whether page `i` is anonymous memory (in a private file mapping: a

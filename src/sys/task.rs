@@ -64,21 +64,28 @@ impl Process {
     }
 
     /// Whether the caller has CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN over
-    /// the process's user namespace.
+    /// the process: in its credentials' user namespace and, if its mm is not
+    /// dumpable, in the mm's (the namespaces ptrace's capability check uses).
     pub(crate) fn caller_is_capable(&self) -> bool {
         // SAFETY: `leader` is a valid task (we hold a reference).
         unsafe { ffi::cr_capable_over(self.leader.as_ptr()) }
     }
 
+    /// Whether SIGKILL ends the process (not so for a pid namespace's init).
+    pub(crate) fn killable(&self) -> bool {
+        // SAFETY: `leader` is a valid task (we hold a reference).
+        unsafe { ffi::cr_task_killable(self.leader.as_ptr()) }
+    }
+
     /// A reference on each current thread, the leader first if it is alive.
-    pub(crate) fn threads(&self) -> Result<KVec<ARef<Task>>> {
+    pub(crate) fn threads(&self) -> Result<KVVec<ARef<Task>>> {
         // SAFETY: `leader` is a valid task.
         let mut room = unsafe { ffi::cr_nr_threads(self.leader.as_ptr()) }.max(1) as usize + 8;
         loop {
             // Both allocated before any reference is taken, so no error path
             // between taking and owning them can leak one.
-            let mut raw: KVec<*mut bindings::task_struct> = KVec::with_capacity(room, GFP_KERNEL)?;
-            let mut threads: KVec<ARef<Task>> = KVec::with_capacity(room, GFP_KERNEL)?;
+            let mut raw: KVVec<*mut bindings::task_struct> = KVVec::with_capacity(room, GFP_KERNEL_ACCOUNT)?;
+            let mut threads: KVVec<ARef<Task>> = KVVec::with_capacity(room, GFP_KERNEL_ACCOUNT)?;
             let max = i32::try_from(room).map_err(|_| E2BIG)?;
             // SAFETY: `raw` has room for `max` pointers; the helper stores up to
             // `max` tasks, each with a reference it took for us.
@@ -95,7 +102,7 @@ impl Process {
                 // SAFETY: The `ARef` owns that reference; `Task` wraps `task_struct`.
                 let t = unsafe { ARef::from_raw(NonNull::new_unchecked(t.cast::<Task>())) };
                 // Cannot allocate: `threads` has room for all `n`.
-                threads.push(t, GFP_KERNEL)?;
+                threads.push(t, GFP_KERNEL_ACCOUNT)?;
             }
             // The leader first: its record carries CR_THREAD_LEADER.
             if let Some(i) = threads.iter().position(|t| t.as_ptr() == self.leader.as_ptr()) {
@@ -122,7 +129,7 @@ impl Process {
     }
 
     /// Signals pending for the whole process: the set and the queued siginfos.
-    pub(crate) fn shared_pending(&self) -> Result<(u64, KVec<CrSiginfo>)> {
+    pub(crate) fn shared_pending(&self) -> Result<(u64, KVVec<CrSiginfo>)> {
         pending(&self.leader, true)
     }
 
@@ -161,7 +168,7 @@ impl Process {
         }
         // The target is frozen: only a process at the pipe's other end can
         // add data, and never past the capacity.
-        buf.resize(capacity as usize, 0u8, GFP_KERNEL)?;
+        buf.resize(capacity as usize, 0u8, GFP_KERNEL_ACCOUNT)?;
         // SAFETY: `buf` is writable for `capacity` bytes.
         let n = unsafe {
             ffi::cr_pipe_peek(self.leader.as_ptr(), fd, buf.as_mut_ptr().cast(), buf.len(), &mut capacity)
@@ -206,10 +213,10 @@ pub(crate) fn current_exiting() -> bool {
 }
 
 /// Signals pending for `t` alone (`shared` false) or its whole process.
-pub(crate) fn pending(t: &Task, shared: bool) -> Result<(u64, KVec<CrSiginfo>)> {
+pub(crate) fn pending(t: &Task, shared: bool) -> Result<(u64, KVVec<CrSiginfo>)> {
     let mut room = 16usize;
     loop {
-        let mut v: KVec<CrSiginfo> = KVec::with_capacity(room, GFP_KERNEL)?;
+        let mut v: KVVec<CrSiginfo> = KVVec::with_capacity(room, GFP_KERNEL_ACCOUNT)?;
         let mut set = 0u64;
         let max = i32::try_from(room).map_err(|_| E2BIG)?;
         // SAFETY: `t` is valid; `set` is writable; `v` has room for `max`
@@ -314,7 +321,7 @@ impl Claim {
         if busy.contains(&leader) {
             return Err(EBUSY);
         }
-        busy.push(leader, GFP_KERNEL)?;
+        busy.push(leader, GFP_KERNEL_ACCOUNT)?;
         Ok(Claim { leader })
     }
 }

@@ -88,7 +88,14 @@ struct cr_info {
  * @__pad:             zero.
  * @fail_addr:         out, on failure: the address of the memory area that
  *                     caused it (CR_FAIL_SHMEM, CR_FAIL_DEVICE), else 0.
- * @__reserved:        zero.
+ * @msg:               in: user address of a buffer of @msg_len bytes (or 0):
+ *                     on a failure that has one, the module writes there a
+ *                     NUL-terminated one-line explanation (for
+ *                     CR_FAIL_UNRESTORABLE, the rule of the image format a
+ *                     restore would have refused the image by, worded as a
+ *                     restore and ``crctl inspect`` word it).
+ * @msg_len:           in: its size (at most 4096; 0 with @msg 0).
+ * @__pad2:            zero.
  */
 struct cr_checkpoint_args {
 	__u64 target;
@@ -105,7 +112,9 @@ struct cr_checkpoint_args {
 	__u32 fail_reason;
 	__u32 __pad;
 	__u64 fail_addr;
-	__u64 __reserved[2];
+	__u64 msg;
+	__u32 msg_len;
+	__u32 __pad2;
 };
 
 /* cr_checkpoint_args.fail_reason: the errno says what, this says why. */
@@ -133,6 +142,8 @@ struct cr_checkpoint_args {
 #define CR_FAIL_UNSUPPORTED	21	/* restore: EOPNOTSUPP: something this version cannot restore yet */
 #define CR_FAIL_CALLER		22	/* restore: EBUSY/ETIMEDOUT: the caller's threads do not match the image's */
 #define CR_FAIL_CANCELED	23	/* restore thread: ECANCELED: the leader's restore failed first */
+#define CR_FAIL_UNKILLABLE	24	/* EINVAL: CR_CHECKPOINT_KILL of a process SIGKILL cannot end (a pid namespace's init) */
+#define CR_FAIL_UNRESTORABLE	25	/* EINVAL: a restore would refuse the image (msg says why); nothing was ended */
 
 /*
  * ioctl numbers: type 0xC7, numbers 0x00-0x3f (see
@@ -147,7 +158,7 @@ struct cr_checkpoint_args {
  * @meta:        in: user address of the image's first bytes: from the magic
  *               through the 16-byte header of its first PAGES (or TRAILER)
  *               record. The caller reads that far to prepare the restore.
- * @meta_len:    in: their length (at most 256 MiB).
+ * @meta_len:    in: their length (at most 64 MiB: E2BIG past it).
  * @in_fd:       in: the rest of the image, read sequentially from its
  *               current position (the payload of that first record).
  * @status_fd:   in: a pipe (or -1): once the restore succeeds, or fails past
@@ -398,6 +409,7 @@ struct cr_mm {
 #define CR_VMA_STACK		(1U << 3)	/* holds the main thread's stack */
 #define CR_VMA_LOCKED		(1U << 4)	/* mlock()ed */
 #define CR_VMA_DONTDUMP		(1U << 5)	/* MADV_DONTDUMP (still saved) */
+#define CR_VMA_MAYWRITE		(1U << 6)	/* shared: the file was opened for writing (mprotect may add PROT_WRITE) */
 
 /**
  * struct cr_vma - CR_REC_VMA: one memory area; followed by @path_len bytes
