@@ -261,7 +261,7 @@ TEST(every_program_has_a_case)
 	while ((e = readdir(d)))
 		programs += !strncmp(e->d_name, "rt_", 3);
 	closedir(d);
-	EXPECT_EQ(48, programs);
+	EXPECT_EQ(51, programs);
 }
 
 TEST_HARNESS_MAIN
