@@ -155,6 +155,60 @@ TEST_F(restore, counter_continues)
 	EXPECT_EQ(0, kill(self->restored, 0));
 }
 
+/* Lines in the file at @path. */
+static long count_lines(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long n = 0;
+	int c;
+
+	while (f && (c = getc(f)) != EOF)
+		n += c == '\n';
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/*
+ * A process whose stdout is a file is restored writing to that file, not to
+ * crctl's stdout: `pid=$(crctl restore IMG)` returns (it once waited for the
+ * restored process, which held the command substitution's pipe).
+ */
+TEST(restored_stdout_is_the_images_file)
+{
+	const char *log = "/tmp/cr-stdio.log", *img = "/tmp/cr-stdio.img", *pidf = "/tmp/cr-stdio.pid";
+	long pid, before, after = 0;
+	FILE *f;
+
+	ASSERT_EQ(0, sh("%s counter > %s 2>/dev/null < /dev/null & echo $! > %s", cr_sibling("cr_target"),
+			log, pidf));
+	usleep(300 * 1000);
+	f = fopen(pidf, "r");
+	ASSERT_NE(NULL, f);
+	ASSERT_EQ(1, fscanf(f, "%ld", &pid));
+	fclose(f);
+	ASSERT_EQ(0, checkpoint_kill(pid, img));
+	usleep(100 * 1000);
+	/* Bounded: a restore that hangs on to the pipe fails here. */
+	ASSERT_EQ(0, sh("pid=$(timeout 120 crctl restore %s) && test -n \"$pid\" && echo $pid > %s",
+			img, pidf));
+	f = fopen(pidf, "r");
+	ASSERT_NE(NULL, f);
+	ASSERT_EQ(1, fscanf(f, "%ld", &pid));
+	fclose(f);
+	/* It counts on in the file it had. */
+	before = count_lines(log);
+	for (int i = 0; i < 100 && (after = count_lines(log)) <= before + 5; i++)
+		usleep(100 * 1000);
+	EXPECT_LT(before + 5, after) TH_LOG("no new counts in %s after the restore", log);
+	EXPECT_EQ(0, sh("! grep -q BROKEN %s", log));
+	EXPECT_EQ(0, kill(pid, 0));
+	kill(pid, SIGKILL);
+	unlink(log);
+	unlink(img);
+	unlink(pidf);
+}
+
 TEST_F(restore, from_a_pipe)
 {
 	int img = open(self->img, O_RDONLY), p[2];

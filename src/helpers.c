@@ -571,6 +571,13 @@ int cr_itimers_get(struct task_struct *t, struct cr_itimers *out)
 		ktime_t rem = hrtimer_get_remaining(&sig->real_timer);
 
 		out->it[ITIMER_REAL].value_ns = rem > 0 ? ktime_to_ns(rem) : NSEC_PER_USEC;
+	} else if (sig->it_real_incr) {
+		/*
+		 * A periodic timer that fired: its SIGALRM is pending (it is in
+		 * the image), and the kernel re-arms it one interval on when that
+		 * is taken. Not running is not disarmed.
+		 */
+		out->it[ITIMER_REAL].value_ns = ktime_to_ns(sig->it_real_incr);
 	}
 	out->it[ITIMER_REAL].interval_ns = ktime_to_ns(sig->it_real_incr);
 	utime = atomic64_read(&at->utime);
@@ -1383,6 +1390,16 @@ int cr_flush_signals(void)
 		err = -EINTR;
 	}
 	spin_unlock_irq(&current->sighand->siglock);
+	/*
+	 * A periodic ITIMER_REAL (armed before the restore) is re-armed only
+	 * when its SIGALRM is dequeued: if one was dropped here, the timer
+	 * would never fire again. Not running and no SIGALRM pending: queue the
+	 * SIGALRM it fired.
+	 */
+	if (!err && current->signal->it_real_incr &&
+	    !hrtimer_active(&current->signal->real_timer) &&
+	    !sigismember(&current->signal->shared_pending.signal, SIGALRM))
+		send_sig_info(SIGALRM, SEND_SIG_PRIV, current);
 	return err;
 }
 

@@ -63,8 +63,9 @@ pub(crate) struct ImageWriter<'a> {
     /// A PAGES record's header and run, written ahead of the pages (kmalloc
     /// memory, as a bio_vec next to the pages needs).
     head: KVec<u8>,
-    /// The format's rules, applied to each record as a reader will.
-    checker: Checker,
+    /// The format's rules, applied to each record as a reader will (boxed:
+    /// the writer lives on the checkpoint's stack).
+    checker: KBox<Checker>,
     /// Hash over the checks of the records written so far.
     chain: sys::Hash,
     records: u64,
@@ -79,7 +80,7 @@ impl<'a> ImageWriter<'a> {
             out,
             buf: KVVec::with_capacity(64 * 1024, GFP_KERNEL_ACCOUNT)?,
             head: KVec::with_capacity(HDR + core::mem::size_of::<CrPages>(), GFP_KERNEL_ACCOUNT)?,
-            checker: Checker::new(),
+            checker: KBox::new(Checker::new(), GFP_KERNEL_ACCOUNT)?,
             chain: sys::Hash::new(),
             records: 0,
             bytes: 0,
@@ -118,7 +119,9 @@ impl<'a> ImageWriter<'a> {
     }
 
     /// Fills in the record's size and check, checks it as a reader will, and
-    /// writes it.
+    /// writes it. (Not inlined: the parsed record stays off its callers'
+    /// frames.)
+    #[inline(never)]
     pub(crate) fn finish(&mut self) -> Written {
         let size = (self.buf.len() - HDR) as u64;
         self.buf[8..16].copy_from_slice(&size.to_le_bytes());
@@ -148,6 +151,7 @@ impl<'a> ImageWriter<'a> {
 
     /// Writes pages `range` of `batch` as one PAGES record for the run that
     /// starts at `addr`: header from `head`, data straight from the pages.
+    #[inline(never)]
     pub(crate) fn pages_record(
         &mut self,
         addr: usize,

@@ -101,39 +101,43 @@ impl Plan {
     /// Parses `meta`: the magic through the header of the first data record.
     #[inline(never)]
     fn parse(meta: &[u8]) -> Result<KBox<Plan>, Failure> {
-        let mut ck = Checker::new();
         let fail = |at: u64, what: &'static str| image_failure(FormatError {
             fault: crate::format::Fault::Invalid,
             at,
             what,
             value: 0,
         });
-        let magic = meta.get(..8).ok_or_else(|| fail(0, "no magic"))?;
-        ck.magic(u64::from_le_bytes(magic.try_into().map_err(|_| fail(0, "no magic"))?))
-            .map_err(image_failure)?;
         let sighand = sys::zeroed_box::<CrSighand>().why(uapi::CR_FAIL_NONE)?;
-        let mut plan = KBox::new(Plan {
-            process: zeroed(),
-            mm: zeroed(),
-            mm_at: 0,
-            auxv: KVVec::new(),
-            areas: KVVec::new(),
-            paths: KVVec::new(),
-            sighand,
-            shared: KVVec::new(),
-            shared_set: 0,
-            threads: KVVec::new(),
-            checker: Checker::new(),
-            chain: sys::Hash::new(),
-            next: zeroed(),
-            next_at: 0,
-        }, ACCOUNT)
+        // Built in place: the plan is over a kilobyte.
+        let mut plan = KBox::init(
+            try_init!(Plan {
+                process: zeroed(),
+                mm: zeroed(),
+                mm_at: 0,
+                auxv: KVVec::new(),
+                areas: KVVec::new(),
+                paths: KVVec::new(),
+                sighand,
+                shared: KVVec::new(),
+                shared_set: 0,
+                threads: KVVec::new(),
+                checker: Checker::new(),
+                chain: sys::Hash::new(),
+                next: zeroed(),
+                next_at: 0,
+            }),
+            ACCOUNT,
+        )
         .why(uapi::CR_FAIL_NONE)?;
+        let magic = meta.get(..8).ok_or_else(|| fail(0, "no magic"))?;
+        plan.checker
+            .magic(u64::from_le_bytes(magic.try_into().map_err(|_| fail(0, "no magic"))?))
+            .map_err(image_failure)?;
         let mut pos = 8usize;
         loop {
             let at = pos as u64;
             let rec: CrRecord = from_bytes(&meta[pos..]).ok_or_else(|| fail(at, "the metadata ends inside a record header"))?;
-            ck.record(&rec, at).map_err(image_failure)?;
+            plan.checker.record(&rec, at).map_err(image_failure)?;
             pos += 16;
             if rec.r#type == CR_REC_PAGES || rec.r#type == CR_REC_TRAILER {
                 // The first data record: its payload comes from the fd.
@@ -146,20 +150,26 @@ impl Plan {
             }
             let end = pos.checked_add(rec.size as usize).filter(|&e| e <= meta.len());
             let end = end.ok_or_else(|| fail(at, "the metadata ends inside a record"))?;
-            let payload = &meta[pos..end];
-            let mut h = sys::Hash::new();
-            let mut hdr = rec;
-            hdr.check = 0;
-            h.update(as_bytes(&hdr));
-            h.update(payload);
-            ck.sealed(h.check() == rec.check).map_err(image_failure)?;
-            plan.chain.update(&rec.check.to_le_bytes());
-            let record = ck.parse(payload).map_err(image_failure)?;
-            plan.keep(record, at)?;
+            plan.take(&rec, &meta[pos..end], at)?;
             pos = end;
         }
-        plan.checker = ck;
         Ok(plan)
+    }
+
+    /// Checks the record `rec` at `at` with its `payload` and keeps what the
+    /// restore needs of it. (Not inlined: the parsed record stays off the
+    /// loop's frame.)
+    #[inline(never)]
+    fn take(&mut self, rec: &CrRecord, payload: &[u8], at: u64) -> Result<(), Failure> {
+        let mut h = sys::Hash::new();
+        let mut hdr = *rec;
+        hdr.check = 0;
+        h.update(as_bytes(&hdr));
+        h.update(payload);
+        self.checker.sealed(h.check() == rec.check).map_err(image_failure)?;
+        self.chain.update(&rec.check.to_le_bytes());
+        let record = self.checker.parse(payload).map_err(image_failure)?;
+        self.keep(record, at)
     }
 
     /// Keeps what the restore needs of a checked record.

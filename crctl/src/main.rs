@@ -57,6 +57,8 @@ enum PidArg {
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum StdioArg {
+    /// The image's where they can be opened again, crctl's own where not.
+    Auto,
     /// crctl's own stdin, stdout and stderr.
     Inherit,
     /// What the image had open there.
@@ -109,8 +111,14 @@ enum Command {
         /// image's inside a new pid namespace.
         #[arg(long, value_enum, default_value_t = PidArg::Original)]
         pid: PidArg,
-        /// Fds 0-2: crctl's own, or the image's reopened like its other fds.
-        #[arg(long, value_enum, default_value_t = StdioArg::Inherit)]
+        /// Fds 0-2. auto: each as the image had it where that can be opened
+        /// again (a file or directory that is still the same one, /dev/null, a
+        /// terminal that still exists, a pipe within the process), else
+        /// crctl's own (a pipe to another process, a socket, a file that is
+        /// gone). inherit: crctl's own; the restored process then holds
+        /// them, so `pid=$(crctl restore --stdio inherit img)` waits for it.
+        /// image: the image's, or fail.
+        #[arg(long, value_enum, default_value_t = StdioArg::Auto)]
         stdio: StdioArg,
     },
     /// Decode and verify an image (every checksum, count and range).
@@ -156,6 +164,7 @@ fn main() -> ExitCode {
                     PidArg::Ns => crctl::restore::PidChoice::Namespace,
                 },
                 stdio: match stdio {
+                    StdioArg::Auto => crctl::restore::Stdio::Auto,
                     StdioArg::Inherit => crctl::restore::Stdio::Inherit,
                     StdioArg::Image => crctl::restore::Stdio::Image,
                 },

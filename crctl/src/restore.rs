@@ -192,6 +192,11 @@ pub enum PidChoice {
 /// What fds 0, 1 and 2 of the restored process are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stdio {
+    /// Each of fds 0-2 as the image had it where it can be opened again (a
+    /// file or directory that is still the same one, a device or terminal
+    /// that exists, a pipe within the process), crctl's own where not (a
+    /// pipe to another process, a socket, a file that is gone).
+    Auto,
     /// crctl's own stdin, stdout and stderr.
     Inherit,
     /// What the image had there, reopened like every other fd.
@@ -265,7 +270,10 @@ fn plan_fds(img: &Image, stdio: Stdio) -> Result<FdPlan, String> {
     let mut pipes: Vec<(u64, u64, OwnedFd, OwnedFd)> = Vec::new();
     for (f, path) in &img.fds {
         plan.max = plan.max.max(f.fd);
-        if f.fd <= 2 && stdio == Stdio::Inherit {
+        if f.fd <= 2 && stdio == Stdio::Auto && !reopenable(img, f, path) {
+            plan.inherit[f.fd as usize] = true;
+        }
+        if f.fd <= 2 && plan.inherit[f.fd as usize] {
             continue;
         }
         let cloexec = f.f_flags & libc::O_CLOEXEC as u32 != 0;
@@ -357,7 +365,24 @@ fn plan_fds(img: &Image, stdio: Stdio) -> Result<FdPlan, String> {
 /// A new pipe for the image's pipe behind `f`, holding the data that waited
 /// in it: (dev, ino, read end, write end). Only a pipe whose both ends the
 /// process held can be rebuilt.
-fn new_pipe(img: &Image, f: &CrFd, what: &str) -> Result<(u64, u64, OwnedFd, OwnedFd), String> {
+/// Whether the image's fd `f` (at `path`) can be opened again as it was: a
+/// file or directory that is still the same one, a device or terminal that
+/// exists, a pipe both of whose ends the process had.
+fn reopenable(img: &Image, f: &CrFd, path: &str) -> bool {
+    let here = || std::fs::metadata(path);
+    match f.r#type {
+        CR_FD_REG | CR_FD_DIR => {
+            !path.ends_with(" (deleted)")
+                && here().is_ok_and(|st| st.dev() == f.dev && st.ino() == f.ino)
+        }
+        CR_FD_CHR | CR_FD_TTY => here().is_ok(),
+        CR_FD_PIPE => pipe_within(img, f),
+        _ => false,
+    }
+}
+
+/// Whether the process had both ends of the pipe of its fd `f`.
+fn pipe_within(img: &Image, f: &CrFd) -> bool {
     let same = |g: &CrFd| g.r#type == CR_FD_PIPE && g.dev == f.dev && g.ino == f.ino;
     let is_writer = |g: &CrFd| g.f_flags & libc::O_ACCMODE as u32 == libc::O_WRONLY as u32;
     let ends = img.fds.iter().filter(|(g, _)| same(g)).count();
@@ -366,7 +391,11 @@ fn new_pipe(img: &Image, f: &CrFd, what: &str) -> Result<(u64, u64, OwnedFd, Own
         .iter()
         .filter(|(g, _)| same(g) && is_writer(g))
         .count();
-    if writers == 0 || writers == ends {
+    writers != 0 && writers != ends
+}
+
+fn new_pipe(img: &Image, f: &CrFd, what: &str) -> Result<(u64, u64, OwnedFd, OwnedFd), String> {
+    if !pipe_within(img, f) {
         return Err(format!(
             "{what} is one end of a pipe to another process: cr cannot restore that yet (use --stdio inherit for fds 0-2)"
         ));
