@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
-/* 2000 small areas with alternating protections (no merging). */
+/* N small areas (2000 unless a program including this file says otherwise)
+ * with guard gaps and alternating protections (no merging). */
 #include "rt.h"
 
+#ifndef N
 #define N 2000
+#endif
 static unsigned char *m[N];
 
 int main(void)
@@ -13,7 +16,8 @@ int main(void)
 		rt_die("mmap");
 	for (int i = 0; i < N; i++) {
 		m[i] = base + 2 * i * 4096UL;
-		mprotect(m[i], 4096, PROT_READ | PROT_WRITE);
+		if (mprotect(m[i], 4096, PROT_READ | PROT_WRITE))
+			rt_die("mprotect");
 		m[i][0] = (unsigned char)i;
 		m[i][4095] = (unsigned char)(i >> 8);
 		if (i % 2)
