@@ -330,7 +330,11 @@ fn plan_fds(img: &Image, stdio: Stdio) -> Result<FdPlan, String> {
                 };
                 let (_, _, r, w) = &pipes[i];
                 let write_end = f.f_flags & libc::O_ACCMODE as u32 == libc::O_WRONLY as u32;
-                let end = if write_end { w.try_clone() } else { r.try_clone() };
+                let end = if write_end {
+                    w.try_clone()
+                } else {
+                    r.try_clone()
+                };
                 let end = end.map_err(|e| format!("{what}: {e}"))?;
                 if flags & libc::O_NONBLOCK != 0 {
                     // SAFETY: sets a status flag of our own fd.
@@ -343,7 +347,8 @@ fn plan_fds(img: &Image, stdio: Stdio) -> Result<FdPlan, String> {
             }
             _ => {
                 return Err(format!(
-                    "{what} is an eventfd, epoll, signalfd or other special file: cr cannot restore those yet"
+                    "{what} is {}: cr cannot restore that yet",
+                    fd_kind(f, path)
                 ))
             }
         };
@@ -365,6 +370,47 @@ fn plan_fds(img: &Image, stdio: Stdio) -> Result<FdPlan, String> {
 /// A new pipe for the image's pipe behind `f`, holding the data that waited
 /// in it: (dev, ino, read end, write end). Only a pipe whose both ends the
 /// process held can be rebuilt.
+/// What kind of object an fd the restore cannot rebuild is, in words: its
+/// anon inode's name (eventfd, epoll, ...), or its file type.
+pub fn fd_kind(f: &CrFd, path: &str) -> String {
+    const ANON: [(&str, &str); 9] = [
+        ("[eventfd]", "an eventfd"),
+        ("[eventpoll]", "an epoll instance"),
+        ("[signalfd]", "a signalfd"),
+        ("[timerfd]", "a timerfd"),
+        ("inotify", "an inotify instance"),
+        ("[fanotify]", "a fanotify instance"),
+        ("[io_uring]", "an io_uring instance"),
+        ("[pidfd]", "a pidfd"),
+        ("[userfaultfd]", "a userfaultfd"),
+    ];
+    if let Some(name) = path.strip_prefix("anon_inode:") {
+        return ANON
+            .iter()
+            .find(|(tag, _)| name.starts_with(tag))
+            .map_or_else(
+                || format!("an anonymous inode ({name})"),
+                |(_, k)| (*k).to_owned(),
+            );
+    }
+    let o_path = f.f_flags & libc::O_PATH as u32 != 0;
+    let kind = match f.mode & libc::S_IFMT {
+        libc::S_IFLNK => "a symlink",
+        libc::S_IFREG => "a regular file",
+        libc::S_IFDIR => "a directory",
+        libc::S_IFCHR => "a character device",
+        libc::S_IFBLK => "a block device",
+        libc::S_IFIFO => "a pipe or FIFO",
+        libc::S_IFSOCK => "a socket",
+        _ => "a special file",
+    };
+    if o_path {
+        format!("an O_PATH fd on {kind}")
+    } else {
+        kind.to_owned()
+    }
+}
+
 /// Whether the image's fd `f` (at `path`) can be opened again as it was: a
 /// file or directory that is still the same one, a device or terminal that
 /// exists, a pipe both of whose ends the process had.
