@@ -661,6 +661,22 @@ TEST_F(ckpt, bad_targets)
 	EXPECT_EQ(-ESRCH, ckpt(zombie, fd, 0, &a));
 	EXPECT_EQ(CR_FAIL_NO_PROCESS, a.fail_reason);
 	waitpid(zombie, NULL, 0);
+	/* A process whose main thread called pthread_exit while another
+	 * thread runs: refused for that (it exists), and it runs on. */
+	{
+		struct target t = spawn_mode("leaderless", -1);
+
+		ASSERT_EQ(1, next_report(&t, 10000));
+		usleep(100 * 1000);
+		EXPECT_EQ(-EOPNOTSUPP, ckpt(t.pid, fd, 0, &a));
+		EXPECT_EQ(CR_FAIL_LEADERLESS, a.fail_reason);
+		ASSERT_EQ(1, write(t.ctl, "p", 1));
+		EXPECT_EQ(1, next_report(&t, 5000));
+		kill(t.pid, SIGKILL);
+		waitpid(t.pid, NULL, 0);
+		close(t.rep);
+		close(t.ctl);
+	}
 	/* Another host: the remote class is not built. */
 	a = (struct cr_checkpoint_args){ .target = CR_CPID(7, getpid()), .out_fd = fd, .proof_fd = -1 };
 	EXPECT_EQ(-EREMOTE, ckpt_args(&a));

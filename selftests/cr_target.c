@@ -22,6 +22,8 @@
  *   touch N   touches N MiB of anonymous memory, reports 1, then as idle
  *   sparse G N  reserves G GiB, touches N MiB of it, reports 1, then as idle
  *   threads N   N threads sleeping in pause(), reports 1, then as idle
+ *   leaderless  the main thread calls pthread_exit; a second thread runs
+ *             on as idle (reports 1, answers commands)
  *   hold N    touches N MiB, prints "ready" on stdout (it uses no other fd,
  *             so crctl can restore it), then sleeps in pause()
  *   counter   touches 1 MiB with a pattern, then every 20 ms checks the
@@ -149,6 +151,12 @@ static void idle(void)
 	report(1);
 	while (read(CTL, &c, 1) == 1)
 		report(1);
+}
+
+static void *idle_thread(void *arg)
+{
+	idle();
+	exit(0);
 }
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -354,6 +362,14 @@ int main(int argc, char **argv)
 			return 3;
 		for (;;)
 			pause();
+	}
+	if (!strcmp(m, "leaderless")) {
+		pthread_t t;
+
+		/* The main thread leaves; its thread runs on (as idle). */
+		if (pthread_create(&t, NULL, idle_thread, NULL))
+			return 2;
+		pthread_exit(NULL);
 	}
 	if (!strcmp(m, "threads")) {
 		unsigned long n = arg_ul(argc, argv, 2);

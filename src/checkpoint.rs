@@ -52,6 +52,8 @@ fn check_failure(err: Error) -> Failure {
         uapi::CR_FAIL_STOPPED
     } else if err == EINVAL {
         uapi::CR_FAIL_KTHREAD
+    } else if err == EOPNOTSUPP {
+        uapi::CR_FAIL_LEADERLESS
     } else {
         uapi::CR_FAIL_NO_PROCESS
     };

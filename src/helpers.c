@@ -113,8 +113,15 @@ int cr_task_checkable(struct task_struct *leader)
 		return -EINVAL;
 	if (same_thread_group(leader, current))
 		return -EDEADLK;
-	if (leader->flags & PF_EXITING || leader->exit_state)
+	if (leader->flags & PF_EXITING || leader->exit_state) {
+		/*
+		 * A main thread that left by itself (pthread_exit) while others
+		 * run: the process lives, but has no leader to restore.
+		 */
+		if (!(leader->signal->flags & SIGNAL_GROUP_EXIT) && get_nr_threads(leader) > 1)
+			return -EOPNOTSUPP;
 		return -ESRCH;
+	}
 	rcu_read_lock();
 	for_each_thread(leader, t) {
 		unsigned int state = READ_ONCE(t->__state);

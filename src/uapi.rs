@@ -743,6 +743,8 @@ pub const CR_FAIL_CANCELED: u32 = 23;
 pub const CR_FAIL_UNKILLABLE: u32 = 24;
 /// See [`CR_FAIL_NONE`].
 pub const CR_FAIL_UNRESTORABLE: u32 = 25;
+/// See [`CR_FAIL_NONE`].
+pub const CR_FAIL_LEADERLESS: u32 = 26;
 
 /// `cr_thread.flags`: the thread group leader.
 pub const CR_THREAD_LEADER: u32 = 1 << 0;

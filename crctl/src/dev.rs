@@ -231,6 +231,9 @@ pub fn checkpoint_failure(err: &io::Error, args: &CrCheckpointArgs, msg: &str) -
         uapi::CR_FAIL_UNKILLABLE => format!(
             "process {pid} is the init of a pid namespace you are in (or of the system): SIGKILL cannot end it, so --kill is refused; checkpoint it without --kill"
         ),
+        uapi::CR_FAIL_LEADERLESS => format!(
+            "process {pid} runs on without its main thread (it called pthread_exit): cr cannot checkpoint such a process yet; it was left running"
+        ),
         uapi::CR_FAIL_UNRESTORABLE => format!(
             "process {pid} could not be restored from an image: {msg} ({:#x}); it was left running",
             args.fail_addr

@@ -230,7 +230,7 @@ fn layout() -> Vec<(&'static str, u64)> {
         [records, bytes, chain, __pad, pages]
     );
 
-    let consts: [(&'static str, u64); 73] = [
+    let consts: [(&'static str, u64); 74] = [
         ("CR_ABI_VERSION", CR_ABI_VERSION as u64),
         ("CR_ARCH_X86_64", CR_ARCH_X86_64 as u64),
         (
@@ -338,6 +338,7 @@ fn layout() -> Vec<(&'static str, u64)> {
         ("CR_FAIL_CANCELED", CR_FAIL_CANCELED as u64),
         ("CR_FAIL_UNKILLABLE", CR_FAIL_UNKILLABLE as u64),
         ("CR_FAIL_UNRESTORABLE", CR_FAIL_UNRESTORABLE as u64),
+        ("CR_FAIL_LEADERLESS", CR_FAIL_LEADERLESS as u64),
         ("CR_THREAD_LEADER", CR_THREAD_LEADER as u64),
         ("CR_VMA_MAYWRITE", CR_VMA_MAYWRITE as u64),
     ];

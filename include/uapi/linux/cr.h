@@ -144,6 +144,7 @@ struct cr_checkpoint_args {
 #define CR_FAIL_CANCELED	23	/* restore thread: ECANCELED: the leader's restore failed first */
 #define CR_FAIL_UNKILLABLE	24	/* EINVAL: CR_CHECKPOINT_KILL of a process SIGKILL cannot end (a pid namespace's init) */
 #define CR_FAIL_UNRESTORABLE	25	/* EINVAL: a restore would refuse the image (msg says why); nothing was ended */
+#define CR_FAIL_LEADERLESS	26	/* EOPNOTSUPP: the main thread exited (pthread_exit) while others run */
 
 /*
  * ioctl numbers: type 0xC7, numbers 0x00-0x3f (see
