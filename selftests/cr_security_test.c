@@ -583,8 +583,14 @@ TEST_F_TIMEOUT(sec, kill_of_init_is_refused, 300)
 	EXPECT_NE(0, sh("crctl checkpoint 1 --kill -o %s > %s 2>&1", out, log));
 	EXPECT_EQ(0, sh("grep -q 'init of a pid namespace' %s", log));
 	EXPECT_NE(0, access(out, F_OK));
-	/* Without --kill it may be checkpointed. */
-	EXPECT_EQ(0, ckpt_noproof(1, 0, &reason));
+	/* Without --kill it may be checkpointed, as a partial image: it has
+	 * children, which no restore brings back. */
+	EXPECT_EQ(-EOPNOTSUPP, ckpt_noproof(1, 0, &reason));
+	EXPECT_EQ(CR_FAIL_HOLDS, reason);
+	EXPECT_EQ(0, ckpt_noproof(1, CR_CHECKPOINT_PARTIAL, &reason));
+	/* Partial and --kill do not go together. */
+	EXPECT_EQ(-EINVAL, ckpt_noproof(getppid(), CR_CHECKPOINT_PARTIAL | CR_CHECKPOINT_KILL, &reason));
+	EXPECT_EQ(CR_FAIL_ARGS, reason);
 	unlink(log);
 }
 

@@ -5,8 +5,9 @@
  *
  *   cr_target MODE
  *
- * fd 3 is the report pipe (uint64 values; ~0 is an error), fd 4 the command
- * pipe (where the mode reads commands). Modes:
+ * fd 1 is the report pipe (uint64 values; ~0 is an error), fd 0 the command
+ * pipe (where the mode reads commands): what a checkpoint leaves to the
+ * restore's caller, so a target holds nothing a restore refuses. Modes:
  *
  *   sleeper   sleeps 20 ms at a time, reports a count; EINTR is an error
  *   busy      computes, checks its own arithmetic, reports a count
@@ -14,7 +15,7 @@
  *   reserve   reserves 8 GiB, touches 4 MiB, reports 1; answers each command
  *             with a checksum of the 4 MiB
  *   idle      reports 1, answers each command with 1
- *   syscalls  threads blocked in nanosleep(1.5 s), read(fd 4), a futex and
+ *   syscalls  threads blocked in nanosleep(1.5 s), read(fd 0), a futex and
  *             poll(fd 5); reports 1 once they block, then, when all returned:
  *             nanosleep's elapsed ms (or ~0), read's count, 1 for the futex,
  *             poll's count
@@ -42,8 +43,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define REP 3
-#define CTL 4
+#define REP 1
+#define CTL 0
 #define POLL_FD 5
 #define ERROR (~0ULL)
 #define MiB (1UL << 20)

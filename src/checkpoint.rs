@@ -10,13 +10,14 @@ use crate::{
     class::{CheckpointReport, CheckpointRequest, Failure, Why},
     freeze::{self, FreezeError, Frozen},
     image::{ImageWriter, WriteError},
+    rules::{self, FdRefusal, Held},
     sys::{
         self,
         file::{self, OutFile},
         mm::{AddressSpace, ChunkBits, MmRead, PageBatch, CHUNK_PAGES},
         task::{self as systask, Claim, Process},
     },
-    uapi::{self, CrImageHeader, CrPipe, CrSighand, CrSigpending, CrVma},
+    uapi::{self, CrFd, CrImageHeader, CrPipe, CrSighand, CrSigpending, CrVma},
 };
 
 /// Pages taken and written at a time (one PAGES record at most).
@@ -68,32 +69,117 @@ struct Areas {
 }
 
 impl Areas {
-    /// Reads every VMA. Refuses shared anonymous memory and device mappings,
-    /// whose contents an image cannot hold yet.
-    fn read(mm: &MmRead<'_>, path: &mut KVec<u8>) -> Result<Areas, Failure> {
+    /// Reads every VMA. Refuses shared anonymous memory, files with no name
+    /// and device mappings, whose contents an image cannot hold yet.
+    /// With `judge` false (a partial image), a mapped file with no name is
+    /// saved as it is, for a restore to refuse.
+    fn read(mm: &MmRead<'_>, path: &mut KVec<u8>, judge: bool) -> Result<Areas, Failure> {
         let mut areas = Areas { vmas: KVVec::new(), paths: KVVec::new() };
         let mut addr = 0usize;
-        while let Some(v) = mm.vma_after(addr, path).why(uapi::CR_FAIL_NONE)? {
-            let unsupported = match v.kind {
-                uapi::CR_VMA_SHMEM => Some(uapi::CR_FAIL_SHMEM),
-                uapi::CR_VMA_DEVICE => Some(uapi::CR_FAIL_DEVICE),
-                _ => None,
-            };
-            if let Some(reason) = unsupported {
-                return Err(Failure::at(EOPNOTSUPP, reason, v.start));
+        while let Some((v, unnamed)) = mm.vma_after(addr, path).why(uapi::CR_FAIL_NONE)? {
+            let p = &path[..v.path_len as usize];
+            match v.kind {
+                uapi::CR_VMA_SHMEM => {
+                    return Err(Failure::holds(uapi::CR_FAIL_SHMEM, v.start, &Held::UnnamedMapping(v.start, p)))
+                }
+                uapi::CR_VMA_DEVICE => return Err(Failure::at(EOPNOTSUPP, uapi::CR_FAIL_DEVICE, v.start)),
+                _ if unnamed && judge => {
+                    return Err(Failure::holds(uapi::CR_FAIL_HOLDS, v.start, &Held::UnnamedMapping(v.start, p)))
+                }
+                _ => {}
             }
             if areas.vmas.len() >= uapi::CR_IMAGE_MAX_VMAS as usize {
                 return Err(Failure::new(E2BIG, uapi::CR_FAIL_LIMIT));
             }
-            areas
-                .paths
-                .extend_from_slice(&path[..v.path_len as usize], GFP_KERNEL_ACCOUNT)
-                .why(uapi::CR_FAIL_NONE)?;
+            areas.paths.extend_from_slice(p, GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
             areas.vmas.push(v, GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
             addr = v.end as usize;
         }
         Ok(areas)
     }
+}
+
+/// The open fds of a process, with their paths.
+struct Fds {
+    fds: KVVec<CrFd>,
+    /// The fds' paths, back to back (`CrFd::path_len` bytes each).
+    paths: KVVec<u8>,
+}
+
+impl Fds {
+    /// Reads every fd. `exact` (only while the process is frozen) also finds
+    /// the pipes another process holds. Refuses a lock or lease on any fd's
+    /// file, and any fd from 3 up that a restore would refuse (fds 0-2 a
+    /// restore may take from its caller instead).
+    /// With `judge` false (a partial image), nothing is refused.
+    fn read(process: &Process, path: &mut KVec<u8>, exact: bool, judge: bool) -> Result<Fds, Failure> {
+        let mut fds = Fds { fds: KVVec::new(), paths: KVVec::new() };
+        let mut fd = 0u32;
+        while let Some((f, held)) = process.fd_at_or_after(fd, path, exact).why(uapi::CR_FAIL_NONE)? {
+            let at = u64::from(f.fd as u32);
+            if held.lock && judge {
+                return Err(Failure::holds(uapi::CR_FAIL_HOLDS, at, &Held::FileLock(f.fd)));
+            }
+            if held.lease && judge {
+                return Err(Failure::holds(uapi::CR_FAIL_HOLDS, at, &Held::Lease(f.fd)));
+            }
+            fds.paths.extend_from_slice(&path[..f.path_len as usize], GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
+            fds.fds.push(f, GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
+            fd = f.fd as u32 + 1;
+        }
+        let mut off = 0usize;
+        for f in fds.fds.iter() {
+            let p = &fds.paths[off..off + f.path_len as usize];
+            off += f.path_len as usize;
+            if f.fd < rules::INHERITABLE_FDS || !judge {
+                continue;
+            }
+            if let Some(obstacle) = rules::fd_obstacle(f, p, fds.fds.iter()) {
+                let refusal = FdRefusal { fd: f.fd, path: p, obstacle };
+                return Err(Failure::holds(uapi::CR_FAIL_HOLDS, u64::from(f.fd as u32), &refusal));
+            }
+        }
+        Ok(fds)
+    }
+}
+
+/// Refuses a process that holds what no restore brings back (rules.rs):
+/// children, POSIX timers, System V undo state, locks, fds and memory a
+/// restore would refuse. Looked at first while the process runs, so that it
+/// is never stopped for an image that would be refused; then again while it
+/// is `frozen`, which nothing can race. What only a frozen process shows (a
+/// pipe another process also holds; semaphore undo state, which only each
+/// thread can look at) is refused then, still before anything is written or
+/// ended.
+///
+/// A partial checkpoint (`judge` false) refuses nothing of this here.
+fn refuse_what_restore_cannot_bring_back(
+    process: &Process,
+    space: &AddressSpace,
+    frozen: Option<&Frozen>,
+    judge: bool,
+) -> Result<Option<(Areas, Fds)>, Failure> {
+    let exact = frozen.is_some();
+    if !judge && !exact {
+        return Ok(None);
+    }
+    if judge {
+        if let Some((pid, zombie)) = process.child() {
+            let held = if zombie { Held::Zombie(pid) } else { Held::Child(pid) };
+            return Err(Failure::holds(uapi::CR_FAIL_HOLDS, u64::from(pid), &held));
+        }
+        if process.has_posix_timers() {
+            return Err(Failure::holds(uapi::CR_FAIL_HOLDS, 0, &Held::PosixTimers));
+        }
+        if frozen.is_some_and(|f| f.stops.iter().any(|s| s.saved.lock().sem_undo)) {
+            return Err(Failure::holds(uapi::CR_FAIL_HOLDS, 0, &Held::SemUndo));
+        }
+    }
+    let mut path = KVec::new();
+    path.resize(PATH_MAX, 0u8, GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
+    let areas = Areas::read(&space.read(), &mut path, judge)?;
+    let fds = Fds::read(process, &mut path, exact, judge)?;
+    Ok(exact.then_some((areas, fds)))
 }
 
 /// Checkpoints `process` as `req` asks.
@@ -114,6 +200,7 @@ pub(crate) fn checkpoint(
         return Err(Failure::new(EINVAL, uapi::CR_FAIL_UNKILLABLE));
     }
     let mut out = OutFile::get(req.out_fd).why(uapi::CR_FAIL_OUTPUT)?;
+    refuse_what_restore_cannot_bring_back(process, &space, None, !req.partial)?;
     let _claim = Claim::take(process).why(uapi::CR_FAIL_BUSY)?;
 
     let frozen = freeze::freeze(process, req.freeze_timeout_ms).map_err(|e| match e {
@@ -133,7 +220,11 @@ pub(crate) fn checkpoint(
         return Err(Failure::new(EPERM, uapi::CR_FAIL_PERM));
     }
 
-    let mut report = write_image(process, &space, &frozen, &mut out)?;
+    // Frozen, nothing can race the look: no fork, no new fd, and every
+    // reference to a pipe is a holder's.
+    let (areas, fds) = refuse_what_restore_cannot_bring_back(process, &space, Some(&frozen), !req.partial)?
+        .ok_or(Failure::new(EINVAL, uapi::CR_FAIL_NONE))?;
+    let mut report = write_image(process, &space, &frozen, areas, &fds, &mut out)?;
     if req.kill {
         process.kill();
     }
@@ -148,6 +239,8 @@ fn write_image(
     process: &Process,
     space: &AddressSpace,
     frozen: &Frozen,
+    areas: Areas,
+    fds: &Fds,
     out: &mut OutFile,
 ) -> Result<CheckpointReport, Failure> {
     let mut path = KVec::new();
@@ -179,12 +272,12 @@ fn write_image(
     let mut auxv = KVec::new();
     auxv.resize(64, 0u64, GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
     let mut exe = KVec::new();
-    let (mut mm_info, areas) = {
+    let mut mm_info = {
         let mm = space.read();
         let info = mm.info(&mut auxv);
         let exe_len = mm.exe_path(&mut path).why(uapi::CR_FAIL_NONE)?;
         exe.extend_from_slice(&path[..exe_len], GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
-        (info, Areas::read(&mm, &mut path)?)
+        info
     };
     mm_info.nr_vmas = areas.vmas.len() as u32;
     mm_info.exe_path_len = exe.len() as u32;
@@ -238,17 +331,18 @@ fn write_image(
 
     // (dev, ino, fd) of each pipe, once.
     let mut pipes: KVVec<(u64, u64, u32)> = KVVec::new();
-    let mut fd = 0u32;
-    while let Some(f) = process.fd_at_or_after(fd, &mut path).why(uapi::CR_FAIL_NONE)? {
+    let mut off = 0usize;
+    for f in fds.fds.iter() {
+        let p = &fds.paths[off..off + f.path_len as usize];
+        off += f.path_len as usize;
         w.begin(uapi::CR_REC_FD)
-            .and_then(|w| w.put(&f))
-            .and_then(|w| w.put_bytes(&path[..f.path_len as usize]))
+            .and_then(|w| w.put(f))
+            .and_then(|w| w.put_bytes(p))
             .and_then(|w| w.finish())
             .map_err(output_failure)?;
-        if f.r#type == uapi::CR_FD_PIPE && !pipes.iter().any(|p| p.0 == f.dev && p.1 == f.ino) {
+        if f.r#type == uapi::CR_FD_PIPE && !pipes.iter().any(|q| q.0 == f.dev && q.1 == f.ino) {
             pipes.push((f.dev, f.ino, f.fd as u32), GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
         }
-        fd = f.fd as u32 + 1;
     }
     pipes.sort_unstable_by_key(|p| (p.0, p.1));
     for &(dev, ino, fd) in pipes.iter() {

@@ -24,6 +24,9 @@ pub(crate) struct CheckpointRequest {
     pub(crate) proof_fd: i32,
     /// End the target once the image is complete.
     pub(crate) kill: bool,
+    /// Write the image even if the process holds what no restore brings
+    /// back (never with `kill`).
+    pub(crate) partial: bool,
     /// How long the threads may take to stop.
     pub(crate) freeze_timeout_ms: u32,
 }
@@ -47,7 +50,39 @@ pub(crate) struct Failure {
     pub(crate) addr: u64,
     /// What exactly is wrong, in the words every reader of cr uses (empty
     /// when `reason` says it all).
-    pub(crate) msg: &'static str,
+    pub(crate) msg: Message,
+}
+
+/// The text of a [`Failure`]: fixed, or formatted for this one.
+#[derive(Debug)]
+pub(crate) enum Message {
+    Fixed(&'static str),
+    Made(KVec<u8>),
+}
+
+impl Message {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            Message::Fixed(s) => s.as_bytes(),
+            Message::Made(v) => v,
+        }
+    }
+
+    /// `what` formatted, cut at the longest message the ABI carries (a
+    /// failed allocation cuts it too: the errno and reason still say why).
+    fn made(what: &dyn core::fmt::Display) -> Message {
+        struct Text(KVec<u8>);
+        impl core::fmt::Write for Text {
+            fn write_str(&mut self, s: &str) -> core::fmt::Result {
+                let room = (uapi::CR_MSG_MAX as usize - 1).saturating_sub(self.0.len());
+                let s = &s.as_bytes()[..s.len().min(room)];
+                self.0.extend_from_slice(s, GFP_KERNEL_ACCOUNT).map_err(|_| core::fmt::Error)
+            }
+        }
+        let mut t = Text(KVec::new());
+        let _ = core::fmt::write(&mut t, format_args!("{what}"));
+        Message::Made(t.0)
+    }
 }
 
 impl Failure {
@@ -57,13 +92,19 @@ impl Failure {
 
     /// A failure at `addr` (a memory area's address, or an image offset).
     pub(crate) fn at(err: Error, reason: u32, addr: u64) -> Failure {
-        Failure { err, reason, addr, msg: "" }
+        Failure { err, reason, addr, msg: Message::Fixed("") }
     }
 
     /// A checkpoint refused because a restore would refuse its image: the
     /// format's rule, with the value it names.
     pub(crate) fn unrestorable(e: crate::format::FormatError) -> Failure {
-        Failure { err: EINVAL, reason: uapi::CR_FAIL_UNRESTORABLE, addr: e.value, msg: e.what }
+        Failure { err: EINVAL, reason: uapi::CR_FAIL_UNRESTORABLE, addr: e.value, msg: Message::Fixed(e.what) }
+    }
+
+    /// A checkpoint refused because the process holds what no restore brings
+    /// back (rules.rs), said as every side says it.
+    pub(crate) fn holds(reason: u32, addr: u64, what: &dyn core::fmt::Display) -> Failure {
+        Failure { err: EOPNOTSUPP, reason, addr, msg: Message::made(what) }
     }
 }
 

@@ -23,6 +23,9 @@ mod freeze;
 mod gather;
 mod image;
 mod restore;
+// What no restore brings back, shared with crctl.
+#[allow(dead_code, unreachable_pub)]
+mod rules;
 mod sys;
 // The ABI mirror is shared with crctl, where its items are public API and all
 // of them are used; the module uses a subset.

@@ -161,7 +161,7 @@ impl CrDevice {
                 args.fail_reason = failure.reason;
                 args.fail_addr = failure.addr;
                 // The errno matters more than the detail: ignore a fault here.
-                let _ = Self::message(&args, failure.msg);
+                let _ = Self::message(&args, failure.msg.as_bytes());
                 let _ = out.write(&args);
                 Err(failure.err)
             }
@@ -170,14 +170,14 @@ impl CrDevice {
 
     /// Writes `msg`, NUL-terminated and cut to fit, to the caller's message
     /// buffer, if it gave one.
-    fn message(args: &CrCheckpointArgs, msg: &str) -> Result {
+    fn message(args: &CrCheckpointArgs, msg: &[u8]) -> Result {
         if args.msg == 0 || args.msg_len == 0 || msg.is_empty() {
             return Ok(());
         }
         let room = args.msg_len as usize;
         let n = msg.len().min(room - 1);
         let mut w = UserSlice::new(UserPtr::from_addr(args.msg as usize), room).writer();
-        w.write_slice(&msg.as_bytes()[..n])?;
+        w.write_slice(&msg[..n])?;
         w.write_slice(&[0u8])
     }
 
@@ -229,11 +229,13 @@ impl CrDevice {
     }
 
     fn validate(args: &CrCheckpointArgs) -> Result<CheckpointRequest, class::Failure> {
+        let both = uapi::CR_CHECKPOINT_KILL | uapi::CR_CHECKPOINT_PARTIAL;
         let bad = args.flags & !uapi::CR_CHECKPOINT_FLAGS_ALL != 0
+            || args.flags & both == both
             || args.__pad != 0
             || args.__pad2 != 0
             || (args.msg == 0) != (args.msg_len == 0)
-            || args.msg_len > 4096
+            || args.msg_len > uapi::CR_MSG_MAX
             || args.out_fd < 0
             || args.proof_fd < -1;
         if bad {
@@ -243,6 +245,7 @@ impl CrDevice {
             out_fd: args.out_fd,
             proof_fd: args.proof_fd,
             kill: args.flags & uapi::CR_CHECKPOINT_KILL != 0,
+            partial: args.flags & uapi::CR_CHECKPOINT_PARTIAL != 0,
             freeze_timeout_ms: match args.freeze_timeout_ms {
                 0 => uapi::CR_FREEZE_TIMEOUT_MS_DEFAULT,
                 ms => ms,

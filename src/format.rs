@@ -784,7 +784,7 @@ impl Checker {
                 f.fd as u64,
             );
         }
-        if !(CR_FD_REG..=CR_FD_OTHER).contains(&f.r#type) || f.__pad != 0 {
+        if !(CR_FD_REG..=CR_FD_OTHER).contains(&f.r#type) || f.flags & !CR_FD_F_SHARED != 0 {
             return invalid(
                 self.current_at,
                 "an fd of unknown type",

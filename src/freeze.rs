@@ -78,6 +78,9 @@ pub(crate) struct Saved {
     pub(crate) thread: CrThread,
     /// Its xsave state.
     pub(crate) xstate: KVec<u8>,
+    /// Whether it has System V semaphore undo entries (not in the image: a
+    /// checkpoint refuses them).
+    pub(crate) sem_undo: bool,
 }
 
 /// One thread's stop request, shared by the queued task_work and the freezer.
@@ -117,6 +120,7 @@ impl ThreadStop {
             let s = &mut *s;
             let r = systask::capture_current(&mut s.thread, &mut s.xstate);
             s.valid = r.is_ok();
+            s.sem_undo = systask::current_has_sem_undo();
             r
         };
         match saved {
@@ -227,7 +231,7 @@ pub(crate) fn freeze(process: &Process, timeout_ms: u32) -> Result<Frozen, Freez
                     work: WorkHead::new(),
                     shared: owner,
                     task: t,
-                    saved <- new_mutex!(Saved { valid: false, thread: CrThread::default(), xstate }),
+                    saved <- new_mutex!(Saved { valid: false, thread: CrThread::default(), xstate, sem_undo: false }),
                 }),
                 GFP_KERNEL_ACCOUNT,
             )?;

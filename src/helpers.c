@@ -15,6 +15,7 @@
 #include <linux/elf.h>
 #include <linux/fdtable.h>
 #include <linux/file.h>
+#include <linux/filelock.h>
 #include <linux/fs.h>
 #include <linux/fs_struct.h>
 #include <linux/futex.h>
@@ -38,6 +39,7 @@
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/sched/task_stack.h>
+#include <linux/shmem_fs.h>
 #include <linux/signal.h>
 #include <linux/task_work.h>
 #include <linux/timekeeping.h>
@@ -672,7 +674,8 @@ static u32 cr_prot(vm_flags_t f)
 
 /*
  * Describes the first VMA that ends above @addr into @v and its file's path
- * into @path (@v->path_len bytes). Returns 1, 0 when there is none, or -errno.
+ * into @path (@v->path_len bytes). Returns 1, 2 when the VMA maps a file that
+ * has no name any more (or never had one), 0 when there is none, or -errno.
  */
 int cr_vma_get(struct mm_struct *mm, unsigned long addr, struct cr_vma *v,
 	       char *path, int path_max)
@@ -719,10 +722,15 @@ int cr_vma_get(struct mm_struct *mm, unsigned long addr, struct cr_vma *v,
 		v->kind = CR_VMA_DEVICE;
 	else if (!vma->vm_file)
 		v->kind = CR_VMA_ANON;
-	else if ((f & VM_MAYSHARE) && file_inode(vma->vm_file)->i_sb->s_magic == TMPFS_MAGIC &&
-		 d_unlinked(vma->vm_file->f_path.dentry))
-		/* Shared anonymous, System V, or a deleted tmpfs file: memory that
-		 * nothing else names. A tmpfs file that has a name is a file. */
+	else if ((f & VM_MAYSHARE) && shmem_mapping(vma->vm_file->f_mapping) &&
+		 d_unhashed(vma->vm_file->f_path.dentry))
+		/*
+		 * Shared anonymous, System V, memfd, or a deleted tmpfs file,
+		 * mapped shared: memory that nothing names. The files
+		 * alloc_file_pseudo() makes have an unhashed root dentry, which
+		 * d_unlinked() calls linked. A tmpfs file that has a name is a
+		 * file; a private mapping of one without is a file with no name.
+		 */
 		v->kind = CR_VMA_SHMEM;
 	else
 		v->kind = CR_VMA_FILE;
@@ -748,6 +756,9 @@ int cr_vma_get(struct mm_struct *mm, unsigned long addr, struct cr_vma *v,
 		if (n < 0)
 			return n;
 		v->path_len = n;
+		/* No name to open it by again: deleted, or never had one. */
+		if (d_unhashed(vma->vm_file->f_path.dentry))
+			return 2;
 	}
 	return 1;
 }
@@ -995,13 +1006,61 @@ static u32 cr_fd_type(struct file *f)
  * Describes @t's lowest open fd at or above @from into @out and its path into
  * @path. Returns 1, 0 when there is none, or -errno.
  */
+/*
+ * What @t's process holds on the file @f of its fd: CR_HELD_LOCK for a flock,
+ * a POSIX lock of its files or an OFD lock of @f, CR_HELD_LEASE for a lease.
+ * @files is @t's files_struct (compared, never followed).
+ */
+static u32 cr_file_held(struct file *f, struct files_struct *files)
+{
+	struct file_lock_context *ctx = locks_inode_context(file_inode(f));
+	struct file_lock_core *c;
+	u32 held = 0;
+
+	if (!ctx)
+		return 0;
+	spin_lock(&ctx->flc_lock);
+	list_for_each_entry(c, &ctx->flc_flock, flc_list)
+		if (c->flc_file == f)
+			held |= CR_HELD_LOCK;
+	list_for_each_entry(c, &ctx->flc_posix, flc_list)
+		if (c->flc_owner == (fl_owner_t)files || c->flc_file == f)
+			held |= CR_HELD_LOCK;
+	list_for_each_entry(c, &ctx->flc_lease, flc_list)
+		if (c->flc_file == f)
+			held |= CR_HELD_LEASE;
+	spin_unlock(&ctx->flc_lock);
+	return held;
+}
+
+/*
+ * Whether someone outside @files holds the open file @f: its references
+ * beyond the fds of @files that name it and the one the caller holds. Exact
+ * only while the process is frozen (a thread inside a system call on it holds
+ * a reference of its own when the table is shared).
+ */
+static bool cr_file_shared(struct file *f, struct files_struct *files)
+{
+	unsigned long mine = 1;		/* the caller's */
+	struct fdtable *fdt;
+	unsigned int i;
+
+	spin_lock(&files->file_lock);
+	fdt = files_fdtable(files);
+	for (i = 0; i < fdt->max_fds; i++)
+		if (rcu_access_pointer(fdt->fd[i]) == f)
+			mine++;
+	spin_unlock(&files->file_lock);
+	return file_count(f) > mine;
+}
+
 int cr_fd_get(struct task_struct *t, unsigned int from, struct cr_fd *out,
-	      char *path, int path_max)
+	      char *path, int path_max, bool exact, u32 *held)
 {
 	unsigned int fd = from;
 	struct file *f = fget_task_next(t, &fd);
 	struct inode *inode;
-	bool cloexec = false;
+	bool cloexec = false, shared = false;
 	int n;
 
 	if (!f)
@@ -1011,15 +1070,21 @@ int cr_fd_get(struct task_struct *t, unsigned int from, struct cr_fd *out,
 	out->fd = fd;
 	out->type = cr_fd_type(f);
 	out->f_flags = f->f_flags;
+	*held = 0;
 	task_lock(t);
 	if (t->files) {
 		spin_lock(&t->files->file_lock);
 		cloexec = close_on_exec(fd, t->files);
 		spin_unlock(&t->files->file_lock);
+		*held = cr_file_held(f, t->files);
+		if (exact && out->type == CR_FD_PIPE)
+			shared = cr_file_shared(f, t->files);
 	}
 	task_unlock(t);
 	if (cloexec)
 		out->f_flags |= O_CLOEXEC;
+	if (shared)
+		out->flags |= CR_FD_F_SHARED;
 	out->mode = inode->i_mode;
 	out->pos = f->f_pos;
 	out->dev = new_encode_dev(inode->i_sb->s_dev);
@@ -1031,6 +1096,84 @@ int cr_fd_get(struct task_struct *t, unsigned int from, struct cr_fd *out,
 		return n;
 	out->path_len = n;
 	return 1;
+}
+
+/* --- what a process holds besides its fds and memory --------------------- */
+
+/*
+ * A child of @leader's process (any thread's), its pid in @ns into *@pid.
+ * Returns 0 when there is none, 1 for a live child, 2 for a zombie. The
+ * RCU walk of every process (tasklist_lock is not exported; ->children is not
+ * RCU-safe): a child that appears during the walk may be missed, which the
+ * walk made while the process is frozen (it cannot fork then) closes.
+ */
+int cr_task_child(struct task_struct *leader, struct pid_namespace *ns, u32 *pid)
+{
+	struct task_struct *p;
+	int found = 0;
+
+	rcu_read_lock();
+	for_each_process(p) {
+		struct task_struct *parent = rcu_dereference(p->real_parent);
+
+		if (p == leader || !same_thread_group(parent, leader))
+			continue;
+		*pid = task_tgid_nr_ns(p, ns);
+		found = READ_ONCE(p->exit_state) ? 2 : 1;
+		if (found == 1)
+			break;
+	}
+	rcu_read_unlock();
+	return found;
+}
+
+/* Whether @leader's process has POSIX timers (timer_create). */
+bool cr_task_posix_timers(struct task_struct *leader)
+{
+	struct sighand_struct *sh;
+	unsigned long flags;
+	bool any;
+
+	sh = cr_lock_sighand(leader, &flags);
+	if (!sh)
+		return false;
+	any = !hlist_empty(&leader->signal->posix_timers) ||
+	      !hlist_empty(&leader->signal->ignored_posix_timers);
+	spin_unlock_irqrestore(&sh->siglock, flags);
+	return any;
+}
+
+#ifdef CONFIG_SYSVIPC
+/*
+ * struct sem_undo_list is private to ipc/sem.c (7.3: line 162); this is its
+ * layout. Every thread has one (glibc's clone passes CLONE_SYSVSEM, which
+ * makes it): undo state exists only when list_proc holds entries.
+ */
+struct cr_sem_undo_list {
+	refcount_t refcnt;
+	spinlock_t lock;
+	struct list_head list_proc;
+};
+#endif
+
+/*
+ * Whether the calling thread has System V semaphore undo entries. Only a
+ * thread itself may look: its list lives until its own exit_sem(), and
+ * another task's could be freed under the look.
+ */
+bool cr_current_sem_undo(void)
+{
+	bool any = false;
+#ifdef CONFIG_SYSVIPC
+	struct cr_sem_undo_list *ul = (void *)current->sysvsem.undo_list;
+
+	if (ul) {
+		spin_lock(&ul->lock);
+		any = !list_empty(&ul->list_proc);
+		spin_unlock(&ul->lock);
+	}
+#endif
+	return any;
 }
 
 /* --- the host -------------------------------------------------------------- */

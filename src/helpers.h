@@ -64,8 +64,14 @@ ssize_t cr_file_write(struct file *f, struct bio_vec *bv, unsigned int nr, size_
 ssize_t cr_file_write_buf(struct file *f, const void *buf, size_t len);
 int cr_file_writable(struct file *f);
 
+/* What cr_fd_get() reports a process holds on an fd's file (not in images). */
+#define CR_HELD_LOCK	(1U << 0)
+#define CR_HELD_LEASE	(1U << 1)
+int cr_task_child(struct task_struct *leader, struct pid_namespace *ns, u32 *pid);
+bool cr_task_posix_timers(struct task_struct *leader);
+bool cr_current_sem_undo(void);
 int cr_fd_get(struct task_struct *t, unsigned int from, struct cr_fd *out,
-	      char *path, int path_max);
+	      char *path, int path_max, bool exact, u32 *held);
 
 u32 cr_caller_threads(void);
 unsigned long cr_caller_group(void);

@@ -38,8 +38,11 @@ pub const fn cpid_pid(cpid: u64) -> u32 {
 
 /// `CR_CHECKPOINT_KILL`: end the target once the image is complete.
 pub const CR_CHECKPOINT_KILL: u32 = 1 << 0;
+/// `CR_CHECKPOINT_PARTIAL`: write the image even when the process holds what
+/// no restore brings back; not with `CR_CHECKPOINT_KILL`.
+pub const CR_CHECKPOINT_PARTIAL: u32 = 1 << 1;
 /// Every `CR_CHECKPOINT_*` flag.
-pub const CR_CHECKPOINT_FLAGS_ALL: u32 = CR_CHECKPOINT_KILL;
+pub const CR_CHECKPOINT_FLAGS_ALL: u32 = CR_CHECKPOINT_KILL | CR_CHECKPOINT_PARTIAL;
 /// Freeze timeout when the argument is 0.
 pub const CR_FREEZE_TIMEOUT_MS_DEFAULT: u32 = 10000;
 
@@ -424,8 +427,8 @@ abi_structs! {
         pub size: u64,
         /// Bytes of path that follow.
         pub path_len: u32,
-        /// Zero.
-        pub __pad: u32,
+        /// `CR_FD_F_*` flags.
+        pub flags: u32,
     }
 
     /// `CR_REC_FS` (`struct cr_fs`).
@@ -599,6 +602,9 @@ pub const CR_IMAGE_VERSION: u32 = 1;
 pub const CR_IMAGE_MAX_RECORD: u64 = 64 << 20;
 /// Longest path in an image.
 pub const CR_IMAGE_MAX_PATH: u32 = 4096;
+
+/// The longest message (with its NUL) a failed checkpoint writes (`CR_MSG_MAX`).
+pub const CR_MSG_MAX: u32 = 4096;
 /// Most threads in an image.
 pub const CR_IMAGE_MAX_THREADS: u32 = 65536;
 /// Most VMAs in an image.
@@ -684,6 +690,10 @@ pub const CR_FD_ANON: u32 = 8;
 /// See [`CR_FD_REG`].
 pub const CR_FD_OTHER: u32 = 9;
 
+/// `cr_fd.flags`: the open file is also held outside the process (another
+/// process has it, inherited or passed), so a restore cannot make it anew.
+pub const CR_FD_F_SHARED: u32 = 1 << 0;
+
 /// `cr_thread.restart` values.
 pub const CR_RESTART_NONE: u32 = 0;
 /// See [`CR_RESTART_NONE`].
@@ -745,6 +755,10 @@ pub const CR_FAIL_UNKILLABLE: u32 = 24;
 pub const CR_FAIL_UNRESTORABLE: u32 = 25;
 /// See [`CR_FAIL_NONE`].
 pub const CR_FAIL_LEADERLESS: u32 = 26;
+/// `EOPNOTSUPP`: the process holds something no restore can bring back yet (an
+/// fd, a child, a timer, a lock: the message names it); checked before the
+/// freeze, so nothing was frozen or ended.
+pub const CR_FAIL_HOLDS: u32 = 27;
 
 /// `cr_thread.flags`: the thread group leader.
 pub const CR_THREAD_LEADER: u32 = 1 << 0;

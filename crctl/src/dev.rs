@@ -116,7 +116,7 @@ impl Device {
     /// `args.out_fd`; fills the statistics in `args`.
     pub fn checkpoint(&self, args: &mut CrCheckpointArgs) -> Result<(), DevError> {
         // Room for the module's explanation of a failure.
-        let mut msg = [0u8; 512];
+        let mut msg = [0u8; uapi::CR_MSG_MAX as usize];
         args.msg = msg.as_mut_ptr() as u64;
         args.msg_len = msg.len() as u32;
         // CR_IOC_CHECKPOINT's size field is that of `CrCheckpointArgs`.
@@ -219,6 +219,9 @@ pub fn checkpoint_failure(err: &io::Error, args: &CrCheckpointArgs, msg: &str) -
         ),
         uapi::CR_FAIL_INTERRUPTED => format!("interrupted by a signal; process {pid} was left running"),
         uapi::CR_FAIL_EXEC => format!("process {pid} ran execve during the checkpoint; retry"),
+        uapi::CR_FAIL_SHMEM | uapi::CR_FAIL_HOLDS if !msg.is_empty() => format!(
+            "process {pid} could not be restored from an image: {msg}; it was left running (--allow-partial writes the image anyway, without --kill)"
+        ),
         uapi::CR_FAIL_SHMEM => format!(
             "process {pid} has shared anonymous or System V shared memory at {:#x}, which cr cannot checkpoint yet; it was left running",
             args.fail_addr

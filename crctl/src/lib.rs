@@ -13,6 +13,10 @@ pub mod image;
 pub mod inspect;
 pub mod output;
 pub mod restore;
+/// What no restore brings back, from the same file the kernel module compiles
+/// (`src/rules.rs`).
+#[path = "../../src/rules.rs"]
+pub mod rules;
 
 /// The ABI, from the same file the kernel module compiles (`src/uapi.rs`).
 #[path = "../../src/uapi.rs"]

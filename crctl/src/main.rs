@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 
-use crctl::dev::{self, Device};
+use crctl::dev::{self, DevError, Device};
 use crctl::output::{self, Output};
 use crctl::uapi::{self, CrCheckpointArgs};
 use crctl::{image, inspect};
@@ -93,6 +93,11 @@ enum Command {
         /// End the process once its image is complete (for migration).
         #[arg(long)]
         kill: bool,
+        /// Write the image even if the process holds what a restore refuses
+        /// (a socket, a child, a lock, ...: crctl warns with what); for
+        /// inspection. Not with --kill.
+        #[arg(long, conflicts_with = "kill")]
+        allow_partial: bool,
         /// Replace FILE if it exists (a regular file or a symlink) by renaming
         /// the new image over it; the old file keeps its content and mode, and
         /// a symlink's target is not touched.
@@ -147,9 +152,20 @@ fn main() -> ExitCode {
             pid,
             output,
             kill,
+            allow_partial,
             force,
             timeout,
-        } => checkpoint(&cli.device, pid, &output, kill, force, timeout),
+        } => checkpoint(
+            &cli.device,
+            pid,
+            &output,
+            Ending {
+                kill,
+                allow_partial,
+            },
+            force,
+            timeout,
+        ),
         Command::Inspect {
             file,
             json,
@@ -242,14 +258,24 @@ fn progress(file: &File, done: Arc<AtomicBool>) -> Option<std::thread::JoinHandl
     }))
 }
 
+/// What a checkpoint does with the process and with what no restore brings
+/// back.
+struct Ending {
+    /// End the process once the image is complete.
+    kill: bool,
+    /// Write the image even so (never with `kill`).
+    allow_partial: bool,
+}
+
 fn checkpoint(
     device: &Path,
     pid: u32,
     output: &str,
-    kill: bool,
+    ending: Ending,
     force: bool,
     timeout: u32,
 ) -> AnyResult {
+    let kill = ending.kill;
     // First what can be checked without touching the process: the process,
     // then the output (a file is created, nameless, in its directory).
     match std::fs::symlink_metadata(format!("/proc/{pid}")) {
@@ -292,7 +318,21 @@ fn checkpoint(
     };
     let done = Arc::new(AtomicBool::new(false));
     let shower = out.file().and_then(|f| progress(f, done.clone()));
-    let result = dev.checkpoint(&mut args);
+    let mut result = dev.checkpoint(&mut args);
+    // A refusal comes before anything is written: say what, then write the
+    // image all the same when asked.
+    if let Err(DevError::Checkpoint {
+        args: failed, msg, ..
+    }) = &result
+    {
+        if ending.allow_partial && failed.fail_reason == uapi::CR_FAIL_HOLDS {
+            eprintln!(
+                "crctl: warning: a restore of this image will refuse it: {msg}; writing it anyway (--allow-partial)"
+            );
+            args.flags |= uapi::CR_CHECKPOINT_PARTIAL;
+            result = dev.checkpoint(&mut args);
+        }
+    }
     done.store(true, Ordering::Relaxed);
     if let Some(t) = shower {
         let _ = t.join();

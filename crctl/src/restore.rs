@@ -23,6 +23,7 @@ use std::path::Path;
 
 use crate::dev::{self, Device};
 use crate::image::{self, Image};
+use crate::rules;
 use crate::uapi::{self, *};
 
 /// What went wrong, worded for the person at the terminal.
@@ -243,6 +244,7 @@ struct FdPlan {
 
 /// The open flags that a reopen keeps (`O_CLOEXEC` is the fd's, applied apart).
 const REOPEN_FLAGS: i32 = libc::O_ACCMODE
+    | libc::O_PATH
     | libc::O_APPEND
     | libc::O_NONBLOCK
     | libc::O_DSYNC
@@ -279,13 +281,24 @@ fn plan_fds(img: &Image, stdio: Stdio) -> Result<FdPlan, String> {
         let cloexec = f.f_flags & libc::O_CLOEXEC as u32 != 0;
         let flags = f.f_flags as i32 & REOPEN_FLAGS;
         let what = format!("fd {} ({path})", f.fd);
+        // What no restore rebuilds: the checkpoint refused it already for
+        // fds 3 and up, in these same words (rules.rs).
+        let others = img.fds.iter().map(|(g, _)| g);
+        if let Some(obstacle) = rules::fd_obstacle(f, path.as_bytes(), others) {
+            let refusal = rules::FdRefusal {
+                fd: f.fd,
+                path: path.as_bytes(),
+                obstacle,
+            };
+            let hint = if f.fd < rules::INHERITABLE_FDS {
+                " (--stdio auto or inherit gives the restored process crctl's own fd instead)"
+            } else {
+                ""
+            };
+            return Err(format!("{refusal}{hint}"));
+        }
         let file = match f.r#type {
             CR_FD_REG | CR_FD_DIR | CR_FD_CHR | CR_FD_TTY => {
-                if path.ends_with(" (deleted)") {
-                    return Err(format!(
-                        "{what} is a deleted file: cr cannot restore its contents"
-                    ));
-                }
                 let c = cstring(path)?;
                 // SAFETY: `c` is a NUL-terminated path; the flags hold no O_CREAT.
                 let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC) };
@@ -306,7 +319,7 @@ fn plan_fds(img: &Image, stdio: Stdio) -> Result<FdPlan, String> {
                             "{what} is another file now (it was replaced or moved since the checkpoint)"
                         ));
                     }
-                    if f.pos != 0 {
+                    if f.pos != 0 && flags & libc::O_PATH == 0 {
                         // SAFETY: seeks our own fd.
                         let at = unsafe { libc::lseek(fd, f.pos as libc::off_t, libc::SEEK_SET) };
                         if at < 0 || at as u64 != f.pos {
@@ -342,15 +355,7 @@ fn plan_fds(img: &Image, stdio: Stdio) -> Result<FdPlan, String> {
                 }
                 end
             }
-            CR_FD_SOCKET => {
-                return Err(format!("{what} is a socket: cr cannot restore sockets yet"))
-            }
-            _ => {
-                return Err(format!(
-                    "{what} is {}: cr cannot restore that yet",
-                    fd_kind(f, path)
-                ))
-            }
+            _ => unreachable!("rules::fd_obstacle refuses every other type"),
         };
         plan.fds.push(PlannedFd {
             target: f.fd,
@@ -373,42 +378,7 @@ fn plan_fds(img: &Image, stdio: Stdio) -> Result<FdPlan, String> {
 /// What kind of object an fd the restore cannot rebuild is, in words: its
 /// anon inode's name (eventfd, epoll, ...), or its file type.
 pub fn fd_kind(f: &CrFd, path: &str) -> String {
-    const ANON: [(&str, &str); 9] = [
-        ("[eventfd]", "an eventfd"),
-        ("[eventpoll]", "an epoll instance"),
-        ("[signalfd]", "a signalfd"),
-        ("[timerfd]", "a timerfd"),
-        ("inotify", "an inotify instance"),
-        ("[fanotify]", "a fanotify instance"),
-        ("[io_uring]", "an io_uring instance"),
-        ("[pidfd]", "a pidfd"),
-        ("[userfaultfd]", "a userfaultfd"),
-    ];
-    if let Some(name) = path.strip_prefix("anon_inode:") {
-        return ANON
-            .iter()
-            .find(|(tag, _)| name.starts_with(tag))
-            .map_or_else(
-                || format!("an anonymous inode ({name})"),
-                |(_, k)| (*k).to_owned(),
-            );
-    }
-    let o_path = f.f_flags & libc::O_PATH as u32 != 0;
-    let kind = match f.mode & libc::S_IFMT {
-        libc::S_IFLNK => "a symlink",
-        libc::S_IFREG => "a regular file",
-        libc::S_IFDIR => "a directory",
-        libc::S_IFCHR => "a character device",
-        libc::S_IFBLK => "a block device",
-        libc::S_IFIFO => "a pipe or FIFO",
-        libc::S_IFSOCK => "a socket",
-        _ => "a special file",
-    };
-    if o_path {
-        format!("an O_PATH fd on {kind}")
-    } else {
-        kind.to_owned()
-    }
+    rules::Kind::of(f, path.as_bytes()).to_string()
 }
 
 /// Whether the image's fd `f` (at `path`) can be opened again as it was: a
@@ -427,25 +397,13 @@ fn reopenable(img: &Image, f: &CrFd, path: &str) -> bool {
     }
 }
 
-/// Whether the process had both ends of the pipe of its fd `f`.
+/// Whether the process had both ends of the pipe of its fd `f`, which no
+/// other process held.
 fn pipe_within(img: &Image, f: &CrFd) -> bool {
-    let same = |g: &CrFd| g.r#type == CR_FD_PIPE && g.dev == f.dev && g.ino == f.ino;
-    let is_writer = |g: &CrFd| g.f_flags & libc::O_ACCMODE as u32 == libc::O_WRONLY as u32;
-    let ends = img.fds.iter().filter(|(g, _)| same(g)).count();
-    let writers = img
-        .fds
-        .iter()
-        .filter(|(g, _)| same(g) && is_writer(g))
-        .count();
-    writers != 0 && writers != ends
+    rules::pipe_within(f, img.fds.iter().map(|(g, _)| g))
 }
 
 fn new_pipe(img: &Image, f: &CrFd, what: &str) -> Result<(u64, u64, OwnedFd, OwnedFd), String> {
-    if !pipe_within(img, f) {
-        return Err(format!(
-            "{what} is one end of a pipe to another process: cr cannot restore that yet (use --stdio inherit for fds 0-2)"
-        ));
-    }
     let mut fds = [0 as RawFd; 2];
     // SAFETY: `fds` has room for the two fds.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -525,6 +483,86 @@ fn plan_dirs(img: &Image) -> Result<Option<String>, String> {
         Err(e) => Err(format!(
             "the process's working directory {cwd} cannot be entered: {e}"
         )),
+    }
+}
+
+/// The resource limits, by `RLIMIT_*` number.
+const RLIMIT_NAMES: [&str; CR_RLIMITS] = [
+    "RLIMIT_CPU",
+    "RLIMIT_FSIZE",
+    "RLIMIT_DATA",
+    "RLIMIT_STACK",
+    "RLIMIT_CORE",
+    "RLIMIT_RSS",
+    "RLIMIT_NPROC",
+    "RLIMIT_NOFILE",
+    "RLIMIT_MEMLOCK",
+    "RLIMIT_AS",
+    "RLIMIT_LOCKS",
+    "RLIMIT_SIGPENDING",
+    "RLIMIT_MSGQUEUE",
+    "RLIMIT_NICE",
+    "RLIMIT_RTPRIO",
+    "RLIMIT_RTTIME",
+];
+
+/// Gives the restoring process the image's resource limits, through the
+/// kernel's own checks (raising a hard limit needs CAP_SYS_RESOURCE), after
+/// its threads exist and before the point of no return. The original lived
+/// within them with the same memory, threads and signals.
+fn set_rlimits(img: &Image) -> Result<(), String> {
+    for (i, r) in img.process.rlim.iter().enumerate() {
+        let want = libc::rlimit64 {
+            rlim_cur: r.cur,
+            rlim_max: r.max,
+        };
+        // SAFETY: prlimit64 of our own process, reading `want`, writing nothing.
+        if unsafe {
+            libc::prlimit64(
+                0,
+                i as libc::__rlimit_resource_t,
+                &want,
+                std::ptr::null_mut(),
+            )
+        } != 0
+        {
+            let e = io::Error::last_os_error();
+            let mut now = libc::rlimit64 {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: reads our own limit into `now`.
+            unsafe {
+                libc::prlimit64(
+                    0,
+                    i as libc::__rlimit_resource_t,
+                    std::ptr::null(),
+                    &mut now,
+                )
+            };
+            let hint = if e.raw_os_error() == Some(libc::EPERM) {
+                "; raising a hard limit needs CAP_SYS_RESOURCE: restore as root, or from a shell with that hard limit"
+            } else {
+                ""
+            };
+            return Err(format!(
+                "cannot give the process its {} (soft {}, hard {}; here {} and {}): {e}{hint}",
+                RLIMIT_NAMES[i],
+                limit(r.cur),
+                limit(r.max),
+                limit(now.rlim_cur),
+                limit(now.rlim_max)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn limit(v: u64) -> String {
+    if v == libc::RLIM64_INFINITY {
+        "unlimited".to_owned()
+    } else {
+        v.to_string()
     }
 }
 
@@ -968,6 +1006,9 @@ fn become_restored(
             if let Err(e) = spawn_waiter(dev_fd, a, tid) {
                 return pid_error("thread id", tids[i + 1], &e);
             }
+        }
+        if let Err(e) = set_rlimits(img) {
+            return e;
         }
         if let Err(e) = arm_itimers(img) {
             return e;

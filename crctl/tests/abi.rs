@@ -180,7 +180,7 @@ fn layout() -> Vec<(&'static str, u64)> {
         v,
         "cr_fd",
         CrFd,
-        [fd, f_flags, mode, pos, dev, ino, size, path_len, __pad]
+        [fd, f_flags, mode, pos, dev, ino, size, path_len, flags]
     );
     layout!(
         v,
@@ -230,7 +230,7 @@ fn layout() -> Vec<(&'static str, u64)> {
         [records, bytes, chain, __pad, pages]
     );
 
-    let consts: [(&'static str, u64); 74] = [
+    let consts: [(&'static str, u64); 78] = [
         ("CR_ABI_VERSION", CR_ABI_VERSION as u64),
         ("CR_ARCH_X86_64", CR_ARCH_X86_64 as u64),
         (
@@ -243,6 +243,7 @@ fn layout() -> Vec<(&'static str, u64)> {
         ("CR_IOC_CHECKPOINT", CR_IOC_CHECKPOINT as u64),
         ("CR_CPID(7, 42)", cpid(7, 42)),
         ("CR_CHECKPOINT_KILL", CR_CHECKPOINT_KILL as u64),
+        ("CR_CHECKPOINT_PARTIAL", CR_CHECKPOINT_PARTIAL as u64),
         ("CR_CHECKPOINT_FLAGS_ALL", CR_CHECKPOINT_FLAGS_ALL as u64),
         (
             "CR_FREEZE_TIMEOUT_MS_DEFAULT",
@@ -339,6 +340,9 @@ fn layout() -> Vec<(&'static str, u64)> {
         ("CR_FAIL_UNKILLABLE", CR_FAIL_UNKILLABLE as u64),
         ("CR_FAIL_UNRESTORABLE", CR_FAIL_UNRESTORABLE as u64),
         ("CR_FAIL_LEADERLESS", CR_FAIL_LEADERLESS as u64),
+        ("CR_FAIL_HOLDS", CR_FAIL_HOLDS as u64),
+        ("CR_FD_F_SHARED", CR_FD_F_SHARED as u64),
+        ("CR_MSG_MAX", CR_MSG_MAX as u64),
         ("CR_THREAD_LEADER", CR_THREAD_LEADER as u64),
         ("CR_VMA_MAYWRITE", CR_VMA_MAYWRITE as u64),
     ];

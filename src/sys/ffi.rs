@@ -109,7 +109,16 @@ extern "C" {
         out: *mut CrFd,
         path: *mut c_char,
         path_max: c_int,
+        exact: bool,
+        held: *mut u32,
     ) -> c_int;
+    pub(super) fn cr_task_child(
+        leader: *mut bindings::task_struct,
+        ns: *mut bindings::pid_namespace,
+        pid: *mut u32,
+    ) -> c_int;
+    pub(super) fn cr_task_posix_timers(leader: *mut bindings::task_struct) -> bool;
+    pub(super) fn cr_current_sem_undo() -> bool;
 
     pub(super) fn cr_caller_threads() -> u32;
     pub(super) fn cr_caller_group() -> c_ulong;

@@ -90,14 +90,19 @@ impl MmRead<'_> {
         Ok(n as usize)
     }
 
-    /// The first VMA ending above `addr`, its file's path in `path`.
-    pub(crate) fn vma_after(&self, addr: usize, path: &mut [u8]) -> Result<Option<CrVma>> {
+    /// The first VMA ending above `addr`, its file's path in `path`, and
+    /// whether that file has no name to open it by again (deleted, or memory
+    /// that never had one).
+    pub(crate) fn vma_after(&self, addr: usize, path: &mut [u8]) -> Result<Option<(CrVma, bool)>> {
         let mut v = CrVma::default();
         let len = i32::try_from(path.len()).map_err(|_| EINVAL)?;
         // SAFETY: We hold the mmap read lock; `v` is valid; `path` is writable
         // for `len` bytes.
         let ret = unsafe { ffi::cr_vma_get(self.mm(), addr, &mut v, path.as_mut_ptr().cast(), len) };
-        Ok((errno(ret)? == 1).then_some(v))
+        Ok(match errno(ret)? {
+            0 => None,
+            n => Some((v, n == 2)),
+        })
     }
 
     /// The next chunk of `[addr, end)` whose page tables may hold pages, as

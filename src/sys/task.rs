@@ -20,6 +20,20 @@ use crate::{
     uapi::{CrFd, CrFs, CrItimers, CrProcess, CrSighand, CrSiginfo, CrThread},
 };
 
+/// `CR_HELD_*` of helpers.h: what cr_fd_get() reports held on a file.
+const HELD_LOCK: u32 = 1 << 0;
+const HELD_LEASE: u32 = 1 << 1;
+
+/// What a process holds on the file of one of its fds (kernel state that no
+/// image carries).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct FileHeld {
+    /// A flock, a POSIX lock of the process, or an OFD lock of the file.
+    pub(crate) lock: bool,
+    /// A lease.
+    pub(crate) lease: bool,
+}
+
 /// A process (thread group), held by a reference on its leader.
 pub(crate) struct Process {
     leader: ARef<Task>,
@@ -180,17 +194,47 @@ impl Process {
         Ok((buf, capacity))
     }
 
-    /// The lowest open fd at or above `from`, its path in `path`.
-    pub(crate) fn fd_at_or_after(&self, from: u32, path: &mut [u8]) -> Result<Option<CrFd>> {
+    /// The lowest open fd at or above `from`, its path in `path`, and what
+    /// the process holds on its file. `exact` (only while the process is
+    /// frozen) also finds out whether another process holds a pipe's file
+    /// (`CR_FD_F_SHARED`).
+    pub(crate) fn fd_at_or_after(
+        &self,
+        from: u32,
+        path: &mut [u8],
+        exact: bool,
+    ) -> Result<Option<(CrFd, FileHeld)>> {
         let mut out = CrFd::default();
+        let mut held = 0u32;
         let len = i32::try_from(path.len()).map_err(|_| EINVAL)?;
         // SAFETY: `leader` is valid; `out` is a valid `struct cr_fd`; `path`
-        // is writable for `len` bytes.
+        // is writable for `len` bytes; `held` is writable.
         let ret = unsafe {
-            ffi::cr_fd_get(self.leader.as_ptr(), from, &mut out, path.as_mut_ptr().cast(), len)
+            ffi::cr_fd_get(self.leader.as_ptr(), from, &mut out, path.as_mut_ptr().cast(), len, exact, &mut held)
         };
-        Ok((errno(ret)? == 1).then_some(out))
+        let held = FileHeld { lock: held & HELD_LOCK != 0, lease: held & HELD_LEASE != 0 };
+        Ok((errno(ret)? == 1).then_some((out, held)))
     }
+
+    /// A child process, by its pid in the caller's pid namespace, and whether
+    /// it is a zombie; `None` when there is none. Complete only while the
+    /// process is frozen (it could fork during the look).
+    pub(crate) fn child(&self) -> Option<(u32, bool)> {
+        let mut pid = 0u32;
+        // SAFETY: `leader` is valid; the pid namespace is the caller's, which
+        // outlives this call; `pid` is writable.
+        match unsafe { ffi::cr_task_child(self.leader.as_ptr(), ffi::cr_current_pid_ns(), &mut pid) } {
+            0 => None,
+            n => Some((pid, n == 2)),
+        }
+    }
+
+    /// Whether the process has POSIX timers.
+    pub(crate) fn has_posix_timers(&self) -> bool {
+        // SAFETY: `leader` is valid.
+        unsafe { ffi::cr_task_posix_timers(self.leader.as_ptr()) }
+    }
+
 
     /// Sends SIGKILL to the whole process.
     pub(crate) fn kill(&self) {
@@ -237,6 +281,13 @@ pub(crate) fn pending(t: &Task, shared: bool) -> Result<(u64, KVVec<CrSiginfo>)>
 pub(crate) fn xstate_size() -> usize {
     // SAFETY: No preconditions.
     unsafe { ffi::cr_xstate_size() as usize }
+}
+
+/// Whether the calling thread has System V semaphore undo entries (only a
+/// thread itself can safely look).
+pub(crate) fn current_has_sem_undo() -> bool {
+    // SAFETY: No preconditions.
+    unsafe { ffi::cr_current_sem_undo() }
 }
 
 /// Saves the calling thread's registers, FPU/vector state and signal settings

@@ -58,7 +58,13 @@ struct cr_info {
 
 /* cr_checkpoint_args.flags */
 #define CR_CHECKPOINT_KILL	(1U << 0)	/* end the target once the image is complete */
-#define CR_CHECKPOINT_FLAGS_ALL	CR_CHECKPOINT_KILL
+/*
+ * Write the image even when the process holds what no restore brings back
+ * (CR_FAIL_HOLDS: sockets, children, locks, ...), for inspection or a restore
+ * that refuses it later. Not with CR_CHECKPOINT_KILL (EINVAL).
+ */
+#define CR_CHECKPOINT_PARTIAL	(1U << 1)
+#define CR_CHECKPOINT_FLAGS_ALL	(CR_CHECKPOINT_KILL | CR_CHECKPOINT_PARTIAL)
 
 /* Freeze timeout when cr_checkpoint_args.freeze_timeout_ms is 0. */
 #define CR_FREEZE_TIMEOUT_MS_DEFAULT 10000
@@ -94,7 +100,7 @@ struct cr_info {
  *                     CR_FAIL_UNRESTORABLE, the rule of the image format a
  *                     restore would have refused the image by, worded as a
  *                     restore and ``crctl inspect`` word it).
- * @msg_len:           in: its size (at most 4096; 0 with @msg 0).
+ * @msg_len:           in: its size (at most CR_MSG_MAX; 0 with @msg 0).
  * @__pad2:            zero.
  */
 struct cr_checkpoint_args {
@@ -116,6 +122,9 @@ struct cr_checkpoint_args {
 	__u32 msg_len;
 	__u32 __pad2;
 };
+
+/* The longest message (with its NUL) a failed checkpoint writes to @msg. */
+#define CR_MSG_MAX		4096
 
 /* cr_checkpoint_args.fail_reason: the errno says what, this says why. */
 #define CR_FAIL_NONE		0
@@ -145,6 +154,7 @@ struct cr_checkpoint_args {
 #define CR_FAIL_UNKILLABLE	24	/* EINVAL: CR_CHECKPOINT_KILL of a process SIGKILL cannot end (a pid namespace's init) */
 #define CR_FAIL_UNRESTORABLE	25	/* EINVAL: a restore would refuse the image (msg says why); nothing was ended */
 #define CR_FAIL_LEADERLESS	26	/* EOPNOTSUPP: the main thread exited (pthread_exit) while others run */
+#define CR_FAIL_HOLDS		27	/* EOPNOTSUPP: it holds what no restore brings back yet (msg names it); nothing was frozen or ended */
 
 /*
  * ioctl numbers: type 0xC7, numbers 0x00-0x3f (see
@@ -501,6 +511,9 @@ struct cr_sigpending {
 #define CR_FD_ANON	8	/* anon inode: eventfd, epoll, signalfd, ... */
 #define CR_FD_OTHER	9	/* anything else */
 
+/* cr_fd.flags */
+#define CR_FD_F_SHARED	(1U << 0)	/* the open file is also held by another process */
+
 /**
  * struct cr_fd - CR_REC_FD: one open file descriptor; followed by @path_len
  * bytes of its path as /proc/<pid>/fd shows it (no NUL).
@@ -512,6 +525,7 @@ struct cr_sigpending {
  * @dev, @ino: identity of the inode (a pipe's ino names the pipe).
  * @size:     the inode's size.
  * @path_len: bytes of path that follow.
+ * @flags:    CR_FD_F_* flags.
  */
 struct cr_fd {
 	__s32 fd;
@@ -523,7 +537,7 @@ struct cr_fd {
 	__u64 ino;
 	__u64 size;
 	__u32 path_len;
-	__u32 __pad;
+	__u32 flags;
 };
 
 /**
