@@ -160,6 +160,7 @@ FIXTURE_VARIANT_ADD(rt, many_vmas_40k) { .prog = "rt_many_vmas_40k", .generation
 FIXTURE_VARIANT_ADD(rt, mmap_after) { .prog = "rt_mmap_after", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, mprotect) { .prog = "rt_mprotect", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, mremap) { .prog = "rt_mremap", .generations = 1 };
+FIXTURE_VARIANT_ADD(rt, o_path) { .prog = "rt_o_path", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, nanosleep_abs) { .prog = "rt_nanosleep_abs", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, nanosleep_rel) { .prog = "rt_nanosleep_rel", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, pids) { .prog = "rt_pids", .generations = 1 };
@@ -170,6 +171,7 @@ FIXTURE_VARIANT_ADD(rt, regs_avx) { .prog = "rt_regs_avx", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, regs_gp) { .prog = "rt_regs_gp", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, regs_sse) { .prog = "rt_regs_sse", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, regs_x87) { .prog = "rt_regs_x87", .generations = 1 };
+FIXTURE_VARIANT_ADD(rt, rlimits) { .prog = "rt_rlimits", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, robust_mutex) { .prog = "rt_robust_mutex", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, rseq_cpu) { .prog = "rt_rseq_cpu", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, segv_handler) { .prog = "rt_segv_handler", .generations = 1 };
@@ -267,7 +269,7 @@ TEST(every_program_has_a_case)
 	while ((e = readdir(d)))
 		programs += !strncmp(e->d_name, "rt_", 3);
 	closedir(d);
-	EXPECT_EQ(52, programs);
+	EXPECT_EQ(54, programs);
 }
 
 TEST_HARNESS_MAIN
