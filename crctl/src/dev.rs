@@ -220,7 +220,7 @@ pub fn checkpoint_failure(err: &io::Error, args: &CrCheckpointArgs, msg: &str) -
         uapi::CR_FAIL_INTERRUPTED => format!("interrupted by a signal; process {pid} was left running"),
         uapi::CR_FAIL_EXEC => format!("process {pid} ran execve during the checkpoint; retry"),
         uapi::CR_FAIL_SHMEM | uapi::CR_FAIL_HOLDS if !msg.is_empty() => format!(
-            "process {pid} could not be restored from an image: {msg}; it was left running (--allow-partial writes the image anyway, without --kill)"
+            "no restore could bring process {pid} back: {msg}; it was left running (--allow-partial writes the image anyway, without --kill)"
         ),
         uapi::CR_FAIL_SHMEM => format!(
             "process {pid} has shared anonymous or System V shared memory at {:#x}, which cr cannot checkpoint yet; it was left running",
