@@ -77,14 +77,16 @@ static struct target start(const char *a1, const char *a2, const char *a3)
 	int rep[2], ctl[2];
 	uint64_t v;
 
-	if (pipe(rep) || pipe(ctl))
+	if (pipe2(rep, O_CLOEXEC) || pipe2(ctl, O_CLOEXEC))
 		die("pipe");
 	t.pid = fork();
 	if (t.pid == 0) {
-		int r = fcntl(rep[1], F_DUPFD, 10), c = fcntl(ctl[0], F_DUPFD, 10);
+		int r = fcntl(rep[1], F_DUPFD_CLOEXEC, 10), c = fcntl(ctl[0], F_DUPFD_CLOEXEC, 10);
 
-		dup2(r, 3);
-		dup2(c, 4);
+		/* Reports on fd 1, commands on fd 0 (selftests/cr_target.c);
+		 * no other fd survives the exec. */
+		dup2(r, 1);
+		dup2(c, 0);
 		execlp("cr_target", "cr_target", a1, a2, a3, (char *)NULL);
 		_exit(127);
 	}
