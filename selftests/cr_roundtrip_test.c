@@ -75,7 +75,36 @@ static const char *const fields[] = {
 struct snapshot {
 	char maps[65536 * 4];
 	char status[4096];
+	char vmflags[65536 * 4];	/* "start VmFlags" of each area */
 };
+
+/* Each area's VmFlags line of /proc/PID/smaps, after its start address. */
+static int snap_vmflags(pid_t pid, char *out, size_t size)
+{
+	char path[64], line[1024], perms[8];
+	unsigned long start = 0, end;
+	size_t used = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	out[0] = 0;
+	while (fgets(line, sizeof(line), f)) {
+		int n;
+
+		if (sscanf(line, "%lx-%lx %7s", &start, &end, perms) == 3 ||
+		    strncmp(line, "VmFlags:", 8))
+			continue;
+		n = snprintf(out + used, size - used, "%lx%s", start, line + 8);
+		if (n < 0 || (size_t)n >= size - used)
+			break;	/* full: compare what fits */
+		used += n;
+	}
+	fclose(f);
+	return 0;
+}
 
 /* With @timer_signals, pending signals are not compared: a program whose
  * periodic timer keeps firing has one pending at any instant or none. */
@@ -85,6 +114,8 @@ static int snap(pid_t pid, struct snapshot *s, int timer_signals)
 
 	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
 	if (slurp(path, s->maps, sizeof(s->maps)) < 0)
+		return -1;
+	if (snap_vmflags(pid, s->vmflags, sizeof(s->vmflags)))
 		return -1;
 	snprintf(path, sizeof(path), "/proc/%d/status", pid);
 	if (slurp(path, all, sizeof(all)) < 0)
@@ -155,6 +186,7 @@ FIXTURE_VARIANT_ADD(rt, itimers) { .prog = "rt_itimers", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, itimer_periodic) {
 	.prog = "rt_itimer_periodic", .generations = 1, .timer_signals = 1,
 };
+FIXTURE_VARIANT_ADD(rt, madvise_flags) { .prog = "rt_madvise_flags", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, many_vmas) { .prog = "rt_many_vmas", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, many_vmas_40k) { .prog = "rt_many_vmas_40k", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, mmap_after) { .prog = "rt_mmap_after", .generations = 1 };
@@ -245,6 +277,8 @@ TEST_F_TIMEOUT(rt, round_trip, 600)
 		ASSERT_EQ(0, snap(self->pid, &self->after, variant->timer_signals));
 		first_difference(self->before.maps, self->after.maps, diff, sizeof(diff));
 		EXPECT_STREQ(self->before.maps, self->after.maps) TH_LOG("maps, generation %d: %s", gen, diff);
+		first_difference(self->before.vmflags, self->after.vmflags, diff, sizeof(diff));
+		EXPECT_STREQ(self->before.vmflags, self->after.vmflags) TH_LOG("VmFlags, generation %d: %s", gen, diff);
 		first_difference(self->before.status, self->after.status, diff, sizeof(diff));
 		EXPECT_STREQ(self->before.status, self->after.status) TH_LOG("status, generation %d: %s", gen, diff);
 	}
@@ -269,7 +303,7 @@ TEST(every_program_has_a_case)
 	while ((e = readdir(d)))
 		programs += !strncmp(e->d_name, "rt_", 3);
 	closedir(d);
-	EXPECT_EQ(54, programs);
+	EXPECT_EQ(55, programs);
 }
 
 TEST_HARNESS_MAIN

@@ -1381,6 +1381,73 @@ long cr_mmap(struct file *f, unsigned long addr, unsigned long len, unsigned lon
 }
 
 /*
+ * The per-area flags a restore carries: those madvise sets, which only tell
+ * the kernel how to treat the area (huge pages, fork, core dumps,
+ * read-ahead), and VM_SOFTDIRTY (a new mapping has it, the stack exec made
+ * has not; the restored pages are soft-dirty either way).
+ */
+#define CR_CARRIED_VM_FLAGS (VM_HUGEPAGE | VM_NOHUGEPAGE | VM_DONTCOPY | VM_WIPEONFORK | \
+			     VM_DONTDUMP | VM_SEQ_READ | VM_RAND_READ | VM_SOFTDIRTY)
+
+/*
+ * Settles the caller's area at @addr, just mapped and still empty (no page,
+ * no anon_vma), into what the image's area was:
+ * - the carried flags of @image_flags (its vm_flags), as madvise would set
+ *   them (MADV_WIPEONFORK only where madvise allows it: private anonymous
+ *   memory); before any page is written, so MADV_NOHUGEPAGE holds for them;
+ * - CR_SETTLE_PGOFF: vm_pgoff = @pgoff (anonymous memory, where /proc does
+ *   not show it: it decides which neighbours the area merges with);
+ * - CR_SETTLE_DROP_WRITE: drop VM_WRITE, as mprotect(PROT_READ) does to an
+ *   area that was writable (it keeps VM_ACCOUNT, and with no page mapped
+ *   there is no page table entry to change).
+ * Returns 0, -EFAULT when no area starts at @addr, -EBUSY if it has pages.
+ */
+int cr_vma_settle(unsigned long addr, u64 image_flags, u64 pgoff, unsigned int how)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	vm_flags_t want = image_flags & CR_CARRIED_VM_FLAGS;
+	int ret = 0;
+
+	if (mmap_write_lock_killable(mm))
+		return -EINTR;
+	vma = vma_lookup(mm, addr);
+	if (!vma || vma->vm_start != addr) {
+		ret = -EFAULT;
+		goto out;
+	}
+	if (vma->anon_vma) {
+		ret = -EBUSY;
+		goto out;
+	}
+	if (vma->vm_file || (vma->vm_flags & VM_SHARED))
+		want &= ~VM_WIPEONFORK;
+	if (want & VM_HUGEPAGE)
+		want &= ~VM_NOHUGEPAGE;
+	vma_start_write(vma);
+	if ((vma->vm_flags & CR_CARRIED_VM_FLAGS) != want)
+		vm_flags_mod(vma, want, CR_CARRIED_VM_FLAGS & ~want);
+	if ((how & CR_SETTLE_PGOFF) && !vma->vm_file)
+		vma->vm_pgoff = pgoff;
+	if ((how & CR_SETTLE_DROP_WRITE) && !(vma->vm_flags & VM_SHARED) &&
+	    (vma->vm_flags & VM_WRITE)) {
+		/* What vm_stat_account() does for mprotect (not exported). */
+		if (!(vma->vm_flags & VM_STACK))
+			WRITE_ONCE(mm->data_vm, mm->data_vm - vma_pages(vma));
+		vm_flags_clear(vma, VM_WRITE);
+		vma->vm_page_prot = vm_get_page_prot(vma->vm_flags);
+	}
+out:
+	mmap_write_unlock(mm);
+	return ret;
+}
+
+bool cr_vm_account(u64 f)
+{
+	return f & VM_ACCOUNT;
+}
+
+/*
  * Writes @len bytes to the caller's memory at @addr, whatever the mapping's
  * protection (as ptrace's POKE does). Returns 0 or -EFAULT.
  */

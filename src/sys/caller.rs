@@ -93,6 +93,7 @@ pub(crate) fn map(file: Option<&OpenFile>, addr: usize, len: usize, prot: u32, f
 
 /// The `mmap` flags a restore uses (from include/uapi/asm-generic/mman*.h).
 pub(crate) mod bindings_mman {
+    pub(crate) const PROT_WRITE: u32 = 0x2;
     pub(crate) const MAP_SHARED: u32 = 0x01;
     pub(crate) const MAP_PRIVATE: u32 = 0x02;
     pub(crate) const MAP_FIXED: u32 = 0x10;
@@ -167,6 +168,44 @@ pub(crate) fn set_regs(r: &CrRegs, restart: u32, restart_ns: u64) -> Result {
 pub(crate) fn vm_noreserve(vm_flags: u64) -> bool {
     // SAFETY: No preconditions.
     unsafe { ffi::cr_vm_noreserve(vm_flags) }
+}
+
+/// How [`settle_area`] treats an area besides its madvise flags.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Settle {
+    /// Give anonymous memory this `vm_pgoff` (the image's, or one that keeps
+    /// it from merging with the next area).
+    pub(crate) pgoff: Option<u64>,
+    /// Drop write permission (mapped writable for its commit charge, as the
+    /// original was before an mprotect).
+    pub(crate) drop_write: bool,
+}
+
+/// `CR_SETTLE_*` of helpers.h.
+const SETTLE_PGOFF: u32 = 1 << 0;
+const SETTLE_DROP_WRITE: u32 = 1 << 1;
+
+/// Settles the caller's just-mapped, still empty area at `addr` into what the
+/// image's was: its madvise flags (huge pages, fork, core dump, read-ahead),
+/// as `madvise` would set them, and what `how` says. `EBUSY` if it has pages.
+pub(crate) fn settle_area(addr: usize, image_flags: u64, how: Settle) -> Result {
+    let mut bits = 0u32;
+    if how.pgoff.is_some() {
+        bits |= SETTLE_PGOFF;
+    }
+    if how.drop_write {
+        bits |= SETTLE_DROP_WRITE;
+    }
+    let pgoff = how.pgoff.unwrap_or(0);
+    // SAFETY: Acts on the caller's own mm under its mmap lock; any address is
+    // accepted (`EFAULT` when no area starts there).
+    errno(unsafe { ffi::cr_vma_settle(addr as c_ulong, image_flags, pgoff, bits) }).map(|_| ())
+}
+
+/// Whether the image's `vm_flags` have VM_ACCOUNT (a commit charge).
+pub(crate) fn vm_account(vm_flags: u64) -> bool {
+    // SAFETY: No preconditions.
+    unsafe { ffi::cr_vm_account(vm_flags) }
 }
 
 /// Drops every signal pending for the caller and its process; `EINTR` (and
