@@ -97,6 +97,11 @@ static int snap_vmflags(pid_t pid, char *out, size_t size)
 		if (sscanf(line, "%lx-%lx %7s", &start, &end, perms) == 3 ||
 		    strncmp(line, "VmFlags:", 8))
 			continue;
+		/* " ac" and " nr" (commit charge): a restore flips VM_NORESERVE
+		 * on an area the original kept apart from an identical neighbour
+		 * only by history (Documentation/design.rst, limits). */
+		for (char *t; (t = strstr(line + 8, " ac")) || (t = strstr(line + 8, " nr"));)
+			memcpy(t, " --", 3);
 		n = snprintf(out + used, size - used, "%lx%s", start, line + 8);
 		if (n < 0 || (size_t)n >= size - used)
 			break;	/* full: compare what fits */

@@ -1395,14 +1395,12 @@ long cr_mmap(struct file *f, unsigned long addr, unsigned long len, unsigned lon
  * - the carried flags of @image_flags (its vm_flags), as madvise would set
  *   them (MADV_WIPEONFORK only where madvise allows it: private anonymous
  *   memory); before any page is written, so MADV_NOHUGEPAGE holds for them;
- * - CR_SETTLE_PGOFF: vm_pgoff = @pgoff (anonymous memory, where /proc does
- *   not show it: it decides which neighbours the area merges with);
  * - CR_SETTLE_DROP_WRITE: drop VM_WRITE, as mprotect(PROT_READ) does to an
  *   area that was writable (it keeps VM_ACCOUNT, and with no page mapped
  *   there is no page table entry to change).
  * Returns 0, -EFAULT when no area starts at @addr, -EBUSY if it has pages.
  */
-int cr_vma_settle(unsigned long addr, u64 image_flags, u64 pgoff, unsigned int how)
+int cr_vma_settle(unsigned long addr, u64 image_flags, unsigned int how)
 {
 	struct mm_struct *mm = current->mm;
 	struct vm_area_struct *vma;
@@ -1427,8 +1425,6 @@ int cr_vma_settle(unsigned long addr, u64 image_flags, u64 pgoff, unsigned int h
 	vma_start_write(vma);
 	if ((vma->vm_flags & CR_CARRIED_VM_FLAGS) != want)
 		vm_flags_mod(vma, want, CR_CARRIED_VM_FLAGS & ~want);
-	if ((how & CR_SETTLE_PGOFF) && !vma->vm_file)
-		vma->vm_pgoff = pgoff;
 	if ((how & CR_SETTLE_DROP_WRITE) && !(vma->vm_flags & VM_SHARED) &&
 	    (vma->vm_flags & VM_WRITE)) {
 		/* What vm_stat_account() does for mprotect (not exported). */
@@ -1440,6 +1436,12 @@ int cr_vma_settle(unsigned long addr, u64 image_flags, u64 pgoff, unsigned int h
 out:
 	mmap_write_unlock(mm);
 	return ret;
+}
+
+/* The carried flags of @f a fresh mapping lacks, which keep it from merging. */
+u64 cr_vm_carried_apart(u64 f)
+{
+	return f & CR_CARRIED_VM_FLAGS & ~VM_SOFTDIRTY;
 }
 
 bool cr_vm_account(u64 f)

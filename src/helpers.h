@@ -85,10 +85,10 @@ void cr_kvfree(void *p);
 u64 cr_caller_task_size(void);
 u32 cr_auxv_max_words(void);
 bool cr_vm_noreserve(u64 f);
-#define CR_SETTLE_PGOFF		(1U << 0)
-#define CR_SETTLE_DROP_WRITE	(1U << 1)
-int cr_vma_settle(unsigned long addr, u64 image_flags, u64 pgoff, unsigned int how);
+#define CR_SETTLE_DROP_WRITE	(1U << 0)
+int cr_vma_settle(unsigned long addr, u64 image_flags, unsigned int how);
 bool cr_vm_account(u64 f);
+u64 cr_vm_carried_apart(u64 f);
 void cr_pending_to_shared(void);
 bool cr_creds_are_callers(u32 uid, u32 euid, u32 gid, u32 egid);
 bool cr_caller_may_restore_others(void);

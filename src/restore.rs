@@ -437,11 +437,12 @@ fn prepare(plan: &mut Plan) -> Result<(), Failure> {
 
 /// From the point of no return: the new address space, the pages, and the
 /// process's state.
-/// A file area as the restore mapped it: what decides whether the next one
+/// An area as the restore mapped it: what decides whether the next one
 /// would merge with it.
 #[derive(Clone, Copy)]
-struct MappedFile {
+struct MappedArea {
     end: u64,
+    kind: u32,
     /// (dev, ino)
     file: (u64, u64),
     /// The page offset that would continue it.
@@ -449,13 +450,15 @@ struct MappedFile {
     prot: u32,
     flags: u32,
     noreserve: bool,
+    /// Its madvise flags keep the next fresh mapping from merging with it.
+    apart: bool,
 }
 
 #[inline(never)]
 fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
     caller::unmap_all().why(uapi::CR_FAIL_NONE)?;
-    let mut prev: Option<MappedFile> = None;
-    for (i, a) in plan.areas.iter().enumerate() {
+    let mut prev: Option<MappedArea> = None;
+    for a in plan.areas.iter() {
         let v = &a.vma;
         let len = (v.end - v.start) as usize;
         let shared = v.flags & uapi::CR_VMA_SHARED != 0;
@@ -463,36 +466,28 @@ fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
         if v.flags & uapi::CR_VMA_GROWSDOWN != 0 {
             flags |= mman::MAP_GROWSDOWN;
         }
-        let mut settle = caller::Settle::default();
+        let mut drop_write = false;
         // A private area that was writable once keeps its commit charge
         // (VM_ACCOUNT) after mprotect(PROT_READ): map it writable, then drop
         // the write permission.
         let mut prot = v.prot;
         if !shared && caller::vm_account(v.vm_flags) && v.prot & mman::PROT_WRITE == 0 {
             prot |= mman::PROT_WRITE;
-            settle.drop_write = true;
+            drop_write = true;
         }
         let mut noreserve = caller::vm_noreserve(v.vm_flags);
-        if v.kind == uapi::CR_VMA_ANON {
-            // Anonymous areas the process had apart stay apart by their
-            // vm_pgoff, as they were (an area moved by mremap keeps its own),
-            // and where that would not do (kept apart by their anon_vmas), by
-            // one far from the next area's: /proc shows neither.
-            let pages = len as u64 / PAGE_SIZE as u64;
-            let next_merges = plan.areas.get(i + 1).is_some_and(|n| {
-                n.vma.kind == uapi::CR_VMA_ANON
-                    && n.vma.start == v.end
-                    && v.pgoff.wrapping_add(pages) == n.vma.start / PAGE_SIZE as u64
-            });
-            settle.pgoff = Some(if next_merges { v.pgoff ^ (1 << 40) } else { v.pgoff });
-        } else if let Some(MappedFile { end, file, next_pgoff, prot: p, flags: f, noreserve: nr }) = prev {
-            // A file area that continues the one before it (same file, the
-            // next page offset, same protection and flags) would merge with
-            // it (the original's were kept apart by their anon_vmas): flip
-            // VM_NORESERVE, the flag that changes least (turning it off only
-            // for areas up to 64 MiB, whose commit charge cannot matter much).
-            if v.kind == uapi::CR_VMA_FILE && end == v.start && file == (v.dev, v.ino) && next_pgoff == v.pgoff
-                && p == prot && f == v.flags && nr == noreserve && (!noreserve || len <= 64 << 20)
+        if let Some(MappedArea { end, kind, file, next_pgoff, prot: p, flags: f, noreserve: nr, apart }) = prev {
+            // An area that continues the one before it (adjacent, of the same
+            // kind, file and protection, anonymous or at the next file
+            // offset) would merge with it: the original's were kept apart by
+            // their anon_vmas or history (an unfaulted anonymous area must
+            // keep the page offset of its address). Flip VM_NORESERVE, the
+            // flag that changes least (turning it off only for areas up to
+            // 64 MiB, whose commit charge cannot matter much); its VmFlags
+            // then show "nr" for "ac" or the reverse.
+            let continues = v.kind == uapi::CR_VMA_ANON || (file == (v.dev, v.ino) && next_pgoff == v.pgoff);
+            if end == v.start && kind == v.kind && continues && !apart && p == prot && f == v.flags && nr == noreserve
+                && (!noreserve || len <= 64 << 20)
             {
                 noreserve = !noreserve;
             }
@@ -508,16 +503,18 @@ fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
         }
         .map_err(|e| Failure::at(e, uapi::CR_FAIL_NONE, at))?;
         if matches!(v.kind, uapi::CR_VMA_ANON | uapi::CR_VMA_FILE) {
-            caller::settle_area(v.start as usize, v.vm_flags, settle).map_err(|e| Failure::at(e, uapi::CR_FAIL_NONE, at))?;
+            caller::settle_area(v.start as usize, v.vm_flags, drop_write).map_err(|e| Failure::at(e, uapi::CR_FAIL_NONE, at))?;
         }
-        prev = (v.kind == uapi::CR_VMA_FILE).then_some(MappedFile {
+        prev = Some(MappedArea {
             end: v.end,
+            kind: v.kind,
             file: (v.dev, v.ino),
             next_pgoff: v.pgoff + len as u64 / PAGE_SIZE as u64,
             // As it is once settled: what the next mapping meets.
             prot: v.prot,
             flags: v.flags,
             noreserve,
+            apart: caller::vm_carried_apart(v.vm_flags),
         });
     }
     // The files are mapped now; the mappings hold their own references.

@@ -170,36 +170,26 @@ pub(crate) fn vm_noreserve(vm_flags: u64) -> bool {
     unsafe { ffi::cr_vm_noreserve(vm_flags) }
 }
 
-/// How [`settle_area`] treats an area besides its madvise flags.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct Settle {
-    /// Give anonymous memory this `vm_pgoff` (the image's, or one that keeps
-    /// it from merging with the next area).
-    pub(crate) pgoff: Option<u64>,
-    /// Drop write permission (mapped writable for its commit charge, as the
-    /// original was before an mprotect).
-    pub(crate) drop_write: bool,
-}
-
-/// `CR_SETTLE_*` of helpers.h.
-const SETTLE_PGOFF: u32 = 1 << 0;
-const SETTLE_DROP_WRITE: u32 = 1 << 1;
+/// `CR_SETTLE_DROP_WRITE` of helpers.h.
+const SETTLE_DROP_WRITE: u32 = 1 << 0;
 
 /// Settles the caller's just-mapped, still empty area at `addr` into what the
-/// image's was: its madvise flags (huge pages, fork, core dump, read-ahead),
-/// as `madvise` would set them, and what `how` says. `EBUSY` if it has pages.
-pub(crate) fn settle_area(addr: usize, image_flags: u64, how: Settle) -> Result {
-    let mut bits = 0u32;
-    if how.pgoff.is_some() {
-        bits |= SETTLE_PGOFF;
-    }
-    if how.drop_write {
-        bits |= SETTLE_DROP_WRITE;
-    }
-    let pgoff = how.pgoff.unwrap_or(0);
+/// image's was: its madvise flags (huge pages, fork, core dump, read-ahead) and
+/// soft-dirty flag, as `madvise` would set them; with `drop_write`, without
+/// the write permission it was mapped with (for its commit charge, as the
+/// original had it before an mprotect). `EBUSY` if it has pages.
+pub(crate) fn settle_area(addr: usize, image_flags: u64, drop_write: bool) -> Result {
+    let how = if drop_write { SETTLE_DROP_WRITE } else { 0 };
     // SAFETY: Acts on the caller's own mm under its mmap lock; any address is
     // accepted (`EFAULT` when no area starts there).
-    errno(unsafe { ffi::cr_vma_settle(addr as c_ulong, image_flags, pgoff, bits) }).map(|_| ())
+    errno(unsafe { ffi::cr_vma_settle(addr as c_ulong, image_flags, how) }).map(|_| ())
+}
+
+/// Whether an area settled with the image's `vm_flags` has madvise flags a
+/// fresh mapping lacks (so the next fresh mapping cannot merge with it).
+pub(crate) fn vm_carried_apart(vm_flags: u64) -> bool {
+    // SAFETY: No preconditions.
+    unsafe { ffi::cr_vm_carried_apart(vm_flags) != 0 }
 }
 
 /// Whether the image's `vm_flags` have VM_ACCOUNT (a commit charge).

@@ -131,8 +131,9 @@ extern "C" {
     pub(super) fn cr_caller_task_size() -> u64;
     pub(super) fn cr_auxv_max_words() -> u32;
     pub(super) fn cr_vm_noreserve(f: u64) -> bool;
-    pub(super) fn cr_vma_settle(addr: c_ulong, image_flags: u64, pgoff: u64, how: c_uint) -> c_int;
+    pub(super) fn cr_vma_settle(addr: c_ulong, image_flags: u64, how: c_uint) -> c_int;
     pub(super) fn cr_vm_account(f: u64) -> bool;
+    pub(super) fn cr_vm_carried_apart(f: u64) -> u64;
     pub(super) fn cr_pending_to_shared();
     pub(super) fn cr_creds_are_callers(uid: u32, euid: u32, gid: u32, egid: u32) -> bool;
     pub(super) fn cr_caller_may_restore_others() -> bool;
