@@ -170,12 +170,7 @@ static int alive(pid_t pid)
 
 static void end(struct target *t)
 {
-	if (t->pid > 0) {
-		kill(t->pid, SIGKILL);
-		waitpid(t->pid, NULL, 0);
-	}
-	close(t->rep);
-	close(t->ctl);
+	end_child(t->pid, t->rep, t->ctl);
 }
 
 /* --- images --------------------------------------------------------------- */

@@ -8,7 +8,7 @@
  *
  * Builds KIND (socket, eventfd, epoll, child, zombie, posix_timer, flock,
  * fcntl_lock, ofd_lock, sem_undo, memfd_mapping, shared_anonymous, sysv_shm,
- * deleted_file_mapping, deleted_file, memfd, or none), writes "r" on fd 1,
+ * deleted_file_mapping, deleted_file, memfd, mlock, or none), writes "r" on fd 1,
  * then answers every byte read from fd 0 with "a" until end of file. It keeps
  * whatever other fds it was started with (the test gives it pipes as fds 3
  * and 4); a file it opens is /tmp/cr-refuse.file, its semaphore set has the
@@ -179,6 +179,14 @@ static void a_deleted_file(void)
 	unlink(FILE_PATH);
 }
 
+static void locked_memory(void)
+{
+	char *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (m == MAP_FAILED || mlock(m, 4096))
+		_exit(20);
+}
+
 static void a_memfd(void)
 {
 	if (memfd_create("cr-refuse", 0) < 0)
@@ -205,6 +213,7 @@ static const struct {
 	{ "deleted_file_mapping", a_deleted_file_mapping },
 	{ "deleted_file", a_deleted_file },
 	{ "memfd", a_memfd },
+	{ "mlock", locked_memory },
 	{ "none", NULL },
 };
 

@@ -84,12 +84,7 @@ static struct holder start(const char *kind)
 
 static void stop(struct holder *h)
 {
-	if (h->pid > 0) {
-		kill(h->pid, SIGKILL);
-		waitpid(h->pid, NULL, 0);
-	}
-	close(h->ctl);
-	close(h->rep);
+	end_child(h->pid, h->ctl, h->rep);
 }
 
 /* Whether the holder answers. */
@@ -320,6 +315,12 @@ TEST_F_TIMEOUT(refuse, deleted_file, 300)
 TEST_F_TIMEOUT(refuse, memfd, 300)
 {
 	refused(_metadata, "memfd", CR_FAIL_HOLDS, "fd 3 (/memfd:cr-refuse (deleted)) is a deleted file",
+		BEFORE_FREEZE);
+}
+
+TEST_F_TIMEOUT(refuse, locked_memory, 300)
+{
+	refused(_metadata, "mlock", CR_FAIL_HOLDS, "is locked (mlock): cr cannot restore locked memory yet",
 		BEFORE_FREEZE);
 }
 

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -81,6 +82,18 @@ static inline int __attribute__((format(printf, 1, 2))) sh(const char *fmt, ...)
 	va_end(ap);
 	st = system(cmd);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Ends child @pid (if > 0), reaps it, and closes the two pipe ends @a and @b
+ * the test talked to it through. */
+static inline void end_child(pid_t pid, int a, int b)
+{
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	close(a);
+	close(b);
 }
 
 /* Checkpoints @pid to a new file @path and ends it; 0 or -errno. */

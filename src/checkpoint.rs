@@ -83,6 +83,9 @@ impl Areas {
                     return Err(Failure::holds(uapi::CR_FAIL_SHMEM, v.start, &Held::UnnamedMapping(v.start, p)))
                 }
                 uapi::CR_VMA_DEVICE => return Err(Failure::at(EOPNOTSUPP, uapi::CR_FAIL_DEVICE, v.start)),
+                _ if v.flags & uapi::CR_VMA_LOCKED != 0 && judge => {
+                    return Err(Failure::holds(uapi::CR_FAIL_HOLDS, v.start, &Held::LockedMemory(v.start)))
+                }
                 _ if unnamed && judge => {
                     return Err(Failure::holds(uapi::CR_FAIL_HOLDS, v.start, &Held::UnnamedMapping(v.start, p)))
                 }

@@ -205,6 +205,8 @@ pub enum Held<'a> {
     Lease(i32),
     /// System V semaphore undo entries (semop with SEM_UNDO).
     SemUndo,
+    /// Memory at `addr` locked with mlock (mlock, mlock2 or mlockall).
+    LockedMemory(u64),
     /// A mapping at `addr` of a file whose name is gone (deleted, or memory
     /// that never had one: memfd, shared anonymous, System V), and its path.
     UnnamedMapping(u64, &'a [u8]),
@@ -234,6 +236,10 @@ impl fmt::Display for Held<'_> {
             ),
             Held::SemUndo => out.write_str(
                 "it has System V semaphore undo entries (semop with SEM_UNDO): cr cannot restore them yet",
+            ),
+            Held::LockedMemory(addr) => write!(
+                out,
+                "the memory at {addr:#x} is locked (mlock): cr cannot restore locked memory yet"
             ),
             Held::UnnamedMapping(addr, path) => write!(
                 out,
