@@ -111,8 +111,9 @@ static int snap_vmflags(pid_t pid, char *out, size_t size)
 	return 0;
 }
 
-/* With @timer_signals, pending signals are not compared: a program whose
- * periodic timer keeps firing has one pending at any instant or none. */
+/* With @timer_signals, pending signals and the blocked mask are not
+ * compared: a program whose periodic timer keeps firing has one pending at
+ * any instant or none, and is inside its handler (SIGALRM blocked) or not. */
 static int snap(pid_t pid, struct snapshot *s, int timer_signals)
 {
 	char path[64], all[8192];
@@ -129,7 +130,7 @@ static int snap(pid_t pid, struct snapshot *s, int timer_signals)
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		char *at = strstr(all, fields[i]), *end;
 
-		if (!at || (timer_signals && strstr(fields[i], "Pnd:")))
+		if (!at || (timer_signals && (strstr(fields[i], "Pnd:") || !strcmp(fields[i], "SigBlk:"))))
 			continue;
 		end = strchr(at, '\n');
 		strncat(s->status, at, end ? (size_t)(end - at + 1) : strlen(at));
