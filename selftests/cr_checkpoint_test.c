@@ -254,22 +254,6 @@ static long ckpt_via(struct target *t, int sock, struct cr_checkpoint_args *res)
 	return r;
 }
 
-static long status_field(pid_t pid, const char *name)
-{
-	char path[64], line[256];
-	long v = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, name, strlen(name)) && line[strlen(name)] == ':')
-			v = strtol(line + strlen(name) + 1, NULL, 10);
-	fclose(f);
-	return v;
-}
 
 static long minflt(pid_t pid)
 {

@@ -97,23 +97,11 @@ static int answers(struct holder *h)
 	       c == 'a';
 }
 
-/* The holder's context switches: both change if it was woken (frozen). */
+/* The holder's context switches: they change if it was woken (frozen). */
 static long switches(pid_t pid)
 {
-	char path[64], line[256];
-	long v = 0, n = 0, total = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1 ||
-		    sscanf(line, "nonvoluntary_ctxt_switches: %ld", &n) == 1)
-			total += v + n, v = n = 0;
-	fclose(f);
-	return total;
+	return status_field(pid, "voluntary_ctxt_switches") +
+	       status_field(pid, "nonvoluntary_ctxt_switches");
 }
 
 enum when { BEFORE_FREEZE, FROZEN };

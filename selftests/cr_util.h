@@ -84,6 +84,24 @@ static inline int __attribute__((format(printf, 1, 2))) sh(const char *fmt, ...)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* The number in field @name of /proc/@pid/status, or -1. */
+static inline long status_field(pid_t pid, const char *name)
+{
+	char path[64], line[256];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, name, strlen(name)) && line[strlen(name)] == ':')
+			v = strtol(line + strlen(name) + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
 /* Ends child @pid (if > 0), reaps it, and closes the two pipe ends @a and @b
  * the test talked to it through. */
 static inline void end_child(pid_t pid, int a, int b)
