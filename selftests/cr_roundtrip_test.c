@@ -181,6 +181,7 @@ FIXTURE_VARIANT_ADD(rt, file_shared) { .prog = "rt_file_shared", .generations = 
 FIXTURE_VARIANT_ADD(rt, file_shared_ro) { .prog = "rt_file_shared_ro", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, files_offsets) { .prog = "rt_files_offsets", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, fork_after) { .prog = "rt_fork_after", .generations = 1 };
+FIXTURE_VARIANT_ADD(rt, futex_timed) { .prog = "rt_futex_timed", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, futex_wait) { .prog = "rt_futex_wait", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, generations) { .prog = "rt_generations", .generations = 3 };
 FIXTURE_VARIANT_ADD(rt, globals) { .prog = "rt_globals", .generations = 1 };
@@ -204,6 +205,7 @@ FIXTURE_VARIANT_ADD(rt, nanosleep_rel) { .prog = "rt_nanosleep_rel", .generation
 FIXTURE_VARIANT_ADD(rt, pids) { .prog = "rt_pids", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, pipe_data) { .prog = "rt_pipe_data", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, poll_pipe) { .prog = "rt_poll_pipe", .generations = 1 };
+FIXTURE_VARIANT_ADD(rt, poll_timeout) { .prog = "rt_poll_timeout", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, read_pipe) { .prog = "rt_read_pipe", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, regs_avx) { .prog = "rt_regs_avx", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, regs_gp) { .prog = "rt_regs_gp", .generations = 1 };
@@ -309,7 +311,7 @@ TEST(every_program_has_a_case)
 	while ((e = readdir(d)))
 		programs += !strncmp(e->d_name, "rt_", 3);
 	closedir(d);
-	EXPECT_EQ(55, programs);
+	EXPECT_EQ(57, programs);
 }
 
 TEST_HARNESS_MAIN

@@ -299,34 +299,57 @@ unsigned int cr_xstate_size(void)
 }
 
 /*
- * For a relative nanosleep or clock_nanosleep (on a clock with an hrtimer
- * base) stopped with -ERESTART_RESTARTBLOCK, the time it had left: its
- * restart block holds the timer's absolute expiry. 0 for anything else.
+ * For a call stopped with -ERESTART_RESTARTBLOCK that waits with a timeout
+ * the restore can give again, the time it had left, from the absolute end its
+ * restart block holds: a relative nanosleep or clock_nanosleep on a clock with
+ * an hrtimer base, FUTEX_WAIT with a timeout (made an absolute CLOCK_MONOTONIC
+ * time by futex_init_timeout()), poll with a timeout (an end on
+ * ktime_get_ts64()). 1 when the end has passed; 0 for anything else (a CPU-time
+ * or alarm clock; FUTEX_WAIT_BITSET, whose timeout is absolute and issued
+ * again as it was; poll without a timeout).
  */
-static u64 cr_sleep_left(const struct user_regs_struct *regs)
+static u64 cr_time_left(const struct user_regs_struct *regs)
 {
 	struct restart_block *rb = &current->restart_block;
-	ktime_t now;
+	ktime_t end, now;
 
-	if (regs->orig_ax != __NR_nanosleep && regs->orig_ax != __NR_clock_nanosleep)
-		return 0;
-	switch (rb->nanosleep.clockid) {
-	case CLOCK_MONOTONIC:
+	switch (regs->orig_ax) {
+	case __NR_nanosleep:
+	case __NR_clock_nanosleep:
+		end = rb->nanosleep.expires;
+		switch (rb->nanosleep.clockid) {
+		case CLOCK_MONOTONIC:
+			now = ktime_get();
+			break;
+		case CLOCK_REALTIME:
+			now = ktime_get_real();
+			break;
+		case CLOCK_BOOTTIME:
+			now = ktime_get_boottime();
+			break;
+		case CLOCK_TAI:
+			now = ktime_get_clocktai();
+			break;
+		default:
+			return 0;	/* a CPU-time or alarm clock */
+		}
+		break;
+	case __NR_futex:
+		if ((regs->si & FUTEX_CMD_MASK) != FUTEX_WAIT)
+			return 0;
+		end = rb->futex.time;
 		now = ktime_get();
 		break;
-	case CLOCK_REALTIME:
-		now = ktime_get_real();
-		break;
-	case CLOCK_BOOTTIME:
-		now = ktime_get_boottime();
-		break;
-	case CLOCK_TAI:
-		now = ktime_get_clocktai();
+	case __NR_poll:
+		if (!rb->poll.has_timeout)
+			return 0;
+		end = timespec64_to_ktime(rb->poll.end_time);
+		now = ktime_get();
 		break;
 	default:
-		return 0;	/* a CPU-time clock: not an hrtimer */
+		return 0;
 	}
-	return rb->nanosleep.expires > now ? rb->nanosleep.expires - now : 1;
+	return end > now ? end - now : 1;
 }
 
 /*
@@ -370,7 +393,7 @@ int cr_capture_current(struct cr_thread *th, void *xstate, unsigned int xstate_s
 		case -ERESTART_RESTARTBLOCK:
 			th->restart = CR_RESTART_BLOCK;
 			th->restart_errno = (int)regs.ax;
-			th->restart_ns = cr_sleep_left(&regs);
+			th->restart_ns = cr_time_left(&regs);
 			break;
 		}
 	}
@@ -1712,24 +1735,79 @@ int cr_set_xstate(const void *buf, unsigned int size)
  * makes: user code and stack segments, only the user-settable flags, no
  * syscall in progress. For a thread stopped in a system call, @restart says
  * how it resumes: re-executed (ax = orig_ax, ip back over the syscall
- * instruction) or, for calls whose restart state the kernel held
- * (restart_syscall), returning -EINTR as after a signal handler. Sets *@ax
- * to the value the ioctl must return (it becomes ax). The fs base is loaded
- * as arch_prctl(ARCH_SET_FS) does; a nonzero gs base is refused (-EOPNOTSUPP).
+ * instruction), or, for calls whose restart state the kernel held in the
+ * thread's restart block (see cr_resume_left()), issued again for the time
+ * they had left, or else returning -EINTR as after a signal handler. ax is set
+ * on the way out (cr_on_return). The fs base is loaded as
+ * arch_prctl(ARCH_SET_FS) does; a nonzero gs selector is refused
+ * (-EOPNOTSUPP).
  */
 /*
  * Whether a system call stopped with -ERESTART_RESTARTBLOCK can just be
  * issued again: its restart block (kernel memory, not in the image) holds
- * nothing its arguments do not. poll() with no timeout is such a call.
+ * nothing its arguments do not. poll() with no timeout and FUTEX_WAIT_BITSET
+ * (an absolute timeout, still in the caller's memory) are such calls.
  */
 static bool cr_reissue(const struct cr_regs *r)
 {
-	return r->orig_ax == __NR_poll && (int)r->dx < 0;
+	return (r->orig_ax == __NR_poll && (int)r->dx < 0) ||
+	       (r->orig_ax == __NR_futex && (r->si & FUTEX_CMD_MASK) == FUTEX_WAIT_BITSET);
+}
+
+/*
+ * A call stopped with -ERESTART_RESTARTBLOCK with @left, the time it had
+ * left (cr_time_left()), is issued again to wait that long, as the kernel's
+ * own restart would: the argument that held its relative timeout is pointed
+ * at a record holding the time left (nanosleep's first, clock_nanosleep's
+ * third, FUTEX_WAIT's fourth), or for poll set to the milliseconds left,
+ * rounded up. The record goes below the red zone of the thread's stack, where
+ * a signal frame would go, and is read by the call as it starts. The restart
+ * block itself is not rebuilt: it holds a kernel function pointer, which a
+ * module may neither forge nor carry in an image. The rewritten argument
+ * register is the one thing the caller could see differ (system calls keep
+ * their argument registers); the C libraries' wrappers do not read it back.
+ * A handled signal then interrupts the call as it would natively, with the
+ * time left in nanosleep's rem. Returns false (the caller makes it EINTR) for
+ * other calls, or if the record cannot be written.
+ */
+static bool cr_resume_left(struct cr_regs *a, u64 left)
+{
+	struct __kernel_timespec ts = {
+		.tv_sec = left / NSEC_PER_SEC,
+		.tv_nsec = left % NSEC_PER_SEC,
+	};
+	unsigned long rec = ((a->sp - 128) & ~15UL) - sizeof(ts);
+	u64 ms;
+
+	if (!left || a->ip < 2)
+		return false;
+	switch (a->orig_ax) {
+	case __NR_poll:
+		ms = left <= 1 ? 0 : DIV_ROUND_UP(left, NSEC_PER_MSEC);
+		a->dx = min_t(u64, ms, INT_MAX);
+		return true;
+	case __NR_nanosleep:
+	case __NR_clock_nanosleep:
+	case __NR_futex:
+		if (left <= 1)
+			ts.tv_nsec = 0;	/* over: a zero wait returns at once */
+		if (a->sp < 128 + sizeof(ts) || copy_to_user((void __user *)rec, &ts, sizeof(ts)))
+			return false;
+		if (a->orig_ax == __NR_nanosleep)
+			a->di = rec;
+		else if (a->orig_ax == __NR_clock_nanosleep)
+			a->dx = rec;
+		else
+			a->r10 = rec;
+		return true;
+	}
+	return false;
 }
 
 int cr_set_regs(const struct cr_regs *r, u32 restart, u64 restart_ns)
 {
 	struct pt_regs *regs = task_pt_regs(current);
+	struct cr_regs a = *r;
 	unsigned long ip = r->ip;
 	struct cr_on_return *c;
 	int i, err;
@@ -1759,6 +1837,9 @@ int cr_set_regs(const struct cr_regs *r, u32 restart, u64 restart_ns)
 	if (restart == CR_RESTART_SYSCALL) {
 		c->ax = r->orig_ax;
 		ip -= 2;
+	} else if (restart == CR_RESTART_BLOCK && cr_resume_left(&a, restart_ns)) {
+		c->ax = r->orig_ax;
+		ip -= 2;
 	} else if (restart == CR_RESTART_BLOCK) {
 		/*
 		 * As after a handled signal: EINTR, and for a sleep the time it
@@ -1767,9 +1848,10 @@ int cr_set_regs(const struct cr_regs *r, u32 restart, u64 restart_ns)
 		 * out the rest.
 		 */
 		void __user *rem = (void __user *)(r->orig_ax == __NR_nanosleep ? r->si : r->r10);
+		bool sleep = r->orig_ax == __NR_nanosleep || r->orig_ax == __NR_clock_nanosleep;
 
 		c->ax = -EINTR;
-		if (restart_ns && rem) {
+		if (sleep && restart_ns && rem) {
 			struct __kernel_timespec ts = {
 				.tv_sec = restart_ns / NSEC_PER_SEC,
 				.tv_nsec = restart_ns % NSEC_PER_SEC,
@@ -1789,13 +1871,13 @@ int cr_set_regs(const struct cr_regs *r, u32 restart, u64 restart_ns)
 	regs->bp = r->bp;
 	regs->bx = r->bx;
 	regs->r11 = r->r11;
-	regs->r10 = r->r10;
+	regs->r10 = a.r10;
 	regs->r9 = r->r9;
 	regs->r8 = r->r8;
 	regs->cx = r->cx;
-	regs->dx = r->dx;
+	regs->dx = a.dx;
 	regs->si = r->si;
-	regs->di = r->di;
+	regs->di = a.di;
 	regs->ip = ip;
 	regs->sp = r->sp;
 	regs->cs = __USER_CS;
