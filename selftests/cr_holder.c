@@ -8,7 +8,8 @@
  *
  * Builds KIND (socket, eventfd, epoll, child, zombie, posix_timer, flock,
  * fcntl_lock, ofd_lock, sem_undo, memfd_mapping, shared_anonymous, sysv_shm,
- * deleted_file_mapping, deleted_file, memfd, mlock, or none), writes "r" on fd 1,
+ * deleted_file_mapping, deleted_file, memfd, mlock, mlockall_future, guard_pages,
+ * sched_deadline, or none), writes "r" on fd 1,
  * then answers every byte read from fd 0 with "a" until end of file. It keeps
  * whatever other fds it was started with (the test gives it pipes as fds 3
  * and 4); a file it opens is /tmp/cr-refuse.file, its semaphore set has the
@@ -28,7 +29,9 @@
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <stdint.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -187,6 +190,44 @@ static void locked_memory(void)
 		_exit(20);
 }
 
+static void future_locked_memory(void)
+{
+	if (mlockall(MCL_FUTURE))
+		_exit(20);
+}
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+static void guard_pages(void)
+{
+	char *m = mmap(NULL, 4 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (m == MAP_FAILED || madvise(m + 4096, 4096, MADV_GUARD_INSTALL))
+		_exit(20);
+}
+
+/* struct sched_attr of sched_setattr(2); glibc 2.36 has no wrapper. */
+struct attr {
+	uint32_t size, policy;
+	uint64_t flags;
+	int32_t nice;
+	uint32_t priority;
+	uint64_t runtime, deadline, period;
+};
+
+static void a_deadline_thread(void)
+{
+	struct attr a = {
+		.size = sizeof(a), .policy = 6 /* SCHED_DEADLINE */,
+		.runtime = 1000000, .deadline = 100000000, .period = 100000000,
+	};
+
+	if (syscall(SYS_sched_setattr, 0, &a, 0))
+		_exit(20);
+}
+
 static void a_memfd(void)
 {
 	if (memfd_create("cr-refuse", 0) < 0)
@@ -214,6 +255,9 @@ static const struct {
 	{ "deleted_file", a_deleted_file },
 	{ "memfd", a_memfd },
 	{ "mlock", locked_memory },
+	{ "mlockall_future", future_locked_memory },
+	{ "guard_pages", guard_pages },
+	{ "sched_deadline", a_deadline_thread },
 	{ "none", NULL },
 };
 

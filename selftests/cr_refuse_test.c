@@ -312,6 +312,24 @@ TEST_F_TIMEOUT(refuse, locked_memory, 300)
 		BEFORE_FREEZE);
 }
 
+TEST_F_TIMEOUT(refuse, mlockall_future, 300)
+{
+	refused(_metadata, "mlockall_future", CR_FAIL_HOLDS,
+		"it called mlockall(MCL_FUTURE): cr cannot restore locked memory yet", BEFORE_FREEZE);
+}
+
+TEST_F_TIMEOUT(refuse, guard_pages, 300)
+{
+	refused(_metadata, "guard_pages", CR_FAIL_HOLDS,
+		"may hold guard pages (MADV_GUARD_INSTALL): cr cannot restore them yet", BEFORE_FREEZE);
+}
+
+TEST_F_TIMEOUT(refuse, sched_deadline, 300)
+{
+	refused(_metadata, "sched_deadline", CR_FAIL_HOLDS,
+		"runs with SCHED_DEADLINE: cr cannot restore a deadline reservation yet", BEFORE_FREEZE);
+}
+
 /* --allow-partial writes what --kill refuses, with the refusal as a warning;
  * a restore of it then refuses the same thing in the same words. */
 TEST_F_TIMEOUT(refuse, allow_partial_then_restore_says_the_same, 300)

@@ -206,6 +206,7 @@ FIXTURE_VARIANT_ADD(rt, pids) { .prog = "rt_pids", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, pipe_data) { .prog = "rt_pipe_data", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, poll_pipe) { .prog = "rt_poll_pipe", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, poll_timeout) { .prog = "rt_poll_timeout", .generations = 1 };
+FIXTURE_VARIANT_ADD(rt, proc_settings) { .prog = "rt_proc_settings", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, read_pipe) { .prog = "rt_read_pipe", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, regs_avx) { .prog = "rt_regs_avx", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, regs_gp) { .prog = "rt_regs_gp", .generations = 1 };
@@ -221,6 +222,7 @@ FIXTURE_VARIANT_ADD(rt, sig_handlers) { .prog = "rt_sig_handlers", .generations 
 FIXTURE_VARIANT_ADD(rt, sig_pending) { .prog = "rt_sig_pending", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, stack) { .prog = "rt_stack", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, stack_grow) { .prog = "rt_stack_grow", .generations = 1 };
+FIXTURE_VARIANT_ADD(rt, thp_small) { .prog = "rt_thp_small", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, thread_exit_join) { .prog = "rt_thread_exit_join", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, thread_masks) { .prog = "rt_thread_masks", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, threads_tls) { .prog = "rt_threads_tls", .generations = 1 };
@@ -311,7 +313,7 @@ TEST(every_program_has_a_case)
 	while ((e = readdir(d)))
 		programs += !strncmp(e->d_name, "rt_", 3);
 	closedir(d);
-	EXPECT_EQ(57, programs);
+	EXPECT_EQ(59, programs);
 }
 
 TEST_HARNESS_MAIN

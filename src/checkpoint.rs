@@ -14,7 +14,7 @@ use crate::{
     sys::{
         self,
         file::{self, OutFile},
-        mm::{AddressSpace, ChunkBits, MmRead, PageBatch, CHUNK_PAGES},
+        mm::{self, AddressSpace, ChunkBits, MmRead, PageBatch, CHUNK_PAGES},
         task::{self as systask, Claim, Process},
     },
     uapi::{self, CrFd, CrImageHeader, CrPipe, CrSighand, CrSigpending, CrVma},
@@ -75,6 +75,9 @@ impl Areas {
     /// saved as it is, for a restore to refuse.
     fn read(mm: &MmRead<'_>, path: &mut KVec<u8>, judge: bool) -> Result<Areas, Failure> {
         let mut areas = Areas { vmas: KVVec::new(), paths: KVVec::new() };
+        if judge && mm.locks_future() {
+            return Err(Failure::holds(uapi::CR_FAIL_HOLDS, 0, &Held::LockedFuture));
+        }
         let mut addr = 0usize;
         while let Some((v, unnamed)) = mm.vma_after(addr, path).why(uapi::CR_FAIL_NONE)? {
             let p = &path[..v.path_len as usize];
@@ -85,6 +88,9 @@ impl Areas {
                 uapi::CR_VMA_DEVICE => return Err(Failure::at(EOPNOTSUPP, uapi::CR_FAIL_DEVICE, v.start)),
                 _ if v.flags & uapi::CR_VMA_LOCKED != 0 && judge => {
                     return Err(Failure::holds(uapi::CR_FAIL_HOLDS, v.start, &Held::LockedMemory(v.start)))
+                }
+                _ if judge && mm::vm_maybe_guard(v.vm_flags) => {
+                    return Err(Failure::holds(uapi::CR_FAIL_HOLDS, v.start, &Held::GuardPages(v.start)))
                 }
                 _ if unnamed && judge => {
                     return Err(Failure::holds(uapi::CR_FAIL_HOLDS, v.start, &Held::UnnamedMapping(v.start, p)))
@@ -170,6 +176,9 @@ fn refuse_what_restore_cannot_bring_back(
         if let Some((pid, zombie)) = process.child() {
             let held = if zombie { Held::Zombie(pid) } else { Held::Child(pid) };
             return Err(Failure::holds(uapi::CR_FAIL_HOLDS, u64::from(pid), &held));
+        }
+        if let Some(tid) = process.deadline_thread() {
+            return Err(Failure::holds(uapi::CR_FAIL_HOLDS, u64::from(tid), &Held::Deadline(tid)));
         }
         if process.has_posix_timers() {
             return Err(Failure::holds(uapi::CR_FAIL_HOLDS, 0, &Held::PosixTimers));
@@ -267,6 +276,7 @@ fn write_image(
     let threads = frozen.stops.iter().filter(|s| s.saved.lock().valid).count();
     let mut info = process.info();
     info.nr_threads = threads as u32;
+    info.flags |= space.read().process_flags();
     w.begin(uapi::CR_REC_PROCESS).and_then(|w| w.put(&info)).and_then(|w| w.finish()).map_err(output_failure)?;
 
     // The address space: its fields and areas are read under its mmap lock,

@@ -14,6 +14,34 @@ use core::mem::size_of;
 
 use crate::uapi::*;
 
+/// `SCHED_*` policies a thread may have in an image, and
+/// `SCHED_RESET_ON_FORK`. (`SCHED_DEADLINE` is refused by checkpoint and
+/// restore, rules.rs; only a partial image has it.)
+pub const SCHED_OTHER: u32 = 0;
+/// See [`SCHED_OTHER`].
+pub const SCHED_FIFO: u32 = 1;
+/// See [`SCHED_OTHER`].
+pub const SCHED_RR: u32 = 2;
+/// See [`SCHED_OTHER`].
+pub const SCHED_BATCH: u32 = 3;
+/// See [`SCHED_OTHER`].
+pub const SCHED_IDLE: u32 = 5;
+/// See [`SCHED_OTHER`].
+pub const SCHED_DEADLINE: u32 = 6;
+/// See [`SCHED_OTHER`].
+pub const SCHED_RESET_ON_FORK: u32 = 0x4000_0000;
+
+/// Whether a thread's nice value, policy and real-time priority are ones
+/// sched_setscheduler(2) and setpriority(2) accept together.
+pub fn sched_valid(nice: i32, policy: u32, rt_priority: u32) -> bool {
+    let rt = match policy & !SCHED_RESET_ON_FORK {
+        SCHED_OTHER | SCHED_BATCH | SCHED_IDLE | SCHED_DEADLINE => false,
+        SCHED_FIFO | SCHED_RR => true,
+        _ => return false,
+    };
+    (-20..=19).contains(&nice) && if rt { (1..=99).contains(&rt_priority) } else { rt_priority == 0 }
+}
+
 /// What kind of wrong an image is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -571,11 +599,18 @@ impl Checker {
                 u64::from(p.nr_threads),
             );
         }
-        if p.flags != 0 || p.__pad != 0 || p.umask > 0o777 {
+        if p.flags & !CR_PROCESS_ALL != 0 || p.umask > 0o777 {
             return invalid(
                 self.current_at,
-                "bad flags, umask or padding in the process",
-                u64::from(p.umask),
+                "bad flags or umask in the process",
+                u64::from(p.flags),
+            );
+        }
+        if !(-1000..=1000).contains(&p.oom_score_adj) {
+            return invalid(
+                self.current_at,
+                "an oom_score_adj out of range",
+                p.oom_score_adj as u64,
             );
         }
         self.nr_threads = p.nr_threads;
@@ -862,11 +897,18 @@ impl Checker {
                 u64::from(t.xstate_size),
             );
         }
-        if t.restart > CR_RESTART_BLOCK || t.__pad != 0 || t.flags & !CR_THREAD_LEADER != 0 {
+        if t.restart > CR_RESTART_BLOCK || t.flags & !CR_THREAD_LEADER != 0 {
             return invalid(
                 at,
-                "a thread with bad restart, flags or padding",
+                "a thread with bad restart or flags",
                 u64::from(t.restart),
+            );
+        }
+        if !sched_valid(t.nice, t.policy, t.rt_priority) {
+            return invalid(
+                at,
+                "a thread's nice value, scheduling policy or priority is out of range",
+                u64::from(t.policy),
             );
         }
         if (t.flags & CR_THREAD_LEADER != 0) != (self.threads == 0) {

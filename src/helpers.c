@@ -29,6 +29,7 @@
 #include <linux/pgtable.h>
 #include <linux/pid_namespace.h>
 #include <linux/hrtimer.h>
+#include <linux/ksm.h>
 #include <linux/posix-timers.h>
 #include <linux/pipe_fs_i.h>
 #include <linux/regset.h>
@@ -238,6 +239,9 @@ void cr_process_get(struct task_struct *leader, struct pid_namespace *ns,
 	p->personality = leader->personality;
 	p->exit_signal = leader->exit_signal;
 	get_task_comm(p->comm, leader);
+	p->oom_score_adj = READ_ONCE(leader->signal->oom_score_adj);
+	if (READ_ONCE(leader->signal->is_child_subreaper))
+		p->flags |= CR_PROCESS_SUBREAPER;
 
 	task_lock(leader->group_leader);
 	for (i = 0; i < CR_RLIMITS && i < RLIM_NLIMITS; i++) {
@@ -398,6 +402,10 @@ int cr_capture_current(struct cr_thread *th, void *xstate, unsigned int xstate_s
 		}
 	}
 
+	th->nice = task_nice(current);
+	th->policy = current->policy | (current->sched_reset_on_fork ? SCHED_RESET_ON_FORK : 0);
+	th->rt_priority = (current->policy == SCHED_FIFO || current->policy == SCHED_RR) ?
+			  current->rt_priority : 0;
 	th->blocked = current->blocked.sig[0];
 	th->sas_sp = current->sas_ss_sp;
 	th->sas_size = current->sas_ss_size;
@@ -502,6 +510,90 @@ int cr_sigpending_get(struct task_struct *t, bool shared, u64 *set,
 /* --- the address space (caller holds mmap_read_lock) ----------------------- */
 
 /* mm-wide fields and the saved auxv (up to @max_words u64 words). */
+/*
+ * The CR_PROCESS_* settings that live in @mm: THP disabled (prctl), KSM for
+ * every area (PR_SET_MEMORY_MERGE), MDWE, membarrier registrations.
+ */
+u32 cr_mm_process_flags(struct mm_struct *mm)
+{
+	u32 f = 0;
+	int mb = 0;
+
+	if (mm_flags_test(MMF_DISABLE_THP_COMPLETELY, mm))
+		f |= CR_PROCESS_THP_DISABLE;
+	if (mm_flags_test(MMF_DISABLE_THP_EXCEPT_ADVISED, mm))
+		f |= CR_PROCESS_THP_DISABLE | CR_PROCESS_THP_EXCEPT_ADVISED;
+	if (mm_flags_test(MMF_VM_MERGE_ANY, mm))
+		f |= CR_PROCESS_KSM_ANY;
+	if (mm_flags_test(MMF_HAS_MDWE, mm))
+		f |= CR_PROCESS_MDWE;
+	if (mm_flags_test(MMF_HAS_MDWE_NO_INHERIT, mm))
+		f |= CR_PROCESS_MDWE_NO_INHERIT;
+#ifdef CONFIG_MEMBARRIER
+	mb = atomic_read(&mm->membarrier_state);
+#endif
+	if (mb & MEMBARRIER_STATE_PRIVATE_EXPEDITED_READY)
+		f |= CR_PROCESS_MEMBARRIER_PRIVATE;
+	if (mb & MEMBARRIER_STATE_GLOBAL_EXPEDITED_READY)
+		f |= CR_PROCESS_MEMBARRIER_GLOBAL;
+	if (mb & MEMBARRIER_STATE_PRIVATE_EXPEDITED_SYNC_CORE_READY)
+		f |= CR_PROCESS_MEMBARRIER_SYNC_CORE;
+	if (mb & MEMBARRIER_STATE_PRIVATE_EXPEDITED_RSEQ_READY)
+		f |= CR_PROCESS_MEMBARRIER_RSEQ;
+	return f;
+}
+
+/* Whether mlockall(MCL_FUTURE) holds for @mm: areas mapped later get locked. */
+bool cr_mm_locks_future(struct mm_struct *mm)
+{
+	return READ_ONCE(mm->def_flags) & VM_LOCKED;
+}
+
+/* Whether an area with @f may hold guard pages (MADV_GUARD_INSTALL). */
+bool cr_vm_maybe_guard(u64 f)
+{
+	return f & VM_MAYBE_GUARD;
+}
+
+/*
+ * Disables transparent huge pages for the caller's mm, as
+ * prctl(PR_SET_THP_DISABLE, 1) does, while the restore writes its pages.
+ */
+void cr_thp_pause(void)
+{
+	struct mm_struct *mm = current->mm;
+
+	mmap_write_lock(mm);
+	mm_flags_set(MMF_DISABLE_THP_COMPLETELY, mm);
+	mm_flags_clear(MMF_DISABLE_THP_EXCEPT_ADVISED, mm);
+	mmap_write_unlock(mm);
+}
+
+/*
+ * Gives the caller's mm the THP and MDWE settings of @flags (CR_PROCESS_*),
+ * as prctl(PR_SET_THP_DISABLE) and prctl(PR_SET_MDWE) set them, once its
+ * areas and pages are rebuilt: the restore itself may map what MDWE forbids a
+ * later mmap (areas the original made before it set MDWE). MDWE cannot be
+ * unset, so only setting is needed.
+ */
+void cr_set_mm_flags(u32 flags)
+{
+	struct mm_struct *mm = current->mm;
+
+	mmap_write_lock(mm);
+	mm_flags_clear(MMF_DISABLE_THP_COMPLETELY, mm);
+	mm_flags_clear(MMF_DISABLE_THP_EXCEPT_ADVISED, mm);
+	if (flags & CR_PROCESS_THP_EXCEPT_ADVISED)
+		mm_flags_set(MMF_DISABLE_THP_EXCEPT_ADVISED, mm);
+	else if (flags & CR_PROCESS_THP_DISABLE)
+		mm_flags_set(MMF_DISABLE_THP_COMPLETELY, mm);
+	if (flags & CR_PROCESS_MDWE)
+		mm_flags_set(MMF_HAS_MDWE, mm);
+	if (flags & CR_PROCESS_MDWE_NO_INHERIT)
+		mm_flags_set(MMF_HAS_MDWE_NO_INHERIT, mm);
+	mmap_write_unlock(mm);
+}
+
 void cr_mm_get(struct mm_struct *mm, struct cr_mm *out, u64 *auxv, unsigned int max_words)
 {
 	unsigned int i;
@@ -1150,6 +1242,26 @@ int cr_task_child(struct task_struct *leader, struct pid_namespace *ns, u32 *pid
 	return found;
 }
 
+/*
+ * The tid (in @ns) of a thread of @leader's process with SCHED_DEADLINE, whose
+ * bandwidth reservation a restore cannot ask for again yet; 0 if none.
+ */
+u32 cr_task_sched_deadline(struct task_struct *leader, struct pid_namespace *ns)
+{
+	struct task_struct *t;
+	u32 tid = 0;
+
+	rcu_read_lock();
+	for_each_thread(leader, t) {
+		if (READ_ONCE(t->policy) == SCHED_DEADLINE) {
+			tid = task_pid_nr_ns(t, ns);
+			break;
+		}
+	}
+	rcu_read_unlock();
+	return tid;
+}
+
 /* Whether @leader's process has POSIX timers (timer_create). */
 bool cr_task_posix_timers(struct task_struct *leader)
 {
@@ -1448,6 +1560,16 @@ int cr_vma_settle(unsigned long addr, u64 image_flags, unsigned int how)
 	vma_start_write(vma);
 	if ((vma->vm_flags & CR_CARRIED_VM_FLAGS) != want)
 		vm_flags_mod(vma, want, CR_CARRIED_VM_FLAGS & ~want);
+	if ((image_flags & VM_MERGEABLE) && !(vma->vm_flags & VM_MERGEABLE)) {
+		/* MADV_MERGEABLE: registers the mm with KSM as madvise would. */
+		vm_flags_t f = vma->vm_flags;
+
+		ret = ksm_madvise(vma, vma->vm_start, vma->vm_end, MADV_MERGEABLE, &f);
+		if (ret)
+			goto out;
+		if (f & VM_MERGEABLE)
+			vm_flags_set(vma, VM_MERGEABLE);
+	}
 	if ((how & CR_SETTLE_DROP_WRITE) && !(vma->vm_flags & VM_SHARED) &&
 	    (vma->vm_flags & VM_WRITE)) {
 		/* What vm_stat_account() does for mprotect (not exported). */
@@ -1464,7 +1586,7 @@ out:
 /* The carried flags of @f a fresh mapping lacks, which keep it from merging. */
 u64 cr_vm_carried_apart(u64 f)
 {
-	return f & CR_CARRIED_VM_FLAGS & ~VM_SOFTDIRTY;
+	return f & (CR_CARRIED_VM_FLAGS | VM_MERGEABLE) & ~VM_SOFTDIRTY;
 }
 
 bool cr_vm_account(u64 f)

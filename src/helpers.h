@@ -39,6 +39,11 @@ int cr_sigpending_get(struct task_struct *t, bool shared, u64 *set,
 		      struct cr_siginfo *out, int max);
 
 void cr_mm_get(struct mm_struct *mm, struct cr_mm *out, u64 *auxv, unsigned int max_words);
+u32 cr_mm_process_flags(struct mm_struct *mm);
+bool cr_mm_locks_future(struct mm_struct *mm);
+bool cr_vm_maybe_guard(u64 f);
+void cr_set_mm_flags(u32 flags);
+void cr_thp_pause(void);
 int cr_fs_get(struct task_struct *t, struct cr_fs *out, char *buf, int len);
 int cr_itimers_get(struct task_struct *t, struct cr_itimers *out);
 long cr_pipe_peek(struct task_struct *t, unsigned int fd, void *buf, size_t len, u32 *capacity);
@@ -69,6 +74,7 @@ int cr_file_writable(struct file *f);
 #define CR_HELD_LEASE	(1U << 1)
 int cr_task_child(struct task_struct *leader, struct pid_namespace *ns, u32 *pid);
 bool cr_task_posix_timers(struct task_struct *leader);
+u32 cr_task_sched_deadline(struct task_struct *leader, struct pid_namespace *ns);
 bool cr_current_sem_undo(void);
 int cr_fd_get(struct task_struct *t, unsigned int from, struct cr_fd *out,
 	      char *path, int path_max, bool exact, u32 *held);

@@ -373,6 +373,10 @@ fn prepare(plan: &mut Plan) -> Result<(), Failure> {
     }
     for t in plan.threads.iter() {
         let th = &t.thread;
+        // Only a partial image has one (rules.rs); crctl says so first.
+        if th.policy & !crate::format::SCHED_RESET_ON_FORK == crate::format::SCHED_DEADLINE {
+            return Err(Failure::at(EOPNOTSUPP, uapi::CR_FAIL_UNSUPPORTED, t.at));
+        }
         let sas_end = (th.sas_sp + th.sas_size).saturating_sub(1);
         for a in [th.regs.ip, th.regs.sp, th.regs.fs_base, th.regs.gs_base, sas_end, th.clear_child_tid, th.robust_list, th.rseq] {
             high(a, t.at)?;
@@ -456,6 +460,11 @@ struct MappedArea {
 
 #[inline(never)]
 fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
+    // No huge page for the restore's own writes: the pages come back as the
+    // small pages they are in the image (a huge page the original had is 512
+    // of them), so the restore never takes more memory than the original had.
+    // The image's own THP setting is set after the pages (set_mm_flags).
+    caller::pause_thp();
     caller::unmap_all().why(uapi::CR_FAIL_NONE)?;
     let mut prev: Option<MappedArea> = None;
     for a in plan.areas.iter() {
@@ -525,6 +534,7 @@ fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
     read_pages(plan, input)?;
 
     caller::set_mm(&plan.mm, &plan.auxv);
+    caller::set_mm_flags(plan.process.flags);
     caller::set_sighand(&plan.sighand);
     caller::set_umask(plan.process.umask);
     let t = &plan.threads[0];

@@ -207,6 +207,12 @@ pub enum Held<'a> {
     SemUndo,
     /// Memory at `addr` locked with mlock (mlock, mlock2 or mlockall).
     LockedMemory(u64),
+    /// mlockall(MCL_FUTURE): areas mapped later are locked.
+    LockedFuture,
+    /// An area at `addr` that may hold guard pages (MADV_GUARD_INSTALL).
+    GuardPages(u64),
+    /// A thread (`tid`) with the SCHED_DEADLINE policy.
+    Deadline(u32),
     /// A mapping at `addr` of a file whose name is gone (deleted, or memory
     /// that never had one: memfd, shared anonymous, System V), and its path.
     UnnamedMapping(u64, &'a [u8]),
@@ -240,6 +246,17 @@ impl fmt::Display for Held<'_> {
             Held::LockedMemory(addr) => write!(
                 out,
                 "the memory at {addr:#x} is locked (mlock): cr cannot restore locked memory yet"
+            ),
+            Held::LockedFuture => out.write_str(
+                "it called mlockall(MCL_FUTURE): cr cannot restore locked memory yet",
+            ),
+            Held::GuardPages(addr) => write!(
+                out,
+                "the memory at {addr:#x} may hold guard pages (MADV_GUARD_INSTALL): cr cannot restore them yet"
+            ),
+            Held::Deadline(tid) => write!(
+                out,
+                "thread {tid} runs with SCHED_DEADLINE: cr cannot restore a deadline reservation yet"
             ),
             Held::UnnamedMapping(addr, path) => write!(
                 out,

@@ -291,8 +291,8 @@ abi_structs! {
         pub exit_signal: u32,
         /// `CR_PROCESS_*`.
         pub flags: u32,
-        /// Zero.
-        pub __pad: u32,
+        /// /proc/<pid>/oom_score_adj.
+        pub oom_score_adj: i32,
         /// Task name.
         pub comm: [u8; 16],
         /// Resource limits by `RLIMIT_*`.
@@ -521,7 +521,7 @@ abi_structs! {
     }
 
     /// `CR_REC_THREAD` (`struct cr_thread`).
-    pub struct CrThread (344) {
+    pub struct CrThread (352) {
         /// Thread id.
         pub tid: u32,
         /// `CR_THREAD_*`.
@@ -546,8 +546,8 @@ abi_structs! {
         pub xstate_size: u32,
         /// siginfos that follow the xsave state.
         pub pending_count: u32,
-        /// Zero.
-        pub __pad: u32,
+        /// Nice value.
+        pub nice: i32,
         /// set_tid_address value.
         pub clear_child_tid: u64,
         /// set_robust_list head.
@@ -562,8 +562,12 @@ abi_structs! {
         pub rseq_len: u32,
         /// Its registered signature.
         pub rseq_sig: u32,
-        /// Time left of a relative sleep stopped with `CR_RESTART_BLOCK`.
+        /// Time left of a relative wait stopped with `CR_RESTART_BLOCK`.
         pub restart_ns: u64,
+        /// Scheduling policy (`SCHED_*`, with `SCHED_RESET_ON_FORK`).
+        pub policy: u32,
+        /// Real-time priority.
+        pub rt_priority: u32,
     }
 
     /// `CR_REC_PAGES` (`struct cr_pages`).
@@ -597,7 +601,7 @@ pub const CR_NSIG: usize = 64;
 /// The first 8 bytes of every image.
 pub const CR_IMAGE_MAGIC: u64 = 0x3147_4d49_5243_5243;
 /// Image format version.
-pub const CR_IMAGE_VERSION: u32 = 1;
+pub const CR_IMAGE_VERSION: u32 = 2;
 /// Largest payload of one record.
 pub const CR_IMAGE_MAX_RECORD: u64 = 64 << 20;
 /// Longest path in an image.
@@ -693,6 +697,29 @@ pub const CR_FD_OTHER: u32 = 9;
 /// `cr_fd.flags`: the open file is also held outside the process (another
 /// process has it, inherited or passed), so a restore cannot make it anew.
 pub const CR_FD_F_SHARED: u32 = 1 << 0;
+
+/// `cr_process.flags`: PR_SET_CHILD_SUBREAPER.
+pub const CR_PROCESS_SUBREAPER: u32 = 1 << 0;
+/// `cr_process.flags`: PR_SET_THP_DISABLE.
+pub const CR_PROCESS_THP_DISABLE: u32 = 1 << 1;
+/// `cr_process.flags`: PR_SET_THP_DISABLE with PR_THP_DISABLE_EXCEPT_ADVISED.
+pub const CR_PROCESS_THP_EXCEPT_ADVISED: u32 = 1 << 2;
+/// `cr_process.flags`: PR_SET_MEMORY_MERGE (KSM for every area).
+pub const CR_PROCESS_KSM_ANY: u32 = 1 << 3;
+/// `cr_process.flags`: PR_SET_MDWE with MDWE_REFUSE_EXEC_GAIN.
+pub const CR_PROCESS_MDWE: u32 = 1 << 4;
+/// `cr_process.flags`: PR_SET_MDWE with PR_MDWE_NO_INHERIT too.
+pub const CR_PROCESS_MDWE_NO_INHERIT: u32 = 1 << 5;
+/// `cr_process.flags`: registered for MEMBARRIER_CMD_PRIVATE_EXPEDITED.
+pub const CR_PROCESS_MEMBARRIER_PRIVATE: u32 = 1 << 8;
+/// `cr_process.flags`: registered for MEMBARRIER_CMD_GLOBAL_EXPEDITED.
+pub const CR_PROCESS_MEMBARRIER_GLOBAL: u32 = 1 << 9;
+/// `cr_process.flags`: registered for ..._PRIVATE_EXPEDITED_SYNC_CORE.
+pub const CR_PROCESS_MEMBARRIER_SYNC_CORE: u32 = 1 << 10;
+/// `cr_process.flags`: registered for ..._PRIVATE_EXPEDITED_RSEQ.
+pub const CR_PROCESS_MEMBARRIER_RSEQ: u32 = 1 << 11;
+/// Every `CR_PROCESS_*` bit.
+pub const CR_PROCESS_ALL: u32 = 0x0f3f;
 
 /// `cr_thread.restart` values.
 pub const CR_RESTART_NONE: u32 = 0;

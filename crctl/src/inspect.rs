@@ -183,6 +183,14 @@ pub fn text(img: &Image) -> String {
         p.gid,
         p.umask
     ));
+    if p.flags != 0 || p.oom_score_adj != 0 {
+        s.push_str(&format!(
+            "settings: oom_score_adj {}{}{}\n",
+            p.oom_score_adj,
+            if p.flags != 0 { ", " } else { "" },
+            settings(p.flags).join(" ")
+        ));
+    }
     s.push_str(&format!(
         "executable: {}\n",
         if img.exe.is_empty() {
@@ -234,6 +242,12 @@ pub fn text(img: &Image) -> String {
                 ", in syscall {} ({})",
                 r.orig_ax as i64,
                 restart_name(th.restart)
+            ));
+        }
+        if th.policy != 0 || th.nice != 0 {
+            s.push_str(&format!(
+                ", policy {} priority {} nice {}",
+                th.policy, th.rt_priority, th.nice
             ));
         }
         s.push_str(&format!(", blocked {:#x}", th.blocked));
@@ -355,7 +369,8 @@ pub fn to_json(img: &Image) -> Value {
                 "blocked": th.blocked, "pending": th.pending, "pending_queued": t.pending.len(),
                 "sigaltstack": { "sp": th.sas_sp, "size": th.sas_size, "flags": th.sas_flags },
                 "xstate_size": th.xstate_size, "clear_child_tid": th.clear_child_tid,
-                "robust_list": th.robust_list,
+                "robust_list": th.robust_list, "restart_ns": th.restart_ns,
+                "nice": th.nice, "policy": th.policy, "rt_priority": th.rt_priority,
             })
         })
         .collect();
@@ -396,7 +411,7 @@ pub fn to_json(img: &Image) -> Value {
             "uid": p.uid, "euid": p.euid, "suid": p.suid, "fsuid": p.fsuid,
             "gid": p.gid, "egid": p.egid, "sgid": p.sgid, "fsgid": p.fsgid,
             "umask": p.umask, "personality": p.personality, "exit_signal": p.exit_signal,
-            "comm": cstr(&p.comm),
+            "comm": cstr(&p.comm), "flags": settings(p.flags), "oom_score_adj": p.oom_score_adj,
             "rlimits": p.rlim.iter().map(|r| json!([r.cur, r.max])).collect::<Vec<_>>(),
         },
         "mm": {
@@ -423,4 +438,24 @@ pub fn to_json(img: &Image) -> Value {
         "pages": { "total": img.trailer.pages, "runs": pages },
         "trailer": { "records": img.trailer.records, "chain": img.trailer.chain },
     })
+}
+
+/// The names of the `CR_PROCESS_*` settings in `flags`.
+fn settings(flags: u32) -> Vec<&'static str> {
+    [
+        (CR_PROCESS_SUBREAPER, "subreaper"),
+        (CR_PROCESS_THP_DISABLE, "thp-disabled"),
+        (CR_PROCESS_THP_EXCEPT_ADVISED, "thp-except-advised"),
+        (CR_PROCESS_KSM_ANY, "ksm-merge-any"),
+        (CR_PROCESS_MDWE, "mdwe"),
+        (CR_PROCESS_MDWE_NO_INHERIT, "mdwe-no-inherit"),
+        (CR_PROCESS_MEMBARRIER_PRIVATE, "membarrier-private"),
+        (CR_PROCESS_MEMBARRIER_GLOBAL, "membarrier-global"),
+        (CR_PROCESS_MEMBARRIER_SYNC_CORE, "membarrier-sync-core"),
+        (CR_PROCESS_MEMBARRIER_RSEQ, "membarrier-rseq"),
+    ]
+    .iter()
+    .filter(|(f, _)| flags & f != 0)
+    .map(|&(_, name)| name)
+    .collect()
 }

@@ -566,6 +566,125 @@ fn limit(v: u64) -> String {
     }
 }
 
+/// prctl(2) numbers and flags the libc crate may lack.
+const PR_GET_MDWE: libc::c_int = 66;
+const PR_SET_MEMORY_MERGE: libc::c_int = 67;
+const PR_GET_MEMORY_MERGE: libc::c_int = 68;
+
+/// The membarrier(2) registrations a process may hold, as image flags with
+/// the command that makes each.
+const MEMBARRIER_REGISTRATIONS: [(u32, libc::c_int, &str); 4] = [
+    (CR_PROCESS_MEMBARRIER_PRIVATE, 1 << 4, "MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED"),
+    (CR_PROCESS_MEMBARRIER_GLOBAL, 1 << 2, "MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED"),
+    (CR_PROCESS_MEMBARRIER_SYNC_CORE, 1 << 6, "MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE"),
+    (CR_PROCESS_MEMBARRIER_RSEQ, 1 << 8, "MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ"),
+];
+
+fn prctl(op: libc::c_int, a: libc::c_ulong, b: libc::c_ulong, what: &str) -> Result<i32, String> {
+    // SAFETY: prctl with integer arguments only, on ourselves.
+    let r = unsafe { libc::prctl(op, a, b, 0 as libc::c_ulong, 0 as libc::c_ulong) };
+    if r < 0 {
+        return Err(format!("cannot give the process {what}: {}", io::Error::last_os_error()));
+    }
+    Ok(r)
+}
+
+/// Gives the restoring process the image's process-wide settings, through
+/// the kernel's own calls and checks, before the point of no return:
+/// oom_score_adj, child subreaper, KSM for every area, membarrier
+/// registrations (the mm survives the restore). THP and MDWE are the
+/// kernel's to set after the rebuild (the restore writes its pages with THP
+/// off, and may map what MDWE forbids a later mmap); MDWE cannot be unset,
+/// so a crctl running under it cannot restore a process that had none.
+fn set_process_settings(img: &Image) -> Result<(), String> {
+    let f = img.process.flags;
+    let mdwe = prctl(PR_GET_MDWE, 0, 0, "its MDWE setting").unwrap_or(0);
+    if mdwe != 0 && f & CR_PROCESS_MDWE == 0 {
+        return Err("crctl runs with PR_SET_MDWE (memory-deny-write-execute), which cannot be unset, and the process had none: restore from a process without it".to_owned());
+    }
+    let ksm = f & CR_PROCESS_KSM_ANY != 0;
+    if prctl(PR_GET_MEMORY_MERGE, 0, 0, "").map_or(ksm, |now| now != 0) != ksm {
+        prctl(PR_SET_MEMORY_MERGE, libc::c_ulong::from(ksm), 0, "its PR_SET_MEMORY_MERGE setting (KSM)")?;
+    }
+    if f & CR_PROCESS_SUBREAPER != 0 {
+        prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, "PR_SET_CHILD_SUBREAPER")?;
+    }
+    for (flag, cmd, name) in MEMBARRIER_REGISTRATIONS {
+        if f & flag == 0 {
+            continue;
+        }
+        // SAFETY: membarrier(2) with integer arguments, on our own mm.
+        if unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0, 0) } != 0 {
+            return Err(format!(
+                "cannot register the process with membarrier ({name}): {}",
+                io::Error::last_os_error()
+            ));
+        }
+    }
+    let now = std::fs::read_to_string("/proc/self/oom_score_adj")
+        .map_err(|e| format!("cannot read /proc/self/oom_score_adj: {e}"))?;
+    if now.trim().parse::<i32>().ok() != Some(img.process.oom_score_adj) {
+        std::fs::write("/proc/self/oom_score_adj", img.process.oom_score_adj.to_string()).map_err(|e| {
+            let hint = if e.raw_os_error() == Some(libc::EACCES) {
+                "; lowering it needs CAP_SYS_RESOURCE: restore as root"
+            } else {
+                ""
+            };
+            format!(
+                "cannot give the process its oom_score_adj {} (here {}): {e}{hint}",
+                img.process.oom_score_adj,
+                now.trim()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Gives thread `tid` of the restoring process (0: the calling thread) the
+/// image thread's scheduling policy, real-time priority and nice value,
+/// through sched_setscheduler(2) and setpriority(2) and their checks
+/// (a real-time policy or a lower nice value needs CAP_SYS_NICE or the
+/// RLIMIT_RTPRIO / RLIMIT_NICE the image gave). Only what differs is set.
+fn set_sched(t: &CrThread, tid: libc::pid_t, image_tid: u32) -> Result<(), String> {
+    let fail = |e: io::Error, what: String| {
+        let hint = if e.raw_os_error() == Some(libc::EPERM) {
+            "; that needs CAP_SYS_NICE (or RLIMIT_RTPRIO / RLIMIT_NICE): restore as root"
+        } else {
+            ""
+        };
+        format!("cannot give thread {image_tid} its {what}: {e}{hint}")
+    };
+    // SAFETY: reads the policy of a thread of ours.
+    let policy = unsafe { libc::sched_getscheduler(tid) };
+    let mut param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: reads the priority of a thread of ours into `param`.
+    unsafe { libc::sched_getparam(tid, &mut param) };
+    if policy < 0 || policy as u32 != t.policy || param.sched_priority as u32 != t.rt_priority {
+        let want = libc::sched_param {
+            sched_priority: t.rt_priority as libc::c_int,
+        };
+        // SAFETY: sets the policy of a thread of ours from `want`.
+        if unsafe { libc::sched_setscheduler(tid, t.policy as libc::c_int, &want) } != 0 {
+            let e = io::Error::last_os_error();
+            return Err(fail(
+                e,
+                format!("scheduling policy {} (priority {})", t.policy, t.rt_priority),
+            ));
+        }
+    }
+    // SAFETY: getpriority/setpriority of a thread of ours (PRIO_PROCESS
+    // with a tid names the thread). errno is cleared first: -1 is a nice value.
+    unsafe {
+        *libc::__errno_location() = 0;
+        let nice = libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t);
+        if nice != t.nice && libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, t.nice) != 0 {
+            let e = io::Error::last_os_error();
+            return Err(fail(e, format!("nice value {}", t.nice)));
+        }
+    }
+    Ok(())
+}
+
 /// Arms the image's interval timers (just before the restore: time spent
 /// until then counts as time that passed).
 fn arm_itimers(img: &Image) -> Result<(), String> {
@@ -714,7 +833,7 @@ fn spawn_waiter(
     dev: RawFd,
     args: &mut CrRestoreThreadArgs,
     tid: Option<&libc::pid_t>,
-) -> io::Result<()> {
+) -> io::Result<libc::pid_t> {
     const STACK: usize = 64 * 1024;
     // SAFETY: a fresh anonymous mapping for the thread's stack. It is never
     // unmapped by crctl: the restore replaces this whole address space.
@@ -784,7 +903,7 @@ fn spawn_waiter(
     if ret < 0 {
         return Err(io::Error::from_raw_os_error(-ret as i32));
     }
-    Ok(())
+    Ok(ret as libc::pid_t)
 }
 
 /// Why a chosen pid could not be had.
@@ -811,6 +930,13 @@ pub fn restore(device: &Path, src: &mut File, opts: &Options) -> Result<Restored
     }
     let (meta, img) = image::read_metadata(&mut *src)?;
     let cwd = plan_dirs(&img)?;
+    if let Some(t) = img
+        .threads
+        .iter()
+        .find(|t| t.thread.policy & !crate::format::SCHED_RESET_ON_FORK == crate::format::SCHED_DEADLINE)
+    {
+        return Err(rules::Held::Deadline(t.thread.tid).to_string().into());
+    }
     let fds = plan_fds(&img, opts.stdio)?;
     let pid = img.process.pid as libc::pid_t;
     if opts.pid == PidChoice::Namespace && pid == 1 {
@@ -1001,13 +1127,27 @@ fn become_restored(
             .iter()
             .map(|t| t.thread.tid as libc::pid_t)
             .collect();
+        let mut waiters = Vec::with_capacity(targs.len());
         for (i, a) in targs.iter_mut().enumerate() {
             let tid = (opts.pid != PidChoice::Any).then_some(&tids[i + 1]);
-            if let Err(e) = spawn_waiter(dev_fd, a, tid) {
-                return pid_error("thread id", tids[i + 1], &e);
+            match spawn_waiter(dev_fd, a, tid) {
+                Ok(t) => waiters.push(t),
+                Err(e) => return pid_error("thread id", tids[i + 1], &e),
             }
         }
         if let Err(e) = set_rlimits(img) {
+            return e;
+        }
+        if let Err(e) = set_process_settings(img) {
+            return e;
+        }
+        // The waiting threads first, the caller (the leader) last.
+        for (t, &tid) in img.threads[1..].iter().zip(&waiters) {
+            if let Err(e) = set_sched(&t.thread, tid, t.thread.tid) {
+                return e;
+            }
+        }
+        if let Err(e) = set_sched(&img.threads[0].thread, 0, img.threads[0].thread.tid) {
             return e;
         }
         if let Err(e) = arm_itimers(img) {

@@ -126,7 +126,7 @@ fn layout() -> Vec<(&'static str, u64)> {
             personality,
             exit_signal,
             flags,
-            __pad,
+            oom_score_adj,
             comm,
             rlim,
         ]
@@ -208,7 +208,7 @@ fn layout() -> Vec<(&'static str, u64)> {
             sas_flags,
             xstate_size,
             pending_count,
-            __pad,
+            nice,
             clear_child_tid,
             robust_list,
             robust_list_len,
@@ -217,6 +217,8 @@ fn layout() -> Vec<(&'static str, u64)> {
             rseq_len,
             rseq_sig,
             restart_ns,
+            policy,
+            rt_priority,
         ]
     );
     layout!(v, "cr_pages", CrPages, [addr, count]);
@@ -230,7 +232,7 @@ fn layout() -> Vec<(&'static str, u64)> {
         [records, bytes, chain, __pad, pages]
     );
 
-    let consts: [(&'static str, u64); 78] = [
+    let consts: [(&'static str, u64); 89] = [
         ("CR_ABI_VERSION", CR_ABI_VERSION as u64),
         ("CR_ARCH_X86_64", CR_ARCH_X86_64 as u64),
         (
@@ -295,6 +297,17 @@ fn layout() -> Vec<(&'static str, u64)> {
             "CR_FD_BLK + 10 * CR_FD_ANON + 100 * CR_FD_OTHER",
             (CR_FD_BLK + 10 * CR_FD_ANON + 100 * CR_FD_OTHER) as u64,
         ),
+        ("CR_PROCESS_SUBREAPER", CR_PROCESS_SUBREAPER as u64),
+        ("CR_PROCESS_THP_DISABLE", CR_PROCESS_THP_DISABLE as u64),
+        ("CR_PROCESS_THP_EXCEPT_ADVISED", CR_PROCESS_THP_EXCEPT_ADVISED as u64),
+        ("CR_PROCESS_KSM_ANY", CR_PROCESS_KSM_ANY as u64),
+        ("CR_PROCESS_MDWE", CR_PROCESS_MDWE as u64),
+        ("CR_PROCESS_MDWE_NO_INHERIT", CR_PROCESS_MDWE_NO_INHERIT as u64),
+        ("CR_PROCESS_MEMBARRIER_PRIVATE", CR_PROCESS_MEMBARRIER_PRIVATE as u64),
+        ("CR_PROCESS_MEMBARRIER_GLOBAL", CR_PROCESS_MEMBARRIER_GLOBAL as u64),
+        ("CR_PROCESS_MEMBARRIER_SYNC_CORE", CR_PROCESS_MEMBARRIER_SYNC_CORE as u64),
+        ("CR_PROCESS_MEMBARRIER_RSEQ", CR_PROCESS_MEMBARRIER_RSEQ as u64),
+        ("CR_PROCESS_ALL", CR_PROCESS_ALL as u64),
         ("CR_RESTART_NONE", CR_RESTART_NONE as u64),
         ("CR_RESTART_SYSCALL", CR_RESTART_SYSCALL as u64),
         ("CR_RESTART_BLOCK", CR_RESTART_BLOCK as u64),
@@ -407,7 +420,7 @@ fn pod_round_trip() {
     t.regs.ip = 0x4000_1000;
     t.comm[..4].copy_from_slice(b"main");
     let bytes = as_bytes(&t).to_vec();
-    assert_eq!(bytes.len(), 344);
+    assert_eq!(bytes.len(), 352);
     assert_eq!(from_bytes::<CrThread>(&bytes), Some(t));
     assert_eq!(from_bytes::<CrThread>(&bytes[..319]), None);
 }

@@ -2,7 +2,7 @@
 /* Per-area madvise state comes back, as /proc/self/smaps shows it (VmFlags):
  * MADV_NOHUGEPAGE (nh), MADV_HUGEPAGE (hg), MADV_DONTFORK (dc),
  * MADV_WIPEONFORK (wf), MADV_DONTDUMP (dd), MADV_SEQUENTIAL (sr) and
- * MADV_RANDOM (rr), each on an area of its own between guard areas (so none
+ * MADV_RANDOM (rr) and MADV_MERGEABLE (mg, KSM), each on an area of its own between guard areas (so none
  * merges with another). A 64 MiB MADV_NOHUGEPAGE area with 64 scattered
  * pages touched is still 64 pages after the restore, not 64 huge pages. */
 #include "rt.h"
@@ -13,7 +13,7 @@ static const struct {
 } advice[] = {
 	{ MADV_NOHUGEPAGE, "nh" }, { MADV_HUGEPAGE, "hg" },   { MADV_DONTFORK, "dc" },
 	{ MADV_WIPEONFORK, "wf" }, { MADV_DONTDUMP, "dd" },   { MADV_SEQUENTIAL, "sr" },
-	{ MADV_RANDOM, "rr" },
+	{ MADV_RANDOM, "rr" },      { MADV_MERGEABLE, "mg" },
 };
 #define N (sizeof(advice) / sizeof(advice[0]))
 #define AREA (4 * 4096UL)

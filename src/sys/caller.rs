@@ -142,6 +142,20 @@ pub(crate) fn raise(sig: u32) -> Result {
     errno(unsafe { ffi::cr_raise(sig as i32) }).map(|_| ())
 }
 
+/// Disables transparent huge pages for the caller's mm until
+/// [`set_mm_flags`] sets the image's setting.
+pub(crate) fn pause_thp() {
+    // SAFETY: Acts on the caller's own mm.
+    unsafe { ffi::cr_thp_pause() };
+}
+
+/// Sets the THP and MDWE settings of `flags` (`CR_PROCESS_*`) on the caller's
+/// mm, once its areas and pages are rebuilt.
+pub(crate) fn set_mm_flags(flags: u32) {
+    // SAFETY: Acts on the caller's own mm; any flags are accepted.
+    unsafe { ffi::cr_set_mm_flags(flags) };
+}
+
 /// Sets the umask.
 pub(crate) fn set_umask(umask: u32) {
     // SAFETY: No preconditions.

@@ -118,6 +118,15 @@ extern "C" {
         pid: *mut u32,
     ) -> c_int;
     pub(super) fn cr_task_posix_timers(leader: *mut bindings::task_struct) -> bool;
+    pub(super) fn cr_task_sched_deadline(
+        leader: *mut bindings::task_struct,
+        ns: *mut bindings::pid_namespace,
+    ) -> u32;
+    pub(super) fn cr_mm_process_flags(mm: *mut bindings::mm_struct) -> u32;
+    pub(super) fn cr_mm_locks_future(mm: *mut bindings::mm_struct) -> bool;
+    pub(super) fn cr_vm_maybe_guard(f: u64) -> bool;
+    pub(super) fn cr_set_mm_flags(flags: u32);
+    pub(super) fn cr_thp_pause();
     pub(super) fn cr_current_sem_undo() -> bool;
 
     pub(super) fn cr_caller_threads() -> u32;

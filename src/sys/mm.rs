@@ -82,6 +82,19 @@ impl MmRead<'_> {
         out
     }
 
+    /// The `CR_PROCESS_*` settings kept in the address space (THP, KSM,
+    /// MDWE, membarrier registrations).
+    pub(crate) fn process_flags(&self) -> u32 {
+        // SAFETY: The mm is valid (we hold a user reference and its lock).
+        unsafe { ffi::cr_mm_process_flags(self.mm()) }
+    }
+
+    /// Whether `mlockall(MCL_FUTURE)` holds: areas mapped later get locked.
+    pub(crate) fn locks_future(&self) -> bool {
+        // SAFETY: The mm is valid.
+        unsafe { ffi::cr_mm_locks_future(self.mm()) }
+    }
+
     /// The executable's path into `buf`; returns its length (0: none).
     pub(crate) fn exe_path(&self, buf: &mut [u8]) -> Result<usize> {
         let len = i32::try_from(buf.len()).map_err(|_| EINVAL)?;
@@ -173,4 +186,11 @@ impl Drop for PageBatch {
     fn drop(&mut self) {
         self.clear();
     }
+}
+
+/// Whether an area with saved VMA flags `vm_flags` may hold guard pages
+/// (`MADV_GUARD_INSTALL`; the flag stays once set).
+pub(crate) fn vm_maybe_guard(vm_flags: u64) -> bool {
+    // SAFETY: No preconditions.
+    unsafe { ffi::cr_vm_maybe_guard(vm_flags) }
 }

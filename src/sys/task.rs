@@ -229,6 +229,16 @@ impl Process {
         }
     }
 
+    /// The id of a thread with `SCHED_DEADLINE`, if any.
+    pub(crate) fn deadline_thread(&self) -> Option<u32> {
+        // SAFETY: `leader` is valid; the pid namespace is the caller's, which
+        // outlives this call.
+        match unsafe { ffi::cr_task_sched_deadline(self.leader.as_ptr(), ffi::cr_current_pid_ns()) } {
+            0 => None,
+            tid => Some(tid),
+        }
+    }
+
     /// Whether the process has POSIX timers.
     pub(crate) fn has_posix_timers(&self) -> bool {
         // SAFETY: `leader` is valid.

@@ -271,7 +271,7 @@ struct cr_restore_status {
  * Documentation/image-format.rst gives every byte.
  */
 #define CR_IMAGE_MAGIC		0x31474d4952435243ULL	/* "CRCRIMG1" little-endian */
-#define CR_IMAGE_VERSION	1
+#define CR_IMAGE_VERSION	2
 
 /* Limits the reader enforces (the writer never exceeds them). */
 #define CR_IMAGE_MAX_RECORD	(64ULL << 20)	/* payload bytes of one record */
@@ -353,7 +353,8 @@ struct cr_rlimit {
  * @umask:       file mode creation mask.
  * @personality: personality(2) flags.
  * @exit_signal: signal sent to the parent on exit.
- * @flags:       zero (no flags are defined yet).
+ * @flags:       CR_PROCESS_* flags.
+ * @oom_score_adj: /proc/<pid>/oom_score_adj (-1000..1000).
  * @comm:        task name, NUL-padded.
  * @rlim:        resource limits, indexed by RLIMIT_*.
  */
@@ -375,10 +376,23 @@ struct cr_process {
 	__u32 personality;
 	__u32 exit_signal;
 	__u32 flags;
-	__u32 __pad;
+	__s32 oom_score_adj;
 	char comm[16];
 	struct cr_rlimit rlim[CR_RLIMITS];
 };
+
+/* cr_process.flags: process-wide settings a restore gives back */
+#define CR_PROCESS_SUBREAPER		(1U << 0)	/* PR_SET_CHILD_SUBREAPER */
+#define CR_PROCESS_THP_DISABLE		(1U << 1)	/* PR_SET_THP_DISABLE */
+#define CR_PROCESS_THP_EXCEPT_ADVISED	(1U << 2)	/* ... with PR_THP_DISABLE_EXCEPT_ADVISED */
+#define CR_PROCESS_KSM_ANY		(1U << 3)	/* PR_SET_MEMORY_MERGE */
+#define CR_PROCESS_MDWE			(1U << 4)	/* PR_SET_MDWE: MDWE_REFUSE_EXEC_GAIN */
+#define CR_PROCESS_MDWE_NO_INHERIT	(1U << 5)	/* ... with PR_MDWE_NO_INHERIT */
+#define CR_PROCESS_MEMBARRIER_PRIVATE	(1U << 8)	/* MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED */
+#define CR_PROCESS_MEMBARRIER_GLOBAL	(1U << 9)	/* ..._REGISTER_GLOBAL_EXPEDITED */
+#define CR_PROCESS_MEMBARRIER_SYNC_CORE	(1U << 10)	/* ..._REGISTER_PRIVATE_EXPEDITED_SYNC_CORE */
+#define CR_PROCESS_MEMBARRIER_RSEQ	(1U << 11)	/* ..._REGISTER_PRIVATE_EXPEDITED_RSEQ */
+#define CR_PROCESS_ALL			0x0f3fU
 
 /**
  * struct cr_mm - CR_REC_MM: the address space; followed by @auxv_words u64
@@ -621,8 +635,14 @@ struct cr_regs {
  * @rseq:           rseq(2) area registered by the thread (0: none).
  * @rseq_len:       its registered length.
  * @rseq_sig:       its registered signature.
- * @restart_ns:     for a relative nanosleep(2) or clock_nanosleep(2) stopped
- *                  with CR_RESTART_BLOCK: the time it had left (0 otherwise).
+ * @restart_ns:     for a call stopped with CR_RESTART_BLOCK that waits with a
+ *                  relative timeout (nanosleep(2), clock_nanosleep(2),
+ *                  FUTEX_WAIT, poll(2)): the time it had left (0 otherwise).
+ * @nice:           its nice value (-20..19).
+ * @policy:         its scheduling policy (SCHED_OTHER, SCHED_FIFO, SCHED_RR,
+ *                  SCHED_BATCH, SCHED_IDLE), with SCHED_RESET_ON_FORK if set.
+ * @rt_priority:    its real-time priority (1..99 for SCHED_FIFO and
+ *                  SCHED_RR, else 0).
  */
 struct cr_thread {
 	__u32 tid;
@@ -637,7 +657,7 @@ struct cr_thread {
 	__u32 sas_flags;
 	__u32 xstate_size;
 	__u32 pending_count;
-	__u32 __pad;
+	__s32 nice;
 	__u64 clear_child_tid;
 	__u64 robust_list;
 	__u64 robust_list_len;
@@ -646,6 +666,8 @@ struct cr_thread {
 	__u32 rseq_len;
 	__u32 rseq_sig;
 	__u64 restart_ns;
+	__u32 policy;
+	__u32 rt_priority;
 };
 
 #define CR_THREAD_LEADER	(1U << 0)	/* the thread group leader */
@@ -696,7 +718,7 @@ _Static_assert(sizeof(struct cr_siginfo) == 136, "struct cr_siginfo layout");
 _Static_assert(sizeof(struct cr_sigpending) == 16, "struct cr_sigpending layout");
 _Static_assert(sizeof(struct cr_fd) == 56, "struct cr_fd layout");
 _Static_assert(sizeof(struct cr_regs) == 216, "struct cr_regs layout");
-_Static_assert(sizeof(struct cr_thread) == 344, "struct cr_thread layout");
+_Static_assert(sizeof(struct cr_thread) == 352, "struct cr_thread layout");
 _Static_assert(sizeof(struct cr_pages) == 16, "struct cr_pages layout");
 _Static_assert(sizeof(struct cr_trailer) == 32, "struct cr_trailer layout");
 #endif

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A restore takes no more memory than the original had: 64 pages scattered
+ * over a 16 MiB area (2 MiB aligned, THP-eligible: no MADV_NOHUGEPAGE) that
+ * were touched while THP was off for the process (PR_SET_THP_DISABLE, then
+ * cleared), so they are 64 small pages. The guest's THP mode is "always":
+ * a restore that wrote them with THP allowed would make 8 huge pages (16
+ * MiB). After the restore the area holds 64 pages and no huge page, and THP
+ * is allowed again (PR_GET_THP_DISABLE is 0), as it was.
+ */
+#include "rt.h"
+#include <sys/prctl.h>
+
+/* The smaps Rss and AnonHugePages (kB) of the area at @addr. */
+static void usage(unsigned long addr, long *rss, long *huge)
+{
+	char line[512];
+	unsigned long start, end;
+	int in = 0;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	*rss = *huge = -1;
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2 && strchr(line, '-') < strchr(line, ' '))
+			in = start == addr;
+		else if (in && !strncmp(line, "Rss:", 4))
+			*rss = atol(line + 4);
+		else if (in && !strncmp(line, "AnonHugePages:", 14))
+			*huge = atol(line + 14);
+	}
+	if (f)
+		fclose(f);
+}
+
+int main(void)
+{
+	const unsigned long len = 16 * MiB;
+	char *m, *a;
+	long rss, huge;
+
+	if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0))
+		rt_die("PR_SET_THP_DISABLE");
+	/* Mapped with THP off, so khugepaged is never told of it. */
+	m = mmap(NULL, len + 4 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		rt_die("mmap");
+	a = (char *)(((unsigned long)m + 2 * MiB - 1) & ~(2 * MiB - 1));
+	/* Its own area: the parts around it get other protections. */
+	if (mprotect(m, a - m, PROT_READ) || mprotect(a + len, m + len + 4 * MiB - (a + len), PROT_READ))
+		rt_die("mprotect");
+	for (unsigned long i = 0; i < 64; i++)
+		a[i * (len / 64)] = (char)(i + 1);
+	if (prctl(PR_SET_THP_DISABLE, 0, 0, 0, 0))
+		rt_die("PR_SET_THP_DISABLE 0");
+	usage((unsigned long)a, &rss, &huge);
+	if (rss != 64 * 4 || huge != 0) {
+		rt_say("ERROR the area holds %ld kB (%ld kB huge) before the checkpoint, want 256 kB",
+		       rss, huge);
+		return 2;
+	}
+	rt_ready_wait();
+
+	usage((unsigned long)a, &rss, &huge);
+	rt_check(rss == 64 * 4 && huge == 0,
+		 "the area holds %ld kB, %ld kB of it huge pages; the original held 256 kB, none huge",
+		 rss, huge);
+	for (unsigned long i = 0; i < 64; i++)
+		rt_check(a[i * (len / 64)] == (char)(i + 1), "page %lu lost its byte", i);
+	rt_check(prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 0, "THP is still disabled");
+	return rt_verdict();
+}
