@@ -24,14 +24,6 @@ static void on_signal(int sig)
 {
 }
 
-static long ms_since(const struct timespec *a)
-{
-	struct timespec b;
-
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	return (b.tv_sec - a->tv_sec) * 1000 + (b.tv_nsec - a->tv_nsec) / 1000000;
-}
-
 static void *waiter(void *arg)
 {
 	int i = (int)(long)arg;
@@ -50,10 +42,9 @@ static void *waiter(void *arg)
 		rc[i] = syscall(SYS_futex, &woken_word, FUTEX_WAIT_PRIVATE, 0, &t60, NULL, 0);
 	}
 	err[i] = errno;
-	ms[i] = ms_since(&a);
+	ms[i] = rt_ms_since(&a);
 	done[i] = 1;
-	while (!leave)	/* stays, so the test sees the same threads */
-		usleep(1000);
+	rt_stay(&leave);
 	return NULL;
 }
 

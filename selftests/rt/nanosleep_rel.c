@@ -26,14 +26,6 @@ static void on_signal(int sig)
 		got_usr1++;
 }
 
-static long ms_since(const struct timespec *a)
-{
-	struct timespec b;
-
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	return (b.tv_sec - a->tv_sec) * 1000 + (b.tv_nsec - a->tv_nsec) / 1000000;
-}
-
 static void *quiet(void *arg)
 {
 	struct timespec req = { 2, 0 }, a;
@@ -44,10 +36,9 @@ static void *quiet(void *arg)
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	quiet_rc = syscall(SYS_nanosleep, &req, NULL);	/* glibc's nanosleep is clock_nanosleep */
 	quiet_errno = errno;
-	quiet_ms = ms_since(&a);
+	quiet_ms = rt_ms_since(&a);
 	quiet_done = 1;
-	while (!leave)	/* stays, so the test sees the same threads */
-		usleep(1000);
+	rt_stay(&leave);
 	return NULL;
 }
 
@@ -62,8 +53,7 @@ static void *long_sleep(void *arg)
 	early_eintr = long_rc && !sent;
 	long_rem = rem;
 	long_done = 1;
-	while (!leave)
-		usleep(1000);
+	rt_stay(&leave);
 	return NULL;
 }
 
@@ -78,7 +68,7 @@ int main(void)
 	if (pthread_create(&q, NULL, quiet, NULL) || pthread_create(&l, NULL, long_sleep, NULL))
 		rt_die("pthread_create");
 	usleep(500 * 1000);
-	before_ms = ms_since(&long_start);	/* "long" slept at least this before the freeze */
+	before_ms = rt_ms_since(&long_start);	/* "long" slept at least this before the freeze */
 	rt_ready_wait();
 
 	rt_check(!long_done, "the 60 s sleep ended before any signal: %d (%s)", long_rc,

@@ -20,7 +20,7 @@ static void *poller(void *arg)
 {
 	int i = (int)(long)arg;
 	struct pollfd f = { .fd = i ? q[0] : p[0], .events = POLLIN };
-	struct timespec a, b;
+	struct timespec a;
 	sigset_t all;
 
 	sigfillset(&all);
@@ -28,14 +28,12 @@ static void *poller(void *arg)
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	n[i] = poll(&f, 1, i ? 60000 : 2000);
 	err[i] = errno;
-	clock_gettime(CLOCK_MONOTONIC, &b);
 	if (i)
 		revents = f.revents;
 	else
-		ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+		ms = rt_ms_since(&a);
 	done[i] = 1;
-	while (!leave)	/* stays, so the test sees the same threads */
-		usleep(1000);
+	rt_stay(&leave);
 	return NULL;
 }
 

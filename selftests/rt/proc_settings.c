@@ -52,8 +52,7 @@ static void *thread(void *arg)
 		set[i] = -errno;
 	else
 		set[i] = 1;
-	while (!leave)
-		usleep(1000);
+	rt_stay(&leave);
 	return NULL;
 }
 

@@ -97,6 +97,23 @@ static inline int rt_verdict(void)
 	return rt_failed ? 1 : 0;
 }
 
+/* Milliseconds of CLOCK_MONOTONIC since @a. */
+static inline long rt_ms_since(const struct timespec *a)
+{
+	struct timespec b;
+
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (b.tv_sec - a->tv_sec) * 1000 + (b.tv_nsec - a->tv_nsec) / 1000000;
+}
+
+/* Sleeps until *@leave is set (a thread that stays, so the test sees the
+ * same threads before and after the restore). */
+static inline void rt_stay(volatile int *leave)
+{
+	while (!*leave)
+		usleep(1000);
+}
+
 /* The pattern byte at offset @i of a region seeded with @seed. */
 static inline unsigned char rt_byte(uint64_t seed, uint64_t i)
 {
