@@ -39,7 +39,12 @@ pub fn sched_valid(nice: i32, policy: u32, rt_priority: u32) -> bool {
         SCHED_FIFO | SCHED_RR => true,
         _ => return false,
     };
-    (-20..=19).contains(&nice) && if rt { (1..=99).contains(&rt_priority) } else { rt_priority == 0 }
+    (-20..=19).contains(&nice)
+        && if rt {
+            (1..=99).contains(&rt_priority)
+        } else {
+            rt_priority == 0
+        }
 }
 
 /// What kind of wrong an image is.

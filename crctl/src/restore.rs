@@ -574,17 +574,36 @@ const PR_GET_MEMORY_MERGE: libc::c_int = 68;
 /// The membarrier(2) registrations a process may hold, as image flags with
 /// the command that makes each.
 const MEMBARRIER_REGISTRATIONS: [(u32, libc::c_int, &str); 4] = [
-    (CR_PROCESS_MEMBARRIER_PRIVATE, 1 << 4, "MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED"),
-    (CR_PROCESS_MEMBARRIER_GLOBAL, 1 << 2, "MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED"),
-    (CR_PROCESS_MEMBARRIER_SYNC_CORE, 1 << 6, "MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE"),
-    (CR_PROCESS_MEMBARRIER_RSEQ, 1 << 8, "MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ"),
+    (
+        CR_PROCESS_MEMBARRIER_PRIVATE,
+        1 << 4,
+        "MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED",
+    ),
+    (
+        CR_PROCESS_MEMBARRIER_GLOBAL,
+        1 << 2,
+        "MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED",
+    ),
+    (
+        CR_PROCESS_MEMBARRIER_SYNC_CORE,
+        1 << 6,
+        "MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE",
+    ),
+    (
+        CR_PROCESS_MEMBARRIER_RSEQ,
+        1 << 8,
+        "MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ",
+    ),
 ];
 
 fn prctl(op: libc::c_int, a: libc::c_ulong, b: libc::c_ulong, what: &str) -> Result<i32, String> {
     // SAFETY: prctl with integer arguments only, on ourselves.
     let r = unsafe { libc::prctl(op, a, b, 0 as libc::c_ulong, 0 as libc::c_ulong) };
     if r < 0 {
-        return Err(format!("cannot give the process {what}: {}", io::Error::last_os_error()));
+        return Err(format!(
+            "cannot give the process {what}: {}",
+            io::Error::last_os_error()
+        ));
     }
     Ok(r)
 }
@@ -604,7 +623,12 @@ fn set_process_settings(img: &Image) -> Result<(), String> {
     }
     let ksm = f & CR_PROCESS_KSM_ANY != 0;
     if prctl(PR_GET_MEMORY_MERGE, 0, 0, "").map_or(ksm, |now| now != 0) != ksm {
-        prctl(PR_SET_MEMORY_MERGE, libc::c_ulong::from(ksm), 0, "its PR_SET_MEMORY_MERGE setting (KSM)")?;
+        prctl(
+            PR_SET_MEMORY_MERGE,
+            libc::c_ulong::from(ksm),
+            0,
+            "its PR_SET_MEMORY_MERGE setting (KSM)",
+        )?;
     }
     if f & CR_PROCESS_SUBREAPER != 0 {
         prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, "PR_SET_CHILD_SUBREAPER")?;
@@ -624,7 +648,11 @@ fn set_process_settings(img: &Image) -> Result<(), String> {
     let now = std::fs::read_to_string("/proc/self/oom_score_adj")
         .map_err(|e| format!("cannot read /proc/self/oom_score_adj: {e}"))?;
     if now.trim().parse::<i32>().ok() != Some(img.process.oom_score_adj) {
-        std::fs::write("/proc/self/oom_score_adj", img.process.oom_score_adj.to_string()).map_err(|e| {
+        std::fs::write(
+            "/proc/self/oom_score_adj",
+            img.process.oom_score_adj.to_string(),
+        )
+        .map_err(|e| {
             let hint = if e.raw_os_error() == Some(libc::EACCES) {
                 "; lowering it needs CAP_SYS_RESOURCE: restore as root"
             } else {
@@ -668,7 +696,10 @@ fn set_sched(t: &CrThread, tid: libc::pid_t, image_tid: u32) -> Result<(), Strin
             let e = io::Error::last_os_error();
             return Err(fail(
                 e,
-                format!("scheduling policy {} (priority {})", t.policy, t.rt_priority),
+                format!(
+                    "scheduling policy {} (priority {})",
+                    t.policy, t.rt_priority
+                ),
             ));
         }
     }
@@ -930,11 +961,9 @@ pub fn restore(device: &Path, src: &mut File, opts: &Options) -> Result<Restored
     }
     let (meta, img) = image::read_metadata(&mut *src)?;
     let cwd = plan_dirs(&img)?;
-    if let Some(t) = img
-        .threads
-        .iter()
-        .find(|t| t.thread.policy & !crate::format::SCHED_RESET_ON_FORK == crate::format::SCHED_DEADLINE)
-    {
+    if let Some(t) = img.threads.iter().find(|t| {
+        t.thread.policy & !crate::format::SCHED_RESET_ON_FORK == crate::format::SCHED_DEADLINE
+    }) {
         return Err(rules::Held::Deadline(t.thread.tid).to_string().into());
     }
     let fds = plan_fds(&img, opts.stdio)?;
