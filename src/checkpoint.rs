@@ -14,7 +14,7 @@ use crate::{
     sys::{
         self,
         file::{self, OutFile},
-        mm::{self, AddressSpace, ChunkBits, MmRead, PageBatch, CHUNK_PAGES},
+        mm::{AddressSpace, ChunkBits, MmRead, PageBatch, CHUNK_PAGES},
         task::{self as systask, Claim, Process},
     },
     uapi::{self, CrFd, CrImageHeader, CrPipe, CrSighand, CrSigpending, CrVma},
@@ -89,7 +89,7 @@ impl Areas {
                 _ if v.flags & uapi::CR_VMA_LOCKED != 0 && judge => {
                     return Err(Failure::holds(uapi::CR_FAIL_HOLDS, v.start, &Held::LockedMemory(v.start)))
                 }
-                _ if judge && mm::vm_maybe_guard(v.vm_flags) => {
+                _ if judge && v.flags & uapi::CR_VMA_GUARD != 0 => {
                     return Err(Failure::holds(uapi::CR_FAIL_HOLDS, v.start, &Held::GuardPages(v.start)))
                 }
                 _ if unnamed && judge => {

@@ -718,10 +718,11 @@ impl Checker {
             return invalid(at, "a memory area of unknown kind", u64::from(v.kind));
         }
         if v.prot & !7 != 0
-            || v.flags & !0x7f != 0
+            || v.flags & !CR_VMA_FLAGS_ALL != 0
             || v.__pad != 0
             || v.__pad2 != 0
             || v.__reserved != 0
+            || v.__reserved1 != 0
         {
             return invalid(
                 at,

@@ -549,12 +549,6 @@ bool cr_mm_locks_future(struct mm_struct *mm)
 	return READ_ONCE(mm->def_flags) & VM_LOCKED;
 }
 
-/* Whether an area with @f may hold guard pages (MADV_GUARD_INSTALL). */
-bool cr_vm_maybe_guard(u64 f)
-{
-	return f & VM_MAYBE_GUARD;
-}
-
 /*
  * Disables transparent huge pages for the caller's mm, as
  * prctl(PR_SET_THP_DISABLE, 1) does, while the restore writes its pages.
@@ -781,6 +775,25 @@ int cr_mm_exe_path(struct mm_struct *mm, char *buf, int len)
 	return n;
 }
 
+/*
+ * The per-area flags a restore carries, as the image names them and as the
+ * kernel's VM_* flags: those madvise sets, which only tell the kernel how to
+ * treat the area (huge pages, fork, core dumps, read-ahead), and VM_SOFTDIRTY
+ * (a new mapping has it, the stack exec made has not; the restored pages are
+ * soft-dirty either way). MADV_MERGEABLE is carried apart (ksm_madvise).
+ */
+static const struct {
+	u32 cr;
+	vm_flags_t vm;
+} cr_vma_carried[] = {
+	{ CR_VMA_HUGEPAGE, VM_HUGEPAGE },	{ CR_VMA_NOHUGEPAGE, VM_NOHUGEPAGE },
+	{ CR_VMA_DONTFORK, VM_DONTCOPY },	{ CR_VMA_WIPEONFORK, VM_WIPEONFORK },
+	{ CR_VMA_DONTDUMP, VM_DONTDUMP },	{ CR_VMA_SEQ_READ, VM_SEQ_READ },
+	{ CR_VMA_RAND_READ, VM_RAND_READ },	{ CR_VMA_SOFTDIRTY, VM_SOFTDIRTY },
+};
+#define CR_CARRIED_VM_FLAGS (VM_HUGEPAGE | VM_NOHUGEPAGE | VM_DONTCOPY | VM_WIPEONFORK | \
+			     VM_DONTDUMP | VM_SEQ_READ | VM_RAND_READ | VM_SOFTDIRTY)
+
 static u32 cr_prot(vm_flags_t f)
 {
 	return (f & VM_READ ? PROT_READ : 0) | (f & VM_WRITE ? PROT_WRITE : 0) |
@@ -798,7 +811,7 @@ int cr_vma_get(struct mm_struct *mm, unsigned long addr, struct cr_vma *v,
 	struct vm_area_struct *vma = find_vma(mm, addr);
 	vm_flags_t f;
 	const char *name = NULL;
-	int n;
+	int i, n;
 
 	if (!vma)
 		return 0;
@@ -807,7 +820,6 @@ int cr_vma_get(struct mm_struct *mm, unsigned long addr, struct cr_vma *v,
 	v->start = vma->vm_start;
 	v->end = vma->vm_end;
 	v->pgoff = vma->vm_pgoff;
-	v->vm_flags = f;
 	v->prot = cr_prot(f);
 	/*
 	 * MAP_SHARED is VM_MAYSHARE: a shared mapping of a file opened read-only
@@ -821,8 +833,17 @@ int cr_vma_get(struct mm_struct *mm, unsigned long addr, struct cr_vma *v,
 		v->flags |= CR_VMA_GROWSDOWN;
 	if (f & VM_LOCKED)
 		v->flags |= CR_VMA_LOCKED;
-	if (f & VM_DONTDUMP)
-		v->flags |= CR_VMA_DONTDUMP;
+	for (i = 0; i < ARRAY_SIZE(cr_vma_carried); i++)
+		if (f & cr_vma_carried[i].vm)
+			v->flags |= cr_vma_carried[i].cr;
+	if (f & VM_MERGEABLE)
+		v->flags |= CR_VMA_MERGEABLE;
+	if (f & VM_ACCOUNT)
+		v->flags |= CR_VMA_ACCOUNT;
+	if (f & VM_NORESERVE)
+		v->flags |= CR_VMA_NORESERVE;
+	if (f & VM_MAYBE_GUARD)
+		v->flags |= CR_VMA_GUARD;
 	if (vma->vm_start <= mm->start_stack && mm->start_stack <= vma->vm_end)
 		v->flags |= CR_VMA_STACK;
 
@@ -1516,31 +1537,26 @@ long cr_mmap(struct file *f, unsigned long addr, unsigned long len, unsigned lon
 }
 
 /*
- * The per-area flags a restore carries: those madvise sets, which only tell
- * the kernel how to treat the area (huge pages, fork, core dumps,
- * read-ahead), and VM_SOFTDIRTY (a new mapping has it, the stack exec made
- * has not; the restored pages are soft-dirty either way).
- */
-#define CR_CARRIED_VM_FLAGS (VM_HUGEPAGE | VM_NOHUGEPAGE | VM_DONTCOPY | VM_WIPEONFORK | \
-			     VM_DONTDUMP | VM_SEQ_READ | VM_RAND_READ | VM_SOFTDIRTY)
-
-/*
  * Settles the caller's area at @addr, just mapped and still empty (no page,
  * no anon_vma), into what the image's area was:
- * - the carried flags of @image_flags (its vm_flags), as madvise would set
- *   them (MADV_WIPEONFORK only where madvise allows it: private anonymous
+ * - the carried flags of @image_flags (its CR_VMA_* flags), as madvise would
+ *   set them (MADV_WIPEONFORK only where madvise allows it: private anonymous
  *   memory); before any page is written, so MADV_NOHUGEPAGE holds for them;
  * - CR_SETTLE_DROP_WRITE: drop VM_WRITE, as mprotect(PROT_READ) does to an
  *   area that was writable (it keeps VM_ACCOUNT, and with no page mapped
  *   there is no page table entry to change).
  * Returns 0, -EFAULT when no area starts at @addr, -EBUSY if it has pages.
  */
-int cr_vma_settle(unsigned long addr, u64 image_flags, unsigned int how)
+int cr_vma_settle(unsigned long addr, u32 image_flags, unsigned int how)
 {
 	struct mm_struct *mm = current->mm;
 	struct vm_area_struct *vma;
-	vm_flags_t want = image_flags & CR_CARRIED_VM_FLAGS;
-	int ret = 0;
+	vm_flags_t want = 0;
+	int i, ret = 0;
+
+	for (i = 0; i < ARRAY_SIZE(cr_vma_carried); i++)
+		if (image_flags & cr_vma_carried[i].cr)
+			want |= cr_vma_carried[i].vm;
 
 	if (mmap_write_lock_killable(mm))
 		return -EINTR;
@@ -1560,7 +1576,7 @@ int cr_vma_settle(unsigned long addr, u64 image_flags, unsigned int how)
 	vma_start_write(vma);
 	if ((vma->vm_flags & CR_CARRIED_VM_FLAGS) != want)
 		vm_flags_mod(vma, want, CR_CARRIED_VM_FLAGS & ~want);
-	if ((image_flags & VM_MERGEABLE) && !(vma->vm_flags & VM_MERGEABLE)) {
+	if ((image_flags & CR_VMA_MERGEABLE) && !(vma->vm_flags & VM_MERGEABLE)) {
 		/* MADV_MERGEABLE: registers the mm with KSM as madvise would. */
 		vm_flags_t f = vma->vm_flags;
 
@@ -1581,17 +1597,6 @@ int cr_vma_settle(unsigned long addr, u64 image_flags, unsigned int how)
 out:
 	mmap_write_unlock(mm);
 	return ret;
-}
-
-/* The carried flags of @f a fresh mapping lacks, which keep it from merging. */
-u64 cr_vm_carried_apart(u64 f)
-{
-	return f & (CR_CARRIED_VM_FLAGS | VM_MERGEABLE) & ~VM_SOFTDIRTY;
-}
-
-bool cr_vm_account(u64 f)
-{
-	return f & VM_ACCOUNT;
 }
 
 /*
@@ -1720,12 +1725,6 @@ int cr_queue_signal(const struct cr_siginfo *s)
 	if (info.si_signo != (int)s->signo || s->signo < 1 || s->signo > 64)
 		return -EINVAL;
 	return send_sig_info(s->signo, &info, current);
-}
-
-/* Whether VMA flags @f (as saved in an image) have VM_NORESERVE. */
-bool cr_vm_noreserve(u64 f)
-{
-	return f & VM_NORESERVE;
 }
 
 /*

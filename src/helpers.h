@@ -41,7 +41,6 @@ int cr_sigpending_get(struct task_struct *t, bool shared, u64 *set,
 void cr_mm_get(struct mm_struct *mm, struct cr_mm *out, u64 *auxv, unsigned int max_words);
 u32 cr_mm_process_flags(struct mm_struct *mm);
 bool cr_mm_locks_future(struct mm_struct *mm);
-bool cr_vm_maybe_guard(u64 f);
 void cr_set_mm_flags(u32 flags);
 void cr_thp_pause(void);
 int cr_fs_get(struct task_struct *t, struct cr_fs *out, char *buf, int len);
@@ -90,11 +89,8 @@ void *cr_copy_in(u64 uaddr, size_t len);
 void cr_kvfree(void *p);
 u64 cr_caller_task_size(void);
 u32 cr_auxv_max_words(void);
-bool cr_vm_noreserve(u64 f);
 #define CR_SETTLE_DROP_WRITE	(1U << 0)
-int cr_vma_settle(unsigned long addr, u64 image_flags, unsigned int how);
-bool cr_vm_account(u64 f);
-u64 cr_vm_carried_apart(u64 f);
+int cr_vma_settle(unsigned long addr, u32 image_flags, unsigned int how);
 void cr_pending_to_shared(void);
 bool cr_creds_are_callers(u32 uid, u32 euid, u32 gid, u32 egid);
 bool cr_caller_may_restore_others(void);

@@ -61,6 +61,27 @@ pub(crate) struct Thread {
     pending: KVVec<CrSiginfo>,
 }
 
+/// The `CR_VMA_*` flags madvise sets: an area settled with any of them no
+/// longer merges with a fresh mapping next to it.
+const MADVISED: u32 = uapi::CR_VMA_HUGEPAGE
+    | uapi::CR_VMA_NOHUGEPAGE
+    | uapi::CR_VMA_DONTFORK
+    | uapi::CR_VMA_WIPEONFORK
+    | uapi::CR_VMA_DONTDUMP
+    | uapi::CR_VMA_SEQ_READ
+    | uapi::CR_VMA_RAND_READ
+    | uapi::CR_VMA_MERGEABLE;
+
+/// The `CR_VMA_*` flags compared to tell whether two adjacent areas would
+/// merge as they are mapped (what settling adds is in `apart`).
+const MAPPED: u32 = uapi::CR_VMA_SHARED
+    | uapi::CR_VMA_GROWSDOWN
+    | uapi::CR_VMA_HEAP
+    | uapi::CR_VMA_STACK
+    | uapi::CR_VMA_LOCKED
+    | uapi::CR_VMA_DONTDUMP
+    | uapi::CR_VMA_MAYWRITE;
+
 /// One memory area, with its file opened (before the point of no return).
 struct Area {
     vma: CrVma,
@@ -480,11 +501,11 @@ fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
         // (VM_ACCOUNT) after mprotect(PROT_READ): map it writable, then drop
         // the write permission.
         let mut prot = v.prot;
-        if !shared && caller::vm_account(v.vm_flags) && v.prot & mman::PROT_WRITE == 0 {
+        if !shared && v.flags & uapi::CR_VMA_ACCOUNT != 0 && v.prot & mman::PROT_WRITE == 0 {
             prot |= mman::PROT_WRITE;
             drop_write = true;
         }
-        let mut noreserve = caller::vm_noreserve(v.vm_flags);
+        let mut noreserve = v.flags & uapi::CR_VMA_NORESERVE != 0;
         if let Some(MappedArea { end, kind, file, next_pgoff, prot: p, flags: f, noreserve: nr, apart }) = prev {
             // An area that continues the one before it (adjacent, of the same
             // kind, file and protection, anonymous or at the next file
@@ -495,7 +516,7 @@ fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
             // 64 MiB, whose commit charge cannot matter much); its VmFlags
             // then show "nr" for "ac" or the reverse.
             let continues = v.kind == uapi::CR_VMA_ANON || (file == (v.dev, v.ino) && next_pgoff == v.pgoff);
-            if end == v.start && kind == v.kind && continues && !apart && p == prot && f == v.flags && nr == noreserve
+            if end == v.start && kind == v.kind && continues && !apart && p == prot && f == v.flags & MAPPED && nr == noreserve
                 && (!noreserve || len <= 64 << 20)
             {
                 noreserve = !noreserve;
@@ -512,7 +533,7 @@ fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
         }
         .map_err(|e| Failure::at(e, uapi::CR_FAIL_NONE, at))?;
         if matches!(v.kind, uapi::CR_VMA_ANON | uapi::CR_VMA_FILE) {
-            caller::settle_area(v.start as usize, v.vm_flags, drop_write).map_err(|e| Failure::at(e, uapi::CR_FAIL_NONE, at))?;
+            caller::settle_area(v.start as usize, v.flags, drop_write).map_err(|e| Failure::at(e, uapi::CR_FAIL_NONE, at))?;
         }
         prev = Some(MappedArea {
             end: v.end,
@@ -521,9 +542,9 @@ fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
             next_pgoff: v.pgoff + len as u64 / PAGE_SIZE as u64,
             // As it is once settled: what the next mapping meets.
             prot: v.prot,
-            flags: v.flags,
+            flags: v.flags & MAPPED,
             noreserve,
-            apart: caller::vm_carried_apart(v.vm_flags),
+            apart: v.flags & MADVISED != 0,
         });
     }
     // The files are mapped now; the mappings hold their own references.

@@ -343,8 +343,8 @@ abi_structs! {
         pub end: u64,
         /// File offset in pages.
         pub pgoff: u64,
-        /// The kernel's VM_* flags.
-        pub vm_flags: u64,
+        /// Zero.
+        pub __reserved1: u64,
         /// PROT_* bits.
         pub prot: u32,
         /// `CR_VMA_*` kind.
@@ -674,6 +674,30 @@ pub const CR_VMA_MAYWRITE: u32 = 1 << 6;
 pub const CR_VMA_LOCKED: u32 = 1 << 4;
 /// See [`CR_VMA_SHARED`].
 pub const CR_VMA_DONTDUMP: u32 = 1 << 5;
+/// `cr_vma.flags`: MADV_HUGEPAGE.
+pub const CR_VMA_HUGEPAGE: u32 = 1 << 7;
+/// `cr_vma.flags`: MADV_NOHUGEPAGE.
+pub const CR_VMA_NOHUGEPAGE: u32 = 1 << 8;
+/// `cr_vma.flags`: MADV_DONTFORK.
+pub const CR_VMA_DONTFORK: u32 = 1 << 9;
+/// `cr_vma.flags`: MADV_WIPEONFORK.
+pub const CR_VMA_WIPEONFORK: u32 = 1 << 10;
+/// `cr_vma.flags`: MADV_SEQUENTIAL.
+pub const CR_VMA_SEQ_READ: u32 = 1 << 11;
+/// `cr_vma.flags`: MADV_RANDOM.
+pub const CR_VMA_RAND_READ: u32 = 1 << 12;
+/// `cr_vma.flags`: soft-dirty.
+pub const CR_VMA_SOFTDIRTY: u32 = 1 << 13;
+/// `cr_vma.flags`: KSM may merge its pages.
+pub const CR_VMA_MERGEABLE: u32 = 1 << 14;
+/// `cr_vma.flags`: holds a commit charge.
+pub const CR_VMA_ACCOUNT: u32 = 1 << 15;
+/// `cr_vma.flags`: MAP_NORESERVE.
+pub const CR_VMA_NORESERVE: u32 = 1 << 16;
+/// `cr_vma.flags`: may hold guard pages.
+pub const CR_VMA_GUARD: u32 = 1 << 17;
+/// Every `CR_VMA_*` flag.
+pub const CR_VMA_FLAGS_ALL: u32 = 0x3ffff;
 
 /// `cr_fd.type` values.
 pub const CR_FD_REG: u32 = 1;

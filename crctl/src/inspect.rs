@@ -343,7 +343,7 @@ pub fn to_json(img: &Image) -> Value {
             let (ma, mi) = dev_split(v.dev);
             json!({
                 "start": v.start, "end": v.end, "perms": perms(v), "kind": vma_kind(v.kind),
-                "pgoff": v.pgoff, "vm_flags": v.vm_flags, "flags": v.flags,
+                "pgoff": v.pgoff, "flags": v.flags, "flag_names": vma_flag_names(v.flags),
                 "dev": format!("{ma:02x}:{mi:02x}"), "ino": v.ino, "file_size": v.file_size,
                 "mtime_ns": v.mtime_ns, "path": path, "name": vma_name(v, path),
                 "pages": img.pages_in(v),
@@ -453,6 +453,35 @@ fn settings(flags: u32) -> Vec<&'static str> {
         (CR_PROCESS_MEMBARRIER_GLOBAL, "membarrier-global"),
         (CR_PROCESS_MEMBARRIER_SYNC_CORE, "membarrier-sync-core"),
         (CR_PROCESS_MEMBARRIER_RSEQ, "membarrier-rseq"),
+    ]
+    .iter()
+    .filter(|(f, _)| flags & f != 0)
+    .map(|&(_, name)| name)
+    .collect()
+}
+
+/// The names of the `CR_VMA_*` flags in `flags` (madvise ones as smaps's
+/// VmFlags spell them).
+fn vma_flag_names(flags: u32) -> Vec<&'static str> {
+    [
+        (CR_VMA_SHARED, "shared"),
+        (CR_VMA_GROWSDOWN, "growsdown"),
+        (CR_VMA_HEAP, "heap"),
+        (CR_VMA_STACK, "stack"),
+        (CR_VMA_LOCKED, "locked"),
+        (CR_VMA_DONTDUMP, "dd"),
+        (CR_VMA_MAYWRITE, "maywrite"),
+        (CR_VMA_HUGEPAGE, "hg"),
+        (CR_VMA_NOHUGEPAGE, "nh"),
+        (CR_VMA_DONTFORK, "dc"),
+        (CR_VMA_WIPEONFORK, "wf"),
+        (CR_VMA_SEQ_READ, "sr"),
+        (CR_VMA_RAND_READ, "rr"),
+        (CR_VMA_SOFTDIRTY, "sd"),
+        (CR_VMA_MERGEABLE, "mg"),
+        (CR_VMA_ACCOUNT, "ac"),
+        (CR_VMA_NORESERVE, "nr"),
+        (CR_VMA_GUARD, "gu"),
     ]
     .iter()
     .filter(|(f, _)| flags & f != 0)

@@ -159,8 +159,21 @@ fn layout() -> Vec<(&'static str, u64)> {
         "cr_vma",
         CrVma,
         [
-            start, end, pgoff, vm_flags, prot, kind, flags, __pad, dev, ino, file_size, mtime_ns,
-            __reserved, path_len, __pad2,
+            start,
+            end,
+            pgoff,
+            __reserved1,
+            prot,
+            kind,
+            flags,
+            __pad,
+            dev,
+            ino,
+            file_size,
+            mtime_ns,
+            __reserved,
+            path_len,
+            __pad2,
         ]
     );
     layout!(
@@ -232,7 +245,7 @@ fn layout() -> Vec<(&'static str, u64)> {
         [records, bytes, chain, __pad, pages]
     );
 
-    let consts: [(&'static str, u64); 89] = [
+    let consts: [(&'static str, u64); 101] = [
         ("CR_ABI_VERSION", CR_ABI_VERSION as u64),
         ("CR_ARCH_X86_64", CR_ARCH_X86_64 as u64),
         (
@@ -376,6 +389,18 @@ fn layout() -> Vec<(&'static str, u64)> {
         ("CR_MSG_MAX", CR_MSG_MAX as u64),
         ("CR_THREAD_LEADER", CR_THREAD_LEADER as u64),
         ("CR_VMA_MAYWRITE", CR_VMA_MAYWRITE as u64),
+        ("CR_VMA_HUGEPAGE", CR_VMA_HUGEPAGE as u64),
+        ("CR_VMA_NOHUGEPAGE", CR_VMA_NOHUGEPAGE as u64),
+        ("CR_VMA_DONTFORK", CR_VMA_DONTFORK as u64),
+        ("CR_VMA_WIPEONFORK", CR_VMA_WIPEONFORK as u64),
+        ("CR_VMA_SEQ_READ", CR_VMA_SEQ_READ as u64),
+        ("CR_VMA_RAND_READ", CR_VMA_RAND_READ as u64),
+        ("CR_VMA_SOFTDIRTY", CR_VMA_SOFTDIRTY as u64),
+        ("CR_VMA_MERGEABLE", CR_VMA_MERGEABLE as u64),
+        ("CR_VMA_ACCOUNT", CR_VMA_ACCOUNT as u64),
+        ("CR_VMA_NORESERVE", CR_VMA_NORESERVE as u64),
+        ("CR_VMA_GUARD", CR_VMA_GUARD as u64),
+        ("CR_VMA_FLAGS_ALL", CR_VMA_FLAGS_ALL as u64),
     ];
     v.extend(consts);
     v

@@ -178,12 +178,6 @@ pub(crate) fn set_regs(r: &CrRegs, restart: u32, restart_ns: u64) -> Result {
     errno(unsafe { ffi::cr_set_regs(r, restart, restart_ns) }).map(|_| ())
 }
 
-/// Whether saved VMA flags `vm_flags` have `VM_NORESERVE`.
-pub(crate) fn vm_noreserve(vm_flags: u64) -> bool {
-    // SAFETY: No preconditions.
-    unsafe { ffi::cr_vm_noreserve(vm_flags) }
-}
-
 /// `CR_SETTLE_DROP_WRITE` of helpers.h.
 const SETTLE_DROP_WRITE: u32 = 1 << 0;
 
@@ -192,25 +186,13 @@ const SETTLE_DROP_WRITE: u32 = 1 << 0;
 /// soft-dirty flag, as `madvise` would set them; with `drop_write`, without
 /// the write permission it was mapped with (for its commit charge, as the
 /// original had it before an mprotect). `EBUSY` if it has pages.
-pub(crate) fn settle_area(addr: usize, image_flags: u64, drop_write: bool) -> Result {
+pub(crate) fn settle_area(addr: usize, image_flags: u32, drop_write: bool) -> Result {
     let how = if drop_write { SETTLE_DROP_WRITE } else { 0 };
     // SAFETY: Acts on the caller's own mm under its mmap lock; any address is
     // accepted (`EFAULT` when no area starts there).
     errno(unsafe { ffi::cr_vma_settle(addr as c_ulong, image_flags, how) }).map(|_| ())
 }
 
-/// Whether an area settled with the image's `vm_flags` has madvise flags a
-/// fresh mapping lacks (so the next fresh mapping cannot merge with it).
-pub(crate) fn vm_carried_apart(vm_flags: u64) -> bool {
-    // SAFETY: No preconditions.
-    unsafe { ffi::cr_vm_carried_apart(vm_flags) != 0 }
-}
-
-/// Whether the image's `vm_flags` have VM_ACCOUNT (a commit charge).
-pub(crate) fn vm_account(vm_flags: u64) -> bool {
-    // SAFETY: No preconditions.
-    unsafe { ffi::cr_vm_account(vm_flags) }
-}
 
 /// Drops every signal pending for the caller and its process; `EINTR` (and
 /// SIGKILL stays pending) when the process is being killed.

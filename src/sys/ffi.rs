@@ -124,7 +124,6 @@ extern "C" {
     ) -> u32;
     pub(super) fn cr_mm_process_flags(mm: *mut bindings::mm_struct) -> u32;
     pub(super) fn cr_mm_locks_future(mm: *mut bindings::mm_struct) -> bool;
-    pub(super) fn cr_vm_maybe_guard(f: u64) -> bool;
     pub(super) fn cr_set_mm_flags(flags: u32);
     pub(super) fn cr_thp_pause();
     pub(super) fn cr_current_sem_undo() -> bool;
@@ -139,10 +138,7 @@ extern "C" {
     pub(super) fn cr_kvfree(p: *mut c_void);
     pub(super) fn cr_caller_task_size() -> u64;
     pub(super) fn cr_auxv_max_words() -> u32;
-    pub(super) fn cr_vm_noreserve(f: u64) -> bool;
-    pub(super) fn cr_vma_settle(addr: c_ulong, image_flags: u64, how: c_uint) -> c_int;
-    pub(super) fn cr_vm_account(f: u64) -> bool;
-    pub(super) fn cr_vm_carried_apart(f: u64) -> u64;
+    pub(super) fn cr_vma_settle(addr: c_ulong, image_flags: u32, how: c_uint) -> c_int;
     pub(super) fn cr_pending_to_shared();
     pub(super) fn cr_creds_are_callers(uid: u32, euid: u32, gid: u32, egid: u32) -> bool;
     pub(super) fn cr_caller_may_restore_others() -> bool;

@@ -187,10 +187,3 @@ impl Drop for PageBatch {
         self.clear();
     }
 }
-
-/// Whether an area with saved VMA flags `vm_flags` may hold guard pages
-/// (`MADV_GUARD_INSTALL`; the flag stays once set).
-pub(crate) fn vm_maybe_guard(vm_flags: u64) -> bool {
-    // SAFETY: No preconditions.
-    unsafe { ffi::cr_vm_maybe_guard(vm_flags) }
-}

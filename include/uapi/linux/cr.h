@@ -435,6 +435,18 @@ struct cr_mm {
 #define CR_VMA_LOCKED		(1U << 4)	/* mlock()ed */
 #define CR_VMA_DONTDUMP		(1U << 5)	/* MADV_DONTDUMP (still saved) */
 #define CR_VMA_MAYWRITE		(1U << 6)	/* shared: the file was opened for writing (mprotect may add PROT_WRITE) */
+#define CR_VMA_HUGEPAGE		(1U << 7)	/* MADV_HUGEPAGE */
+#define CR_VMA_NOHUGEPAGE	(1U << 8)	/* MADV_NOHUGEPAGE */
+#define CR_VMA_DONTFORK		(1U << 9)	/* MADV_DONTFORK */
+#define CR_VMA_WIPEONFORK	(1U << 10)	/* MADV_WIPEONFORK */
+#define CR_VMA_SEQ_READ		(1U << 11)	/* MADV_SEQUENTIAL */
+#define CR_VMA_RAND_READ	(1U << 12)	/* MADV_RANDOM */
+#define CR_VMA_SOFTDIRTY	(1U << 13)	/* soft-dirty (not cleared since the area was made) */
+#define CR_VMA_MERGEABLE	(1U << 14)	/* MADV_MERGEABLE or PR_SET_MEMORY_MERGE (KSM) */
+#define CR_VMA_ACCOUNT		(1U << 15)	/* holds a commit charge (private, writable once) */
+#define CR_VMA_NORESERVE	(1U << 16)	/* MAP_NORESERVE: no commit charge */
+#define CR_VMA_GUARD		(1U << 17)	/* may hold guard pages (MADV_GUARD_INSTALL) */
+#define CR_VMA_FLAGS_ALL	0x3ffffU
 
 /**
  * struct cr_vma - CR_REC_VMA: one memory area; followed by @path_len bytes
@@ -442,7 +454,8 @@ struct cr_mm {
  * its name ("[vdso]", "[vvar]", ...).
  * @start, @end: the range, page aligned, @start < @end.
  * @pgoff:       offset in the file, in pages.
- * @vm_flags:    the kernel's VM_* flags (for information and inspect).
+ * @__reserved1: zero (the kernel's own VM_* flags are not ABI; @flags holds
+ *               what an image carries of them).
  * @prot:        PROT_READ | PROT_WRITE | PROT_EXEC.
  * @kind:        CR_VMA_* kind.
  * @flags:       CR_VMA_* flags.
@@ -458,7 +471,7 @@ struct cr_vma {
 	__u64 start;
 	__u64 end;
 	__u64 pgoff;
-	__u64 vm_flags;
+	__u64 __reserved1;
 	__u32 prot;
 	__u32 kind;
 	__u32 flags;
