@@ -74,7 +74,10 @@ impl Areas {
     /// With `judge` false (a partial image), a mapped file with no name is
     /// saved as it is, for a restore to refuse.
     fn read(mm: &MmRead<'_>, path: &mut KVec<u8>, judge: bool) -> Result<Areas, Failure> {
-        let mut areas = Areas { vmas: KVVec::new(), paths: KVVec::new() };
+        let mut areas = Areas {
+            vmas: KVVec::new(),
+            paths: KVVec::new(),
+        };
         if judge && mm.locks_future() {
             return Err(Failure::holds(uapi::CR_FAIL_HOLDS, 0, &Held::LockedFuture));
         }
@@ -83,25 +86,49 @@ impl Areas {
             let p = &path[..v.path_len as usize];
             match v.kind {
                 uapi::CR_VMA_SHMEM => {
-                    return Err(Failure::holds(uapi::CR_FAIL_SHMEM, v.start, &Held::UnnamedMapping(v.start, p)))
+                    return Err(Failure::holds(
+                        uapi::CR_FAIL_SHMEM,
+                        v.start,
+                        &Held::UnnamedMapping(v.start, p),
+                    ))
                 }
-                uapi::CR_VMA_DEVICE => return Err(Failure::at(EOPNOTSUPP, uapi::CR_FAIL_DEVICE, v.start)),
+                uapi::CR_VMA_DEVICE => {
+                    return Err(Failure::at(EOPNOTSUPP, uapi::CR_FAIL_DEVICE, v.start))
+                }
                 _ if v.flags & uapi::CR_VMA_LOCKED != 0 && judge => {
-                    return Err(Failure::holds(uapi::CR_FAIL_HOLDS, v.start, &Held::LockedMemory(v.start)))
+                    return Err(Failure::holds(
+                        uapi::CR_FAIL_HOLDS,
+                        v.start,
+                        &Held::LockedMemory(v.start),
+                    ))
                 }
                 _ if judge && v.flags & uapi::CR_VMA_GUARD != 0 => {
-                    return Err(Failure::holds(uapi::CR_FAIL_HOLDS, v.start, &Held::GuardPages(v.start)))
+                    return Err(Failure::holds(
+                        uapi::CR_FAIL_HOLDS,
+                        v.start,
+                        &Held::GuardPages(v.start),
+                    ))
                 }
                 _ if unnamed && judge => {
-                    return Err(Failure::holds(uapi::CR_FAIL_HOLDS, v.start, &Held::UnnamedMapping(v.start, p)))
+                    return Err(Failure::holds(
+                        uapi::CR_FAIL_HOLDS,
+                        v.start,
+                        &Held::UnnamedMapping(v.start, p),
+                    ))
                 }
                 _ => {}
             }
             if areas.vmas.len() >= uapi::CR_IMAGE_MAX_VMAS as usize {
                 return Err(Failure::new(E2BIG, uapi::CR_FAIL_LIMIT));
             }
-            areas.paths.extend_from_slice(p, GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
-            areas.vmas.push(v, GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
+            areas
+                .paths
+                .extend_from_slice(p, GFP_KERNEL_ACCOUNT)
+                .why(uapi::CR_FAIL_NONE)?;
+            areas
+                .vmas
+                .push(v, GFP_KERNEL_ACCOUNT)
+                .why(uapi::CR_FAIL_NONE)?;
             addr = v.end as usize;
         }
         Ok(areas)
@@ -121,19 +148,38 @@ impl Fds {
     /// file, and any fd from 3 up that a restore would refuse (fds 0-2 a
     /// restore may take from its caller instead).
     /// With `judge` false (a partial image), nothing is refused.
-    fn read(process: &Process, path: &mut KVec<u8>, exact: bool, judge: bool) -> Result<Fds, Failure> {
-        let mut fds = Fds { fds: KVVec::new(), paths: KVVec::new() };
+    fn read(
+        process: &Process,
+        path: &mut KVec<u8>,
+        exact: bool,
+        judge: bool,
+    ) -> Result<Fds, Failure> {
+        let mut fds = Fds {
+            fds: KVVec::new(),
+            paths: KVVec::new(),
+        };
         let mut fd = 0u32;
-        while let Some((f, held)) = process.fd_at_or_after(fd, path, exact).why(uapi::CR_FAIL_NONE)? {
+        while let Some((f, held)) = process
+            .fd_at_or_after(fd, path, exact)
+            .why(uapi::CR_FAIL_NONE)?
+        {
             let at = u64::from(f.fd as u32);
             if held.lock && judge {
-                return Err(Failure::holds(uapi::CR_FAIL_HOLDS, at, &Held::FileLock(f.fd)));
+                return Err(Failure::holds(
+                    uapi::CR_FAIL_HOLDS,
+                    at,
+                    &Held::FileLock(f.fd),
+                ));
             }
             if held.lease && judge {
                 return Err(Failure::holds(uapi::CR_FAIL_HOLDS, at, &Held::Lease(f.fd)));
             }
-            fds.paths.extend_from_slice(&path[..f.path_len as usize], GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
-            fds.fds.push(f, GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
+            fds.paths
+                .extend_from_slice(&path[..f.path_len as usize], GFP_KERNEL_ACCOUNT)
+                .why(uapi::CR_FAIL_NONE)?;
+            fds.fds
+                .push(f, GFP_KERNEL_ACCOUNT)
+                .why(uapi::CR_FAIL_NONE)?;
             fd = f.fd as u32 + 1;
         }
         let mut off = 0usize;
@@ -144,8 +190,16 @@ impl Fds {
                 continue;
             }
             if let Some(obstacle) = rules::fd_obstacle(f, p, fds.fds.iter()) {
-                let refusal = FdRefusal { fd: f.fd, path: p, obstacle };
-                return Err(Failure::holds(uapi::CR_FAIL_HOLDS, u64::from(f.fd as u32), &refusal));
+                let refusal = FdRefusal {
+                    fd: f.fd,
+                    path: p,
+                    obstacle,
+                };
+                return Err(Failure::holds(
+                    uapi::CR_FAIL_HOLDS,
+                    u64::from(f.fd as u32),
+                    &refusal,
+                ));
             }
         }
         Ok(fds)
@@ -174,11 +228,19 @@ fn refuse_what_restore_cannot_bring_back(
     }
     if judge {
         if let Some((pid, zombie)) = process.child() {
-            let held = if zombie { Held::Zombie(pid) } else { Held::Child(pid) };
+            let held = if zombie {
+                Held::Zombie(pid)
+            } else {
+                Held::Child(pid)
+            };
             return Err(Failure::holds(uapi::CR_FAIL_HOLDS, u64::from(pid), &held));
         }
         if let Some(tid) = process.deadline_thread() {
-            return Err(Failure::holds(uapi::CR_FAIL_HOLDS, u64::from(tid), &Held::Deadline(tid)));
+            return Err(Failure::holds(
+                uapi::CR_FAIL_HOLDS,
+                u64::from(tid),
+                &Held::Deadline(tid),
+            ));
         }
         if process.has_posix_timers() {
             return Err(Failure::holds(uapi::CR_FAIL_HOLDS, 0, &Held::PosixTimers));
@@ -188,7 +250,8 @@ fn refuse_what_restore_cannot_bring_back(
         }
     }
     let mut path = KVec::new();
-    path.resize(PATH_MAX, 0u8, GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
+    path.resize(PATH_MAX, 0u8, GFP_KERNEL_ACCOUNT)
+        .why(uapi::CR_FAIL_NONE)?;
     let areas = Areas::read(&space.read(), &mut path, judge)?;
     let fds = Fds::read(process, &mut path, exact, judge)?;
     Ok(exact.then_some((areas, fds)))
@@ -234,8 +297,9 @@ pub(crate) fn checkpoint(
 
     // Frozen, nothing can race the look: no fork, no new fd, and every
     // reference to a pipe is a holder's.
-    let (areas, fds) = refuse_what_restore_cannot_bring_back(process, &space, Some(&frozen), !req.partial)?
-        .ok_or(Failure::new(EINVAL, uapi::CR_FAIL_NONE))?;
+    let (areas, fds) =
+        refuse_what_restore_cannot_bring_back(process, &space, Some(&frozen), !req.partial)?
+            .ok_or(Failure::new(EINVAL, uapi::CR_FAIL_NONE))?;
     let mut report = write_image(process, &space, &frozen, areas, &fds, &mut out)?;
     if req.kill {
         process.kill();
@@ -256,7 +320,8 @@ fn write_image(
     out: &mut OutFile,
 ) -> Result<CheckpointReport, Failure> {
     let mut path = KVec::new();
-    path.resize(PATH_MAX, 0u8, GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
+    path.resize(PATH_MAX, 0u8, GFP_KERNEL_ACCOUNT)
+        .why(uapi::CR_FAIL_NONE)?;
     let mut w = ImageWriter::new(out).map_err(output_failure)?;
 
     let xstate_size = systask::xstate_size();
@@ -271,25 +336,33 @@ fn write_image(
         hostname,
         __pad: [0; 6],
     };
-    w.begin(uapi::CR_REC_HEADER).and_then(|w| w.put(&header)).and_then(|w| w.finish()).map_err(output_failure)?;
+    w.begin(uapi::CR_REC_HEADER)
+        .and_then(|w| w.put(&header))
+        .and_then(|w| w.finish())
+        .map_err(output_failure)?;
 
     let threads = frozen.stops.iter().filter(|s| s.saved.lock().valid).count();
     let mut info = process.info();
     info.nr_threads = threads as u32;
     info.flags |= space.read().process_flags();
-    w.begin(uapi::CR_REC_PROCESS).and_then(|w| w.put(&info)).and_then(|w| w.finish()).map_err(output_failure)?;
+    w.begin(uapi::CR_REC_PROCESS)
+        .and_then(|w| w.put(&info))
+        .and_then(|w| w.finish())
+        .map_err(output_failure)?;
 
     // The address space: its fields and areas are read under its mmap lock,
     // which is never held while writing (a writer may need its own mmap lock
     // under the output's locks, and a slow reader must not stall the mm).
     let mut auxv = KVec::new();
-    auxv.resize(64, 0u64, GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
+    auxv.resize(64, 0u64, GFP_KERNEL_ACCOUNT)
+        .why(uapi::CR_FAIL_NONE)?;
     let mut exe = KVec::new();
     let mut mm_info = {
         let mm = space.read();
         let info = mm.info(&mut auxv);
         let exe_len = mm.exe_path(&mut path).why(uapi::CR_FAIL_NONE)?;
-        exe.extend_from_slice(&path[..exe_len], GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
+        exe.extend_from_slice(&path[..exe_len], GFP_KERNEL_ACCOUNT)
+            .why(uapi::CR_FAIL_NONE)?;
         info
     };
     mm_info.nr_vmas = areas.vmas.len() as u32;
@@ -297,7 +370,9 @@ fn write_image(
     // The auxv as the u64 words it is, little-endian.
     let mut auxv_le = KVec::new();
     for word in &auxv[..mm_info.auxv_words as usize] {
-        auxv_le.extend_from_slice(&word.to_le_bytes(), GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
+        auxv_le
+            .extend_from_slice(&word.to_le_bytes(), GFP_KERNEL_ACCOUNT)
+            .why(uapi::CR_FAIL_NONE)?;
     }
     w.begin(uapi::CR_REC_MM)
         .and_then(|w| w.put(&mm_info))
@@ -317,12 +392,23 @@ fn write_image(
     }
 
     let mut sighand = sys::zeroed_box::<CrSighand>().why(uapi::CR_FAIL_NONE)?;
-    process.sighand(&mut sighand).why(uapi::CR_FAIL_NO_PROCESS)?;
-    w.begin(uapi::CR_REC_SIGHAND).and_then(|w| w.put(&*sighand)).and_then(|w| w.finish()).map_err(output_failure)?;
+    process
+        .sighand(&mut sighand)
+        .why(uapi::CR_FAIL_NO_PROCESS)?;
+    w.begin(uapi::CR_REC_SIGHAND)
+        .and_then(|w| w.put(&*sighand))
+        .and_then(|w| w.finish())
+        .map_err(output_failure)?;
     drop(sighand);
     let (set, queued) = process.shared_pending().why(uapi::CR_FAIL_NO_PROCESS)?;
-    let pending = CrSigpending { signal: set, count: queued.len() as u32, __pad: 0 };
-    w.begin(uapi::CR_REC_SIGPENDING).and_then(|w| w.put(&pending)).map_err(output_failure)?;
+    let pending = CrSigpending {
+        signal: set,
+        count: queued.len() as u32,
+        __pad: 0,
+    };
+    w.begin(uapi::CR_REC_SIGPENDING)
+        .and_then(|w| w.put(&pending))
+        .map_err(output_failure)?;
     for q in queued.iter() {
         w.put(q).map_err(output_failure)?;
     }
@@ -331,7 +417,9 @@ fn write_image(
     // The directories and interval timers, then the fds, then what waits in
     // each pipe they name.
     let mut paths = KVec::new();
-    paths.resize(2 * PATH_MAX, 0u8, GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
+    paths
+        .resize(2 * PATH_MAX, 0u8, GFP_KERNEL_ACCOUNT)
+        .why(uapi::CR_FAIL_NONE)?;
     let fs = process.fs(&mut paths).why(uapi::CR_FAIL_NO_PROCESS)?;
     w.begin(uapi::CR_REC_FS)
         .and_then(|w| w.put(&fs))
@@ -340,7 +428,10 @@ fn write_image(
         .map_err(output_failure)?;
     drop(paths);
     let timers = process.itimers().why(uapi::CR_FAIL_NO_PROCESS)?;
-    w.begin(uapi::CR_REC_ITIMERS).and_then(|w| w.put(&timers)).and_then(|w| w.finish()).map_err(output_failure)?;
+    w.begin(uapi::CR_REC_ITIMERS)
+        .and_then(|w| w.put(&timers))
+        .and_then(|w| w.finish())
+        .map_err(output_failure)?;
 
     // (dev, ino, fd) of each pipe, once.
     let mut pipes: KVVec<(u64, u64, u32)> = KVVec::new();
@@ -354,7 +445,9 @@ fn write_image(
             .and_then(|w| w.finish())
             .map_err(output_failure)?;
         if f.r#type == uapi::CR_FD_PIPE && !pipes.iter().any(|q| q.0 == f.dev && q.1 == f.ino) {
-            pipes.push((f.dev, f.ino, f.fd as u32), GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
+            pipes
+                .push((f.dev, f.ino, f.fd as u32), GFP_KERNEL_ACCOUNT)
+                .why(uapi::CR_FAIL_NONE)?;
         }
     }
     pipes.sort_unstable_by_key(|p| (p.0, p.1));
@@ -367,7 +460,12 @@ fn write_image(
         if data.len() > uapi::CR_IMAGE_MAX_PIPE as usize {
             return Err(Failure::new(E2BIG, uapi::CR_FAIL_LIMIT));
         }
-        let rec = CrPipe { dev, ino, bytes: data.len() as u32, capacity };
+        let rec = CrPipe {
+            dev,
+            ino,
+            bytes: data.len() as u32,
+            capacity,
+        };
         w.begin(uapi::CR_REC_PIPE)
             .and_then(|w| w.put(&rec))
             .and_then(|w| w.put_bytes(&data))
@@ -427,7 +525,11 @@ fn write_image(
 ///
 /// The mmap lock is taken to probe the page tables and to take references on
 /// a batch of pages, and dropped to write them.
-fn write_pages(space: &AddressSpace, areas: &Areas, w: &mut ImageWriter<'_>) -> Result<(), Failure> {
+fn write_pages(
+    space: &AddressSpace,
+    areas: &Areas,
+    w: &mut ImageWriter<'_>,
+) -> Result<(), Failure> {
     let mut bits: ChunkBits = [0; CHUNK_PAGES / usize::BITS as usize];
     let mut batch = PageBatch::with_capacity(BATCH).why(uapi::CR_FAIL_NONE)?;
     for v in areas.vmas.iter() {
@@ -454,7 +556,14 @@ fn write_pages(space: &AddressSpace, areas: &Areas, w: &mut ImageWriter<'_>) -> 
                 while j < n && bit(&bits, j) {
                     j += 1;
                 }
-                write_run(space, start + i * PAGE_SIZE, j - i, anon_only, &mut batch, w)?;
+                write_run(
+                    space,
+                    start + i * PAGE_SIZE,
+                    j - i,
+                    anon_only,
+                    &mut batch,
+                    w,
+                )?;
                 i = j;
             }
             addr = chunk_end;
@@ -479,7 +588,10 @@ fn write_run(
 ) -> Result<(), Failure> {
     while count > 0 {
         batch.clear();
-        let got = space.read().get_pages(addr, count.min(BATCH), batch).why(uapi::CR_FAIL_NONE)?;
+        let got = space
+            .read()
+            .get_pages(addr, count.min(BATCH), batch)
+            .why(uapi::CR_FAIL_NONE)?;
         if got == 0 {
             // No page here (or the zero page): nothing to save.
             addr += PAGE_SIZE;
@@ -498,7 +610,8 @@ fn write_run(
             while e < got && (!anon_only || batch.is_anon(e)) {
                 e += 1;
             }
-            w.pages_record(addr + k * PAGE_SIZE, batch, k..e).map_err(output_failure)?;
+            w.pages_record(addr + k * PAGE_SIZE, batch, k..e)
+                .map_err(output_failure)?;
             k = e;
         }
         addr += got * PAGE_SIZE;

@@ -76,7 +76,9 @@ impl Message {
             fn write_str(&mut self, s: &str) -> core::fmt::Result {
                 let room = (uapi::CR_MSG_MAX as usize - 1).saturating_sub(self.0.len());
                 let s = &s.as_bytes()[..s.len().min(room)];
-                self.0.extend_from_slice(s, GFP_KERNEL_ACCOUNT).map_err(|_| core::fmt::Error)
+                self.0
+                    .extend_from_slice(s, GFP_KERNEL_ACCOUNT)
+                    .map_err(|_| core::fmt::Error)
             }
         }
         let mut t = Text(KVec::new());
@@ -92,19 +94,34 @@ impl Failure {
 
     /// A failure at `addr` (a memory area's address, or an image offset).
     pub(crate) fn at(err: Error, reason: u32, addr: u64) -> Failure {
-        Failure { err, reason, addr, msg: Message::Fixed("") }
+        Failure {
+            err,
+            reason,
+            addr,
+            msg: Message::Fixed(""),
+        }
     }
 
     /// A checkpoint refused because a restore would refuse its image: the
     /// format's rule, with the value it names.
     pub(crate) fn unrestorable(e: crate::format::FormatError) -> Failure {
-        Failure { err: EINVAL, reason: uapi::CR_FAIL_UNRESTORABLE, addr: e.value, msg: Message::Fixed(e.what) }
+        Failure {
+            err: EINVAL,
+            reason: uapi::CR_FAIL_UNRESTORABLE,
+            addr: e.value,
+            msg: Message::Fixed(e.what),
+        }
     }
 
     /// A checkpoint refused because the process holds what no restore brings
     /// back (rules.rs), said as every side says it.
     pub(crate) fn holds(reason: u32, addr: u64, what: &dyn core::fmt::Display) -> Failure {
-        Failure { err: EOPNOTSUPP, reason, addr, msg: Message::made(what) }
+        Failure {
+            err: EOPNOTSUPP,
+            reason,
+            addr,
+            msg: Message::made(what),
+        }
     }
 }
 
@@ -132,6 +149,7 @@ pub(crate) fn resolve(cpid: u64) -> Result<KBox<dyn ProcessClass>, Failure> {
         return Err(Failure::new(EREMOTE, uapi::CR_FAIL_REMOTE));
     }
     let local = local::Local::find(uapi::cpid_pid(cpid))?;
-    let class: KBox<dyn ProcessClass> = KBox::new(local, GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
+    let class: KBox<dyn ProcessClass> =
+        KBox::new(local, GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
     Ok(class)
 }

@@ -184,7 +184,12 @@ impl CrDevice {
     /// `CR_IOC_RESTORE`: the caller becomes the image's process. On success
     /// this returns into the restored program (the value is its ax).
     #[inline(never)]
-    fn restore(&self, file: &File, mut input: UserSliceReader, mut out: UserSliceWriter) -> Result<isize> {
+    fn restore(
+        &self,
+        file: &File,
+        mut input: UserSliceReader,
+        mut out: UserSliceWriter,
+    ) -> Result<isize> {
         let mut args: CrRestoreArgs = input.read()?;
         let bad = args.flags != 0
             || args.__pad != 0
@@ -211,9 +216,17 @@ impl CrDevice {
 
     /// Checks the input fields of a checkpoint request.
     #[inline(never)]
-    fn restore_thread(&self, mut input: UserSliceReader, mut out: UserSliceWriter) -> Result<isize> {
+    fn restore_thread(
+        &self,
+        mut input: UserSliceReader,
+        mut out: UserSliceWriter,
+    ) -> Result<isize> {
         let mut args: CrRestoreThreadArgs = input.read()?;
-        if args.flags != 0 || args.__pad != 0 || args.__reserved.iter().any(|&r| r != 0) || args.index == 0 {
+        if args.flags != 0
+            || args.__pad != 0
+            || args.__reserved.iter().any(|&r| r != 0)
+            || args.index == 0
+        {
             args.fail_reason = uapi::CR_FAIL_ARGS;
             let _ = out.write(&args);
             return Err(EINVAL);

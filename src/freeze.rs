@@ -215,7 +215,11 @@ pub(crate) fn freeze(process: &Process, timeout_ms: u32) -> Result<Frozen, Freez
     let xstate_size = systask::xstate_size();
     let since = sys::now_ns();
     let deadline = since.saturating_add(u64::from(timeout_ms) * 1_000_000);
-    let mut frozen = Frozen { shared: shared.clone(), stops: KVVec::new(), since };
+    let mut frozen = Frozen {
+        shared: shared.clone(),
+        stops: KVVec::new(),
+        since,
+    };
 
     loop {
         let mut asked = 0usize;
@@ -253,7 +257,10 @@ pub(crate) fn freeze(process: &Process, timeout_ms: u32) -> Result<Frozen, Freez
                 return Err(FreezeError::Timeout);
             }
             let ms = ((deadline - now) / 1_000_000).clamp(1, u64::from(u32::MAX)) as u32;
-            match shared.changed.wait_interruptible_timeout(&mut c, msecs_to_jiffies(ms)) {
+            match shared
+                .changed
+                .wait_interruptible_timeout(&mut c, msecs_to_jiffies(ms))
+            {
                 kernel::sync::CondVarTimeoutResult::Signal { .. } => {
                     return Err(FreezeError::Interrupted)
                 }

@@ -151,8 +151,9 @@ impl Leader {
                 return Err(ETIMEDOUT);
             }
             let ms = ((deadline - now) / 1_000_000).clamp(1, 1000) as u32;
-            if let CondVarTimeoutResult::Signal { .. } =
-                s.changed.wait_interruptible_timeout(&mut inner, msecs_to_jiffies(ms))
+            if let CondVarTimeoutResult::Signal { .. } = s
+                .changed
+                .wait_interruptible_timeout(&mut inner, msecs_to_jiffies(ms))
             {
                 return Err(EINTR);
             }
@@ -216,7 +217,10 @@ pub(crate) fn join(index: u32) -> Result<Thread> {
     loop {
         match inner.phase {
             Phase::Go => {
-                let slot = inner.handout.get_mut(index as usize - 1).and_then(Option::take);
+                let slot = inner
+                    .handout
+                    .get_mut(index as usize - 1)
+                    .and_then(Option::take);
                 return slot.ok_or(EINVAL);
             }
             Phase::Failed => {
@@ -225,7 +229,9 @@ pub(crate) fn join(index: u32) -> Result<Thread> {
             }
             Phase::Gathering | Phase::Rebuilding => {}
         }
-        let r = s.changed.wait_interruptible_timeout(&mut inner, msecs_to_jiffies(1000));
+        let r = s
+            .changed
+            .wait_interruptible_timeout(&mut inner, msecs_to_jiffies(1000));
         if let CondVarTimeoutResult::Signal { .. } = r {
             if inner.phase == Phase::Gathering || caller::dying() {
                 leave(&mut inner);

@@ -99,8 +99,13 @@ impl<'a> ImageWriter<'a> {
     /// Starts a record of type `ty`; add its payload, then [`Self::finish`].
     pub(crate) fn begin(&mut self, ty: u32) -> Written<&mut Self> {
         self.buf.clear();
-        let hdr = CrRecord { r#type: ty, check: 0, size: 0 };
-        self.buf.extend_from_slice(uapi::as_bytes(&hdr), GFP_KERNEL_ACCOUNT)?;
+        let hdr = CrRecord {
+            r#type: ty,
+            check: 0,
+            size: 0,
+        };
+        self.buf
+            .extend_from_slice(uapi::as_bytes(&hdr), GFP_KERNEL_ACCOUNT)?;
         Ok(self)
     }
 
@@ -162,9 +167,16 @@ impl<'a> ImageWriter<'a> {
         if count == 0 {
             return Ok(());
         }
-        let run = CrPages { addr: addr as u64, count: count as u64 };
+        let run = CrPages {
+            addr: addr as u64,
+            count: count as u64,
+        };
         let size = (core::mem::size_of::<CrPages>() + count * PAGE_SIZE) as u64;
-        let mut hdr = CrRecord { r#type: uapi::CR_REC_PAGES, check: 0, size };
+        let mut hdr = CrRecord {
+            r#type: uapi::CR_REC_PAGES,
+            check: 0,
+            size,
+        };
         let mut h = sys::Hash::new();
         h.update(uapi::as_bytes(&hdr));
         h.update(uapi::as_bytes(&run));
@@ -179,11 +191,16 @@ impl<'a> ImageWriter<'a> {
         self.checker.sealed(true)?;
 
         self.head.clear();
-        self.head.extend_from_slice(uapi::as_bytes(&hdr), GFP_KERNEL_ACCOUNT)?;
-        self.head.extend_from_slice(uapi::as_bytes(&run), GFP_KERNEL_ACCOUNT)?;
+        self.head
+            .extend_from_slice(uapi::as_bytes(&hdr), GFP_KERNEL_ACCOUNT)?;
+        self.head
+            .extend_from_slice(uapi::as_bytes(&run), GFP_KERNEL_ACCOUNT)?;
         self.seal(hdr.check);
         let len = self.head.len();
-        self.bytes += self.out.write(&[Part::Bytes(&self.head, 0..len), Part::Pages(batch, range)])? as u64;
+        self.bytes += self
+            .out
+            .write(&[Part::Bytes(&self.head, 0..len), Part::Pages(batch, range)])?
+            as u64;
         self.pages += count as u64;
         Ok(())
     }

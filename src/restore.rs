@@ -122,12 +122,14 @@ impl Plan {
     /// Parses `meta`: the magic through the header of the first data record.
     #[inline(never)]
     fn parse(meta: &[u8]) -> Result<KBox<Plan>, Failure> {
-        let fail = |at: u64, what: &'static str| image_failure(FormatError {
-            fault: crate::format::Fault::Invalid,
-            at,
-            what,
-            value: 0,
-        });
+        let fail = |at: u64, what: &'static str| {
+            image_failure(FormatError {
+                fault: crate::format::Fault::Invalid,
+                at,
+                what,
+                value: 0,
+            })
+        };
         let sighand = sys::zeroed_box::<CrSighand>().why(uapi::CR_FAIL_NONE)?;
         // Built in place: the plan is over a kilobyte.
         let mut plan = KBox::init(
@@ -152,24 +154,32 @@ impl Plan {
         .why(uapi::CR_FAIL_NONE)?;
         let magic = meta.get(..8).ok_or_else(|| fail(0, "no magic"))?;
         plan.checker
-            .magic(u64::from_le_bytes(magic.try_into().map_err(|_| fail(0, "no magic"))?))
+            .magic(u64::from_le_bytes(
+                magic.try_into().map_err(|_| fail(0, "no magic"))?,
+            ))
             .map_err(image_failure)?;
         let mut pos = 8usize;
         loop {
             let at = pos as u64;
-            let rec: CrRecord = from_bytes(&meta[pos..]).ok_or_else(|| fail(at, "the metadata ends inside a record header"))?;
+            let rec: CrRecord = from_bytes(&meta[pos..])
+                .ok_or_else(|| fail(at, "the metadata ends inside a record header"))?;
             plan.checker.record(&rec, at).map_err(image_failure)?;
             pos += 16;
             if rec.r#type == CR_REC_PAGES || rec.r#type == CR_REC_TRAILER {
                 // The first data record: its payload comes from the fd.
                 if pos != meta.len() {
-                    return Err(fail(at, "the metadata does not end after the first data record's header"));
+                    return Err(fail(
+                        at,
+                        "the metadata does not end after the first data record's header",
+                    ));
                 }
                 plan.next = rec;
                 plan.next_at = at;
                 break;
             }
-            let end = pos.checked_add(rec.size as usize).filter(|&e| e <= meta.len());
+            let end = pos
+                .checked_add(rec.size as usize)
+                .filter(|&e| e <= meta.len());
             let end = end.ok_or_else(|| fail(at, "the metadata ends inside a record"))?;
             plan.take(&rec, &meta[pos..end], at)?;
             pos = end;
@@ -187,7 +197,9 @@ impl Plan {
         hdr.check = 0;
         h.update(as_bytes(&hdr));
         h.update(payload);
-        self.checker.sealed(h.check() == rec.check).map_err(image_failure)?;
+        self.checker
+            .sealed(h.check() == rec.check)
+            .map_err(image_failure)?;
         self.chain.update(&rec.check.to_le_bytes());
         let record = self.checker.parse(payload).map_err(image_failure)?;
         self.keep(record, at)
@@ -206,8 +218,20 @@ impl Plan {
             }
             Record::Vma { vma, path } => {
                 let path_at = self.paths.len();
-                self.paths.extend_from_slice(path, ACCOUNT).map_err(|_| oom(at))?;
-                self.areas.push(Area { vma, at, path_at, file: None }, ACCOUNT).map_err(|_| oom(at))?;
+                self.paths
+                    .extend_from_slice(path, ACCOUNT)
+                    .map_err(|_| oom(at))?;
+                self.areas
+                    .push(
+                        Area {
+                            vma,
+                            at,
+                            path_at,
+                            file: None,
+                        },
+                        ACCOUNT,
+                    )
+                    .map_err(|_| oom(at))?;
             }
             // Copied straight into the boxed record: 2 KiB stays off the stack.
             Record::Sighand(bytes) => as_bytes_mut(&mut *self.sighand).copy_from_slice(bytes),
@@ -217,9 +241,20 @@ impl Plan {
                     self.shared.push(q, ACCOUNT).map_err(|_| oom(at))?;
                 }
             }
-            Record::Thread { thread, xstate, queued } => {
-                let mut t = Thread { thread, at, xstate: KVVec::new(), pending: KVVec::new() };
-                t.xstate.extend_from_slice(xstate, ACCOUNT).map_err(|_| oom(at))?;
+            Record::Thread {
+                thread,
+                xstate,
+                queued,
+            } => {
+                let mut t = Thread {
+                    thread,
+                    at,
+                    xstate: KVVec::new(),
+                    pending: KVVec::new(),
+                };
+                t.xstate
+                    .extend_from_slice(xstate, ACCOUNT)
+                    .map_err(|_| oom(at))?;
                 for q in queued {
                     t.pending.push(q, ACCOUNT).map_err(|_| oom(at))?;
                 }
@@ -253,7 +288,11 @@ pub(crate) fn restore(args: &CrRestoreArgs, dev: &File) -> Result<isize, Failure
     // With other threads, enter their session first, so that any failure
     // from here on releases them.
     let threads = caller::threads();
-    let leader = if threads > 1 { Some(gather::Leader::enter().why(uapi::CR_FAIL_CALLER)?) } else { None };
+    let leader = if threads > 1 {
+        Some(gather::Leader::enter().why(uapi::CR_FAIL_CALLER)?)
+    } else {
+        None
+    };
     if args.meta_len == 0 {
         return Err(Failure::new(EINVAL, uapi::CR_FAIL_ARGS));
     }
@@ -269,8 +308,16 @@ pub(crate) fn restore(args: &CrRestoreArgs, dev: &File) -> Result<isize, Failure
     if caller::fd_is(args.in_fd, dev) || caller::fd_is(args.status_fd, dev) {
         return Err(Failure::new(EINVAL, uapi::CR_FAIL_ARGS));
     }
-    let meta = caller::UserCopy::new(args.meta, args.meta_len as usize)
-        .map_err(|e| Failure::new(e, if e == EFAULT { uapi::CR_FAIL_ARGS } else { uapi::CR_FAIL_NONE }))?;
+    let meta = caller::UserCopy::new(args.meta, args.meta_len as usize).map_err(|e| {
+        Failure::new(
+            e,
+            if e == EFAULT {
+                uapi::CR_FAIL_ARGS
+            } else {
+                uapi::CR_FAIL_NONE
+            },
+        )
+    })?;
     let input = InFile::get(args.in_fd).why(uapi::CR_FAIL_ARGS)?;
     let mut status = if args.status_fd >= 0 {
         Some(StatusFile::get(args.status_fd).why(uapi::CR_FAIL_ARGS)?)
@@ -285,7 +332,8 @@ pub(crate) fn restore(args: &CrRestoreArgs, dev: &File) -> Result<isize, Failure
     }
     prepare(&mut plan)?;
     if let Some(l) = &leader {
-        l.gather(threads - 1, GATHER_TIMEOUT_MS).map_err(|e| Failure::new(e, uapi::CR_FAIL_CALLER))?;
+        l.gather(threads - 1, GATHER_TIMEOUT_MS)
+            .map_err(|e| Failure::new(e, uapi::CR_FAIL_CALLER))?;
     }
 
     // The point of no return: from here a failure ends the process.
@@ -350,7 +398,11 @@ fn start(t: &CrThread) -> Result<isize, Failure> {
 #[inline(never)]
 pub(crate) fn restore_thread(index: u32) -> Result<isize, Failure> {
     let t = gather::join(index).map_err(|e| {
-        let reason = if e == ECANCELED { uapi::CR_FAIL_CANCELED } else { uapi::CR_FAIL_CALLER };
+        let reason = if e == ECANCELED {
+            uapi::CR_FAIL_CANCELED
+        } else {
+            uapi::CR_FAIL_CALLER
+        };
         Failure::new(e, reason)
     })?;
     // Past the leader's point of no return: a failure ends the process.
@@ -377,16 +429,31 @@ fn prepare(plan: &mut Plan) -> Result<(), Failure> {
     }
     // The leader comes first: it is the thread that calls the restore, and
     // its id is the process's.
-    if plan.threads.first().is_none_or(|t| t.thread.flags & uapi::CR_THREAD_LEADER == 0) {
+    if plan
+        .threads
+        .first()
+        .is_none_or(|t| t.thread.flags & uapi::CR_THREAD_LEADER == 0)
+    {
         return Err(Failure::new(EINVAL, uapi::CR_FAIL_IMAGE));
     }
     // The format allows addresses up to what 5-level paging maps; this
     // machine may map less. Every address the image holds is checked against
     // it here, before anything changes.
     let end = caller::task_size();
-    let high = |addr: u64, at: u64| Failure::at(ENOEXEC, uapi::CR_FAIL_CPU, at).only_if(addr >= end);
+    let high =
+        |addr: u64, at: u64| Failure::at(ENOEXEC, uapi::CR_FAIL_CPU, at).only_if(addr >= end);
     let m = &plan.mm;
-    for a in [m.start_code, m.end_code, m.start_data, m.end_data, m.start_brk, m.brk, m.start_stack, m.arg_end, m.env_end] {
+    for a in [
+        m.start_code,
+        m.end_code,
+        m.start_data,
+        m.end_data,
+        m.start_brk,
+        m.brk,
+        m.start_stack,
+        m.arg_end,
+        m.env_end,
+    ] {
         high(a, plan.mm_at)?;
     }
     for a in plan.areas.iter() {
@@ -399,7 +466,16 @@ fn prepare(plan: &mut Plan) -> Result<(), Failure> {
             return Err(Failure::at(EOPNOTSUPP, uapi::CR_FAIL_UNSUPPORTED, t.at));
         }
         let sas_end = (th.sas_sp + th.sas_size).saturating_sub(1);
-        for a in [th.regs.ip, th.regs.sp, th.regs.fs_base, th.regs.gs_base, sas_end, th.clear_child_tid, th.robust_list, th.rseq] {
+        for a in [
+            th.regs.ip,
+            th.regs.sp,
+            th.regs.fs_base,
+            th.regs.gs_base,
+            sas_end,
+            th.clear_child_tid,
+            th.robust_list,
+            th.rseq,
+        ] {
             high(a, t.at)?;
         }
     }
@@ -492,7 +568,11 @@ fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
         let v = &a.vma;
         let len = (v.end - v.start) as usize;
         let shared = v.flags & uapi::CR_VMA_SHARED != 0;
-        let mut flags = if shared { mman::MAP_SHARED } else { mman::MAP_PRIVATE };
+        let mut flags = if shared {
+            mman::MAP_SHARED
+        } else {
+            mman::MAP_PRIVATE
+        };
         if v.flags & uapi::CR_VMA_GROWSDOWN != 0 {
             flags |= mman::MAP_GROWSDOWN;
         }
@@ -506,7 +586,17 @@ fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
             drop_write = true;
         }
         let mut noreserve = v.flags & uapi::CR_VMA_NORESERVE != 0;
-        if let Some(MappedArea { end, kind, file, next_pgoff, prot: p, flags: f, noreserve: nr, apart }) = prev {
+        if let Some(MappedArea {
+            end,
+            kind,
+            file,
+            next_pgoff,
+            prot: p,
+            flags: f,
+            noreserve: nr,
+            apart,
+        }) = prev
+        {
             // An area that continues the one before it (adjacent, of the same
             // kind, file and protection, anonymous or at the next file
             // offset) would merge with it: the original's were kept apart by
@@ -515,8 +605,15 @@ fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
             // flag that changes least (turning it off only for areas up to
             // 64 MiB, whose commit charge cannot matter much); its VmFlags
             // then show "nr" for "ac" or the reverse.
-            let continues = v.kind == uapi::CR_VMA_ANON || (file == (v.dev, v.ino) && next_pgoff == v.pgoff);
-            if end == v.start && kind == v.kind && continues && !apart && p == prot && f == v.flags & MAPPED && nr == noreserve
+            let continues =
+                v.kind == uapi::CR_VMA_ANON || (file == (v.dev, v.ino) && next_pgoff == v.pgoff);
+            if end == v.start
+                && kind == v.kind
+                && continues
+                && !apart
+                && p == prot
+                && f == v.flags & MAPPED
+                && nr == noreserve
                 && (!noreserve || len <= 64 << 20)
             {
                 noreserve = !noreserve;
@@ -527,13 +624,28 @@ fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
         }
         let at = a.at;
         match v.kind {
-            uapi::CR_VMA_ANON => caller::map(None, v.start as usize, len, prot, flags | mman::MAP_ANONYMOUS, 0),
-            uapi::CR_VMA_FILE => caller::map(a.file.as_ref(), v.start as usize, len, prot, flags, v.pgoff * PAGE_SIZE as u64),
+            uapi::CR_VMA_ANON => caller::map(
+                None,
+                v.start as usize,
+                len,
+                prot,
+                flags | mman::MAP_ANONYMOUS,
+                0,
+            ),
+            uapi::CR_VMA_FILE => caller::map(
+                a.file.as_ref(),
+                v.start as usize,
+                len,
+                prot,
+                flags,
+                v.pgoff * PAGE_SIZE as u64,
+            ),
             _ => Ok(()),
         }
         .map_err(|e| Failure::at(e, uapi::CR_FAIL_NONE, at))?;
         if matches!(v.kind, uapi::CR_VMA_ANON | uapi::CR_VMA_FILE) {
-            caller::settle_area(v.start as usize, v.flags, drop_write).map_err(|e| Failure::at(e, uapi::CR_FAIL_NONE, at))?;
+            caller::settle_area(v.start as usize, v.flags, drop_write)
+                .map_err(|e| Failure::at(e, uapi::CR_FAIL_NONE, at))?;
         }
         prev = Some(MappedArea {
             end: v.end,
@@ -590,7 +702,10 @@ fn queue_pending(queue: &KVVec<CrSiginfo>, set: u64) -> Result<(), Failure> {
     }
     for sig in 1..=64u32 {
         let bit = 1u64 << (sig - 1);
-        if set & bit != 0 && !queue.iter().any(|q| q.signo == sig) && sig != kernel::bindings::SIGKILL {
+        if set & bit != 0
+            && !queue.iter().any(|q| q.signo == sig)
+            && sig != kernel::bindings::SIGKILL
+        {
             caller::raise(sig).why(uapi::CR_FAIL_IMAGE)?;
         }
     }
@@ -624,16 +739,21 @@ fn read_pages(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
             h.update(&t);
             let ck = &mut plan.checker;
             ck.sealed(h.check() == rec.check).map_err(image_failure)?;
-            let trailer: CrTrailer = from_bytes(&t).ok_or_else(|| Failure::new(EINVAL, uapi::CR_FAIL_IMAGE))?;
-            ck.trailer(&trailer, plan.chain.check()).map_err(image_failure)?;
+            let trailer: CrTrailer =
+                from_bytes(&t).ok_or_else(|| Failure::new(EINVAL, uapi::CR_FAIL_IMAGE))?;
+            ck.trailer(&trailer, plan.chain.check())
+                .map_err(image_failure)?;
             return Ok(());
         }
         // A PAGES record: its head, then its data into the mapping.
         let mut head = [0u8; 16];
         read(&mut head, at)?;
         h.update(&head);
-        let run: CrPages = from_bytes(&head).ok_or_else(|| Failure::new(EINVAL, uapi::CR_FAIL_IMAGE))?;
-        let end = run.addr.saturating_add(run.count.saturating_mul(PAGE_SIZE as u64));
+        let run: CrPages =
+            from_bytes(&head).ok_or_else(|| Failure::new(EINVAL, uapi::CR_FAIL_IMAGE))?;
+        let end = run
+            .addr
+            .saturating_add(run.count.saturating_mul(PAGE_SIZE as u64));
         // Pages belong to private memory only: a shared file's pages are the
         // file's, and a checkpoint never saves them.
         let inside = plan
@@ -658,7 +778,9 @@ fn read_pages(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
             addr += n;
             left -= n;
         }
-        plan.checker.sealed(h.check() == rec.check).map_err(image_failure)?;
+        plan.checker
+            .sealed(h.check() == rec.check)
+            .map_err(image_failure)?;
         plan.chain.update(&rec.check.to_le_bytes());
         pos += rec.size;
 
@@ -686,7 +808,13 @@ fn report(status: &mut Option<StatusFile>, f: &Failure) {
 
 /// Writes success to the status fd, if there is one.
 fn report_ok(status: &mut Option<StatusFile>) {
-    let s = CrRestoreStatus { error: 0, reason: uapi::CR_FAIL_NONE, offset: 0, pid: caller::pid(), __pad: 0 };
+    let s = CrRestoreStatus {
+        error: 0,
+        reason: uapi::CR_FAIL_NONE,
+        offset: 0,
+        pid: caller::pid(),
+        __pad: 0,
+    };
     write_status(status, &s);
 }
 

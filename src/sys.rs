@@ -70,7 +70,13 @@ impl Hash {
     /// Adds `data`.
     pub(crate) fn update(&mut self, data: &[u8]) {
         // SAFETY: `state` was reset in `new`; `data` is readable.
-        unsafe { ffi::cr_hash_update(self.state.as_mut_ptr().cast(), data.as_ptr().cast(), data.len()) };
+        unsafe {
+            ffi::cr_hash_update(
+                self.state.as_mut_ptr().cast(),
+                data.as_ptr().cast(),
+                data.len(),
+            )
+        };
     }
 
     /// Adds page `i` of `batch`.

@@ -76,7 +76,14 @@ pub(crate) fn unmap_all() -> Result {
 
 /// Maps `len` bytes at exactly `addr` (`MAP_FIXED` is added): anonymous
 /// memory, or `file` from byte `off`.
-pub(crate) fn map(file: Option<&OpenFile>, addr: usize, len: usize, prot: u32, flags: u32, off: u64) -> Result {
+pub(crate) fn map(
+    file: Option<&OpenFile>,
+    addr: usize,
+    len: usize,
+    prot: u32,
+    flags: u32,
+    off: u64,
+) -> Result {
     let f = file.map_or(core::ptr::null_mut(), |f| f.as_raw());
     let flags = flags | bindings_mman::MAP_FIXED;
     // SAFETY: `f` is NULL or a file we hold a reference on; `vm_mmap` checks
@@ -193,7 +200,6 @@ pub(crate) fn settle_area(addr: usize, image_flags: u32, drop_write: bool) -> Re
     errno(unsafe { ffi::cr_vma_settle(addr as c_ulong, image_flags, how) }).map(|_| ())
 }
 
-
 /// Drops every signal pending for the caller and its process; `EINTR` (and
 /// SIGKILL stays pending) when the process is being killed.
 pub(crate) fn flush_signals() -> Result {
@@ -223,7 +229,9 @@ impl UserCopy {
         // SAFETY: Any pointer may be tested.
         if unsafe { kernel::bindings::IS_ERR(p) } {
             // SAFETY: `p` is an ERR_PTR.
-            return Err(Error::from_errno(unsafe { kernel::bindings::PTR_ERR(p) } as i32));
+            return Err(Error::from_errno(
+                unsafe { kernel::bindings::PTR_ERR(p) } as i32
+            ));
         }
         let ptr = core::ptr::NonNull::new(p.cast::<u8>()).ok_or(ENOMEM)?;
         // INVARIANT: `cr_copy_in` returned `len` initialized bytes we own.

@@ -8,7 +8,9 @@ use kernel::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 
 use kernel::bindings;
 
-use crate::uapi::{CrFd, CrFs, CrItimers, CrMm, CrProcess, CrRegs, CrSighand, CrSiginfo, CrThread, CrVma};
+use crate::uapi::{
+    CrFd, CrFs, CrItimers, CrMm, CrProcess, CrRegs, CrSighand, CrSiginfo, CrThread, CrVma,
+};
 
 // bindgen's kernel structs hold zero-sized placeholders for configured-out
 // members, which this lint flags; only pointers to them cross this boundary,
@@ -43,7 +45,8 @@ extern "C" {
     ) -> c_int;
 
     pub(super) fn cr_xstate_size() -> c_uint;
-    pub(super) fn cr_capture_current(th: *mut CrThread, xstate: *mut c_void, size: c_uint) -> c_int;
+    pub(super) fn cr_capture_current(th: *mut CrThread, xstate: *mut c_void, size: c_uint)
+        -> c_int;
 
     pub(super) fn cr_sighand_get(t: *mut bindings::task_struct, out: *mut CrSighand) -> c_int;
     pub(super) fn cr_sigpending_get(
@@ -54,8 +57,18 @@ extern "C" {
         max: c_int,
     ) -> c_int;
 
-    pub(super) fn cr_mm_get(mm: *mut bindings::mm_struct, out: *mut CrMm, auxv: *mut u64, max: c_uint);
-    pub(super) fn cr_fs_get(t: *mut bindings::task_struct, out: *mut CrFs, buf: *mut c_char, len: c_int) -> c_int;
+    pub(super) fn cr_mm_get(
+        mm: *mut bindings::mm_struct,
+        out: *mut CrMm,
+        auxv: *mut u64,
+        max: c_uint,
+    );
+    pub(super) fn cr_fs_get(
+        t: *mut bindings::task_struct,
+        out: *mut CrFs,
+        buf: *mut c_char,
+        len: c_int,
+    ) -> c_int;
     pub(super) fn cr_itimers_get(t: *mut bindings::task_struct, out: *mut CrItimers) -> c_int;
     pub(super) fn cr_pipe_peek(
         t: *mut bindings::task_struct,
@@ -64,7 +77,11 @@ extern "C" {
         len: usize,
         capacity: *mut u32,
     ) -> c_long;
-    pub(super) fn cr_mm_exe_path(mm: *mut bindings::mm_struct, buf: *mut c_char, len: c_int) -> c_int;
+    pub(super) fn cr_mm_exe_path(
+        mm: *mut bindings::mm_struct,
+        buf: *mut c_char,
+        len: c_int,
+    ) -> c_int;
     pub(super) fn cr_vma_get(
         mm: *mut bindings::mm_struct,
         addr: c_ulong,
@@ -100,7 +117,11 @@ extern "C" {
         nr: c_uint,
         len: usize,
     ) -> isize;
-    pub(super) fn cr_file_write_buf(f: *mut bindings::file, buf: *const c_void, len: usize) -> isize;
+    pub(super) fn cr_file_write_buf(
+        f: *mut bindings::file,
+        buf: *const c_void,
+        len: usize,
+    ) -> isize;
     pub(super) fn cr_file_writable(f: *mut bindings::file) -> c_int;
 
     pub(super) fn cr_fd_get(
@@ -163,7 +184,8 @@ extern "C" {
     pub(super) fn cr_set_regs(r: *const CrRegs, restart: u32, restart_ns: u64) -> c_int;
     pub(super) fn cr_file_read(f: *mut bindings::file, buf: *mut c_void, len: usize) -> isize;
     pub(super) fn cr_open(path: *const c_char, flags: c_int) -> *mut bindings::file;
-    pub(super) fn cr_file_same(f: *mut bindings::file, ino: u64, size: u64, mtime_ns: u64) -> c_int;
+    pub(super) fn cr_file_same(f: *mut bindings::file, ino: u64, size: u64, mtime_ns: u64)
+        -> c_int;
     pub(super) fn cr_caller_pid() -> u32;
 
     pub(super) fn cr_now_real_ns() -> u64;

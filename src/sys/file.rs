@@ -31,7 +31,10 @@ impl OutFile {
         let file = LocalFile::fget(fd)?;
         // SAFETY: `file` is a valid file (we hold a reference).
         errno(unsafe { ffi::cr_file_writable(file.as_ptr()) })?;
-        Ok(OutFile { file, bvecs: KVec::new() })
+        Ok(OutFile {
+            file,
+            bvecs: KVec::new(),
+        })
     }
 
     /// Writes `parts` in order, from the caller's buffers and the pages
@@ -51,9 +54,12 @@ impl OutFile {
                     let mut bv = core::mem::MaybeUninit::<bindings::bio_vec>::uninit();
                     // SAFETY: `bytes` is kmalloc memory (a `KVec`) borrowed for
                     // this call; the helper initializes `bv` to describe it.
-                    unsafe { ffi::cr_bvec_buf(bv.as_mut_ptr(), bytes.as_ptr().cast_mut().cast(), n) };
+                    unsafe {
+                        ffi::cr_bvec_buf(bv.as_mut_ptr(), bytes.as_ptr().cast_mut().cast(), n)
+                    };
                     // SAFETY: Initialized just above.
-                    self.bvecs.push(unsafe { bv.assume_init() }, GFP_KERNEL_ACCOUNT)?;
+                    self.bvecs
+                        .push(unsafe { bv.assume_init() }, GFP_KERNEL_ACCOUNT)?;
                     len += bytes.len();
                 }
                 Part::Pages(batch, range) => {
@@ -63,7 +69,8 @@ impl OutFile {
                         // for the duration of this call.
                         unsafe { ffi::cr_bvec_page(bv.as_mut_ptr(), page) };
                         // SAFETY: Initialized just above.
-                        self.bvecs.push(unsafe { bv.assume_init() }, GFP_KERNEL_ACCOUNT)?;
+                        self.bvecs
+                            .push(unsafe { bv.assume_init() }, GFP_KERNEL_ACCOUNT)?;
                         len += kernel::page::PAGE_SIZE;
                     }
                 }
@@ -75,7 +82,8 @@ impl OutFile {
         let nr = u32::try_from(self.bvecs.len()).map_err(|_| EINVAL)?;
         // SAFETY: `file` is valid; `bvecs` holds `nr` initialized bio_vecs
         // describing `len` bytes of memory borrowed for this call.
-        let ret = unsafe { ffi::cr_file_write(self.file.as_ptr(), self.bvecs.as_mut_ptr(), nr, len) };
+        let ret =
+            unsafe { ffi::cr_file_write(self.file.as_ptr(), self.bvecs.as_mut_ptr(), nr, len) };
         if ret < 0 {
             return Err(Error::from_errno(ret as i32));
         }
@@ -91,7 +99,9 @@ impl OutFile {
         }
         // SAFETY: `file` is valid; `bytes` is readable for its length for
         // the duration of the call.
-        let ret = unsafe { ffi::cr_file_write_buf(self.file.as_ptr(), bytes.as_ptr().cast(), bytes.len()) };
+        let ret = unsafe {
+            ffi::cr_file_write_buf(self.file.as_ptr(), bytes.as_ptr().cast(), bytes.len())
+        };
         if ret < 0 {
             return Err(Error::from_errno(ret as i32));
         }
@@ -128,12 +138,16 @@ impl OpenFile {
         // SAFETY: Any pointer may be tested.
         if unsafe { bindings::IS_ERR(f.cast()) } {
             // SAFETY: `f` is an ERR_PTR.
-            return Err(Error::from_errno(unsafe { bindings::PTR_ERR(f.cast()) } as i32));
+            return Err(Error::from_errno(
+                unsafe { bindings::PTR_ERR(f.cast()) } as i32
+            ));
         }
         let f = core::ptr::NonNull::new(f.cast::<kernel::fs::File>()).ok_or(EINVAL)?;
         // SAFETY: `filp_open` returned a file with a reference we now own;
         // `File` is transparent over `struct file`.
-        Ok(OpenFile { file: unsafe { ARef::from_raw(f) } })
+        Ok(OpenFile {
+            file: unsafe { ARef::from_raw(f) },
+        })
     }
 
     /// `ESTALE` unless the file is (`ino`, `size`, `mtime_ns`).
@@ -156,14 +170,17 @@ impl InFile {
     /// The caller's fd `fd`; `EBADF` if not open.
     pub(crate) fn get(fd: i32) -> Result<InFile> {
         let fd = u32::try_from(fd).map_err(|_| EBADF)?;
-        Ok(InFile { file: LocalFile::fget(fd)? })
+        Ok(InFile {
+            file: LocalFile::fget(fd)?,
+        })
     }
 
     /// Fills `buf`; `Ok(false)` if the file ended before its first byte,
     /// `ENODATA` if it ended inside it. `EINTR` on a signal.
     pub(crate) fn read_exact(&self, buf: &mut [u8]) -> Result<bool> {
         // SAFETY: `buf` is writable for its length; the file is valid.
-        let n = unsafe { ffi::cr_file_read(self.file.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        let n =
+            unsafe { ffi::cr_file_read(self.file.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
         if n < 0 {
             return Err(Error::from_errno(n as i32));
         }
@@ -183,7 +200,9 @@ pub(crate) struct StatusFile {
 impl StatusFile {
     /// The caller's fd `fd`, writable.
     pub(crate) fn get(fd: i32) -> Result<StatusFile> {
-        Ok(StatusFile { out: OutFile::get(fd)? })
+        Ok(StatusFile {
+            out: OutFile::get(fd)?,
+        })
     }
 
     /// Writes `bytes` (a status record; small, one write).

@@ -40,7 +40,9 @@ impl AddressSpace {
         let mm = NonNull::new(mm.cast::<MmWithUser>()).ok_or(EINVAL)?;
         // SAFETY: `get_task_mm` took an `mm_users` reference, which is what an
         // `ARef<MmWithUser>` owns. `MmWithUser` is transparent over `mm_struct`.
-        Ok(AddressSpace { mm: unsafe { ARef::from_raw(mm) } })
+        Ok(AddressSpace {
+            mm: unsafe { ARef::from_raw(mm) },
+        })
     }
 
     /// Whether `t` still runs in this address space (it has not exec'd).
@@ -57,7 +59,10 @@ impl AddressSpace {
 
     /// Takes the mmap read lock: the VMAs cannot change while it is held.
     pub(crate) fn read(&self) -> MmRead<'_> {
-        MmRead { space: self, _guard: self.mm.mmap_read_lock() }
+        MmRead {
+            space: self,
+            _guard: self.mm.mmap_read_lock(),
+        }
     }
 }
 
@@ -111,7 +116,8 @@ impl MmRead<'_> {
         let len = i32::try_from(path.len()).map_err(|_| EINVAL)?;
         // SAFETY: We hold the mmap read lock; `v` is valid; `path` is writable
         // for `len` bytes.
-        let ret = unsafe { ffi::cr_vma_get(self.mm(), addr, &mut v, path.as_mut_ptr().cast(), len) };
+        let ret =
+            unsafe { ffi::cr_vma_get(self.mm(), addr, &mut v, path.as_mut_ptr().cast(), len) };
         Ok(match errno(ret)? {
             0 => None,
             n => Some((v, n == 2)),
@@ -121,10 +127,16 @@ impl MmRead<'_> {
     /// The next chunk of `[addr, end)` whose page tables may hold pages, as
     /// `(start, end)`, with `bits` marking its candidate pages; `None` when
     /// the rest of the range has no page tables. Allocates and faults nothing.
-    pub(crate) fn next_chunk(&self, addr: usize, end: usize, bits: &mut ChunkBits) -> Option<(usize, usize)> {
+    pub(crate) fn next_chunk(
+        &self,
+        addr: usize,
+        end: usize,
+        bits: &mut ChunkBits,
+    ) -> Option<(usize, usize)> {
         let mut chunk_end = 0usize;
         // SAFETY: We hold the mmap read lock; `bits` has room for 512 bits.
-        let start = unsafe { ffi::cr_pt_next(self.mm(), addr, end, &mut chunk_end, bits.as_mut_ptr()) };
+        let start =
+            unsafe { ffi::cr_pt_next(self.mm(), addr, end, &mut chunk_end, bits.as_mut_ptr()) };
         (start < end).then_some((start, chunk_end))
     }
 
@@ -162,7 +174,9 @@ pub(crate) struct PageBatch {
 impl PageBatch {
     /// An empty batch with room for `n` pages.
     pub(crate) fn with_capacity(n: usize) -> Result<PageBatch> {
-        Ok(PageBatch { pages: KVec::with_capacity(n, GFP_KERNEL_ACCOUNT)? })
+        Ok(PageBatch {
+            pages: KVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?,
+        })
     }
 
     /// Whether page `i` is anonymous memory (in a private file mapping: a

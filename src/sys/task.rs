@@ -98,7 +98,8 @@ impl Process {
         loop {
             // Both allocated before any reference is taken, so no error path
             // between taking and owning them can leak one.
-            let mut raw: KVVec<*mut bindings::task_struct> = KVVec::with_capacity(room, GFP_KERNEL_ACCOUNT)?;
+            let mut raw: KVVec<*mut bindings::task_struct> =
+                KVVec::with_capacity(room, GFP_KERNEL_ACCOUNT)?;
             let mut threads: KVVec<ARef<Task>> = KVVec::with_capacity(room, GFP_KERNEL_ACCOUNT)?;
             let max = i32::try_from(room).map_err(|_| E2BIG)?;
             // SAFETY: `raw` has room for `max` pointers; the helper stores up to
@@ -119,7 +120,10 @@ impl Process {
                 threads.push(t, GFP_KERNEL_ACCOUNT)?;
             }
             // The leader first: its record carries CR_THREAD_LEADER.
-            if let Some(i) = threads.iter().position(|t| t.as_ptr() == self.leader.as_ptr()) {
+            if let Some(i) = threads
+                .iter()
+                .position(|t| t.as_ptr() == self.leader.as_ptr())
+            {
                 threads.swap(0, i);
             }
             return Ok(threads);
@@ -154,7 +158,9 @@ impl Process {
         let len = i32::try_from(buf.len()).map_err(|_| EINVAL)?;
         // SAFETY: `leader` is valid; `out` is a valid `struct cr_fs`; `buf`
         // is writable for `len` bytes.
-        errno(unsafe { ffi::cr_fs_get(self.leader.as_ptr(), &mut out, buf.as_mut_ptr().cast(), len) })?;
+        errno(unsafe {
+            ffi::cr_fs_get(self.leader.as_ptr(), &mut out, buf.as_mut_ptr().cast(), len)
+        })?;
         Ok(out)
     }
 
@@ -172,7 +178,15 @@ impl Process {
         let mut capacity = 0u32;
         // SAFETY: `leader` is valid; a zero-length buffer is never written;
         // `capacity` is writable.
-        let r = unsafe { ffi::cr_pipe_peek(self.leader.as_ptr(), fd, core::ptr::null_mut(), 0, &mut capacity) };
+        let r = unsafe {
+            ffi::cr_pipe_peek(
+                self.leader.as_ptr(),
+                fd,
+                core::ptr::null_mut(),
+                0,
+                &mut capacity,
+            )
+        };
         if r != -(bindings::E2BIG as c_long) && r < 0 {
             return Err(Error::from_errno(r as i32));
         }
@@ -185,7 +199,13 @@ impl Process {
         buf.resize(capacity as usize, 0u8, GFP_KERNEL_ACCOUNT)?;
         // SAFETY: `buf` is writable for `capacity` bytes.
         let n = unsafe {
-            ffi::cr_pipe_peek(self.leader.as_ptr(), fd, buf.as_mut_ptr().cast(), buf.len(), &mut capacity)
+            ffi::cr_pipe_peek(
+                self.leader.as_ptr(),
+                fd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut capacity,
+            )
         };
         if n < 0 {
             return Err(Error::from_errno(n as i32));
@@ -210,9 +230,20 @@ impl Process {
         // SAFETY: `leader` is valid; `out` is a valid `struct cr_fd`; `path`
         // is writable for `len` bytes; `held` is writable.
         let ret = unsafe {
-            ffi::cr_fd_get(self.leader.as_ptr(), from, &mut out, path.as_mut_ptr().cast(), len, exact, &mut held)
+            ffi::cr_fd_get(
+                self.leader.as_ptr(),
+                from,
+                &mut out,
+                path.as_mut_ptr().cast(),
+                len,
+                exact,
+                &mut held,
+            )
         };
-        let held = FileHeld { lock: held & HELD_LOCK != 0, lease: held & HELD_LEASE != 0 };
+        let held = FileHeld {
+            lock: held & HELD_LOCK != 0,
+            lease: held & HELD_LEASE != 0,
+        };
         Ok((errno(ret)? == 1).then_some((out, held)))
     }
 
@@ -223,7 +254,9 @@ impl Process {
         let mut pid = 0u32;
         // SAFETY: `leader` is valid; the pid namespace is the caller's, which
         // outlives this call; `pid` is writable.
-        match unsafe { ffi::cr_task_child(self.leader.as_ptr(), ffi::cr_current_pid_ns(), &mut pid) } {
+        match unsafe {
+            ffi::cr_task_child(self.leader.as_ptr(), ffi::cr_current_pid_ns(), &mut pid)
+        } {
             0 => None,
             n => Some((pid, n == 2)),
         }
@@ -233,7 +266,8 @@ impl Process {
     pub(crate) fn deadline_thread(&self) -> Option<u32> {
         // SAFETY: `leader` is valid; the pid namespace is the caller's, which
         // outlives this call.
-        match unsafe { ffi::cr_task_sched_deadline(self.leader.as_ptr(), ffi::cr_current_pid_ns()) } {
+        match unsafe { ffi::cr_task_sched_deadline(self.leader.as_ptr(), ffi::cr_current_pid_ns()) }
+        {
             0 => None,
             tid => Some(tid),
         }
@@ -244,7 +278,6 @@ impl Process {
         // SAFETY: `leader` is valid.
         unsafe { ffi::cr_task_posix_timers(self.leader.as_ptr()) }
     }
-
 
     /// Sends SIGKILL to the whole process.
     pub(crate) fn kill(&self) {
@@ -275,8 +308,9 @@ pub(crate) fn pending(t: &Task, shared: bool) -> Result<(u64, KVVec<CrSiginfo>)>
         let max = i32::try_from(room).map_err(|_| E2BIG)?;
         // SAFETY: `t` is valid; `set` is writable; `v` has room for `max`
         // siginfos, of which the helper initializes min(n, max).
-        let n = errno(unsafe { ffi::cr_sigpending_get(t.as_ptr(), shared, &mut set, v.as_mut_ptr(), max) })?
-            as usize;
+        let n = errno(unsafe {
+            ffi::cr_sigpending_get(t.as_ptr(), shared, &mut set, v.as_mut_ptr(), max)
+        })? as usize;
         if n > room {
             room = n + 16;
             continue;
