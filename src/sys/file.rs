@@ -58,8 +58,8 @@ impl OutFile {
                         ffi::cr_bvec_buf(bv.as_mut_ptr(), bytes.as_ptr().cast_mut().cast(), n)
                     };
                     // SAFETY: Initialized just above.
-                    self.bvecs
-                        .push(unsafe { bv.assume_init() }, GFP_KERNEL_ACCOUNT)?;
+                    let bv = unsafe { bv.assume_init() };
+                    self.bvecs.push(bv, GFP_KERNEL_ACCOUNT)?;
                     len += bytes.len();
                 }
                 Part::Pages(batch, range) => {
@@ -69,8 +69,8 @@ impl OutFile {
                         // for the duration of this call.
                         unsafe { ffi::cr_bvec_page(bv.as_mut_ptr(), page) };
                         // SAFETY: Initialized just above.
-                        self.bvecs
-                            .push(unsafe { bv.assume_init() }, GFP_KERNEL_ACCOUNT)?;
+                        let bv = unsafe { bv.assume_init() };
+                        self.bvecs.push(bv, GFP_KERNEL_ACCOUNT)?;
                         len += kernel::page::PAGE_SIZE;
                     }
                 }
@@ -145,9 +145,8 @@ impl OpenFile {
         let f = core::ptr::NonNull::new(f.cast::<kernel::fs::File>()).ok_or(EINVAL)?;
         // SAFETY: `filp_open` returned a file with a reference we now own;
         // `File` is transparent over `struct file`.
-        Ok(OpenFile {
-            file: unsafe { ARef::from_raw(f) },
-        })
+        let file = unsafe { ARef::from_raw(f) };
+        Ok(OpenFile { file })
     }
 
     /// `ESTALE` unless the file is (`ino`, `size`, `mtime_ns`).

@@ -40,9 +40,8 @@ impl AddressSpace {
         let mm = NonNull::new(mm.cast::<MmWithUser>()).ok_or(EINVAL)?;
         // SAFETY: `get_task_mm` took an `mm_users` reference, which is what an
         // `ARef<MmWithUser>` owns. `MmWithUser` is transparent over `mm_struct`.
-        Ok(AddressSpace {
-            mm: unsafe { ARef::from_raw(mm) },
-        })
+        let mm = unsafe { ARef::from_raw(mm) };
+        Ok(AddressSpace { mm })
     }
 
     /// Whether `t` still runs in this address space (it has not exec'd).
