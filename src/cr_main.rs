@@ -23,6 +23,7 @@ mod freeze;
 mod gather;
 mod image;
 mod restore;
+mod resume;
 // What no restore brings back, shared with crctl.
 #[allow(dead_code, unreachable_pub)]
 mod rules;

@@ -25,6 +25,7 @@ use kernel::{
 };
 
 use crate::{
+    resume,
     sys::{
         self,
         gate::Gate,
@@ -119,6 +120,9 @@ impl ThreadStop {
             let mut s = this.saved.lock();
             let s = &mut *s;
             let r = systask::capture_current(&mut s.thread, &mut s.xstate);
+            if r.is_ok() {
+                resume::record(&mut s.thread);
+            }
             s.valid = r.is_ok();
             s.sem_undo = systask::current_has_sem_undo();
             r

@@ -303,57 +303,27 @@ unsigned int cr_xstate_size(void)
 }
 
 /*
- * For a call stopped with -ERESTART_RESTARTBLOCK that waits with a timeout
- * the restore can give again, the time it had left, from the absolute end its
- * restart block holds: a relative nanosleep or clock_nanosleep on a clock with
- * an hrtimer base, FUTEX_WAIT with a timeout (made an absolute CLOCK_MONOTONIC
- * time by futex_init_timeout()), poll with a timeout (an end on
- * ktime_get_ts64()). 1 when the end has passed; 0 for anything else (a CPU-time
- * or alarm clock; FUTEX_WAIT_BITSET, whose timeout is absolute and issued
- * again as it was; poll without a timeout).
+ * The calling thread's restart block, read as the call that stopped with
+ * -ERESTART_RESTARTBLOCK left it (resume.rs knows which call that was): a
+ * sleep's clock and absolute end, FUTEX_WAIT's absolute end, poll's end
+ * (-1 without a timeout). Only the thread itself may read its block.
  */
-static u64 cr_time_left(const struct user_regs_struct *regs)
+s64 cr_restart_sleep(int *clockid)
 {
-	struct restart_block *rb = &current->restart_block;
-	ktime_t end, now;
+	*clockid = current->restart_block.nanosleep.clockid;
+	return current->restart_block.nanosleep.expires;
+}
 
-	switch (regs->orig_ax) {
-	case __NR_nanosleep:
-	case __NR_clock_nanosleep:
-		end = rb->nanosleep.expires;
-		switch (rb->nanosleep.clockid) {
-		case CLOCK_MONOTONIC:
-			now = ktime_get();
-			break;
-		case CLOCK_REALTIME:
-			now = ktime_get_real();
-			break;
-		case CLOCK_BOOTTIME:
-			now = ktime_get_boottime();
-			break;
-		case CLOCK_TAI:
-			now = ktime_get_clocktai();
-			break;
-		default:
-			return 0;	/* a CPU-time or alarm clock */
-		}
-		break;
-	case __NR_futex:
-		if ((regs->si & FUTEX_CMD_MASK) != FUTEX_WAIT)
-			return 0;
-		end = rb->futex.time;
-		now = ktime_get();
-		break;
-	case __NR_poll:
-		if (!rb->poll.has_timeout)
-			return 0;
-		end = timespec64_to_ktime(rb->poll.end_time);
-		now = ktime_get();
-		break;
-	default:
-		return 0;
-	}
-	return end > now ? end - now : 1;
+s64 cr_restart_futex(void)
+{
+	return current->restart_block.futex.time;
+}
+
+s64 cr_restart_poll(void)
+{
+	const struct restart_block *rb = &current->restart_block;
+
+	return rb->poll.has_timeout ? timespec64_to_ktime(rb->poll.end_time) : -1;
 }
 
 /*
@@ -383,24 +353,6 @@ int cr_capture_current(struct cr_thread *th, void *xstate, unsigned int xstate_s
 	if (ret < 0)
 		return ret;
 	th->xstate_size = xstate_size;
-
-	th->restart = CR_RESTART_NONE;
-	th->restart_errno = 0;
-	if ((long)regs.orig_ax >= 0) {
-		switch ((long)regs.ax) {
-		case -ERESTARTSYS:
-		case -ERESTARTNOINTR:
-		case -ERESTARTNOHAND:
-			th->restart = CR_RESTART_SYSCALL;
-			th->restart_errno = (int)regs.ax;
-			break;
-		case -ERESTART_RESTARTBLOCK:
-			th->restart = CR_RESTART_BLOCK;
-			th->restart_errno = (int)regs.ax;
-			th->restart_ns = cr_time_left(&regs);
-			break;
-		}
-	}
 
 	th->nice = task_nice(current);
 	th->policy = current->policy | (current->sched_reset_on_fork ? SCHED_RESET_ON_FORK : 0);
@@ -1854,82 +1806,15 @@ int cr_set_xstate(const void *buf, unsigned int size)
 /*
  * Sets the calling thread's registers from @r, with the checks sigreturn
  * makes: user code and stack segments, only the user-settable flags, no
- * syscall in progress. For a thread stopped in a system call, @restart says
- * how it resumes: re-executed (ax = orig_ax, ip back over the syscall
- * instruction), or, for calls whose restart state the kernel held in the
- * thread's restart block (see cr_resume_left()), issued again for the time
- * they had left, or else returning -EINTR as after a signal handler. ax is set
- * on the way out (cr_on_return). The fs base is loaded as
- * arch_prctl(ARCH_SET_FS) does; a nonzero gs selector is refused
- * (-EOPNOTSUPP).
+ * syscall in progress; ax becomes @ax on the way out (cr_on_return: the
+ * ioctl's own return value is an int and would truncate it). How a thread
+ * stopped in a system call resumes is resume.rs's to put in @r and @ax. The fs
+ * base is loaded as arch_prctl(ARCH_SET_FS) does; a nonzero gs selector is
+ * refused (-EOPNOTSUPP).
  */
-/*
- * Whether a system call stopped with -ERESTART_RESTARTBLOCK can just be
- * issued again: its restart block (kernel memory, not in the image) holds
- * nothing its arguments do not. poll() with no timeout and FUTEX_WAIT_BITSET
- * (an absolute timeout, still in the caller's memory) are such calls.
- */
-static bool cr_reissue(const struct cr_regs *r)
-{
-	return (r->orig_ax == __NR_poll && (int)r->dx < 0) ||
-	       (r->orig_ax == __NR_futex && (r->si & FUTEX_CMD_MASK) == FUTEX_WAIT_BITSET);
-}
-
-/*
- * A call stopped with -ERESTART_RESTARTBLOCK with @left, the time it had
- * left (cr_time_left()), is issued again to wait that long, as the kernel's
- * own restart would: the argument that held its relative timeout is pointed
- * at a record holding the time left (nanosleep's first, clock_nanosleep's
- * third, FUTEX_WAIT's fourth), or for poll set to the milliseconds left,
- * rounded up. The record goes below the red zone of the thread's stack, where
- * a signal frame would go, and is read by the call as it starts. The restart
- * block itself is not rebuilt: it holds a kernel function pointer, which a
- * module may neither forge nor carry in an image. The rewritten argument
- * register is the one thing the caller could see differ (system calls keep
- * their argument registers); the C libraries' wrappers do not read it back.
- * A handled signal then interrupts the call as it would natively, with the
- * time left in nanosleep's rem. Returns false (the caller makes it EINTR) for
- * other calls, or if the record cannot be written.
- */
-static bool cr_resume_left(struct cr_regs *a, u64 left)
-{
-	struct __kernel_timespec ts = {
-		.tv_sec = left / NSEC_PER_SEC,
-		.tv_nsec = left % NSEC_PER_SEC,
-	};
-	unsigned long rec = ((a->sp - 128) & ~15UL) - sizeof(ts);
-	u64 ms;
-
-	if (!left || a->ip < 2)
-		return false;
-	switch (a->orig_ax) {
-	case __NR_poll:
-		ms = left <= 1 ? 0 : DIV_ROUND_UP(left, NSEC_PER_MSEC);
-		a->dx = min_t(u64, ms, INT_MAX);
-		return true;
-	case __NR_nanosleep:
-	case __NR_clock_nanosleep:
-	case __NR_futex:
-		if (left <= 1)
-			ts.tv_nsec = 0;	/* over: a zero wait returns at once */
-		if (a->sp < 128 + sizeof(ts) || copy_to_user((void __user *)rec, &ts, sizeof(ts)))
-			return false;
-		if (a->orig_ax == __NR_nanosleep)
-			a->di = rec;
-		else if (a->orig_ax == __NR_clock_nanosleep)
-			a->dx = rec;
-		else
-			a->r10 = rec;
-		return true;
-	}
-	return false;
-}
-
-int cr_set_regs(const struct cr_regs *r, u32 restart, u64 restart_ns)
+int cr_set_regs(const struct cr_regs *r, u64 ax)
 {
 	struct pt_regs *regs = task_pt_regs(current);
-	struct cr_regs a = *r;
-	unsigned long ip = r->ip;
 	struct cr_on_return *c;
 	int i, err;
 
@@ -1944,44 +1829,13 @@ int cr_set_regs(const struct cr_regs *r, u32 restart, u64 restart_ns)
 	savesegment(gs, gs_sel);
 	if (gs_sel)
 		return -EOPNOTSUPP;
-	if (restart == CR_RESTART_BLOCK && cr_reissue(r))
-		restart = CR_RESTART_SYSCALL;
-	if (restart == CR_RESTART_SYSCALL && ((long)r->orig_ax < 0 || ip < 2))
-		return -EINVAL;
 	c = kzalloc(sizeof(*c), GFP_KERNEL_ACCOUNT);
 	if (!c)
 		return -ENOMEM;
 	c->set_ax = true;
-	c->ax = r->ax;
+	c->ax = ax;
 	for (i = 0; i < CR_CLOSE_MAX; i++)
 		c->fd[i] = -1;
-	if (restart == CR_RESTART_SYSCALL) {
-		c->ax = r->orig_ax;
-		ip -= 2;
-	} else if (restart == CR_RESTART_BLOCK && cr_resume_left(&a, restart_ns)) {
-		c->ax = r->orig_ax;
-		ip -= 2;
-	} else if (restart == CR_RESTART_BLOCK) {
-		/*
-		 * As after a handled signal: EINTR, and for a sleep the time it
-		 * had left in its rem argument (nanosleep's second, clock_
-		 * nanosleep's fourth), so a caller that loops on EINTR sleeps
-		 * out the rest.
-		 */
-		void __user *rem = (void __user *)(r->orig_ax == __NR_nanosleep ? r->si : r->r10);
-		bool sleep = r->orig_ax == __NR_nanosleep || r->orig_ax == __NR_clock_nanosleep;
-
-		c->ax = -EINTR;
-		if (sleep && restart_ns && rem) {
-			struct __kernel_timespec ts = {
-				.tv_sec = restart_ns / NSEC_PER_SEC,
-				.tv_nsec = restart_ns % NSEC_PER_SEC,
-			};
-
-			if (copy_to_user(rem, &ts, sizeof(ts)))
-				c->ax = -EFAULT;
-		}
-	}
 	err = cr_on_return_queue(c);
 	if (err)
 		return err;
@@ -1992,14 +1846,14 @@ int cr_set_regs(const struct cr_regs *r, u32 restart, u64 restart_ns)
 	regs->bp = r->bp;
 	regs->bx = r->bx;
 	regs->r11 = r->r11;
-	regs->r10 = a.r10;
+	regs->r10 = r->r10;
 	regs->r9 = r->r9;
 	regs->r8 = r->r8;
 	regs->cx = r->cx;
-	regs->dx = a.dx;
+	regs->dx = r->dx;
 	regs->si = r->si;
-	regs->di = a.di;
-	regs->ip = ip;
+	regs->di = r->di;
+	regs->ip = r->ip;
 	regs->sp = r->sp;
 	regs->cs = __USER_CS;
 	regs->ss = __USER_DS;

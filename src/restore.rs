@@ -17,7 +17,7 @@ use kernel::{fs::File, page::PAGE_SIZE, prelude::*};
 use crate::{
     class::{Failure, Why},
     format::{Checker, FormatError, Record, MAX_METADATA},
-    gather,
+    gather, resume,
     sys::{
         self,
         caller::{self, bindings_mman as mman},
@@ -382,7 +382,7 @@ const GATHER_TIMEOUT_MS: u32 = 10_000;
 /// Returns into the restored program with `regs` (ax included: the ioctl's
 /// return value does not matter).
 fn start(t: &CrThread) -> Result<isize, Failure> {
-    match caller::set_regs(&t.regs, t.restart, t.restart_ns) {
+    match resume::resume(t).and_then(|(regs, ax)| caller::set_regs(&regs, ax)) {
         Ok(()) => Ok(0),
         Err(e) => {
             // Registers were checked in `prepare`; this cannot happen, but if

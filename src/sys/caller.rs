@@ -177,12 +177,12 @@ pub(crate) fn set_xstate(xstate: &[u8]) -> Result {
     errno(unsafe { ffi::cr_set_xstate(xstate.as_ptr().cast(), size) }).map(|_| ())
 }
 
-/// Sets the calling thread's registers for its return to user space. ax is
-/// set on the way out (the system call's return value, an int, would
+/// Sets the calling thread's registers for its return to user space, ax to
+/// `ax` on the way out (the system call's return value, an int, would
 /// overwrite and truncate it), so the ioctl's own return value is ignored.
-pub(crate) fn set_regs(r: &CrRegs, restart: u32, restart_ns: u64) -> Result {
+pub(crate) fn set_regs(r: &CrRegs, ax: u64) -> Result {
     // SAFETY: `r` is a valid `struct cr_regs`.
-    errno(unsafe { ffi::cr_set_regs(r, restart, restart_ns) }).map(|_| ())
+    errno(unsafe { ffi::cr_set_regs(r, ax) }).map(|_| ())
 }
 
 /// `CR_SETTLE_DROP_WRITE` of helpers.h.

@@ -181,7 +181,10 @@ extern "C" {
     pub(super) fn cr_raise(sig: c_int) -> c_int;
     pub(super) fn cr_set_umask(umask: u32);
     pub(super) fn cr_set_xstate(buf: *const c_void, size: c_uint) -> c_int;
-    pub(super) fn cr_set_regs(r: *const CrRegs, restart: u32, restart_ns: u64) -> c_int;
+    pub(super) fn cr_set_regs(r: *const CrRegs, ax: u64) -> c_int;
+    pub(super) fn cr_restart_sleep(clockid: *mut c_int) -> i64;
+    pub(super) fn cr_restart_futex() -> i64;
+    pub(super) fn cr_restart_poll() -> i64;
     pub(super) fn cr_file_read(f: *mut bindings::file, buf: *mut c_void, len: usize) -> isize;
     pub(super) fn cr_open(path: *const c_char, flags: c_int) -> *mut bindings::file;
     pub(super) fn cr_file_same(f: *mut bindings::file, ino: u64, size: u64, mtime_ns: u64)

@@ -7,7 +7,7 @@ use core::ptr::NonNull;
 
 use kernel::{
     bindings,
-    ffi::c_long,
+    ffi::{c_int, c_long},
     prelude::*,
     sync::{aref::ARef, Arc},
     task::Task,
@@ -341,6 +341,31 @@ pub(crate) fn capture_current(th: &mut CrThread, xstate: &mut [u8]) -> Result {
     // SAFETY: `th` is a valid `struct cr_thread`; `xstate` is writable for
     // `size` bytes.
     errno(unsafe { ffi::cr_capture_current(th, xstate.as_mut_ptr().cast(), size) }).map(|_| ())
+}
+
+/// The calling thread's restart block as a sleep left it: its clock id and
+/// absolute end (ns).
+pub(crate) fn current_restart_sleep() -> (i32, i64) {
+    let mut clock: c_int = 0;
+    // SAFETY: Reads the calling thread's own restart block; `clock` is
+    // writable.
+    let end = unsafe { ffi::cr_restart_sleep(&mut clock) };
+    (clock, end)
+}
+
+/// The calling thread's restart block as FUTEX_WAIT left it: its absolute
+/// end (ns, CLOCK_MONOTONIC).
+pub(crate) fn current_restart_futex() -> i64 {
+    // SAFETY: Reads the calling thread's own restart block.
+    unsafe { ffi::cr_restart_futex() }
+}
+
+/// The calling thread's restart block as poll left it: its absolute end
+/// (ns, CLOCK_MONOTONIC), or `None` when it had no timeout.
+pub(crate) fn current_restart_poll() -> Option<i64> {
+    // SAFETY: Reads the calling thread's own restart block.
+    let end = unsafe { ffi::cr_restart_poll() };
+    (end >= 0).then_some(end)
 }
 
 /// The `callback_head` of a queued task_work, embedded in [`ThreadStop`].
