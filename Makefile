@@ -86,7 +86,7 @@ fresh-check:
 
 # Benchmarks (not tests): in the fast kernel, measured side by side in one guest.
 BENCH := $(TOP)/build/bench/cr_bench
-$(BENCH): $(TOP)/bench/cr_bench.c $(TOP)/include/uapi/linux/cr.h
+$(BENCH): $(TOP)/bench/cr_bench.c $(TOP)/include/uapi/linux/cr.h $(TOP)/include/uapi/linux/cr_image.h
 	@mkdir -p $(dir $@)
 	@gcc -O2 -Wall -Werror -static -pthread -I$(TOP)/include/uapi \
 		-isystem $$($(TOP)/scripts/kernel headers) -o $@ $<

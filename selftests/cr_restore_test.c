@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <linux/cr.h>
+#include <linux/cr_image.h>
 
 #include "cr_harness.h"
 #include "cr_util.h"

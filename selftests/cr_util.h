@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <linux/cr.h>
+#include <linux/cr_image.h>
 
 /* The directory this test program lives in (the other programs are there). */
 static inline const char *cr_test_dir(void)

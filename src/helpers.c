@@ -51,6 +51,7 @@
 #include <linux/utsname.h>
 #include <linux/xxhash.h>
 #include <linux/cr.h>
+#include <linux/cr_image.h>
 
 #include "helpers.h"
 

@@ -8,6 +8,7 @@
 
 #include <linux/types.h>
 #include <linux/cr.h>
+#include <linux/cr_image.h>
 
 struct bio_vec;
 struct callback_head;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The image writer: the stream of records of include/uapi/linux/cr.h,
+//! The image writer: the stream of records of include/uapi/linux/cr_image.h,
 //! written in order with no seeks, each record checksummed, and a trailer
 //! that counts and chains them (Documentation/image-format.rst).
 //!

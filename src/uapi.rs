@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Rust mirror of `include/uapi/linux/cr.h`, the /dev/cr ABI.
+//! Rust mirror of `include/uapi/linux/cr.h`, the /dev/cr ABI, and of
+//! `include/uapi/linux/cr_image.h`, the image format.
 //!
 //! This file is shared, byte for byte, by the kernel module and by crctl (which
 //! includes it with `#[path]`), so it may use `core` only. The layout assertions

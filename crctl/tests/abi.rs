@@ -413,7 +413,7 @@ fn rust_mirror_matches_c_header() {
     let table = layout();
 
     let mut c = String::from(
-        "#include <stdio.h>\n#include <stddef.h>\n#include <linux/cr.h>\nint main(void)\n{\n",
+        "#include <stdio.h>\n#include <stddef.h>\n#include <linux/cr.h>\n#include <linux/cr_image.h>\nint main(void)\n{\n",
     );
     for (expr, _) in &table {
         c.push_str(&format!(
