@@ -11,19 +11,6 @@
 
 use core::mem::size_of;
 
-/// Version of this ABI (`CR_ABI_VERSION`).
-pub const CR_ABI_VERSION: u32 = 1;
-
-/// `cr_info.arch` for x86_64.
-pub const CR_ARCH_X86_64: u32 = 1;
-
-/// `CR_IOC_CHECKPOINT` is implemented.
-pub const CR_FEATURE_CHECKPOINT: u64 = 1 << 0;
-/// `CR_IOC_RESTORE` is implemented.
-pub const CR_FEATURE_RESTORE: u64 = 1 << 1;
-/// Every `CR_FEATURE_*` bit this ABI version defines.
-pub const CR_FEATURES_ALL: u64 = CR_FEATURE_CHECKPOINT | CR_FEATURE_RESTORE;
-
 /// `CR_CPID(host, pid)`: a cluster-wide process id.
 pub const fn cpid(host: u32, pid: u32) -> u64 {
     ((host as u64) << 32) | pid as u64
@@ -36,16 +23,6 @@ pub const fn cpid_host(cpid: u64) -> u32 {
 pub const fn cpid_pid(cpid: u64) -> u32 {
     cpid as u32
 }
-
-/// `CR_CHECKPOINT_KILL`: end the target once the image is complete.
-pub const CR_CHECKPOINT_KILL: u32 = 1 << 0;
-/// `CR_CHECKPOINT_PARTIAL`: write the image even when the process holds what
-/// no restore brings back; not with `CR_CHECKPOINT_KILL`.
-pub const CR_CHECKPOINT_PARTIAL: u32 = 1 << 1;
-/// Every `CR_CHECKPOINT_*` flag.
-pub const CR_CHECKPOINT_FLAGS_ALL: u32 = CR_CHECKPOINT_KILL | CR_CHECKPOINT_PARTIAL;
-/// Freeze timeout when the argument is 0.
-pub const CR_FREEZE_TIMEOUT_MS_DEFAULT: u32 = 10000;
 
 /// Plain ABI data: `#[repr(C)]`, made only of integers and arrays of
 /// integers, with every padding byte an explicit field.
@@ -105,11 +82,20 @@ macro_rules! abi_structs {
                 zeroed()
             }
         }
-    )*};
-}
+    )*
 
-/// The ioctl type byte of /dev/cr.
-pub const CR_IOC_MAGIC: u32 = 0xC7;
+    /// Every ABI struct's layout, for crctl's `abi` test to compare with the C
+    /// headers: the Rust name (`CrFoo` for `struct cr_foo`), its size, and each
+    /// field's name and offset.
+    pub const ABI_LAYOUTS: &[(&str, usize, &[(&str, usize)])] = &[$(
+        (
+            stringify!($name),
+            size_of::<$name>(),
+            &[$((stringify!($f), core::mem::offset_of!($name, $f))),*],
+        ),
+    )*];
+    };
+}
 
 abi_structs! {
     /// What the module is and what it can do (`struct cr_info`).
@@ -594,227 +580,6 @@ abi_structs! {
     }
 }
 
-/// `CR_RLIMITS`: resource limits in a process record.
-pub const CR_RLIMITS: usize = 16;
-/// `CR_NSIG`: signals in a sighand record.
-pub const CR_NSIG: usize = 64;
-
-/// The first 8 bytes of every image.
-pub const CR_IMAGE_MAGIC: u64 = 0x3147_4d49_5243_5243;
-/// Image format version.
-pub const CR_IMAGE_VERSION: u32 = 2;
-/// Largest payload of one record.
-pub const CR_IMAGE_MAX_RECORD: u64 = 64 << 20;
-/// Longest path in an image.
-pub const CR_IMAGE_MAX_PATH: u32 = 4096;
-
-/// The longest message (with its NUL) a failed checkpoint writes (`CR_MSG_MAX`).
-pub const CR_MSG_MAX: u32 = 4096;
-/// Most threads in an image.
-pub const CR_IMAGE_MAX_THREADS: u32 = 65536;
-/// Most VMAs in an image.
-pub const CR_IMAGE_MAX_VMAS: u32 = 1048576;
-/// Largest xsave state.
-pub const CR_IMAGE_MAX_XSTATE: u32 = 65536;
-/// Most bytes of data in one pipe.
-pub const CR_IMAGE_MAX_PIPE: u32 = 16 << 20;
-
-/// Record types (`enum cr_record_type`).
-pub const CR_REC_HEADER: u32 = 1;
-/// See [`CR_REC_HEADER`].
-pub const CR_REC_PROCESS: u32 = 2;
-/// See [`CR_REC_HEADER`].
-pub const CR_REC_MM: u32 = 3;
-/// See [`CR_REC_HEADER`].
-pub const CR_REC_VMA: u32 = 4;
-/// See [`CR_REC_HEADER`].
-pub const CR_REC_SIGHAND: u32 = 5;
-/// See [`CR_REC_HEADER`].
-pub const CR_REC_SIGPENDING: u32 = 6;
-/// See [`CR_REC_HEADER`].
-pub const CR_REC_FD: u32 = 7;
-/// See [`CR_REC_HEADER`].
-pub const CR_REC_THREAD: u32 = 8;
-/// See [`CR_REC_HEADER`].
-pub const CR_REC_PAGES: u32 = 9;
-/// See [`CR_REC_HEADER`].
-pub const CR_REC_TRAILER: u32 = 10;
-/// See [`CR_REC_HEADER`].
-pub const CR_REC_FS: u32 = 11;
-/// See [`CR_REC_HEADER`].
-pub const CR_REC_ITIMERS: u32 = 12;
-/// See [`CR_REC_HEADER`].
-pub const CR_REC_PIPE: u32 = 13;
-
-/// `cr_vma.kind` values.
-pub const CR_VMA_ANON: u32 = 1;
-/// See [`CR_VMA_ANON`].
-pub const CR_VMA_FILE: u32 = 2;
-/// See [`CR_VMA_ANON`].
-pub const CR_VMA_SHMEM: u32 = 3;
-/// See [`CR_VMA_ANON`].
-pub const CR_VMA_VDSO: u32 = 4;
-/// See [`CR_VMA_ANON`].
-pub const CR_VMA_VVAR: u32 = 5;
-/// See [`CR_VMA_ANON`].
-pub const CR_VMA_VSYSCALL: u32 = 6;
-/// See [`CR_VMA_ANON`].
-pub const CR_VMA_DEVICE: u32 = 7;
-
-/// `cr_vma.flags` bits.
-pub const CR_VMA_SHARED: u32 = 1 << 0;
-/// See [`CR_VMA_SHARED`].
-pub const CR_VMA_GROWSDOWN: u32 = 1 << 1;
-/// See [`CR_VMA_SHARED`].
-pub const CR_VMA_HEAP: u32 = 1 << 2;
-/// See [`CR_VMA_SHARED`].
-pub const CR_VMA_STACK: u32 = 1 << 3;
-/// See `cr.h`: a shared mapping whose file was opened for writing.
-pub const CR_VMA_MAYWRITE: u32 = 1 << 6;
-/// See [`CR_VMA_SHARED`].
-pub const CR_VMA_LOCKED: u32 = 1 << 4;
-/// See [`CR_VMA_SHARED`].
-pub const CR_VMA_DONTDUMP: u32 = 1 << 5;
-/// `cr_vma.flags`: MADV_HUGEPAGE.
-pub const CR_VMA_HUGEPAGE: u32 = 1 << 7;
-/// `cr_vma.flags`: MADV_NOHUGEPAGE.
-pub const CR_VMA_NOHUGEPAGE: u32 = 1 << 8;
-/// `cr_vma.flags`: MADV_DONTFORK.
-pub const CR_VMA_DONTFORK: u32 = 1 << 9;
-/// `cr_vma.flags`: MADV_WIPEONFORK.
-pub const CR_VMA_WIPEONFORK: u32 = 1 << 10;
-/// `cr_vma.flags`: MADV_SEQUENTIAL.
-pub const CR_VMA_SEQ_READ: u32 = 1 << 11;
-/// `cr_vma.flags`: MADV_RANDOM.
-pub const CR_VMA_RAND_READ: u32 = 1 << 12;
-/// `cr_vma.flags`: soft-dirty.
-pub const CR_VMA_SOFTDIRTY: u32 = 1 << 13;
-/// `cr_vma.flags`: KSM may merge its pages.
-pub const CR_VMA_MERGEABLE: u32 = 1 << 14;
-/// `cr_vma.flags`: holds a commit charge.
-pub const CR_VMA_ACCOUNT: u32 = 1 << 15;
-/// `cr_vma.flags`: MAP_NORESERVE.
-pub const CR_VMA_NORESERVE: u32 = 1 << 16;
-/// `cr_vma.flags`: may hold guard pages.
-pub const CR_VMA_GUARD: u32 = 1 << 17;
-/// Every `CR_VMA_*` flag.
-pub const CR_VMA_FLAGS_ALL: u32 = 0x3ffff;
-
-/// `cr_fd.type` values.
-pub const CR_FD_REG: u32 = 1;
-/// See [`CR_FD_REG`].
-pub const CR_FD_DIR: u32 = 2;
-/// See [`CR_FD_REG`].
-pub const CR_FD_PIPE: u32 = 3;
-/// See [`CR_FD_REG`].
-pub const CR_FD_TTY: u32 = 4;
-/// See [`CR_FD_REG`].
-pub const CR_FD_SOCKET: u32 = 5;
-/// See [`CR_FD_REG`].
-pub const CR_FD_CHR: u32 = 6;
-/// See [`CR_FD_REG`].
-pub const CR_FD_BLK: u32 = 7;
-/// See [`CR_FD_REG`].
-pub const CR_FD_ANON: u32 = 8;
-/// See [`CR_FD_REG`].
-pub const CR_FD_OTHER: u32 = 9;
-
-/// `cr_fd.flags`: the open file is also held outside the process (another
-/// process has it, inherited or passed), so a restore cannot make it anew.
-pub const CR_FD_F_SHARED: u32 = 1 << 0;
-
-/// `cr_process.flags`: PR_SET_CHILD_SUBREAPER.
-pub const CR_PROCESS_SUBREAPER: u32 = 1 << 0;
-/// `cr_process.flags`: PR_SET_THP_DISABLE.
-pub const CR_PROCESS_THP_DISABLE: u32 = 1 << 1;
-/// `cr_process.flags`: PR_SET_THP_DISABLE with PR_THP_DISABLE_EXCEPT_ADVISED.
-pub const CR_PROCESS_THP_EXCEPT_ADVISED: u32 = 1 << 2;
-/// `cr_process.flags`: PR_SET_MEMORY_MERGE (KSM for every area).
-pub const CR_PROCESS_KSM_ANY: u32 = 1 << 3;
-/// `cr_process.flags`: PR_SET_MDWE with MDWE_REFUSE_EXEC_GAIN.
-pub const CR_PROCESS_MDWE: u32 = 1 << 4;
-/// `cr_process.flags`: PR_SET_MDWE with PR_MDWE_NO_INHERIT too.
-pub const CR_PROCESS_MDWE_NO_INHERIT: u32 = 1 << 5;
-/// `cr_process.flags`: registered for MEMBARRIER_CMD_PRIVATE_EXPEDITED.
-pub const CR_PROCESS_MEMBARRIER_PRIVATE: u32 = 1 << 8;
-/// `cr_process.flags`: registered for MEMBARRIER_CMD_GLOBAL_EXPEDITED.
-pub const CR_PROCESS_MEMBARRIER_GLOBAL: u32 = 1 << 9;
-/// `cr_process.flags`: registered for ..._PRIVATE_EXPEDITED_SYNC_CORE.
-pub const CR_PROCESS_MEMBARRIER_SYNC_CORE: u32 = 1 << 10;
-/// `cr_process.flags`: registered for ..._PRIVATE_EXPEDITED_RSEQ.
-pub const CR_PROCESS_MEMBARRIER_RSEQ: u32 = 1 << 11;
-/// Every `CR_PROCESS_*` bit.
-pub const CR_PROCESS_ALL: u32 = 0x0f3f;
-
-/// `cr_thread.restart` values.
-pub const CR_RESTART_NONE: u32 = 0;
-/// See [`CR_RESTART_NONE`].
-pub const CR_RESTART_SYSCALL: u32 = 1;
-/// See [`CR_RESTART_NONE`].
-pub const CR_RESTART_BLOCK: u32 = 2;
-
-/// `cr_checkpoint_args.fail_reason` values (`CR_FAIL_*`).
-pub const CR_FAIL_NONE: u32 = 0;
-/// See [`CR_FAIL_NONE`].
-pub const CR_FAIL_ARGS: u32 = 1;
-/// See [`CR_FAIL_NONE`].
-pub const CR_FAIL_REMOTE: u32 = 2;
-/// See [`CR_FAIL_NONE`].
-pub const CR_FAIL_NO_PROCESS: u32 = 3;
-/// See [`CR_FAIL_NONE`].
-pub const CR_FAIL_KTHREAD: u32 = 4;
-/// See [`CR_FAIL_NONE`].
-pub const CR_FAIL_SELF: u32 = 5;
-/// See [`CR_FAIL_NONE`].
-pub const CR_FAIL_STOPPED: u32 = 6;
-/// See [`CR_FAIL_NONE`].
-pub const CR_FAIL_PERM: u32 = 7;
-/// See [`CR_FAIL_NONE`].
-pub const CR_FAIL_PROOF: u32 = 8;
-/// See [`CR_FAIL_NONE`].
-pub const CR_FAIL_OUTPUT: u32 = 9;
-/// See [`CR_FAIL_NONE`].
-pub const CR_FAIL_BUSY: u32 = 10;
-/// See [`CR_FAIL_NONE`].
-pub const CR_FAIL_TIMEOUT: u32 = 11;
-/// See [`CR_FAIL_NONE`].
-pub const CR_FAIL_INTERRUPTED: u32 = 12;
-/// See [`CR_FAIL_NONE`].
-pub const CR_FAIL_EXEC: u32 = 13;
-/// See [`CR_FAIL_NONE`].
-pub const CR_FAIL_SHMEM: u32 = 14;
-/// See [`CR_FAIL_NONE`].
-pub const CR_FAIL_DEVICE: u32 = 15;
-/// See [`CR_FAIL_NONE`].
-pub const CR_FAIL_LIMIT: u32 = 16;
-/// See [`CR_FAIL_NONE`].
-pub const CR_FAIL_IMAGE: u32 = 17;
-/// See [`CR_FAIL_NONE`].
-pub const CR_FAIL_CPU: u32 = 18;
-/// See [`CR_FAIL_NONE`].
-pub const CR_FAIL_VDSO: u32 = 19;
-/// See [`CR_FAIL_NONE`].
-pub const CR_FAIL_FILE: u32 = 20;
-/// See [`CR_FAIL_NONE`].
-pub const CR_FAIL_UNSUPPORTED: u32 = 21;
-/// See [`CR_FAIL_NONE`].
-pub const CR_FAIL_CALLER: u32 = 22;
-/// See [`CR_FAIL_NONE`].
-pub const CR_FAIL_CANCELED: u32 = 23;
-/// See [`CR_FAIL_NONE`].
-pub const CR_FAIL_UNKILLABLE: u32 = 24;
-/// See [`CR_FAIL_NONE`].
-pub const CR_FAIL_UNRESTORABLE: u32 = 25;
-/// See [`CR_FAIL_NONE`].
-pub const CR_FAIL_LEADERLESS: u32 = 26;
-/// `EOPNOTSUPP`: the process holds something no restore can bring back yet (an
-/// fd, a child, a timer, a lock: the message names it); checked before the
-/// freeze, so nothing was frozen or ended.
-pub const CR_FAIL_HOLDS: u32 = 27;
-
-/// `cr_thread.flags`: the thread group leader.
-pub const CR_THREAD_LEADER: u32 = 1 << 0;
-
 // The ioctl number encoding of include/uapi/asm-generic/ioctl.h (x86).
 const IOC_NRBITS: u32 = 8;
 const IOC_TYPEBITS: u32 = 8;
@@ -849,26 +614,270 @@ pub const fn ioc_sizeless(cmd: u32) -> u32 {
     cmd & !(((1 << IOC_SIZEBITS) - 1) << IOC_SIZESHIFT)
 }
 
-/// `CR_IOC_INFO`: `_IOR(CR_IOC_MAGIC, 0x00, struct cr_info)`.
-pub const CR_IOC_INFO: u32 = ioc(IOC_READ, CR_IOC_MAGIC, 0x00, size_of::<CrInfo>());
-/// `CR_IOC_RESTORE`: `_IOWR(CR_IOC_MAGIC, 0x02, struct cr_restore_args)`.
-pub const CR_IOC_RESTORE: u32 = ioc(
-    IOC_READ | IOC_WRITE,
-    CR_IOC_MAGIC,
-    0x02,
-    size_of::<CrRestoreArgs>(),
-);
-/// `CR_IOC_RESTORE_THREAD`: `_IOWR(CR_IOC_MAGIC, 0x03, struct cr_restore_thread_args)`.
-pub const CR_IOC_RESTORE_THREAD: u32 = ioc(
-    IOC_READ | IOC_WRITE,
-    CR_IOC_MAGIC,
-    0x03,
-    size_of::<CrRestoreThreadArgs>(),
-);
-/// `CR_IOC_CHECKPOINT`: `_IOWR(CR_IOC_MAGIC, 0x01, struct cr_checkpoint_args)`.
-pub const CR_IOC_CHECKPOINT: u32 = ioc(
-    IOC_READ | IOC_WRITE,
-    CR_IOC_MAGIC,
-    0x01,
-    size_of::<CrCheckpointArgs>(),
-);
+/// Declares the ABI's constants, and `ABI_CONSTS`, the list of them by name
+/// (crctl's `abi` test compares each with the C headers' value, and checks
+/// that every `CR_*` macro of the headers is here).
+macro_rules! abi_consts {
+    ($($(#[$m:meta])* $name:ident : $t:ty = $v:expr;)*) => {
+        $($(#[$m])* pub const $name: $t = $v;)*
+
+        /// Every ABI constant: its name and value.
+        pub const ABI_CONSTS: &[(&str, u64)] = &[$((stringify!($name), $name as u64)),*];
+    };
+}
+
+abi_consts! {
+    /// Version of this ABI (`CR_ABI_VERSION`).
+    CR_ABI_VERSION: u32 = 1;
+    /// `cr_info.arch` for x86_64.
+    CR_ARCH_X86_64: u32 = 1;
+    /// `CR_IOC_CHECKPOINT` is implemented.
+    CR_FEATURE_CHECKPOINT: u64 = 1 << 0;
+    /// `CR_IOC_RESTORE` is implemented.
+    CR_FEATURE_RESTORE: u64 = 1 << 1;
+    /// Every `CR_FEATURE_*` bit this ABI version defines.
+    CR_FEATURES_ALL: u64 = CR_FEATURE_CHECKPOINT | CR_FEATURE_RESTORE;
+    /// `CR_CHECKPOINT_KILL`: end the target once the image is complete.
+    CR_CHECKPOINT_KILL: u32 = 1 << 0;
+    /// `CR_CHECKPOINT_PARTIAL`: write the image even when the process holds what
+    /// no restore brings back; not with `CR_CHECKPOINT_KILL`.
+    CR_CHECKPOINT_PARTIAL: u32 = 1 << 1;
+    /// Every `CR_CHECKPOINT_*` flag.
+    CR_CHECKPOINT_FLAGS_ALL: u32 = CR_CHECKPOINT_KILL | CR_CHECKPOINT_PARTIAL;
+    /// Freeze timeout when the argument is 0.
+    CR_FREEZE_TIMEOUT_MS_DEFAULT: u32 = 10000;
+    /// The ioctl type byte of /dev/cr.
+    CR_IOC_MAGIC: u32 = 0xC7;
+    /// `CR_RLIMITS`: resource limits in a process record.
+    CR_RLIMITS: usize = 16;
+    /// `CR_NSIG`: signals in a sighand record.
+    CR_NSIG: usize = 64;
+    /// The first 8 bytes of every image.
+    CR_IMAGE_MAGIC: u64 = 0x3147_4d49_5243_5243;
+    /// Image format version.
+    CR_IMAGE_VERSION: u32 = 2;
+    /// Largest payload of one record.
+    CR_IMAGE_MAX_RECORD: u64 = 64 << 20;
+    /// Longest path in an image.
+    CR_IMAGE_MAX_PATH: u32 = 4096;
+    /// The longest message (with its NUL) a failed checkpoint writes (`CR_MSG_MAX`).
+    CR_MSG_MAX: u32 = 4096;
+    /// Most threads in an image.
+    CR_IMAGE_MAX_THREADS: u32 = 65536;
+    /// Most VMAs in an image.
+    CR_IMAGE_MAX_VMAS: u32 = 1048576;
+    /// Largest xsave state.
+    CR_IMAGE_MAX_XSTATE: u32 = 65536;
+    /// Most bytes of data in one pipe.
+    CR_IMAGE_MAX_PIPE: u32 = 16 << 20;
+    /// Record types (`enum cr_record_type`).
+    CR_REC_HEADER: u32 = 1;
+    /// See [`CR_REC_HEADER`].
+    CR_REC_PROCESS: u32 = 2;
+    /// See [`CR_REC_HEADER`].
+    CR_REC_MM: u32 = 3;
+    /// See [`CR_REC_HEADER`].
+    CR_REC_VMA: u32 = 4;
+    /// See [`CR_REC_HEADER`].
+    CR_REC_SIGHAND: u32 = 5;
+    /// See [`CR_REC_HEADER`].
+    CR_REC_SIGPENDING: u32 = 6;
+    /// See [`CR_REC_HEADER`].
+    CR_REC_FD: u32 = 7;
+    /// See [`CR_REC_HEADER`].
+    CR_REC_THREAD: u32 = 8;
+    /// See [`CR_REC_HEADER`].
+    CR_REC_PAGES: u32 = 9;
+    /// See [`CR_REC_HEADER`].
+    CR_REC_TRAILER: u32 = 10;
+    /// See [`CR_REC_HEADER`].
+    CR_REC_FS: u32 = 11;
+    /// See [`CR_REC_HEADER`].
+    CR_REC_ITIMERS: u32 = 12;
+    /// See [`CR_REC_HEADER`].
+    CR_REC_PIPE: u32 = 13;
+    /// `cr_vma.kind` values.
+    CR_VMA_ANON: u32 = 1;
+    /// See [`CR_VMA_ANON`].
+    CR_VMA_FILE: u32 = 2;
+    /// See [`CR_VMA_ANON`].
+    CR_VMA_SHMEM: u32 = 3;
+    /// See [`CR_VMA_ANON`].
+    CR_VMA_VDSO: u32 = 4;
+    /// See [`CR_VMA_ANON`].
+    CR_VMA_VVAR: u32 = 5;
+    /// See [`CR_VMA_ANON`].
+    CR_VMA_VSYSCALL: u32 = 6;
+    /// See [`CR_VMA_ANON`].
+    CR_VMA_DEVICE: u32 = 7;
+    /// `cr_vma.flags` bits.
+    CR_VMA_SHARED: u32 = 1 << 0;
+    /// See [`CR_VMA_SHARED`].
+    CR_VMA_GROWSDOWN: u32 = 1 << 1;
+    /// See [`CR_VMA_SHARED`].
+    CR_VMA_HEAP: u32 = 1 << 2;
+    /// See [`CR_VMA_SHARED`].
+    CR_VMA_STACK: u32 = 1 << 3;
+    /// See `cr.h`: a shared mapping whose file was opened for writing.
+    CR_VMA_MAYWRITE: u32 = 1 << 6;
+    /// See [`CR_VMA_SHARED`].
+    CR_VMA_LOCKED: u32 = 1 << 4;
+    /// See [`CR_VMA_SHARED`].
+    CR_VMA_DONTDUMP: u32 = 1 << 5;
+    /// `cr_vma.flags`: MADV_HUGEPAGE.
+    CR_VMA_HUGEPAGE: u32 = 1 << 7;
+    /// `cr_vma.flags`: MADV_NOHUGEPAGE.
+    CR_VMA_NOHUGEPAGE: u32 = 1 << 8;
+    /// `cr_vma.flags`: MADV_DONTFORK.
+    CR_VMA_DONTFORK: u32 = 1 << 9;
+    /// `cr_vma.flags`: MADV_WIPEONFORK.
+    CR_VMA_WIPEONFORK: u32 = 1 << 10;
+    /// `cr_vma.flags`: MADV_SEQUENTIAL.
+    CR_VMA_SEQ_READ: u32 = 1 << 11;
+    /// `cr_vma.flags`: MADV_RANDOM.
+    CR_VMA_RAND_READ: u32 = 1 << 12;
+    /// `cr_vma.flags`: soft-dirty.
+    CR_VMA_SOFTDIRTY: u32 = 1 << 13;
+    /// `cr_vma.flags`: KSM may merge its pages.
+    CR_VMA_MERGEABLE: u32 = 1 << 14;
+    /// `cr_vma.flags`: holds a commit charge.
+    CR_VMA_ACCOUNT: u32 = 1 << 15;
+    /// `cr_vma.flags`: MAP_NORESERVE.
+    CR_VMA_NORESERVE: u32 = 1 << 16;
+    /// `cr_vma.flags`: may hold guard pages.
+    CR_VMA_GUARD: u32 = 1 << 17;
+    /// Every `CR_VMA_*` flag.
+    CR_VMA_FLAGS_ALL: u32 = 0x3ffff;
+    /// `cr_fd.type` values.
+    CR_FD_REG: u32 = 1;
+    /// See [`CR_FD_REG`].
+    CR_FD_DIR: u32 = 2;
+    /// See [`CR_FD_REG`].
+    CR_FD_PIPE: u32 = 3;
+    /// See [`CR_FD_REG`].
+    CR_FD_TTY: u32 = 4;
+    /// See [`CR_FD_REG`].
+    CR_FD_SOCKET: u32 = 5;
+    /// See [`CR_FD_REG`].
+    CR_FD_CHR: u32 = 6;
+    /// See [`CR_FD_REG`].
+    CR_FD_BLK: u32 = 7;
+    /// See [`CR_FD_REG`].
+    CR_FD_ANON: u32 = 8;
+    /// See [`CR_FD_REG`].
+    CR_FD_OTHER: u32 = 9;
+    /// `cr_fd.flags`: the open file is also held outside the process (another
+    /// process has it, inherited or passed), so a restore cannot make it anew.
+    CR_FD_F_SHARED: u32 = 1 << 0;
+    /// `cr_process.flags`: PR_SET_CHILD_SUBREAPER.
+    CR_PROCESS_SUBREAPER: u32 = 1 << 0;
+    /// `cr_process.flags`: PR_SET_THP_DISABLE.
+    CR_PROCESS_THP_DISABLE: u32 = 1 << 1;
+    /// `cr_process.flags`: PR_SET_THP_DISABLE with PR_THP_DISABLE_EXCEPT_ADVISED.
+    CR_PROCESS_THP_EXCEPT_ADVISED: u32 = 1 << 2;
+    /// `cr_process.flags`: PR_SET_MEMORY_MERGE (KSM for every area).
+    CR_PROCESS_KSM_ANY: u32 = 1 << 3;
+    /// `cr_process.flags`: PR_SET_MDWE with MDWE_REFUSE_EXEC_GAIN.
+    CR_PROCESS_MDWE: u32 = 1 << 4;
+    /// `cr_process.flags`: PR_SET_MDWE with PR_MDWE_NO_INHERIT too.
+    CR_PROCESS_MDWE_NO_INHERIT: u32 = 1 << 5;
+    /// `cr_process.flags`: registered for MEMBARRIER_CMD_PRIVATE_EXPEDITED.
+    CR_PROCESS_MEMBARRIER_PRIVATE: u32 = 1 << 8;
+    /// `cr_process.flags`: registered for MEMBARRIER_CMD_GLOBAL_EXPEDITED.
+    CR_PROCESS_MEMBARRIER_GLOBAL: u32 = 1 << 9;
+    /// `cr_process.flags`: registered for ..._PRIVATE_EXPEDITED_SYNC_CORE.
+    CR_PROCESS_MEMBARRIER_SYNC_CORE: u32 = 1 << 10;
+    /// `cr_process.flags`: registered for ..._PRIVATE_EXPEDITED_RSEQ.
+    CR_PROCESS_MEMBARRIER_RSEQ: u32 = 1 << 11;
+    /// Every `CR_PROCESS_*` bit.
+    CR_PROCESS_ALL: u32 = 0x0f3f;
+    /// `cr_thread.restart` values.
+    CR_RESTART_NONE: u32 = 0;
+    /// See [`CR_RESTART_NONE`].
+    CR_RESTART_SYSCALL: u32 = 1;
+    /// See [`CR_RESTART_NONE`].
+    CR_RESTART_BLOCK: u32 = 2;
+    /// `cr_checkpoint_args.fail_reason` values (`CR_FAIL_*`).
+    CR_FAIL_NONE: u32 = 0;
+    /// See [`CR_FAIL_NONE`].
+    CR_FAIL_ARGS: u32 = 1;
+    /// See [`CR_FAIL_NONE`].
+    CR_FAIL_REMOTE: u32 = 2;
+    /// See [`CR_FAIL_NONE`].
+    CR_FAIL_NO_PROCESS: u32 = 3;
+    /// See [`CR_FAIL_NONE`].
+    CR_FAIL_KTHREAD: u32 = 4;
+    /// See [`CR_FAIL_NONE`].
+    CR_FAIL_SELF: u32 = 5;
+    /// See [`CR_FAIL_NONE`].
+    CR_FAIL_STOPPED: u32 = 6;
+    /// See [`CR_FAIL_NONE`].
+    CR_FAIL_PERM: u32 = 7;
+    /// See [`CR_FAIL_NONE`].
+    CR_FAIL_PROOF: u32 = 8;
+    /// See [`CR_FAIL_NONE`].
+    CR_FAIL_OUTPUT: u32 = 9;
+    /// See [`CR_FAIL_NONE`].
+    CR_FAIL_BUSY: u32 = 10;
+    /// See [`CR_FAIL_NONE`].
+    CR_FAIL_TIMEOUT: u32 = 11;
+    /// See [`CR_FAIL_NONE`].
+    CR_FAIL_INTERRUPTED: u32 = 12;
+    /// See [`CR_FAIL_NONE`].
+    CR_FAIL_EXEC: u32 = 13;
+    /// See [`CR_FAIL_NONE`].
+    CR_FAIL_SHMEM: u32 = 14;
+    /// See [`CR_FAIL_NONE`].
+    CR_FAIL_DEVICE: u32 = 15;
+    /// See [`CR_FAIL_NONE`].
+    CR_FAIL_LIMIT: u32 = 16;
+    /// See [`CR_FAIL_NONE`].
+    CR_FAIL_IMAGE: u32 = 17;
+    /// See [`CR_FAIL_NONE`].
+    CR_FAIL_CPU: u32 = 18;
+    /// See [`CR_FAIL_NONE`].
+    CR_FAIL_VDSO: u32 = 19;
+    /// See [`CR_FAIL_NONE`].
+    CR_FAIL_FILE: u32 = 20;
+    /// See [`CR_FAIL_NONE`].
+    CR_FAIL_UNSUPPORTED: u32 = 21;
+    /// See [`CR_FAIL_NONE`].
+    CR_FAIL_CALLER: u32 = 22;
+    /// See [`CR_FAIL_NONE`].
+    CR_FAIL_CANCELED: u32 = 23;
+    /// See [`CR_FAIL_NONE`].
+    CR_FAIL_UNKILLABLE: u32 = 24;
+    /// See [`CR_FAIL_NONE`].
+    CR_FAIL_UNRESTORABLE: u32 = 25;
+    /// See [`CR_FAIL_NONE`].
+    CR_FAIL_LEADERLESS: u32 = 26;
+    /// `EOPNOTSUPP`: the process holds something no restore can bring back yet (an
+    /// fd, a child, a timer, a lock: the message names it); checked before the
+    /// freeze, so nothing was frozen or ended.
+    CR_FAIL_HOLDS: u32 = 27;
+    /// `cr_thread.flags`: the thread group leader.
+    CR_THREAD_LEADER: u32 = 1 << 0;
+    /// `CR_IOC_INFO`: `_IOR(CR_IOC_MAGIC, 0x00, struct cr_info)`.
+    CR_IOC_INFO: u32 = ioc(IOC_READ, CR_IOC_MAGIC, 0x00, size_of::<CrInfo>());
+    /// `CR_IOC_RESTORE`: `_IOWR(CR_IOC_MAGIC, 0x02, struct cr_restore_args)`.
+    CR_IOC_RESTORE: u32 = ioc(
+        IOC_READ | IOC_WRITE,
+        CR_IOC_MAGIC,
+        0x02,
+        size_of::<CrRestoreArgs>(),
+    );
+    /// `CR_IOC_RESTORE_THREAD`: `_IOWR(CR_IOC_MAGIC, 0x03, struct cr_restore_thread_args)`.
+    CR_IOC_RESTORE_THREAD: u32 = ioc(
+        IOC_READ | IOC_WRITE,
+        CR_IOC_MAGIC,
+        0x03,
+        size_of::<CrRestoreThreadArgs>(),
+    );
+    /// `CR_IOC_CHECKPOINT`: `_IOWR(CR_IOC_MAGIC, 0x01, struct cr_checkpoint_args)`.
+    CR_IOC_CHECKPOINT: u32 = ioc(
+        IOC_READ | IOC_WRITE,
+        CR_IOC_MAGIC,
+        0x01,
+        size_of::<CrCheckpointArgs>(),
+    );
+}
