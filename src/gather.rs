@@ -34,6 +34,15 @@ enum Phase {
     Failed,
 }
 
+/// A session's state, under `Session::inner`.
+///
+/// # Invariants
+///
+/// `leader` is true exactly while the session's [`Leader`] lives (so at most
+/// one); `phase` only moves forward (`Gathering` -> `Rebuilding` -> `Go`, or
+/// to `Failed` when the `Leader` is dropped before `Go`); `joined` holds
+/// distinct indices, of threads waiting in [`join`]; `handout` is filled only
+/// as `phase` becomes `Go`, and each entry is taken at most once.
 struct Inner {
     phase: Phase,
     /// Whether the leader has entered.
@@ -57,6 +66,13 @@ struct Session {
 kernel::sync::global_lock! {
     // SAFETY: Initialized by `init` in the module initializer, before /dev/cr
     // exists and so before any use.
+    //
+    // # Invariants
+    //
+    // Each entry is a session and the number of live [`Ticket`]s for it; a
+    // session is listed exactly while that number is nonzero, and at most one
+    // session per thread group (`Session::group`) is listed. Only `Ticket`
+    // changes the list, under this lock.
     unsafe(uninit) static SESSIONS: Mutex<KVec<(Arc<Session>, usize)>> = KVec::new();
 }
 
@@ -75,6 +91,7 @@ impl Ticket {
         let group = caller::group();
         let mut all = SESSIONS.lock();
         if let Some(entry) = all.iter_mut().find(|(s, _)| s.group == group) {
+            // INVARIANT: one more ticket for the group's one session.
             entry.1 += 1;
             return Ok(Ticket(entry.0.clone()));
         }
@@ -91,6 +108,8 @@ impl Ticket {
             }),
             GFP_KERNEL_ACCOUNT,
         )?;
+        // INVARIANT: the group had no session (looked for under the same
+        // lock); this one is listed with its one ticket.
         all.push((session.clone(), 1), GFP_KERNEL_ACCOUNT)?;
         Ok(Ticket(session))
     }
@@ -99,7 +118,10 @@ impl Ticket {
 impl Drop for Ticket {
     fn drop(&mut self) {
         let mut all = SESSIONS.lock();
+        // By the invariant this ticket's session is listed, with a count of at
+        // least one (this ticket).
         if let Some(i) = all.iter().position(|(s, _)| Arc::ptr_eq(s, &self.0)) {
+            // INVARIANT: one ticket fewer; unlisted when none is left.
             all[i].1 -= 1;
             if all[i].1 == 0 {
                 let _ = all.remove(i);

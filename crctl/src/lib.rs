@@ -8,6 +8,8 @@ pub mod dev;
 /// (`src/format.rs`).
 #[path = "../../src/format.rs"]
 pub mod format;
+// For the fuzz targets and the corpus test only; not the library's API.
+#[doc(hidden)]
 pub mod fuzz;
 pub mod image;
 pub mod inspect;
