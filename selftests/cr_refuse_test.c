@@ -121,7 +121,8 @@ static void refused(struct __test_metadata *_metadata, const char *kind, unsigne
 	int dev, out, fd, n;
 
 	ASSERT_LT(0, h.pid) TH_LOG("the holder could not build its state");
-	usleep(20 * 1000);	/* asleep in read(0) */
+	/* Asleep in read(0), which nothing but a freeze would wake. */
+	ASSERT_EQ(0, wait_blocked_in(h.pid, SYS_read));
 	before = switches(h.pid);
 
 	dev = open("/dev/cr", O_RDWR | O_CLOEXEC);

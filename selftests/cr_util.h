@@ -103,6 +103,34 @@ static inline long status_field(pid_t pid, const char *name)
 	return v;
 }
 
+/*
+ * Waits until @pid is blocked in system call @nr (as /proc/@pid/syscall
+ * shows it: the call's number while it sleeps in it, "running" otherwise),
+ * bounded by the number of looks, not by a time guess. Returns 0, or -1 if it
+ * never was.
+ */
+static inline int wait_blocked_in(pid_t pid, long nr)
+{
+	char path[64], buf[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", pid);
+	for (int i = 0; i < 100000; i++) {
+		int fd = open(path, O_RDONLY);
+		ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+		char *end;
+
+		if (fd >= 0)
+			close(fd);
+		if (n <= 0)
+			return -1;
+		buf[n] = 0;
+		if (strtol(buf, &end, 10) == nr && end != buf && *end == ' ')
+			return 0;
+		usleep(1000);
+	}
+	return -1;
+}
+
 /* Ends child @pid (if > 0), reaps it, and closes the two pipe ends @a and @b
  * the test talked to it through. */
 static inline void end_child(pid_t pid, int a, int b)
