@@ -62,7 +62,7 @@ fn classify(r: &CrRegs) -> (u32, i32) {
     if (r.orig_ax as i64) < 0 {
         return (uapi::CR_RESTART_NONE, 0);
     }
-    match -(r.ax as i64) {
+    match (r.ax as i64).wrapping_neg() {
         ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND => (uapi::CR_RESTART_SYSCALL, r.ax as i32),
         ERESTART_RESTARTBLOCK => (uapi::CR_RESTART_BLOCK, r.ax as i32),
         _ => (uapi::CR_RESTART_NONE, 0),

@@ -621,8 +621,10 @@ fn set_process_settings(img: &Image) -> Result<(), String> {
     if mdwe != 0 && f & CR_PROCESS_MDWE == 0 {
         return Err("crctl runs with PR_SET_MDWE (memory-deny-write-execute), which cannot be unset, and the process had none: restore from a process without it".to_owned());
     }
+    // Inherited through fork: set it either way (a kernel without KSM refuses
+    // the setting, and has nothing to clear).
     let ksm = f & CR_PROCESS_KSM_ANY != 0;
-    if prctl(PR_GET_MEMORY_MERGE, 0, 0, "").map_or(ksm, |now| now != 0) != ksm {
+    if ksm || prctl(PR_GET_MEMORY_MERGE, 0, 0, "").is_ok_and(|now| now != 0) {
         prctl(
             PR_SET_MEMORY_MERGE,
             libc::c_ulong::from(ksm),
