@@ -8,7 +8,7 @@
  *
  * Builds KIND (socket, eventfd, epoll, child, zombie, posix_timer, flock,
  * fcntl_lock, ofd_lock, sem_undo, memfd_mapping, shared_anonymous, sysv_shm,
- * deleted_file_mapping, deleted_file, memfd, mlock, mlockall_future, guard_pages,
+ * deleted_file_mapping, deleted_file, memfd, mlock_no_limit, guard_pages,
  * sched_deadline, or none), writes "r" on fd 1,
  * then answers every byte read from fd 0 with "a" until end of file. It keeps
  * whatever other fds it was started with (the test gives it pipes as fds 3
@@ -26,6 +26,7 @@
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
@@ -182,17 +183,14 @@ static void a_deleted_file(void)
 	unlink(FILE_PATH);
 }
 
-static void locked_memory(void)
+/* A locked page, then an RLIMIT_MEMLOCK of 0: a restore by the same
+ * unprivileged user may not lock it again. */
+static void locked_memory_no_limit(void)
 {
 	char *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct rlimit none = { 0, 0 };
 
-	if (m == MAP_FAILED || mlock(m, 4096))
-		_exit(20);
-}
-
-static void future_locked_memory(void)
-{
-	if (mlockall(MCL_FUTURE))
+	if (m == MAP_FAILED || mlock(m, 4096) || setrlimit(RLIMIT_MEMLOCK, &none))
 		_exit(20);
 }
 
@@ -254,8 +252,7 @@ static const struct {
 	{ "deleted_file_mapping", a_deleted_file_mapping },
 	{ "deleted_file", a_deleted_file },
 	{ "memfd", a_memfd },
-	{ "mlock", locked_memory },
-	{ "mlockall_future", future_locked_memory },
+	{ "mlock_no_limit", locked_memory_no_limit },
 	{ "guard_pages", guard_pages },
 	{ "sched_deadline", a_deadline_thread },
 	{ "none", NULL },

@@ -307,18 +307,6 @@ TEST_F_TIMEOUT(refuse, memfd, 300)
 		BEFORE_FREEZE);
 }
 
-TEST_F_TIMEOUT(refuse, locked_memory, 300)
-{
-	refused(_metadata, "mlock", CR_FAIL_HOLDS, "is locked (mlock): cr cannot restore locked memory yet",
-		BEFORE_FREEZE);
-}
-
-TEST_F_TIMEOUT(refuse, mlockall_future, 300)
-{
-	refused(_metadata, "mlockall_future", CR_FAIL_HOLDS,
-		"it called mlockall(MCL_FUTURE): cr cannot restore locked memory yet", BEFORE_FREEZE);
-}
-
 TEST_F_TIMEOUT(refuse, guard_pages, 300)
 {
 	refused(_metadata, "guard_pages", CR_FAIL_HOLDS,

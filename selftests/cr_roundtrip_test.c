@@ -69,7 +69,7 @@ static int slurp(const char *path, char *buf, size_t size)
 static const char *const fields[] = {
 	"Name:", "Umask:", "Tgid:", "Pid:", "PPid:", "Uid:", "Gid:", "Threads:",
 	"SigPnd:", "ShdPnd:", "SigBlk:", "SigIgn:", "SigCgt:", "VmSize:", "VmData:",
-	"VmStk:", "VmExe:", "NoNewPrivs:",
+	"VmStk:", "VmExe:", "VmLck:", "NoNewPrivs:",
 };
 
 struct snapshot {
@@ -196,6 +196,7 @@ FIXTURE_VARIANT_ADD(rt, itimer_periodic) {
 FIXTURE_VARIANT_ADD(rt, madvise_flags) { .prog = "rt_madvise_flags", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, many_vmas) { .prog = "rt_many_vmas", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, many_vmas_40k) { .prog = "rt_many_vmas_40k", .generations = 1 };
+FIXTURE_VARIANT_ADD(rt, mlock) { .prog = "rt_mlock", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, mmap_after) { .prog = "rt_mmap_after", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, mprotect) { .prog = "rt_mprotect", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, mremap) { .prog = "rt_mremap", .generations = 1 };
@@ -313,7 +314,7 @@ TEST(every_program_has_a_case)
 	while ((e = readdir(d)))
 		programs += !strncmp(e->d_name, "rt_", 3);
 	closedir(d);
-	EXPECT_EQ(59, programs);
+	EXPECT_EQ(60, programs);
 }
 
 TEST_HARNESS_MAIN

@@ -574,6 +574,64 @@ TEST_F_TIMEOUT(sec, metadata_is_charged_to_the_caller, 300)
 
 /* --kill of a process SIGKILL cannot end (the system's init) is refused
  * before anything is written, and nothing is left behind. */
+/*
+ * Locked memory is locked again only within what the restoring caller may
+ * lock, as mlock() judges it: a user whose image has an mlock'ed page and
+ * RLIMIT_MEMLOCK 0 is refused before the point of no return, in crctl's words.
+ */
+TEST_F_TIMEOUT(sec, locked_memory_within_the_callers_limit, 300)
+{
+	const char *img = "/tmp/cr-sec-mlock.img", *log = "/tmp/cr-sec-mlock.log";
+	int ctl[2], rep[2], status;
+	pid_t pid, r;
+	char c = 0;
+
+	ASSERT_EQ(0, pipe(ctl));
+	ASSERT_EQ(0, pipe(rep));
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		/* Its stderr one the user can open again (not the test's tty). */
+		if (dup2(ctl[0], 0) != 0 || dup2(rep[1], 1) != 1 || dup2(null, 2) != 2)
+			_exit(9);
+		syscall(SYS_close_range, 3, ~0U, 0);
+		if (setresgid(USER, USER, USER) || setresuid(USER, USER, USER))
+			_exit(8);
+		execl(cr_sibling("cr_holder"), "cr_holder", "mlock_no_limit", (char *)NULL);
+		_exit(127);
+	}
+	close(ctl[0]);
+	close(rep[1]);
+	ASSERT_EQ(1, read(rep[0], &c, 1));
+	ASSERT_EQ('r', c);
+	unlink(img);
+	ASSERT_EQ(0, sh("crctl checkpoint %d --kill -o %s > %s 2>&1 && chown %d %s", pid, img, log,
+			USER, img));
+	ASSERT_EQ(pid, waitpid(pid, NULL, 0));
+	close(ctl[1]);
+	close(rep[0]);
+
+	r = fork();
+	if (r == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+
+		if (fd < 0 || dup2(fd, 1) != 1 || dup2(fd, 2) != 2)
+			_exit(9);
+		if (setresgid(USER, USER, USER) || setresuid(USER, USER, USER))
+			_exit(8);
+		execlp("crctl", "crctl", "restore", "--pid", "any", img, (char *)NULL);
+		_exit(127);
+	}
+	ASSERT_EQ(r, waitpid(r, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0 && WEXITSTATUS(status) < 8);
+	EXPECT_EQ(0, sh("grep -q 'more than RLIMIT_MEMLOCK allows here' %s", log))
+		sh("cat %s >&2", log);
+	EXPECT_NE(0, sh("grep -q 'was ended' %s", log)) TH_LOG("it failed past the point of no return");
+	unlink(img);
+	unlink(log);
+}
+
 TEST_F_TIMEOUT(sec, kill_of_init_is_refused, 300)
 {
 	const char *out = "/tmp/cr-sec-init.img", *log = "/tmp/cr-sec-init.log";

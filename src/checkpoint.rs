@@ -78,9 +78,6 @@ impl Areas {
             vmas: KVVec::new(),
             paths: KVVec::new(),
         };
-        if judge && mm.locks_future() {
-            return Err(Failure::holds(uapi::CR_FAIL_HOLDS, 0, &Held::LockedFuture));
-        }
         let mut addr = 0usize;
         while let Some((v, unnamed)) = mm.vma_after(addr, path).why(uapi::CR_FAIL_NONE)? {
             let p = &path[..v.path_len as usize];
@@ -94,13 +91,6 @@ impl Areas {
                 }
                 uapi::CR_VMA_DEVICE => {
                     return Err(Failure::at(EOPNOTSUPP, uapi::CR_FAIL_DEVICE, v.start))
-                }
-                _ if v.flags & uapi::CR_VMA_LOCKED != 0 && judge => {
-                    return Err(Failure::holds(
-                        uapi::CR_FAIL_HOLDS,
-                        v.start,
-                        &Held::LockedMemory(v.start),
-                    ))
                 }
                 _ if judge && v.flags & uapi::CR_VMA_GUARD != 0 => {
                     return Err(Failure::holds(

@@ -482,6 +482,10 @@ u32 cr_mm_process_flags(struct mm_struct *mm)
 		f |= CR_PROCESS_MDWE;
 	if (mm_flags_test(MMF_HAS_MDWE_NO_INHERIT, mm))
 		f |= CR_PROCESS_MDWE_NO_INHERIT;
+	if (READ_ONCE(mm->def_flags) & VM_LOCKED)
+		f |= CR_PROCESS_MLOCK_FUTURE;
+	if (READ_ONCE(mm->def_flags) & VM_LOCKONFAULT)
+		f |= CR_PROCESS_MLOCK_ONFAULT;
 #ifdef CONFIG_MEMBARRIER
 	mb = atomic_read(&mm->membarrier_state);
 #endif
@@ -496,10 +500,51 @@ u32 cr_mm_process_flags(struct mm_struct *mm)
 	return f;
 }
 
-/* Whether mlockall(MCL_FUTURE) holds for @mm: areas mapped later get locked. */
-bool cr_mm_locks_future(struct mm_struct *mm)
+/*
+ * Whether the caller may lock @pages pages of memory, as mlock() and
+ * mlockall() judge it: CAP_IPC_LOCK, or within RLIMIT_MEMLOCK (and not 0).
+ */
+bool cr_may_mlock(unsigned long pages)
 {
-	return READ_ONCE(mm->def_flags) & VM_LOCKED;
+	if (capable(CAP_IPC_LOCK))
+		return true;
+	return can_do_mlock() && pages <= rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+}
+
+/*
+ * Faults in every page of the caller's area [@start, @end), as mlock()
+ * populates a locked area (with write faults for a private writable one, so
+ * each page is its own); a page faulted into a VM_LOCKED area is mlocked as
+ * it comes. Returns 0 or -errno.
+ */
+int cr_populate(unsigned long start, unsigned long end)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	struct page *pages[16];
+	unsigned int flags;
+	long n, i;
+
+	while (start < end) {
+		if (mmap_read_lock_killable(mm))
+			return -EINTR;
+		vma = vma_lookup(mm, start);
+		if (!vma) {
+			mmap_read_unlock(mm);
+			return -EFAULT;
+		}
+		flags = (vma->vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE ? FOLL_WRITE : 0;
+		n = get_user_pages(start, min_t(unsigned long, ARRAY_SIZE(pages),
+						(end - start) >> PAGE_SHIFT), flags, pages);
+		mmap_read_unlock(mm);
+		if (n <= 0)
+			return n ? n : -EFAULT;
+		for (i = 0; i < n; i++)
+			put_page(pages[i]);
+		start += n << PAGE_SHIFT;
+		cond_resched();
+	}
+	return 0;
 }
 
 /*
@@ -538,6 +583,10 @@ void cr_set_mm_flags(u32 flags)
 		mm_flags_set(MMF_HAS_MDWE, mm);
 	if (flags & CR_PROCESS_MDWE_NO_INHERIT)
 		mm_flags_set(MMF_HAS_MDWE_NO_INHERIT, mm);
+	/* mlockall(MCL_FUTURE), as apply_mlockall_flags() sets it. */
+	if (flags & CR_PROCESS_MLOCK_FUTURE)
+		mm->def_flags |= VM_LOCKED |
+				 (flags & CR_PROCESS_MLOCK_ONFAULT ? VM_LOCKONFAULT : 0);
 	mmap_write_unlock(mm);
 }
 
@@ -786,6 +835,8 @@ int cr_vma_get(struct mm_struct *mm, unsigned long addr, struct cr_vma *v,
 		v->flags |= CR_VMA_GROWSDOWN;
 	if (f & VM_LOCKED)
 		v->flags |= CR_VMA_LOCKED;
+	if (f & VM_LOCKONFAULT)
+		v->flags |= CR_VMA_LOCKONFAULT;
 	for (i = 0; i < ARRAY_SIZE(cr_vma_carried); i++)
 		if (f & cr_vma_carried[i].vm)
 			v->flags |= cr_vma_carried[i].cr;
@@ -1538,6 +1589,18 @@ int cr_vma_settle(unsigned long addr, u32 image_flags, unsigned int how)
 			goto out;
 		if (f & VM_MERGEABLE)
 			vm_flags_set(vma, VM_MERGEABLE);
+	}
+	if (image_flags & CR_VMA_LOCKED) {
+		/*
+		 * What mlock_fixup() does for an empty area (no page to mlock
+		 * yet: each is mlocked as it is faulted in), after the caller's
+		 * cr_may_mlock() judged the whole image's locked memory.
+		 */
+		vm_flags_t lock = VM_LOCKED | (image_flags & CR_VMA_LOCKONFAULT ? VM_LOCKONFAULT : 0);
+
+		if (!(vma->vm_flags & VM_LOCKED))
+			mm->locked_vm += vma_pages(vma);
+		vm_flags_set(vma, lock);
 	}
 	if ((how & CR_SETTLE_DROP_WRITE) && !(vma->vm_flags & VM_SHARED) &&
 	    (vma->vm_flags & VM_WRITE)) {

@@ -41,7 +41,8 @@ int cr_sigpending_get(struct task_struct *t, bool shared, u64 *set,
 
 void cr_mm_get(struct mm_struct *mm, struct cr_mm *out, u64 *auxv, unsigned int max_words);
 u32 cr_mm_process_flags(struct mm_struct *mm);
-bool cr_mm_locks_future(struct mm_struct *mm);
+bool cr_may_mlock(unsigned long pages);
+int cr_populate(unsigned long start, unsigned long end);
 void cr_set_mm_flags(u32 flags);
 void cr_thp_pause(void);
 int cr_fs_get(struct task_struct *t, struct cr_fs *out, char *buf, int len);

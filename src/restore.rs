@@ -427,6 +427,18 @@ fn prepare(plan: &mut Plan) -> Result<(), Failure> {
     if plan.checker.header.xstate_size as usize != systask::xstate_size() {
         return Err(Failure::new(ENOEXEC, uapi::CR_FAIL_CPU));
     }
+    // Locked memory is locked again, so the caller must be allowed what
+    // mlock() and mlockall(MCL_FUTURE) would allow it (the image's
+    // RLIMIT_MEMLOCK is the caller's by now, given by crctl).
+    let locked: u64 = plan
+        .areas
+        .iter()
+        .filter(|a| a.vma.flags & uapi::CR_VMA_LOCKED != 0)
+        .map(|a| (a.vma.end - a.vma.start) / PAGE_SIZE as u64)
+        .sum();
+    if (locked > 0 || p.flags & uapi::CR_PROCESS_MLOCK_FUTURE != 0) && !caller::may_mlock(locked) {
+        return Err(Failure::new(ENOMEM, uapi::CR_FAIL_LIMIT));
+    }
     // The leader comes first: it is the thread that calls the restore, and
     // its id is the process's.
     if plan
@@ -665,6 +677,18 @@ fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
     }
 
     read_pages(plan, input)?;
+    // A locked area has all its pages, as mlock() left it (those the image
+    // does not hold are the file's, or zero); one locked on fault only
+    // those it had. mlock() does not fault in an inaccessible area either.
+    for a in plan.areas.iter() {
+        let v = &a.vma;
+        if v.flags & (uapi::CR_VMA_LOCKED | uapi::CR_VMA_LOCKONFAULT) == uapi::CR_VMA_LOCKED
+            && v.prot != 0
+        {
+            caller::populate(v.start as usize, v.end as usize)
+                .map_err(|e| Failure::at(e, uapi::CR_FAIL_NONE, a.at))?;
+        }
+    }
 
     caller::set_mm(&plan.mm, &plan.auxv);
     caller::set_mm_flags(plan.process.flags);

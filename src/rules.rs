@@ -205,10 +205,6 @@ pub enum Held<'a> {
     Lease(i32),
     /// System V semaphore undo entries (semop with SEM_UNDO).
     SemUndo,
-    /// Memory at `addr` locked with mlock (mlock, mlock2 or mlockall).
-    LockedMemory(u64),
-    /// mlockall(MCL_FUTURE): areas mapped later are locked.
-    LockedFuture,
     /// An area at `addr` that may hold guard pages (MADV_GUARD_INSTALL).
     GuardPages(u64),
     /// A thread (`tid`) with the SCHED_DEADLINE policy.
@@ -242,13 +238,6 @@ impl fmt::Display for Held<'_> {
             ),
             Held::SemUndo => out.write_str(
                 "it has System V semaphore undo entries (semop with SEM_UNDO): cr cannot restore them yet",
-            ),
-            Held::LockedMemory(addr) => write!(
-                out,
-                "the memory at {addr:#x} is locked (mlock): cr cannot restore locked memory yet"
-            ),
-            Held::LockedFuture => out.write_str(
-                "it called mlockall(MCL_FUTURE): cr cannot restore locked memory yet",
             ),
             Held::GuardPages(addr) => write!(
                 out,

@@ -746,8 +746,10 @@ abi_consts! {
     CR_VMA_NORESERVE: u32 = 1 << 16;
     /// `cr_vma.flags`: may hold guard pages.
     CR_VMA_GUARD: u32 = 1 << 17;
+    /// `cr_vma.flags`: locked on fault only (mlock2(MLOCK_ONFAULT)).
+    CR_VMA_LOCKONFAULT: u32 = 1 << 18;
     /// Every `CR_VMA_*` flag.
-    CR_VMA_FLAGS_ALL: u32 = 0x3ffff;
+    CR_VMA_FLAGS_ALL: u32 = 0x7ffff;
     /// `cr_fd.type` values.
     CR_FD_REG: u32 = 1;
     /// See [`CR_FD_REG`].
@@ -781,6 +783,10 @@ abi_consts! {
     CR_PROCESS_MDWE: u32 = 1 << 4;
     /// `cr_process.flags`: PR_SET_MDWE with PR_MDWE_NO_INHERIT too.
     CR_PROCESS_MDWE_NO_INHERIT: u32 = 1 << 5;
+    /// `cr_process.flags`: mlockall(MCL_FUTURE).
+    CR_PROCESS_MLOCK_FUTURE: u32 = 1 << 6;
+    /// `cr_process.flags`: mlockall(MCL_FUTURE | MCL_ONFAULT).
+    CR_PROCESS_MLOCK_ONFAULT: u32 = 1 << 7;
     /// `cr_process.flags`: registered for MEMBARRIER_CMD_PRIVATE_EXPEDITED.
     CR_PROCESS_MEMBARRIER_PRIVATE: u32 = 1 << 8;
     /// `cr_process.flags`: registered for MEMBARRIER_CMD_GLOBAL_EXPEDITED.
@@ -790,7 +796,7 @@ abi_consts! {
     /// `cr_process.flags`: registered for ..._PRIVATE_EXPEDITED_RSEQ.
     CR_PROCESS_MEMBARRIER_RSEQ: u32 = 1 << 11;
     /// Every `CR_PROCESS_*` bit.
-    CR_PROCESS_ALL: u32 = 0x0f3f;
+    CR_PROCESS_ALL: u32 = 0x0fff;
     /// `cr_thread.restart` values.
     CR_RESTART_NONE: u32 = 0;
     /// See [`CR_RESTART_NONE`].

@@ -264,6 +264,8 @@ pub fn restore_failure(err: &io::Error, reason: u32, offset: u64, late: bool) ->
             if err.raw_os_error() == Some(libc::ESTALE) { "different now" } else { "missing" }
         ),
         uapi::CR_FAIL_UNSUPPORTED => format!("the image holds something this version cannot restore yet (record at byte {offset}): a shared or device mapping"),
+        uapi::CR_FAIL_LIMIT if err.raw_os_error() == Some(libc::ENOMEM) => "the image's locked memory (mlock, mlockall) is more than RLIMIT_MEMLOCK allows here; restore as root (CAP_IPC_LOCK) or with a higher limit".to_owned(),
+        uapi::CR_FAIL_LIMIT => "the image's metadata is larger than a restore takes".to_owned(),
         uapi::CR_FAIL_CALLER => "the restoring process's threads do not match the image's (each must wait in CR_IOC_RESTORE_THREAD with its own index)".to_owned(),
         uapi::CR_FAIL_CANCELED => "the restore was cancelled".to_owned(),
         uapi::CR_FAIL_INTERRUPTED => "interrupted by a signal".to_owned(),

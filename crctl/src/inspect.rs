@@ -449,6 +449,8 @@ fn settings(flags: u32) -> Vec<&'static str> {
         (CR_PROCESS_KSM_ANY, "ksm-merge-any"),
         (CR_PROCESS_MDWE, "mdwe"),
         (CR_PROCESS_MDWE_NO_INHERIT, "mdwe-no-inherit"),
+        (CR_PROCESS_MLOCK_FUTURE, "mlockall-future"),
+        (CR_PROCESS_MLOCK_ONFAULT, "mlockall-onfault"),
         (CR_PROCESS_MEMBARRIER_PRIVATE, "membarrier-private"),
         (CR_PROCESS_MEMBARRIER_GLOBAL, "membarrier-global"),
         (CR_PROCESS_MEMBARRIER_SYNC_CORE, "membarrier-sync-core"),
@@ -482,6 +484,7 @@ fn vma_flag_names(flags: u32) -> Vec<&'static str> {
         (CR_VMA_ACCOUNT, "ac"),
         (CR_VMA_NORESERVE, "nr"),
         (CR_VMA_GUARD, "gu"),
+        (CR_VMA_LOCKONFAULT, "lf"),
     ]
     .iter()
     .filter(|(f, _)| flags & f != 0)

@@ -149,6 +149,21 @@ pub(crate) fn raise(sig: u32) -> Result {
     errno(unsafe { ffi::cr_raise(sig as i32) }).map(|_| ())
 }
 
+/// Whether the caller may lock `pages` pages of memory (CAP_IPC_LOCK, or
+/// within RLIMIT_MEMLOCK), as mlock() judges it.
+pub(crate) fn may_mlock(pages: u64) -> bool {
+    // SAFETY: No preconditions.
+    unsafe { ffi::cr_may_mlock(pages as c_ulong) }
+}
+
+/// Faults in every page of the caller's area `[start, end)`, as mlock()
+/// populates a locked one.
+pub(crate) fn populate(start: usize, end: usize) -> Result {
+    // SAFETY: Acts on the caller's own mm; any range is accepted (`EFAULT`
+    // where nothing is mapped).
+    errno(unsafe { ffi::cr_populate(start as c_ulong, end as c_ulong) }).map(|_| ())
+}
+
 /// Disables transparent huge pages for the caller's mm until
 /// [`set_mm_flags`] sets the image's setting.
 pub(crate) fn pause_thp() {

@@ -144,7 +144,8 @@ extern "C" {
         ns: *mut bindings::pid_namespace,
     ) -> u32;
     pub(super) fn cr_mm_process_flags(mm: *mut bindings::mm_struct) -> u32;
-    pub(super) fn cr_mm_locks_future(mm: *mut bindings::mm_struct) -> bool;
+    pub(super) fn cr_may_mlock(pages: c_ulong) -> bool;
+    pub(super) fn cr_populate(start: c_ulong, end: c_ulong) -> c_int;
     pub(super) fn cr_set_mm_flags(flags: u32);
     pub(super) fn cr_thp_pause();
     pub(super) fn cr_current_sem_undo() -> bool;

@@ -93,12 +93,6 @@ impl MmRead<'_> {
         unsafe { ffi::cr_mm_process_flags(self.mm()) }
     }
 
-    /// Whether `mlockall(MCL_FUTURE)` holds: areas mapped later get locked.
-    pub(crate) fn locks_future(&self) -> bool {
-        // SAFETY: The mm is valid.
-        unsafe { ffi::cr_mm_locks_future(self.mm()) }
-    }
-
     /// The executable's path into `buf`; returns its length (0: none).
     pub(crate) fn exe_path(&self, buf: &mut [u8]) -> Result<usize> {
         let len = i32::try_from(buf.len()).map_err(|_| EINVAL)?;

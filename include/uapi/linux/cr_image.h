@@ -150,11 +150,13 @@ struct cr_process {
 #define CR_PROCESS_KSM_ANY		(1U << 3)	/* PR_SET_MEMORY_MERGE */
 #define CR_PROCESS_MDWE			(1U << 4)	/* PR_SET_MDWE: MDWE_REFUSE_EXEC_GAIN */
 #define CR_PROCESS_MDWE_NO_INHERIT	(1U << 5)	/* ... with PR_MDWE_NO_INHERIT */
+#define CR_PROCESS_MLOCK_FUTURE		(1U << 6)	/* mlockall(MCL_FUTURE) */
+#define CR_PROCESS_MLOCK_ONFAULT	(1U << 7)	/* ... with MCL_ONFAULT */
 #define CR_PROCESS_MEMBARRIER_PRIVATE	(1U << 8)	/* MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED */
 #define CR_PROCESS_MEMBARRIER_GLOBAL	(1U << 9)	/* ..._REGISTER_GLOBAL_EXPEDITED */
 #define CR_PROCESS_MEMBARRIER_SYNC_CORE	(1U << 10)	/* ..._REGISTER_PRIVATE_EXPEDITED_SYNC_CORE */
 #define CR_PROCESS_MEMBARRIER_RSEQ	(1U << 11)	/* ..._REGISTER_PRIVATE_EXPEDITED_RSEQ */
-#define CR_PROCESS_ALL			0x0f3fU
+#define CR_PROCESS_ALL			0x0fffU
 
 /**
  * struct cr_mm - CR_REC_MM: the address space; followed by @auxv_words u64
@@ -208,7 +210,8 @@ struct cr_mm {
 #define CR_VMA_ACCOUNT		(1U << 15)	/* holds a commit charge (private, writable once) */
 #define CR_VMA_NORESERVE	(1U << 16)	/* MAP_NORESERVE: no commit charge */
 #define CR_VMA_GUARD		(1U << 17)	/* may hold guard pages (MADV_GUARD_INSTALL) */
-#define CR_VMA_FLAGS_ALL	0x3ffffU
+#define CR_VMA_LOCKONFAULT	(1U << 18)	/* with CR_VMA_LOCKED: mlock2(MLOCK_ONFAULT) */
+#define CR_VMA_FLAGS_ALL	0x7ffffU
 
 /**
  * struct cr_vma - CR_REC_VMA: one memory area; followed by @path_len bytes
