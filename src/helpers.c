@@ -1057,46 +1057,30 @@ void cr_bvec_buf(struct bio_vec *bv, void *buf, unsigned int len)
 }
 
 /*
- * Writes @len bytes described by @bv to @f at its position (or as a stream),
- * straight from those pages: no intermediate buffer. Loops over short writes.
- * Returns @len or -errno; a signal to the caller gives -EINTR.
+ * One write to @f at its position (or as a stream) of the @len bytes @bv
+ * (@nr bio_vecs) or @buf (any kernel memory, vmalloc too) describe, from
+ * byte @done on, straight from that memory: what vfs_iter_write() returns.
+ * The caller (sys/file.rs) loops over short writes.
  */
-static ssize_t cr_iter_write(struct file *f, struct iov_iter *iter, size_t len)
+ssize_t cr_file_write_once(struct file *f, struct bio_vec *bv, unsigned int nr, size_t len,
+			   size_t done)
 {
 	loff_t *ppos = (f->f_mode & FMODE_STREAM) ? NULL : &f->f_pos;
-
-	while (iov_iter_count(iter)) {
-		ssize_t n = vfs_iter_write(f, iter, ppos, 0);
-
-		if (n == -ERESTARTSYS || n == -ERESTARTNOINTR || n == -ERESTARTNOHAND ||
-		    n == -ERESTART_RESTARTBLOCK)
-			return -EINTR;
-		if (n < 0)
-			return n;
-		if (n == 0)
-			return -EIO;
-		if (iov_iter_count(iter) && signal_pending(current))
-			return -EINTR;
-	}
-	return len;
-}
-
-ssize_t cr_file_write(struct file *f, struct bio_vec *bv, unsigned int nr, size_t len)
-{
 	struct iov_iter iter;
 
 	iov_iter_bvec(&iter, ITER_SOURCE, bv, nr, len);
-	return cr_iter_write(f, &iter, len);
+	iov_iter_advance(&iter, done);
+	return vfs_iter_write(f, &iter, ppos, 0);
 }
 
-/* The same for @len bytes at @buf, any kernel memory (vmalloc too). */
-ssize_t cr_file_write_buf(struct file *f, const void *buf, size_t len)
+ssize_t cr_file_write_buf_once(struct file *f, const void *buf, size_t len)
 {
+	loff_t *ppos = (f->f_mode & FMODE_STREAM) ? NULL : &f->f_pos;
 	struct kvec kv = { .iov_base = (void *)buf, .iov_len = len };
 	struct iov_iter iter;
 
 	iov_iter_kvec(&iter, ITER_SOURCE, &kv, 1, len);
-	return cr_iter_write(f, &iter, len);
+	return vfs_iter_write(f, &iter, ppos, 0);
 }
 
 /* Can the image be written to @f? (vfs_iter_write repeats these checks.) */
@@ -1943,34 +1927,18 @@ int cr_set_regs(const struct cr_regs *r, u64 ax)
 }
 
 /*
- * Reads up to @len bytes from @f at its position (or as a stream) into @buf;
- * returns how many (fewer only at end of file) or -errno (-EINTR on a
- * signal).
+ * One read of up to @len bytes from @f at its position (or as a stream) into
+ * @buf: what kernel_read() returns. The caller loops.
  */
-ssize_t cr_file_read(struct file *f, void *buf, size_t len)
+ssize_t cr_file_read_once(struct file *f, void *buf, size_t len)
 {
 	loff_t *ppos = (f->f_mode & FMODE_STREAM) ? NULL : &f->f_pos;
 	loff_t pos = ppos ? *ppos : 0;
-	size_t done = 0;
+	ssize_t n = kernel_read(f, buf, len, &pos);
 
-	while (done < len) {
-		ssize_t n = kernel_read(f, buf + done, len - done, &pos);
-
-		if (n == -ERESTARTSYS || n == -ERESTARTNOINTR || n == -ERESTARTNOHAND ||
-		    n == -ERESTART_RESTARTBLOCK)
-			n = -EINTR;
-		if (n < 0) {
-			if (ppos)
-				*ppos = pos;
-			return n;
-		}
-		if (n == 0)
-			break;
-		done += n;
-	}
 	if (ppos)
 		*ppos = pos;
-	return done;
+	return n;
 }
 
 /* Opens @path (NUL-terminated) with @flags; the file or an ERR_PTR. */

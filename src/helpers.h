@@ -66,8 +66,10 @@ u64 cr_hash_digest(void *state);
 
 void cr_bvec_page(struct bio_vec *bv, struct page *page);
 void cr_bvec_buf(struct bio_vec *bv, void *buf, unsigned int len);
-ssize_t cr_file_write(struct file *f, struct bio_vec *bv, unsigned int nr, size_t len);
-ssize_t cr_file_write_buf(struct file *f, const void *buf, size_t len);
+ssize_t cr_file_write_once(struct file *f, struct bio_vec *bv, unsigned int nr, size_t len,
+			   size_t done);
+ssize_t cr_file_write_buf_once(struct file *f, const void *buf, size_t len);
+ssize_t cr_file_read_once(struct file *f, void *buf, size_t len);
 int cr_file_writable(struct file *f);
 
 /* What cr_fd_get() reports a process holds on an fd's file (not in images). */
@@ -112,7 +114,6 @@ int cr_set_regs(const struct cr_regs *r, u64 ax);
 s64 cr_restart_sleep(int *clockid);
 s64 cr_restart_futex(void);
 s64 cr_restart_poll(void);
-ssize_t cr_file_read(struct file *f, void *buf, size_t len);
 struct file *cr_open(const char *path, int flags);
 int cr_file_same(struct file *f, u64 ino, u64 size, u64 mtime_ns);
 u32 cr_caller_pid(void);

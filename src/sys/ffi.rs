@@ -111,13 +111,14 @@ extern "C" {
 
     pub(super) fn cr_bvec_page(bv: *mut bindings::bio_vec, page: *mut bindings::page);
     pub(super) fn cr_bvec_buf(bv: *mut bindings::bio_vec, buf: *mut c_void, len: c_uint);
-    pub(super) fn cr_file_write(
+    pub(super) fn cr_file_write_once(
         f: *mut bindings::file,
         bv: *mut bindings::bio_vec,
         nr: c_uint,
         len: usize,
+        done: usize,
     ) -> isize;
-    pub(super) fn cr_file_write_buf(
+    pub(super) fn cr_file_write_buf_once(
         f: *mut bindings::file,
         buf: *const c_void,
         len: usize,
@@ -186,7 +187,7 @@ extern "C" {
     pub(super) fn cr_restart_sleep(clockid: *mut c_int) -> i64;
     pub(super) fn cr_restart_futex() -> i64;
     pub(super) fn cr_restart_poll() -> i64;
-    pub(super) fn cr_file_read(f: *mut bindings::file, buf: *mut c_void, len: usize) -> isize;
+    pub(super) fn cr_file_read_once(f: *mut bindings::file, buf: *mut c_void, len: usize) -> isize;
     pub(super) fn cr_open(path: *const c_char, flags: c_int) -> *mut bindings::file;
     pub(super) fn cr_file_same(f: *mut bindings::file, ino: u64, size: u64, mtime_ns: u64)
         -> c_int;

@@ -7,6 +7,40 @@ use kernel::{bindings, fs::file::LocalFile, prelude::*, sync::aref::ARef};
 
 use super::{errno, ffi, mm::AddressSpace, mm::PageBatch};
 
+/// What a kernel-internal read or write returned, as a `Result`: a count, or
+/// an error, where the codes that ask for a system call to be restarted
+/// (a signal came) are `EINTR` to the caller.
+fn io_result(n: isize) -> Result<usize> {
+    if n >= 0 {
+        return Ok(n as usize);
+    }
+    let e = Error::from_errno(n as i32);
+    let restart = [
+        ERESTARTSYS,
+        ERESTARTNOINTR,
+        ERESTARTNOHAND,
+        ERESTART_RESTARTBLOCK,
+    ];
+    Err(if restart.contains(&e) { EINTR } else { e })
+}
+
+/// Writes `len` bytes with `write_once(done)`, which writes some of those
+/// after the first `done`, until all are written: `EIO` if a write takes
+/// nothing, `EINTR` on a signal to the caller between short writes.
+fn write_all(len: usize, mut write_once: impl FnMut(usize) -> isize) -> Result<usize> {
+    let mut done = 0;
+    while done < len {
+        match io_result(write_once(done))? {
+            0 => return Err(EIO),
+            n => done += n,
+        }
+        if done < len && kernel::current!().signal_pending() {
+            return Err(EINTR);
+        }
+    }
+    Ok(len)
+}
+
 /// A piece of what to write: bytes of a kmalloc'ed vector, or pages.
 pub(crate) enum Part<'a> {
     /// A range of a `KVec` (kmalloc memory: linear-mapped, as a bio_vec needs).
@@ -80,14 +114,13 @@ impl OutFile {
             return Ok(0);
         }
         let nr = u32::try_from(self.bvecs.len()).map_err(|_| EINVAL)?;
-        // SAFETY: `file` is valid; `bvecs` holds `nr` initialized bio_vecs
-        // describing `len` bytes of memory borrowed for this call.
-        let ret =
-            unsafe { ffi::cr_file_write(self.file.as_ptr(), self.bvecs.as_mut_ptr(), nr, len) };
-        if ret < 0 {
-            return Err(Error::from_errno(ret as i32));
-        }
-        Ok(len)
+        let (file, bvecs) = (self.file.as_ptr(), self.bvecs.as_mut_ptr());
+        write_all(len, |done| {
+            // SAFETY: `file` is valid; `bvecs` holds `nr` initialized bio_vecs
+            // describing `len` bytes of memory borrowed for this call, of
+            // which `done` < `len` are written.
+            unsafe { ffi::cr_file_write_once(file, bvecs, nr, len, done) }
+        })
     }
 }
 
@@ -97,15 +130,13 @@ impl OutFile {
         if bytes.is_empty() {
             return Ok(0);
         }
-        // SAFETY: `file` is valid; `bytes` is readable for its length for
-        // the duration of the call.
-        let ret = unsafe {
-            ffi::cr_file_write_buf(self.file.as_ptr(), bytes.as_ptr().cast(), bytes.len())
-        };
-        if ret < 0 {
-            return Err(Error::from_errno(ret as i32));
-        }
-        Ok(bytes.len())
+        let file = self.file.as_ptr();
+        write_all(bytes.len(), |done| {
+            let rest = &bytes[done..];
+            // SAFETY: `file` is valid; `rest` is readable for its length for
+            // the duration of the call.
+            unsafe { ffi::cr_file_write_buf_once(file, rest.as_ptr().cast(), rest.len()) }
+        })
     }
 }
 
@@ -177,17 +208,20 @@ impl InFile {
     /// Fills `buf`; `Ok(false)` if the file ended before its first byte,
     /// `ENODATA` if it ended inside it. `EINTR` on a signal.
     pub(crate) fn read_exact(&self, buf: &mut [u8]) -> Result<bool> {
-        // SAFETY: `buf` is writable for its length; the file is valid.
-        let n =
-            unsafe { ffi::cr_file_read(self.file.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 {
-            return Err(Error::from_errno(n as i32));
+        let mut done = 0;
+        while done < buf.len() {
+            let rest = &mut buf[done..];
+            // SAFETY: `rest` is writable for its length; the file is valid.
+            let n = unsafe {
+                ffi::cr_file_read_once(self.file.as_ptr(), rest.as_mut_ptr().cast(), rest.len())
+            };
+            match io_result(n)? {
+                0 if done == 0 => return Ok(false),
+                0 => return Err(ENODATA),
+                n => done += n,
+            }
         }
-        match n as usize {
-            0 if !buf.is_empty() => Ok(false),
-            n if n == buf.len() => Ok(true),
-            _ => Err(ENODATA),
-        }
+        Ok(true)
     }
 }
 
