@@ -105,38 +105,37 @@ struct pid_namespace *cr_current_pid_ns(void)
 }
 
 /*
- * Why @leader cannot be checkpointed, as an errno, or 0. Checked again once
- * every thread has stopped.
+ * What the checkpoint's rules look at in @leader's process (CR_TASK_*;
+ * sys/task.rs decides): a kernel thread, the caller's own process, a leader
+ * exiting, the whole group exiting, more than one thread, a thread stopped or
+ * traced.
  */
-int cr_task_checkable(struct task_struct *leader)
+u32 cr_task_facts(struct task_struct *leader)
 {
 	struct task_struct *t;
-	int err = 0;
+	u32 f = 0;
 
 	if (leader->flags & PF_KTHREAD)
-		return -EINVAL;
+		f |= CR_TASK_KTHREAD;
 	if (same_thread_group(leader, current))
-		return -EDEADLK;
-	if (leader->flags & PF_EXITING || leader->exit_state) {
-		/*
-		 * A main thread that left by itself (pthread_exit) while others
-		 * run: the process lives, but has no leader to restore.
-		 */
-		if (!(leader->signal->flags & SIGNAL_GROUP_EXIT) && get_nr_threads(leader) > 1)
-			return -EOPNOTSUPP;
-		return -ESRCH;
-	}
+		f |= CR_TASK_CALLER;
+	if (leader->flags & PF_EXITING || leader->exit_state)
+		f |= CR_TASK_LEADER_EXITING;
+	if (READ_ONCE(leader->signal->flags) & SIGNAL_GROUP_EXIT)
+		f |= CR_TASK_GROUP_EXITING;
+	if (get_nr_threads(leader) > 1)
+		f |= CR_TASK_THREADS;
 	rcu_read_lock();
 	for_each_thread(leader, t) {
 		unsigned int state = READ_ONCE(t->__state);
 
 		if (t->ptrace || state & (__TASK_STOPPED | __TASK_TRACED)) {
-			err = -EBUSY;
+			f |= CR_TASK_STOPPED;
 			break;
 		}
 	}
 	rcu_read_unlock();
-	return err;
+	return f;
 }
 
 bool cr_task_exiting(struct task_struct *t)

@@ -22,7 +22,14 @@ int cr_nr_threads(struct task_struct *leader);
 int cr_threads_get(struct task_struct *leader, struct task_struct **out, int max);
 u32 cr_task_tid(struct task_struct *t, struct pid_namespace *ns);
 struct pid_namespace *cr_current_pid_ns(void);
-int cr_task_checkable(struct task_struct *leader);
+/* cr_task_facts() bits (sys/task.rs mirrors them). */
+#define CR_TASK_KTHREAD		(1U << 0)
+#define CR_TASK_CALLER		(1U << 1)
+#define CR_TASK_LEADER_EXITING	(1U << 2)
+#define CR_TASK_GROUP_EXITING	(1U << 3)
+#define CR_TASK_THREADS		(1U << 4)
+#define CR_TASK_STOPPED		(1U << 5)
+u32 cr_task_facts(struct task_struct *leader);
 bool cr_task_exiting(struct task_struct *t);
 bool cr_capable_over(struct task_struct *t);
 bool cr_task_killable(struct task_struct *t);

@@ -28,7 +28,7 @@ extern "C" {
         ns: *mut bindings::pid_namespace,
     ) -> u32;
     pub(super) fn cr_current_pid_ns() -> *mut bindings::pid_namespace;
-    pub(super) fn cr_task_checkable(leader: *mut bindings::task_struct) -> c_int;
+    pub(super) fn cr_task_facts(leader: *mut bindings::task_struct) -> u32;
     pub(super) fn cr_task_exiting(t: *mut bindings::task_struct) -> bool;
     pub(super) fn cr_capable_over(t: *mut bindings::task_struct) -> bool;
     pub(super) fn cr_task_killable(t: *mut bindings::task_struct) -> bool;

@@ -20,6 +20,14 @@ use crate::{
     uapi::{CrFd, CrFs, CrItimers, CrProcess, CrSighand, CrSiginfo, CrThread},
 };
 
+/// `CR_TASK_*` of helpers.h: what cr_task_facts() reports of a process.
+const TASK_KTHREAD: u32 = 1 << 0;
+const TASK_CALLER: u32 = 1 << 1;
+const TASK_LEADER_EXITING: u32 = 1 << 2;
+const TASK_GROUP_EXITING: u32 = 1 << 3;
+const TASK_THREADS: u32 = 1 << 4;
+const TASK_STOPPED: u32 = 1 << 5;
+
 /// `CR_HELD_*` of helpers.h: what cr_fd_get() reports held on a file.
 const HELD_LOCK: u32 = 1 << 0;
 const HELD_LEASE: u32 = 1 << 1;
@@ -71,10 +79,27 @@ impl Process {
 
     /// Why this process cannot be checkpointed: `EINVAL` for a kernel thread,
     /// `EDEADLK` for the caller's own process, `ESRCH` once it is exiting,
-    /// `EBUSY` when stopped or traced.
+    /// `EOPNOTSUPP` when its main thread left by itself (pthread_exit) while
+    /// others run (the process lives, but has no leader to restore), `EBUSY`
+    /// when a thread is stopped or traced. Checked again once every thread
+    /// has stopped.
     pub(crate) fn checkable(&self) -> Result {
         // SAFETY: `leader` is a valid task (we hold a reference).
-        errno(unsafe { ffi::cr_task_checkable(self.leader.as_ptr()) }).map(|_| ())
+        let f = unsafe { ffi::cr_task_facts(self.leader.as_ptr()) };
+        if f & TASK_KTHREAD != 0 {
+            return Err(EINVAL);
+        }
+        if f & TASK_CALLER != 0 {
+            return Err(EDEADLK);
+        }
+        if f & TASK_LEADER_EXITING != 0 {
+            let leaderless = f & TASK_GROUP_EXITING == 0 && f & TASK_THREADS != 0;
+            return Err(if leaderless { EOPNOTSUPP } else { ESRCH });
+        }
+        if f & TASK_STOPPED != 0 {
+            return Err(EBUSY);
+        }
+        Ok(())
     }
 
     /// Whether the caller has CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN over
