@@ -7,7 +7,7 @@
 use kernel::{page::PAGE_SIZE, prelude::*};
 
 use crate::{
-    class::{CheckpointReport, CheckpointRequest, Failure, Why},
+    class::{CheckpointReport, CheckpointRequest, Failure, OrFail},
     freeze::{self, FreezeError, Frozen},
     image::{ImageWriter, WriteError},
     rules::{self, FdRefusal, Held},
@@ -45,7 +45,7 @@ fn output_failure(err: WriteError) -> Failure {
     Failure::new(err, reason)
 }
 
-/// Why `Process::checkable` refused.
+/// OrFail `Process::checkable` refused.
 fn check_failure(err: Error) -> Failure {
     let reason = if err == EDEADLK {
         uapi::CR_FAIL_SELF
@@ -79,7 +79,7 @@ impl Areas {
             paths: KVVec::new(),
         };
         let mut addr = 0usize;
-        while let Some((v, unnamed)) = mm.vma_after(addr, path).why(uapi::CR_FAIL_NONE)? {
+        while let Some((v, unnamed)) = mm.vma_after(addr, path).or_fail(uapi::CR_FAIL_NONE)? {
             let p = &path[..v.path_len as usize];
             match v.kind {
                 uapi::CR_VMA_SHMEM => {
@@ -114,11 +114,11 @@ impl Areas {
             areas
                 .paths
                 .extend_from_slice(p, GFP_KERNEL_ACCOUNT)
-                .why(uapi::CR_FAIL_NONE)?;
+                .or_fail(uapi::CR_FAIL_NONE)?;
             areas
                 .vmas
                 .push(v, GFP_KERNEL_ACCOUNT)
-                .why(uapi::CR_FAIL_NONE)?;
+                .or_fail(uapi::CR_FAIL_NONE)?;
             addr = v.end as usize;
         }
         Ok(areas)
@@ -151,7 +151,7 @@ impl Fds {
         let mut fd = 0u32;
         while let Some((f, held)) = process
             .fd_at_or_after(fd, path, exact)
-            .why(uapi::CR_FAIL_NONE)?
+            .or_fail(uapi::CR_FAIL_NONE)?
         {
             let at = u64::from(f.fd as u32);
             if held.lock && judge {
@@ -166,10 +166,10 @@ impl Fds {
             }
             fds.paths
                 .extend_from_slice(&path[..f.path_len as usize], GFP_KERNEL_ACCOUNT)
-                .why(uapi::CR_FAIL_NONE)?;
+                .or_fail(uapi::CR_FAIL_NONE)?;
             fds.fds
                 .push(f, GFP_KERNEL_ACCOUNT)
-                .why(uapi::CR_FAIL_NONE)?;
+                .or_fail(uapi::CR_FAIL_NONE)?;
             fd = f.fd as u32 + 1;
         }
         let mut off = 0usize;
@@ -241,7 +241,7 @@ fn refuse_what_restore_cannot_bring_back(
     }
     let mut path = KVec::new();
     path.resize(PATH_MAX, 0u8, GFP_KERNEL_ACCOUNT)
-        .why(uapi::CR_FAIL_NONE)?;
+        .or_fail(uapi::CR_FAIL_NONE)?;
     let areas = Areas::read(&space.read(), &mut path, judge)?;
     let fds = Fds::read(process, &mut path, exact, judge)?;
     Ok(exact.then_some((areas, fds)))
@@ -254,9 +254,9 @@ pub(crate) fn checkpoint(
     req: &CheckpointRequest,
 ) -> Result<CheckpointReport, Failure> {
     process.checkable().map_err(check_failure)?;
-    let space = AddressSpace::of(process.leader()).why(uapi::CR_FAIL_NO_PROCESS)?;
+    let space = AddressSpace::of(process.leader()).or_fail(uapi::CR_FAIL_NO_PROCESS)?;
     if req.proof_fd >= 0 {
-        file::check_proof(req.proof_fd, &space).why(uapi::CR_FAIL_PROOF)?;
+        file::check_proof(req.proof_fd, &space).or_fail(uapi::CR_FAIL_PROOF)?;
     } else if !process.caller_is_capable() {
         return Err(Failure::new(EPERM, uapi::CR_FAIL_PERM));
     }
@@ -264,9 +264,9 @@ pub(crate) fn checkpoint(
     if req.kill && !process.killable() {
         return Err(Failure::new(EINVAL, uapi::CR_FAIL_UNKILLABLE));
     }
-    let mut out = OutFile::get(req.out_fd).why(uapi::CR_FAIL_OUTPUT)?;
+    let mut out = OutFile::get(req.out_fd).or_fail(uapi::CR_FAIL_OUTPUT)?;
     refuse_what_restore_cannot_bring_back(process, &space, None, !req.partial)?;
-    let _claim = Claim::take(process).why(uapi::CR_FAIL_BUSY)?;
+    let _claim = Claim::take(process).or_fail(uapi::CR_FAIL_BUSY)?;
 
     let frozen = freeze::freeze(process, req.freeze_timeout_ms).map_err(|e| match e {
         FreezeError::Timeout => Failure::new(ETIMEDOUT, uapi::CR_FAIL_TIMEOUT),
@@ -311,7 +311,7 @@ fn write_image(
 ) -> Result<CheckpointReport, Failure> {
     let mut path = KVec::new();
     path.resize(PATH_MAX, 0u8, GFP_KERNEL_ACCOUNT)
-        .why(uapi::CR_FAIL_NONE)?;
+        .or_fail(uapi::CR_FAIL_NONE)?;
     let mut w = ImageWriter::new(out).map_err(output_failure)?;
 
     let xstate_size = systask::xstate_size();
@@ -345,14 +345,14 @@ fn write_image(
     // under the output's locks, and a slow reader must not stall the mm).
     let mut auxv = KVec::new();
     auxv.resize(64, 0u64, GFP_KERNEL_ACCOUNT)
-        .why(uapi::CR_FAIL_NONE)?;
+        .or_fail(uapi::CR_FAIL_NONE)?;
     let mut exe = KVec::new();
     let mut mm_info = {
         let mm = space.read();
         let info = mm.info(&mut auxv);
-        let exe_len = mm.exe_path(&mut path).why(uapi::CR_FAIL_NONE)?;
+        let exe_len = mm.exe_path(&mut path).or_fail(uapi::CR_FAIL_NONE)?;
         exe.extend_from_slice(&path[..exe_len], GFP_KERNEL_ACCOUNT)
-            .why(uapi::CR_FAIL_NONE)?;
+            .or_fail(uapi::CR_FAIL_NONE)?;
         info
     };
     mm_info.nr_vmas = areas.vmas.len() as u32;
@@ -362,7 +362,7 @@ fn write_image(
     for word in &auxv[..mm_info.auxv_words as usize] {
         auxv_le
             .extend_from_slice(&word.to_le_bytes(), GFP_KERNEL_ACCOUNT)
-            .why(uapi::CR_FAIL_NONE)?;
+            .or_fail(uapi::CR_FAIL_NONE)?;
     }
     w.begin(uapi::CR_REC_MM)
         .and_then(|w| w.put(&mm_info))
@@ -381,16 +381,16 @@ fn write_image(
             .map_err(output_failure)?;
     }
 
-    let mut sighand = sys::zeroed_box::<CrSighand>().why(uapi::CR_FAIL_NONE)?;
+    let mut sighand = sys::zeroed_box::<CrSighand>().or_fail(uapi::CR_FAIL_NONE)?;
     process
         .sighand(&mut sighand)
-        .why(uapi::CR_FAIL_NO_PROCESS)?;
+        .or_fail(uapi::CR_FAIL_NO_PROCESS)?;
     w.begin(uapi::CR_REC_SIGHAND)
         .and_then(|w| w.put(&*sighand))
         .and_then(|w| w.finish())
         .map_err(output_failure)?;
     drop(sighand);
-    let (set, queued) = process.shared_pending().why(uapi::CR_FAIL_NO_PROCESS)?;
+    let (set, queued) = process.shared_pending().or_fail(uapi::CR_FAIL_NO_PROCESS)?;
     let pending = CrSigpending {
         signal: set,
         count: queued.len() as u32,
@@ -409,15 +409,15 @@ fn write_image(
     let mut paths = KVec::new();
     paths
         .resize(2 * PATH_MAX, 0u8, GFP_KERNEL_ACCOUNT)
-        .why(uapi::CR_FAIL_NONE)?;
-    let fs = process.fs(&mut paths).why(uapi::CR_FAIL_NO_PROCESS)?;
+        .or_fail(uapi::CR_FAIL_NONE)?;
+    let fs = process.fs(&mut paths).or_fail(uapi::CR_FAIL_NO_PROCESS)?;
     w.begin(uapi::CR_REC_FS)
         .and_then(|w| w.put(&fs))
         .and_then(|w| w.put_bytes(&paths[..(fs.cwd_len + fs.root_len) as usize]))
         .and_then(|w| w.finish())
         .map_err(output_failure)?;
     drop(paths);
-    let timers = process.itimers().why(uapi::CR_FAIL_NO_PROCESS)?;
+    let timers = process.itimers().or_fail(uapi::CR_FAIL_NO_PROCESS)?;
     w.begin(uapi::CR_REC_ITIMERS)
         .and_then(|w| w.put(&timers))
         .and_then(|w| w.finish())
@@ -437,7 +437,7 @@ fn write_image(
         if f.r#type == uapi::CR_FD_PIPE && !pipes.iter().any(|q| q.0 == f.dev && q.1 == f.ino) {
             pipes
                 .push((f.dev, f.ino, f.fd as u32), GFP_KERNEL_ACCOUNT)
-                .why(uapi::CR_FAIL_NONE)?;
+                .or_fail(uapi::CR_FAIL_NONE)?;
         }
     }
     pipes.sort_unstable_by_key(|p| (p.0, p.1));
@@ -464,7 +464,8 @@ fn write_image(
     }
 
     for (i, stop) in frozen.stops.iter().enumerate() {
-        let (set, queued) = systask::pending(&stop.task, false).why(uapi::CR_FAIL_NO_PROCESS)?;
+        let (set, queued) =
+            systask::pending(&stop.task, false).or_fail(uapi::CR_FAIL_NO_PROCESS)?;
         {
             // The record is built under the thread's lock and written after.
             let saved = stop.saved.lock();
@@ -521,7 +522,7 @@ fn write_pages(
     w: &mut ImageWriter<'_>,
 ) -> Result<(), Failure> {
     let mut bits: ChunkBits = [0; CHUNK_PAGES / usize::BITS as usize];
-    let mut batch = PageBatch::with_capacity(BATCH).why(uapi::CR_FAIL_NONE)?;
+    let mut batch = PageBatch::with_capacity(BATCH).or_fail(uapi::CR_FAIL_NONE)?;
     for v in areas.vmas.iter() {
         let anon_only = match v.kind {
             uapi::CR_VMA_ANON => false,
@@ -581,7 +582,7 @@ fn write_run(
         let got = space
             .read()
             .get_pages(addr, count.min(BATCH), batch)
-            .why(uapi::CR_FAIL_NONE)?;
+            .or_fail(uapi::CR_FAIL_NONE)?;
         if got == 0 {
             // No page here (or the zero page): nothing to save.
             addr += PAGE_SIZE;

@@ -126,12 +126,12 @@ impl Failure {
 }
 
 /// Attaches a `CR_FAIL_*` reason to an error.
-pub(crate) trait Why<T> {
-    fn why(self, reason: u32) -> Result<T, Failure>;
+pub(crate) trait OrFail<T> {
+    fn or_fail(self, reason: u32) -> Result<T, Failure>;
 }
 
-impl<T, E: Into<Error>> Why<T> for core::result::Result<T, E> {
-    fn why(self, reason: u32) -> Result<T, Failure> {
+impl<T, E: Into<Error>> OrFail<T> for core::result::Result<T, E> {
+    fn or_fail(self, reason: u32) -> Result<T, Failure> {
         self.map_err(|err| Failure::new(err.into(), reason))
     }
 }
@@ -150,6 +150,6 @@ pub(crate) fn resolve(cpid: u64) -> Result<KBox<dyn ProcessClass>, Failure> {
     }
     let local = local::Local::find(uapi::cpid_pid(cpid))?;
     let class: KBox<dyn ProcessClass> =
-        KBox::new(local, GFP_KERNEL_ACCOUNT).why(uapi::CR_FAIL_NONE)?;
+        KBox::new(local, GFP_KERNEL_ACCOUNT).or_fail(uapi::CR_FAIL_NONE)?;
     Ok(class)
 }

@@ -20,10 +20,10 @@ mod device;
 #[allow(dead_code, unreachable_pub)]
 mod format;
 mod freeze;
-mod gather;
 mod image;
 mod restore;
 mod resume;
+mod thread_meeting;
 // What no restore brings back, shared with crctl.
 #[allow(dead_code, unreachable_pub)]
 mod rules;
@@ -51,7 +51,7 @@ struct CrModule {
 impl kernel::InPlaceModule for CrModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         sys::init();
-        gather::init();
+        thread_meeting::init();
         pr_info!("ABI {} loaded\n", uapi::CR_ABI_VERSION);
         try_pin_init!(Self {
             _dev <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"cr" }),

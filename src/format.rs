@@ -62,7 +62,7 @@ pub enum Fault {
     Invalid,
 }
 
-/// Why an image was refused: the kind, the byte offset of the record (or
+/// OrFail an image was refused: the kind, the byte offset of the record (or
 /// field) at fault, what is wrong, and a value to show with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FormatError {

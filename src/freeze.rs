@@ -148,7 +148,7 @@ impl ThreadStop {
     }
 }
 
-/// Why a freeze failed.
+/// OrFail a freeze failed.
 pub(crate) enum FreezeError {
     /// A thread did not stop in time.
     Timeout,

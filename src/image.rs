@@ -25,7 +25,7 @@ use crate::{
 
 const HDR: usize = core::mem::size_of::<CrRecord>();
 
-/// Why a record could not be written.
+/// OrFail a record could not be written.
 pub(crate) enum WriteError {
     /// Writing (or memory for the record) failed.
     Output(Error),

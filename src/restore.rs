@@ -15,15 +15,16 @@
 use kernel::{fs::File, page::PAGE_SIZE, prelude::*};
 
 use crate::{
-    class::{Failure, Why},
+    class::{Failure, OrFail},
     format::{Checker, FormatError, Record, MAX_METADATA},
-    gather, resume,
+    resume,
     sys::{
         self,
         caller::{self, bindings_mman as mman},
         file::{InFile, OpenFile, StatusFile},
         task as systask,
     },
+    thread_meeting,
     uapi::{self, *},
 };
 
@@ -130,7 +131,7 @@ impl Plan {
                 value: 0,
             })
         };
-        let sighand = sys::zeroed_box::<CrSighand>().why(uapi::CR_FAIL_NONE)?;
+        let sighand = sys::zeroed_box::<CrSighand>().or_fail(uapi::CR_FAIL_NONE)?;
         // Built in place: the plan is over a kilobyte.
         let mut plan = KBox::init(
             try_init!(Plan {
@@ -151,7 +152,7 @@ impl Plan {
             }),
             ACCOUNT,
         )
-        .why(uapi::CR_FAIL_NONE)?;
+        .or_fail(uapi::CR_FAIL_NONE)?;
         let magic = meta.get(..8).ok_or_else(|| fail(0, "no magic"))?;
         plan.checker
             .magic(u64::from_le_bytes(
@@ -289,7 +290,7 @@ pub(crate) fn restore(args: &CrRestoreArgs, dev: &File) -> Result<isize, Failure
     // from here on releases them.
     let threads = caller::threads();
     let leader = if threads > 1 {
-        Some(gather::Leader::enter().why(uapi::CR_FAIL_CALLER)?)
+        Some(thread_meeting::Leader::enter().or_fail(uapi::CR_FAIL_CALLER)?)
     } else {
         None
     };
@@ -318,9 +319,9 @@ pub(crate) fn restore(args: &CrRestoreArgs, dev: &File) -> Result<isize, Failure
             },
         )
     })?;
-    let input = InFile::get(args.in_fd).why(uapi::CR_FAIL_ARGS)?;
+    let input = InFile::get(args.in_fd).or_fail(uapi::CR_FAIL_ARGS)?;
     let mut status = if args.status_fd >= 0 {
-        Some(StatusFile::get(args.status_fd).why(uapi::CR_FAIL_ARGS)?)
+        Some(StatusFile::get(args.status_fd).or_fail(uapi::CR_FAIL_ARGS)?)
     } else {
         None
     };
@@ -397,7 +398,7 @@ fn start(t: &CrThread) -> Result<isize, Failure> {
 /// image's thread `index`.
 #[inline(never)]
 pub(crate) fn restore_thread(index: u32) -> Result<isize, Failure> {
-    let t = gather::join(index).map_err(|e| {
+    let t = thread_meeting::join(index).map_err(|e| {
         let reason = if e == ECANCELED {
             uapi::CR_FAIL_CANCELED
         } else {
@@ -574,7 +575,7 @@ fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
     // of them), so the restore never takes more memory than the original had.
     // The image's own THP setting is set after the pages (set_mm_flags).
     caller::pause_thp();
-    caller::unmap_all().why(uapi::CR_FAIL_NONE)?;
+    caller::unmap_all().or_fail(uapi::CR_FAIL_NONE)?;
     let mut prev: Option<MappedArea> = None;
     for a in plan.areas.iter() {
         let v = &a.vma;
@@ -722,7 +723,7 @@ impl Failure {
 /// each signal in the set without one with a plain kernel siginfo.
 fn queue_pending(queue: &KVVec<CrSiginfo>, set: u64) -> Result<(), Failure> {
     for q in queue.iter() {
-        caller::queue_signal(q).why(uapi::CR_FAIL_IMAGE)?;
+        caller::queue_signal(q).or_fail(uapi::CR_FAIL_IMAGE)?;
     }
     for sig in 1..=64u32 {
         let bit = 1u64 << (sig - 1);
@@ -730,7 +731,7 @@ fn queue_pending(queue: &KVVec<CrSiginfo>, set: u64) -> Result<(), Failure> {
             && !queue.iter().any(|q| q.signo == sig)
             && sig != kernel::bindings::SIGKILL
         {
-            caller::raise(sig).why(uapi::CR_FAIL_IMAGE)?;
+            caller::raise(sig).or_fail(uapi::CR_FAIL_IMAGE)?;
         }
     }
     Ok(())
@@ -739,8 +740,9 @@ fn queue_pending(queue: &KVVec<CrSiginfo>, set: u64) -> Result<(), Failure> {
 /// Streams the PAGES records into the new mappings, then checks the trailer.
 #[inline(never)]
 fn read_pages(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
-    let mut buf = KVVec::with_capacity(CHUNK, ACCOUNT).why(uapi::CR_FAIL_NONE)?;
-    buf.resize(CHUNK, 0u8, ACCOUNT).why(uapi::CR_FAIL_NONE)?;
+    let mut buf = KVVec::with_capacity(CHUNK, ACCOUNT).or_fail(uapi::CR_FAIL_NONE)?;
+    buf.resize(CHUNK, 0u8, ACCOUNT)
+        .or_fail(uapi::CR_FAIL_NONE)?;
     let mut rec = plan.next;
     let mut at = plan.next_at;
     let mut pos = at + 16;

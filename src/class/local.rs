@@ -4,7 +4,7 @@
 
 use crate::{
     checkpoint,
-    class::{CheckpointReport, CheckpointRequest, Failure, ProcessClass, Why},
+    class::{CheckpointReport, CheckpointRequest, Failure, OrFail, ProcessClass},
     sys::task::Process,
     uapi,
 };
@@ -17,7 +17,7 @@ pub(crate) struct Local {
 impl Local {
     /// The local process whose id is `pid` in the caller's pid namespace.
     pub(crate) fn find(pid: u32) -> Result<Local, Failure> {
-        let process = Process::find(pid).why(uapi::CR_FAIL_NO_PROCESS)?;
+        let process = Process::find(pid).or_fail(uapi::CR_FAIL_NO_PROCESS)?;
         Ok(Local { process })
     }
 }

@@ -77,7 +77,7 @@ impl Process {
         &self.leader
     }
 
-    /// Why this process cannot be checkpointed: `EINVAL` for a kernel thread,
+    /// OrFail this process cannot be checkpointed: `EINVAL` for a kernel thread,
     /// `EDEADLK` for the caller's own process, `ESRCH` once it is exiting,
     /// `EOPNOTSUPP` when its main thread left by itself (pthread_exit) while
     /// others run (the process lives, but has no leader to restore), `EBUSY`
