@@ -777,20 +777,28 @@ int cr_mm_exe_path(struct mm_struct *mm, char *buf, int len)
 }
 
 /*
- * The per-area flags a restore carries, as the image names them and as the
- * kernel's VM_* flags: those madvise sets, which only tell the kernel how to
- * treat the area (huge pages, fork, core dumps, read-ahead), and VM_SOFTDIRTY
- * (a new mapping has it, the stack exec made has not; the restored pages are
- * soft-dirty either way). MADV_MERGEABLE is carried apart (ksm_madvise).
+ * The image's CR_VMA_* flags that are the kernel's VM_* flags. "carried":
+ * those cr_vma_settle() sets as they are, the ones madvise sets that only tell
+ * the kernel how to treat the area (huge pages, fork, core dumps, read-ahead),
+ * and VM_SOFTDIRTY (a new mapping has it, the stack exec made has not; the
+ * restored pages are soft-dirty either way). The rest the restore makes its
+ * own way: MAP_GROWSDOWN, mlock (with its charge), ksm_madvise, the commit
+ * charge and MAP_NORESERVE; guard pages are refused.
  */
 static const struct {
 	u32 cr;
 	vm_flags_t vm;
-} cr_vma_carried[] = {
-	{ CR_VMA_HUGEPAGE, VM_HUGEPAGE },	{ CR_VMA_NOHUGEPAGE, VM_NOHUGEPAGE },
-	{ CR_VMA_DONTFORK, VM_DONTCOPY },	{ CR_VMA_WIPEONFORK, VM_WIPEONFORK },
-	{ CR_VMA_DONTDUMP, VM_DONTDUMP },	{ CR_VMA_SEQ_READ, VM_SEQ_READ },
-	{ CR_VMA_RAND_READ, VM_RAND_READ },	{ CR_VMA_SOFTDIRTY, VM_SOFTDIRTY },
+	bool carried;	/* set by cr_vma_settle() as it is */
+} cr_vma_flags[] = {
+	{ CR_VMA_HUGEPAGE, VM_HUGEPAGE, true },	{ CR_VMA_NOHUGEPAGE, VM_NOHUGEPAGE, true },
+	{ CR_VMA_DONTFORK, VM_DONTCOPY, true },	{ CR_VMA_WIPEONFORK, VM_WIPEONFORK, true },
+	{ CR_VMA_DONTDUMP, VM_DONTDUMP, true },	{ CR_VMA_SEQ_READ, VM_SEQ_READ, true },
+	{ CR_VMA_RAND_READ, VM_RAND_READ, true },	{ CR_VMA_SOFTDIRTY, VM_SOFTDIRTY, true },
+	/* Recorded; the restore makes each its own way. */
+	{ CR_VMA_GROWSDOWN, VM_GROWSDOWN },	{ CR_VMA_LOCKED, VM_LOCKED },
+	{ CR_VMA_LOCKONFAULT, VM_LOCKONFAULT },	{ CR_VMA_MERGEABLE, VM_MERGEABLE },
+	{ CR_VMA_ACCOUNT, VM_ACCOUNT },		{ CR_VMA_NORESERVE, VM_NORESERVE },
+	{ CR_VMA_GUARD, VM_MAYBE_GUARD },
 };
 #define CR_CARRIED_VM_FLAGS (VM_HUGEPAGE | VM_NOHUGEPAGE | VM_DONTCOPY | VM_WIPEONFORK | \
 			     VM_DONTDUMP | VM_SEQ_READ | VM_RAND_READ | VM_SOFTDIRTY)
@@ -830,23 +838,9 @@ int cr_vma_get(struct mm_struct *mm, unsigned long addr, struct cr_vma *v,
 		v->flags |= CR_VMA_SHARED;
 	if ((f & VM_MAYSHARE) && (f & VM_MAYWRITE))
 		v->flags |= CR_VMA_MAYWRITE;
-	if (f & VM_GROWSDOWN)
-		v->flags |= CR_VMA_GROWSDOWN;
-	if (f & VM_LOCKED)
-		v->flags |= CR_VMA_LOCKED;
-	if (f & VM_LOCKONFAULT)
-		v->flags |= CR_VMA_LOCKONFAULT;
-	for (i = 0; i < ARRAY_SIZE(cr_vma_carried); i++)
-		if (f & cr_vma_carried[i].vm)
-			v->flags |= cr_vma_carried[i].cr;
-	if (f & VM_MERGEABLE)
-		v->flags |= CR_VMA_MERGEABLE;
-	if (f & VM_ACCOUNT)
-		v->flags |= CR_VMA_ACCOUNT;
-	if (f & VM_NORESERVE)
-		v->flags |= CR_VMA_NORESERVE;
-	if (f & VM_MAYBE_GUARD)
-		v->flags |= CR_VMA_GUARD;
+	for (i = 0; i < ARRAY_SIZE(cr_vma_flags); i++)
+		if (f & cr_vma_flags[i].vm)
+			v->flags |= cr_vma_flags[i].cr;
 	if (vma->vm_start <= mm->start_stack && mm->start_stack <= vma->vm_end)
 		v->flags |= CR_VMA_STACK;
 
@@ -1541,9 +1535,9 @@ int cr_vma_settle(unsigned long addr, u32 image_flags, unsigned int how)
 	vm_flags_t want = 0;
 	int i, ret = 0;
 
-	for (i = 0; i < ARRAY_SIZE(cr_vma_carried); i++)
-		if (image_flags & cr_vma_carried[i].cr)
-			want |= cr_vma_carried[i].vm;
+	for (i = 0; i < ARRAY_SIZE(cr_vma_flags); i++)
+		if (cr_vma_flags[i].carried && (image_flags & cr_vma_flags[i].cr))
+			want |= cr_vma_flags[i].vm;
 
 	if (mmap_write_lock_killable(mm))
 		return -EINTR;

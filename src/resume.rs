@@ -13,6 +13,8 @@
 //! for that time, with the one argument that held the timeout changed.
 
 use kernel::{
+    bindings,
+    error::code::{ERESTARTNOHAND, ERESTARTNOINTR, ERESTARTSYS, ERESTART_RESTARTBLOCK},
     prelude::*,
     time::{BootTime, ClockSource, Monotonic, RealTime, Tai},
     uaccess::{UserPtr, UserSlice},
@@ -24,29 +26,17 @@ use crate::{
 };
 
 // x86_64 system call numbers (fixed by the ABI).
-const NR_POLL: u64 = 7;
-const NR_NANOSLEEP: u64 = 35;
-const NR_FUTEX: u64 = 202;
-const NR_CLOCK_NANOSLEEP: u64 = 230;
+const NR_POLL: u64 = bindings::__NR_poll as u64;
+const NR_NANOSLEEP: u64 = bindings::__NR_nanosleep as u64;
+const NR_FUTEX: u64 = bindings::__NR_futex as u64;
+const NR_CLOCK_NANOSLEEP: u64 = bindings::__NR_clock_nanosleep as u64;
 
-// futex(2) operations; FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME are the bits
-// FUTEX_CMD_MASK takes off.
+// futex(2) operations (uapi/linux/futex.h, which the bindings lack);
+// FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME are the bits FUTEX_CMD_MASK takes
+// off.
 const FUTEX_WAIT: u32 = 0;
 const FUTEX_WAIT_BITSET: u32 = 9;
 const FUTEX_OP_FLAGS: u32 = 128 | 256;
-
-// The kernel's restart codes (include/linux/errno.h), as ax holds them negated.
-const ERESTARTSYS: i64 = 512;
-const ERESTARTNOINTR: i64 = 513;
-const ERESTARTNOHAND: i64 = 514;
-const ERESTART_RESTARTBLOCK: i64 = 516;
-
-// Clock ids of the clocks with an hrtimer base (the others are CPU-time or
-// alarm clocks, whose sleeps are not resumed).
-const CLOCK_REALTIME: i32 = 0;
-const CLOCK_MONOTONIC: i32 = 1;
-const CLOCK_BOOTTIME: i32 = 7;
-const CLOCK_TAI: i32 = 11;
 
 /// Bytes below the stack pointer a leaf function may use (the x86_64 ABI's
 /// red zone); the record for a resumed call goes below them.
@@ -62,21 +52,26 @@ fn classify(r: &CrRegs) -> (u32, i32) {
     if (r.orig_ax as i64) < 0 {
         return (uapi::CR_RESTART_NONE, 0);
     }
-    match (r.ax as i64).wrapping_neg() {
-        ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND => (uapi::CR_RESTART_SYSCALL, r.ax as i32),
-        ERESTART_RESTARTBLOCK => (uapi::CR_RESTART_BLOCK, r.ax as i32),
-        _ => (uapi::CR_RESTART_NONE, 0),
+    let ax = r.ax as i64;
+    let is = |e: Error| ax == i64::from(e.to_errno());
+    if is(ERESTARTSYS) || is(ERESTARTNOINTR) || is(ERESTARTNOHAND) {
+        (uapi::CR_RESTART_SYSCALL, ax as i32)
+    } else if is(ERESTART_RESTARTBLOCK) {
+        (uapi::CR_RESTART_BLOCK, ax as i32)
+    } else {
+        (uapi::CR_RESTART_NONE, 0)
     }
 }
 
 /// The current time of clock `id` in nanoseconds, for the clocks with an
-/// hrtimer base.
+/// hrtimer base (not the CPU-time or alarm clocks, whose sleeps are not
+/// resumed).
 fn clock_now(id: i32) -> Option<i64> {
     Some(match id {
-        CLOCK_MONOTONIC => Monotonic::ktime_get(),
-        CLOCK_REALTIME => RealTime::ktime_get(),
-        CLOCK_BOOTTIME => BootTime::ktime_get(),
-        CLOCK_TAI => Tai::ktime_get(),
+        Monotonic::ID => Monotonic::ktime_get(),
+        RealTime::ID => RealTime::ktime_get(),
+        BootTime::ID => BootTime::ktime_get(),
+        Tai::ID => Tai::ktime_get(),
         _ => return None,
     })
 }

@@ -440,54 +440,60 @@ pub fn to_json(img: &Image) -> Value {
     })
 }
 
+/// The names of the bits of `flags` that `table` names.
+fn flag_names(flags: u32, table: &[(u32, &'static str)]) -> Vec<&'static str> {
+    table
+        .iter()
+        .filter_map(|&(f, name)| (flags & f != 0).then_some(name))
+        .collect()
+}
+
 /// The names of the `CR_PROCESS_*` settings in `flags`.
 fn settings(flags: u32) -> Vec<&'static str> {
-    [
-        (CR_PROCESS_SUBREAPER, "subreaper"),
-        (CR_PROCESS_THP_DISABLE, "thp-disabled"),
-        (CR_PROCESS_THP_EXCEPT_ADVISED, "thp-except-advised"),
-        (CR_PROCESS_KSM_ANY, "ksm-merge-any"),
-        (CR_PROCESS_MDWE, "mdwe"),
-        (CR_PROCESS_MDWE_NO_INHERIT, "mdwe-no-inherit"),
-        (CR_PROCESS_MLOCK_FUTURE, "mlockall-future"),
-        (CR_PROCESS_MLOCK_ONFAULT, "mlockall-onfault"),
-        (CR_PROCESS_MEMBARRIER_PRIVATE, "membarrier-private"),
-        (CR_PROCESS_MEMBARRIER_GLOBAL, "membarrier-global"),
-        (CR_PROCESS_MEMBARRIER_SYNC_CORE, "membarrier-sync-core"),
-        (CR_PROCESS_MEMBARRIER_RSEQ, "membarrier-rseq"),
-    ]
-    .iter()
-    .filter(|(f, _)| flags & f != 0)
-    .map(|&(_, name)| name)
-    .collect()
+    flag_names(
+        flags,
+        &[
+            (CR_PROCESS_SUBREAPER, "subreaper"),
+            (CR_PROCESS_THP_DISABLE, "thp-disabled"),
+            (CR_PROCESS_THP_EXCEPT_ADVISED, "thp-except-advised"),
+            (CR_PROCESS_KSM_ANY, "ksm-merge-any"),
+            (CR_PROCESS_MDWE, "mdwe"),
+            (CR_PROCESS_MDWE_NO_INHERIT, "mdwe-no-inherit"),
+            (CR_PROCESS_MLOCK_FUTURE, "mlockall-future"),
+            (CR_PROCESS_MLOCK_ONFAULT, "mlockall-onfault"),
+            (CR_PROCESS_MEMBARRIER_PRIVATE, "membarrier-private"),
+            (CR_PROCESS_MEMBARRIER_GLOBAL, "membarrier-global"),
+            (CR_PROCESS_MEMBARRIER_SYNC_CORE, "membarrier-sync-core"),
+            (CR_PROCESS_MEMBARRIER_RSEQ, "membarrier-rseq"),
+        ],
+    )
 }
 
 /// The names of the `CR_VMA_*` flags in `flags` (madvise ones as smaps's
 /// VmFlags spell them).
 fn vma_flag_names(flags: u32) -> Vec<&'static str> {
-    [
-        (CR_VMA_SHARED, "shared"),
-        (CR_VMA_GROWSDOWN, "growsdown"),
-        (CR_VMA_HEAP, "heap"),
-        (CR_VMA_STACK, "stack"),
-        (CR_VMA_LOCKED, "locked"),
-        (CR_VMA_DONTDUMP, "dd"),
-        (CR_VMA_MAYWRITE, "maywrite"),
-        (CR_VMA_HUGEPAGE, "hg"),
-        (CR_VMA_NOHUGEPAGE, "nh"),
-        (CR_VMA_DONTFORK, "dc"),
-        (CR_VMA_WIPEONFORK, "wf"),
-        (CR_VMA_SEQ_READ, "sr"),
-        (CR_VMA_RAND_READ, "rr"),
-        (CR_VMA_SOFTDIRTY, "sd"),
-        (CR_VMA_MERGEABLE, "mg"),
-        (CR_VMA_ACCOUNT, "ac"),
-        (CR_VMA_NORESERVE, "nr"),
-        (CR_VMA_GUARD, "gu"),
-        (CR_VMA_LOCKONFAULT, "lf"),
-    ]
-    .iter()
-    .filter(|(f, _)| flags & f != 0)
-    .map(|&(_, name)| name)
-    .collect()
+    flag_names(
+        flags,
+        &[
+            (CR_VMA_SHARED, "shared"),
+            (CR_VMA_GROWSDOWN, "growsdown"),
+            (CR_VMA_HEAP, "heap"),
+            (CR_VMA_STACK, "stack"),
+            (CR_VMA_LOCKED, "locked"),
+            (CR_VMA_DONTDUMP, "dd"),
+            (CR_VMA_MAYWRITE, "maywrite"),
+            (CR_VMA_HUGEPAGE, "hg"),
+            (CR_VMA_NOHUGEPAGE, "nh"),
+            (CR_VMA_DONTFORK, "dc"),
+            (CR_VMA_WIPEONFORK, "wf"),
+            (CR_VMA_SEQ_READ, "sr"),
+            (CR_VMA_RAND_READ, "rr"),
+            (CR_VMA_SOFTDIRTY, "sd"),
+            (CR_VMA_MERGEABLE, "mg"),
+            (CR_VMA_ACCOUNT, "ac"),
+            (CR_VMA_NORESERVE, "nr"),
+            (CR_VMA_GUARD, "gu"),
+            (CR_VMA_LOCKONFAULT, "lf"),
+        ],
+    )
 }

@@ -116,9 +116,8 @@ impl OutFile {
         let nr = u32::try_from(self.bvecs.len()).map_err(|_| EINVAL)?;
         let (file, bvecs) = (self.file.as_ptr(), self.bvecs.as_mut_ptr());
         write_all(len, |done| {
-            // SAFETY: `file` is valid; `bvecs` holds `nr` initialized bio_vecs
-            // describing `len` bytes of memory borrowed for this call, of
-            // which `done` < `len` are written.
+            // SAFETY: `file` is valid; `bvecs` holds `nr` bio_vecs describing `len`
+            // bytes borrowed for this call, `done` < `len` of them written.
             unsafe { ffi::cr_file_write_once(file, bvecs, nr, len, done) }
         })
     }

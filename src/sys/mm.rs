@@ -107,10 +107,10 @@ impl MmRead<'_> {
     pub(crate) fn vma_after(&self, addr: usize, path: &mut [u8]) -> Result<Option<(CrVma, bool)>> {
         let mut v = CrVma::default();
         let len = i32::try_from(path.len()).map_err(|_| EINVAL)?;
-        // SAFETY: We hold the mmap read lock; `v` is valid; `path` is writable
+        let buf = path.as_mut_ptr().cast();
+        // SAFETY: We hold the mmap read lock; `v` is valid; `buf` is writable
         // for `len` bytes.
-        let ret =
-            unsafe { ffi::cr_vma_get(self.mm(), addr, &mut v, path.as_mut_ptr().cast(), len) };
+        let ret = unsafe { ffi::cr_vma_get(self.mm(), addr, &mut v, buf, len) };
         Ok(match errno(ret)? {
             0 => None,
             n => Some((v, n == 2)),
