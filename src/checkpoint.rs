@@ -225,6 +225,14 @@ fn refuse_what_restore_cannot_bring_back(
             };
             return Err(Failure::holds(uapi::CR_FAIL_HOLDS, u64::from(pid), &held));
         }
+        if let Some(pages) = process.locked_beyond_limit(space) {
+            let kib = pages * (PAGE_SIZE as u64 / 1024);
+            return Err(Failure::holds(
+                uapi::CR_FAIL_HOLDS,
+                0,
+                &Held::LockedOverLimit(kib),
+            ));
+        }
         if let Some(tid) = process.deadline_thread() {
             return Err(Failure::holds(
                 uapi::CR_FAIL_HOLDS,

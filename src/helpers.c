@@ -1264,6 +1264,34 @@ u32 cr_task_sched_deadline(struct task_struct *leader, struct pid_namespace *ns)
 	return tid;
 }
 
+/*
+ * Locked memory of @leader's process (address space @mm) that no restore by
+ * a caller like the process could lock again: more locked than its
+ * RLIMIT_MEMLOCK allows (or mlockall(MCL_FUTURE) under a limit of 0) while it
+ * lacks CAP_IPC_LOCK, as after a limit lowered once the memory was locked.
+ * The pages locked (at least 1), or 0.
+ */
+unsigned long cr_task_locked_beyond_limit(struct task_struct *leader, struct mm_struct *mm)
+{
+	unsigned long locked = READ_ONCE(mm->locked_vm);
+	unsigned long limit = task_rlimit(leader, RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+	bool future = READ_ONCE(mm->def_flags) & VM_LOCKED;
+	const struct cred *cred;
+	bool cap;
+
+	if (!locked && !future)
+		return 0;
+	/* capable(CAP_IPC_LOCK) as the process would ask it (has_capability()
+	 * is not exported): its effective set, in the initial user namespace. */
+	rcu_read_lock();
+	cred = __task_cred(leader);
+	cap = cred->user_ns == &init_user_ns && cap_raised(cred->cap_effective, CAP_IPC_LOCK);
+	rcu_read_unlock();
+	if (cap)
+		return 0;
+	return locked > limit || (future && !limit) ? max(locked, 1UL) : 0;
+}
+
 /* Whether @leader's process has POSIX timers (timer_create). */
 bool cr_task_posix_timers(struct task_struct *leader)
 {

@@ -84,6 +84,7 @@ int cr_file_writable(struct file *f);
 #define CR_HELD_LEASE	(1U << 1)
 int cr_task_child(struct task_struct *leader, struct pid_namespace *ns, u32 *pid);
 bool cr_task_posix_timers(struct task_struct *leader);
+unsigned long cr_task_locked_beyond_limit(struct task_struct *leader, struct mm_struct *mm);
 u32 cr_task_sched_deadline(struct task_struct *leader, struct pid_namespace *ns);
 bool cr_current_sem_undo(void);
 int cr_fd_get(struct task_struct *t, unsigned int from, struct cr_fd *out,

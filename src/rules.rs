@@ -207,6 +207,9 @@ pub enum Held<'a> {
     SemUndo,
     /// An area at `addr` that may hold guard pages (MADV_GUARD_INSTALL).
     GuardPages(u64),
+    /// `kib` KiB of locked memory (or mlockall(MCL_FUTURE)) over the
+    /// process's RLIMIT_MEMLOCK, without CAP_IPC_LOCK.
+    LockedOverLimit(u64),
     /// A thread (`tid`) with the SCHED_DEADLINE policy.
     Deadline(u32),
     /// A mapping at `addr` of a file whose name is gone (deleted, or memory
@@ -242,6 +245,10 @@ impl fmt::Display for Held<'_> {
             Held::GuardPages(addr) => write!(
                 out,
                 "the memory at {addr:#x} may hold guard pages (MADV_GUARD_INSTALL): cr cannot restore them yet"
+            ),
+            Held::LockedOverLimit(kib) => write!(
+                out,
+                "it has {kib} KiB locked (mlock, mlockall), more than its RLIMIT_MEMLOCK allows, without CAP_IPC_LOCK: a restore by its user could not lock it again"
             ),
             Held::Deadline(tid) => write!(
                 out,

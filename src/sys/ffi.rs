@@ -140,6 +140,10 @@ extern "C" {
         pid: *mut u32,
     ) -> c_int;
     pub(super) fn cr_task_posix_timers(leader: *mut bindings::task_struct) -> bool;
+    pub(super) fn cr_task_locked_beyond_limit(
+        leader: *mut bindings::task_struct,
+        mm: *mut bindings::mm_struct,
+    ) -> c_ulong;
     pub(super) fn cr_task_sched_deadline(
         leader: *mut bindings::task_struct,
         ns: *mut bindings::pid_namespace,

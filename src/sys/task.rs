@@ -287,6 +287,16 @@ impl Process {
         }
     }
 
+    /// The pages of locked memory (in `space`, its address space) that no
+    /// restore by a caller like the process could lock again: more than its
+    /// RLIMIT_MEMLOCK without CAP_IPC_LOCK. `None` if there are none.
+    pub(crate) fn locked_beyond_limit(&self, space: &super::mm::AddressSpace) -> Option<u64> {
+        // SAFETY: `leader` is valid; `space` holds a user reference on its mm.
+        let pages =
+            unsafe { ffi::cr_task_locked_beyond_limit(self.leader.as_ptr(), space.as_raw()) };
+        (pages != 0).then_some(pages as u64)
+    }
+
     /// The id of a thread with `SCHED_DEADLINE`, if any.
     pub(crate) fn deadline_thread(&self) -> Option<u32> {
         // SAFETY: `leader` is valid; the pid namespace is the caller's, which
