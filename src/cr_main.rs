@@ -42,10 +42,17 @@ module! {
 }
 
 /// The loaded module: owns the /dev/cr registration for as long as it is loaded.
-#[pin_data]
+#[pin_data(PinnedDrop)]
 struct CrModule {
     #[pin]
     _dev: MiscDeviceRegistration<device::CrDevice>,
+}
+
+#[pinned_drop]
+impl PinnedDrop for CrModule {
+    fn drop(self: Pin<&mut Self>) {
+        sys::unload();
+    }
 }
 
 impl kernel::InPlaceModule for CrModule {

@@ -657,7 +657,8 @@ fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
         }
         .map_err(|e| Failure::at(e, uapi::CR_FAIL_NONE, at))?;
         if matches!(v.kind, uapi::CR_VMA_ANON | uapi::CR_VMA_FILE) {
-            caller::settle_area(v.start as usize, v.flags, drop_write)
+            let private_anon = v.kind == uapi::CR_VMA_ANON && !shared;
+            caller::settle_area(v.start as usize, v.flags, private_anon, drop_write)
                 .map_err(|e| Failure::at(e, uapi::CR_FAIL_NONE, at))?;
         }
         prev = Some(MappedArea {

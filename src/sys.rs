@@ -12,6 +12,7 @@ pub(crate) mod caller;
 mod ffi;
 pub(crate) mod file;
 pub(crate) mod gate;
+mod lock;
 pub(crate) mod mm;
 pub(crate) mod task;
 
@@ -31,16 +32,46 @@ pub(crate) fn init() {
     task::init();
 }
 
+// A task that ran cr's task_work drops its module reference from module code,
+// and returns through it: on a preemptible kernel only Tasks RCU can wait for
+// it to be out (see `unload`).
+#[cfg(all(CONFIG_PREEMPTION, not(CONFIG_TASKS_RCU)))]
+compile_error!(
+    "cr needs CONFIG_TASKS_RCU on a preemptible kernel \
+     (CONFIG_KPROBES, CONFIG_FUNCTION_TRACER or CONFIG_BPF_SYSCALL bring it)"
+);
+
+/// Waits, as the module unloads, until no task still runs its code: a task
+/// whose task_work dropped the last module reference may still be returning
+/// through it. Tasks RCU ends once every task has been through a voluntary
+/// context switch or user mode, which such a task reaches only after leaving
+/// the module (the way ftrace and kprobes free their trampolines). Without
+/// preemption, a plain RCU grace period does.
+pub(crate) fn unload() {
+    // SAFETY: No preconditions; sleeps.
+    #[cfg(CONFIG_TASKS_RCU)]
+    unsafe {
+        kernel::bindings::synchronize_rcu_tasks()
+    };
+    // SAFETY: No preconditions; sleeps.
+    #[cfg(not(CONFIG_TASKS_RCU))]
+    unsafe {
+        kernel::bindings::synchronize_rcu()
+    };
+}
+
 /// Monotonic time in nanoseconds (`ktime_get_ns`).
 pub(crate) fn now_ns() -> u64 {
     // SAFETY: No preconditions.
-    unsafe { ffi::cr_now_ns() }
+    unsafe { kernel::bindings::ktime_get() as u64 }
 }
 
 /// Wall-clock time in nanoseconds (`ktime_get_real_ns`).
 pub(crate) fn now_real_ns() -> u64 {
     // SAFETY: No preconditions.
-    unsafe { ffi::cr_now_real_ns() }
+    unsafe {
+        kernel::bindings::ktime_get_with_offset(kernel::bindings::tk_offsets_TK_OFFS_REAL) as u64
+    }
 }
 
 /// The caller's utsname release and nodename, NUL-padded.
@@ -62,8 +93,9 @@ impl Hash {
     /// A fresh hash.
     pub(crate) fn new() -> Hash {
         let mut h = Hash { state: [0; 12] };
-        // SAFETY: `state` is 96 bytes, 8-byte aligned: room for the state.
-        unsafe { ffi::cr_hash_reset(h.state.as_mut_ptr().cast()) };
+        // SAFETY: `state` is 96 bytes, 8-byte aligned: room for the state
+        // (helpers.c asserts it).
+        unsafe { ffi::xxh64_reset(h.state.as_mut_ptr().cast(), 0) };
         h
     }
 
@@ -71,7 +103,7 @@ impl Hash {
     pub(crate) fn update(&mut self, data: &[u8]) {
         // SAFETY: `state` was reset in `new`; `data` is readable.
         unsafe {
-            ffi::cr_hash_update(
+            ffi::xxh64_update(
                 self.state.as_mut_ptr().cast(),
                 data.as_ptr().cast(),
                 data.len(),
@@ -81,16 +113,30 @@ impl Hash {
 
     /// Adds page `i` of `batch`.
     pub(crate) fn update_page(&mut self, batch: &mm::PageBatch, i: usize) {
-        // SAFETY: `state` was reset in `new`; the batch holds a reference on
-        // the page.
-        unsafe { ffi::cr_hash_page(self.state.as_mut_ptr().cast(), batch.pages[i]) };
+        // SAFETY: The batch holds a reference on the page, mapped here for
+        // the length of the update.
+        unsafe {
+            let p = kernel::bindings::kmap_local_page(batch.pages[i]);
+            ffi::xxh64_update(self.state.as_mut_ptr().cast(), p, kernel::page::PAGE_SIZE);
+            kernel::bindings::kunmap_local(p);
+        }
     }
 
     /// The low 32 bits of the hash, the image's check value.
     pub(crate) fn check(&mut self) -> u32 {
         // SAFETY: `state` was reset in `new`.
-        unsafe { ffi::cr_hash_digest(self.state.as_mut_ptr().cast()) as u32 }
+        unsafe { ffi::xxh64_digest(self.state.as_ptr().cast()) as u32 }
     }
+}
+
+/// `READ_ONCE(*p)`: a field another CPU may write without the lock held.
+///
+/// # Safety
+///
+/// `p` must be valid for reads and aligned.
+unsafe fn read_once<T: Copy>(p: *const T) -> T {
+    // SAFETY: Per the function's contract.
+    unsafe { core::ptr::read_volatile(p) }
 }
 
 /// Converts a negative errno returned by a helper into a `Result`.

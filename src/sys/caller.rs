@@ -7,71 +7,149 @@
 //! being replaced (the way BLCR restarts): the leader rebuilds the shared
 //! state, each thread then sets its own.
 
-use kernel::prelude::*;
+use core::ptr::{addr_of, addr_of_mut};
 
-use super::{errno, ffi, file::OpenFile};
-use crate::uapi::{CrMm, CrRegs, CrSighand, CrSiginfo, CrThread};
+use kernel::{bindings, prelude::*, task::Task};
+
+use super::{errno, ffi, file::OpenFile, read_once};
+use crate::uapi::{self, CrMm, CrRegs, CrSighand, CrSiginfo, CrThread};
 
 /// How many threads the caller's process has.
 pub(crate) fn threads() -> usize {
-    // SAFETY: No preconditions.
-    unsafe { ffi::cr_caller_threads() as usize }
+    // SAFETY: The caller's `signal_struct` lives as long as it does;
+    // `nr_threads` is read once, as get_nr_threads() does.
+    unsafe { read_once(addr_of!((*signal()).nr_threads)) as usize }
+}
+
+/// The caller's `signal_struct`.
+fn signal() -> *mut bindings::signal_struct {
+    // SAFETY: The current task is valid; its `signal` never changes.
+    unsafe { (*Task::current_raw()).signal }
 }
 
 /// A key naming the caller's process (its thread group) while it lives.
 pub(crate) fn group() -> usize {
-    // SAFETY: No preconditions.
-    unsafe { ffi::cr_caller_group() as usize }
+    signal() as usize
 }
 
 /// Whether the caller is being killed (a fatal signal is pending).
 pub(crate) fn dying() -> bool {
-    // SAFETY: No preconditions.
-    unsafe { ffi::cr_caller_dying() }
+    // fatal_signal_pending(): SIGKILL in the thread's own pending set (where
+    // complete_signal() puts it for a group exit too).
+    let t = Task::current_raw();
+    // SAFETY: The calling thread's own pending set, read once.
+    let set = unsafe { read_once(addr_of!((*t).pending.signal.sig[0])) };
+    set & (1 << (bindings::SIGKILL - 1)) != 0
 }
 
 /// Whether the caller's fd `fd` is `file`.
 pub(crate) fn fd_is(fd: i32, file: &kernel::fs::File) -> bool {
-    // SAFETY: `file` is a valid file for the call; only its address is compared.
-    unsafe { ffi::cr_fd_is(fd, file.as_ptr()) }
+    let Ok(fd) = u32::try_from(fd) else {
+        return false;
+    };
+    // SAFETY: Any fd may be looked up; a file found comes with a reference,
+    // dropped just below. Only addresses are compared.
+    unsafe {
+        let f = bindings::fget(fd);
+        if !f.is_null() {
+            bindings::fput(f);
+        }
+        core::ptr::eq(f, file.as_ptr())
+    }
 }
 
 /// Whether these ids are the caller's own (real and effective uid and gid).
 pub(crate) fn creds_are_callers(uid: u32, euid: u32, gid: u32, egid: u32) -> bool {
-    // SAFETY: No preconditions.
-    unsafe { ffi::cr_creds_are_callers(uid, euid, gid, egid) }
+    // SAFETY: The caller's own credentials (`current_cred()`) cannot change
+    // under it; its user namespace lives as long as they do.
+    unsafe {
+        let c = &*(*Task::current_raw()).cred;
+        let ns = bindings::current_user_ns();
+        bindings::from_kuid_munged(ns, c.uid) == uid
+            && bindings::from_kuid_munged(ns, c.euid) == euid
+            && bindings::from_kgid_munged(ns, c.gid) == gid
+            && bindings::from_kgid_munged(ns, c.egid) == egid
+    }
 }
 
 /// Whether the caller may restore another user's process.
 pub(crate) fn may_restore_others() -> bool {
-    // SAFETY: No preconditions.
-    unsafe { ffi::cr_caller_may_restore_others() }
+    // SAFETY: The caller's user namespace is valid while it runs; ns_capable
+    // accepts any capability number.
+    unsafe {
+        let ns = bindings::current_user_ns();
+        bindings::ns_capable(ns, bindings::CAP_CHECKPOINT_RESTORE as i32)
+            || bindings::ns_capable(ns, bindings::CAP_SYS_ADMIN as i32)
+    }
 }
 
 /// The caller's pid.
 pub(crate) fn pid() -> u32 {
-    // SAFETY: No preconditions.
-    unsafe { ffi::cr_caller_pid() }
+    let t = Task::current_raw();
+    // SAFETY: The current task and its pid namespace are valid.
+    unsafe {
+        bindings::__task_pid_nr_ns(
+            t,
+            bindings::pid_type_PIDTYPE_TGID,
+            bindings::task_active_pid_ns(t),
+        ) as u32
+    }
 }
 
 /// The caller's special mappings ([vdso], [vvar], ...) as (start, end).
 pub(crate) fn specials() -> KVec<(usize, usize)> {
-    let mut ranges = [0usize; 16];
-    // SAFETY: `ranges` has room for 8 pairs.
-    let n = unsafe { ffi::cr_specials_get(ranges.as_mut_ptr(), 8) }.max(0) as usize;
+    let mut ranges = [(0, 0); 8];
+    let n = areas(true, &mut ranges);
     let mut v = KVec::new();
-    for i in 0..n {
+    for &r in &ranges[..n] {
         // At most 8 small items: an allocation failure just shortens the list,
         // which the caller's comparison then refuses.
-        let _ = v.push((ranges[2 * i], ranges[2 * i + 1]), GFP_KERNEL_ACCOUNT);
+        let _ = v.push(r, GFP_KERNEL_ACCOUNT);
     }
     v
 }
 
-/// Unmaps every mapping of the caller except the special ones.
+/// The first `out.len()` of the caller's areas that are (`special`) or are
+/// not special mappings, as (start, end), into `out`; returns how many.
+fn areas(special: bool, out: &mut [(usize, usize)]) -> usize {
+    let mm = current_mm();
+    let (mut n, mut addr) = (0, 0);
+    // SAFETY: The caller's own mm, whose areas hold still under its mmap
+    // read lock, taken here.
+    unsafe {
+        bindings::mmap_read_lock(mm);
+        while n < out.len() {
+            let vma = bindings::find_vma(mm, addr);
+            if vma.is_null() {
+                break;
+            }
+            let v = kernel::mm::virt::VmaRef::from_raw(vma);
+            if super::mm::is_special(mm, vma) == special {
+                out[n] = (v.start(), v.end());
+                n += 1;
+            }
+            addr = v.end();
+        }
+        bindings::mmap_read_unlock(mm);
+    }
+    n
+}
+
+/// Unmaps every mapping of the caller except the special ones: the point of
+/// no return of a restore.
 pub(crate) fn unmap_all() -> Result {
-    // SAFETY: No preconditions; acts on the caller's own address space.
-    errno(unsafe { ffi::cr_unmap_all() }).map(|_| ())
+    loop {
+        let mut ranges = [(0, 0); 16];
+        let n = areas(false, &mut ranges);
+        if n == 0 {
+            return Ok(());
+        }
+        for &(start, end) in &ranges[..n] {
+            // SAFETY: Unmaps part of the caller's own address space, as
+            // munmap(2) does.
+            errno(unsafe { bindings::vm_munmap(start, end - start) })?;
+        }
+    }
 }
 
 /// Maps `len` bytes at exactly `addr` (`MAP_FIXED` is added): anonymous
@@ -88,7 +166,9 @@ pub(crate) fn map(
     let flags = flags | bindings_mman::MAP_FIXED;
     // SAFETY: `f` is NULL or a file we hold a reference on; `vm_mmap` checks
     // every other argument.
-    let ret = unsafe { ffi::cr_mmap(f, addr, len, prot as usize, flags as usize, off as usize) };
+    let ret =
+        unsafe { bindings::vm_mmap(f, addr, len, prot as usize, flags as usize, off as usize) }
+            as isize;
     if ret < 0 {
         return Err(Error::from_errno(ret as i32));
     }
@@ -100,7 +180,9 @@ pub(crate) fn map(
 
 /// The `mmap` flags a restore uses (from include/uapi/asm-generic/mman*.h).
 pub(crate) mod bindings_mman {
+    pub(crate) const PROT_READ: u32 = 0x1;
     pub(crate) const PROT_WRITE: u32 = 0x2;
+    pub(crate) const PROT_EXEC: u32 = 0x4;
     pub(crate) const MAP_SHARED: u32 = 0x01;
     pub(crate) const MAP_PRIVATE: u32 = 0x02;
     pub(crate) const MAP_FIXED: u32 = 0x10;
@@ -112,70 +194,329 @@ pub(crate) mod bindings_mman {
 /// Writes `data` into the caller's memory at `addr`, whatever the mapping's
 /// protection.
 pub(crate) fn write_mem(addr: usize, data: &[u8]) -> Result {
-    let len = i32::try_from(data.len()).map_err(|_| EINVAL)?;
-    // SAFETY: `data` is readable for `len` bytes.
-    errno(unsafe { ffi::cr_write_mem(addr, data.as_ptr().cast(), len) }).map(|_| ())
+    // The caller's own memory: a plain copy where the area is writable (most
+    // of it, and much faster than GUP page by page)...
+    // SAFETY: `data` is readable for its length; copy_to_user checks the
+    // user range.
+    let left = unsafe {
+        bindings::copy_to_user(
+            core::ptr::without_provenance_mut(addr),
+            data.as_ptr().cast(),
+            data.len(),
+        )
+    };
+    if left == 0 {
+        return Ok(());
+    }
+    // ...and the ptrace way for the rest (read-only, PROT_NONE), as POKE.
+    let done = data.len() - left;
+    let rest = &data[done..];
+    // SAFETY: `rest` is readable for its length (access_process_vm only
+    // reads it with FOLL_WRITE); the current task is valid.
+    let n = unsafe {
+        bindings::access_process_vm(
+            Task::current_raw(),
+            addr + done,
+            rest.as_ptr().cast_mut().cast(),
+            rest.len() as i32,
+            bindings::FOLL_FORCE | bindings::FOLL_WRITE,
+        )
+    };
+    if n as usize != rest.len() {
+        return Err(EFAULT);
+    }
+    Ok(())
 }
 
 /// Sets the mm-wide fields and the saved auxv.
 pub(crate) fn set_mm(m: &CrMm, auxv: &[u64]) {
-    let words = u32::try_from(auxv.len()).unwrap_or(0);
-    // SAFETY: `m` is a valid `struct cr_mm`; `auxv` holds `words` words.
-    unsafe { ffi::cr_set_mm(m, auxv.as_ptr(), words) };
+    let mm = current_mm();
+    // SAFETY: The caller's own mm (it has one: it runs the ioctl from user
+    // space), written under its mmap write lock; `arg_lock` guards the
+    // argument and environment bounds, as prctl(PR_SET_MM) takes it.
+    unsafe {
+        ffi::cr_mmap_write_lock(mm);
+        let f = &mut (*mm).__bindgen_anon_1;
+        f.start_code = m.start_code as usize;
+        f.end_code = m.end_code as usize;
+        f.start_data = m.start_data as usize;
+        f.end_data = m.end_data as usize;
+        f.start_brk = m.start_brk as usize;
+        f.brk = m.brk as usize;
+        f.start_stack = m.start_stack as usize;
+        bindings::spin_lock(&mut f.arg_lock);
+        f.arg_start = m.arg_start as usize;
+        f.arg_end = m.arg_end as usize;
+        f.env_start = m.env_start as usize;
+        f.env_end = m.env_end as usize;
+        bindings::spin_unlock(&mut f.arg_lock);
+        for (i, w) in f.saved_auxv.iter_mut().enumerate() {
+            *w = auxv.get(i).map_or(0, |&v| v as usize);
+        }
+        ffi::cr_mmap_write_unlock(mm);
+    }
+}
+
+/// The caller's mm.
+fn current_mm() -> *mut bindings::mm_struct {
+    // SAFETY: The current task is valid; a task running an ioctl from user
+    // space has an mm, which only it can change (by exec).
+    unsafe { (*Task::current_raw()).mm }
 }
 
 /// Sets the signal dispositions (SIGKILL and SIGSTOP stay default).
 pub(crate) fn set_sighand(s: &CrSighand) {
-    // SAFETY: `s` is a valid `struct cr_sighand`.
-    unsafe { ffi::cr_set_sighand(s) };
+    let unblockable = (1u64 << (bindings::SIGKILL - 1)) | (1u64 << (bindings::SIGSTOP - 1));
+    let t = Task::current_raw();
+    // SAFETY: The caller's own `sighand_struct` (it does not exec or exit
+    // while in the ioctl), whose dispositions change under its siglock.
+    unsafe {
+        let sh = (*t).sighand;
+        bindings::spin_lock_irq_disable(&mut (*sh).siglock);
+        for (i, a) in s.action.iter().enumerate() {
+            let sig = i as u32 + 1;
+            let Some(ka) = (*sh).action.get_mut(i) else {
+                break;
+            };
+            if sig == bindings::SIGKILL || sig == bindings::SIGSTOP {
+                continue;
+            }
+            // The handler and restorer are addresses in the process (or
+            // SIG_DFL/SIG_IGN), written as the integers they are.
+            addr_of_mut!(ka.sa.sa_handler)
+                .cast::<u64>()
+                .write(a.handler);
+            addr_of_mut!(ka.sa.sa_restorer)
+                .cast::<u64>()
+                .write(a.restorer);
+            ka.sa.sa_flags = a.flags as usize;
+            ka.sa.sa_mask.sig[0] = (a.mask & !unblockable) as usize;
+        }
+        bindings::spin_unlock_irq_enable(&mut (*sh).siglock);
+    }
 }
 
 /// Sets the calling thread's mask, altstack, tid and robust-list pointers
 /// and name.
 pub(crate) fn set_thread(t: &CrThread) -> Result {
-    // SAFETY: `t` is a valid `struct cr_thread`.
-    errno(unsafe { ffi::cr_set_thread(t) }).map(|_| ())
+    let top = task_size();
+    if t.sas_flags & !(bindings::SS_DISABLE | bindings::SS_AUTODISARM) != 0
+        || t.sas_sp >= top
+        || t.sas_size > top - t.sas_sp
+        || t.clear_child_tid >= top
+        || t.robust_list >= top
+        || t.rseq >= top
+    {
+        return Err(EINVAL);
+    }
+    let unblockable = (1u64 << (bindings::SIGKILL - 1)) | (1u64 << (bindings::SIGSTOP - 1));
+    let mut set = bindings::sigset_t::default();
+    set.sig[0] = (t.blocked & !unblockable) as usize;
+    // SAFETY: `set` is a valid sigset; the old mask is not asked for.
+    errno(unsafe {
+        bindings::sigprocmask(
+            bindings::SIG_SETMASK as i32,
+            &mut set,
+            core::ptr::null_mut(),
+        )
+    })?;
+    let cur = Task::current_raw();
+    // SAFETY: The calling thread's own fields, which only it changes; these
+    // are the values sigaltstack, set_tid_address and set_robust_list store.
+    unsafe {
+        (*cur).sas_ss_sp = t.sas_sp as usize;
+        (*cur).sas_ss_size = t.sas_size as usize;
+        (*cur).sas_ss_flags = t.sas_flags;
+        (*cur).clear_child_tid = t.clear_child_tid as usize as *mut _;
+        (*cur).futex.robust_list = t.robust_list as usize as *mut _;
+    }
+    {
+        let task = kernel::current!();
+        let l = super::lock::TaskLock::new(task);
+        let len = t.comm.iter().take(15).position(|&b| b == 0).unwrap_or(15);
+        // SAFETY: `comm` is written under `task_lock`, held.
+        let comm = unsafe { &mut (*l.raw()).comm };
+        comm.fill(0);
+        comm[..len].copy_from_slice(&t.comm[..len]);
+    }
+    // SAFETY: Acts on the calling thread; the registration is checked above
+    // to lie in user space (a bad one ends the process with SIGSEGV on its
+    // way out, as rseq(2) makes it).
+    errno(unsafe { ffi::cr_set_rseq(t.rseq, t.rseq_len, t.rseq_sig) }).map(|_| ())
 }
 
 /// Queues `s` for the calling thread.
 pub(crate) fn queue_signal(s: &CrSiginfo) -> Result {
-    // SAFETY: `s` is a valid `struct cr_siginfo`.
-    errno(unsafe { ffi::cr_queue_signal(s) }).map(|_| ())
+    let mut info = bindings::kernel_siginfo::default();
+    // SAFETY: A siginfo is plain data, and the record holds at least one
+    // (sys/task.rs asserts it).
+    unsafe {
+        core::ptr::copy_nonoverlapping(
+            s.info.as_ptr(),
+            addr_of_mut!(info).cast::<u8>(),
+            core::mem::size_of::<bindings::kernel_siginfo>(),
+        )
+    };
+    let signo = info.__bindgen_anon_1.si_signo;
+    if !(1..=64).contains(&signo) || signo as u32 != s.signo {
+        return Err(EINVAL);
+    }
+    // SAFETY: `info` is a valid siginfo for `signo`; the current task is
+    // valid.
+    errno(unsafe { bindings::send_sig_info(signo, &mut info, Task::current_raw()) }).map(|_| ())
 }
 
 /// Raises `sig` for the calling thread (SIGKILL ends it).
 pub(crate) fn raise(sig: u32) -> Result {
-    // SAFETY: `send_sig_info` checks `sig`.
-    errno(unsafe { ffi::cr_raise(sig as i32) }).map(|_| ())
+    // SEND_SIG_PRIV: a signal from the kernel with no particular siginfo.
+    let priv_info = core::ptr::without_provenance_mut::<bindings::kernel_siginfo>(1);
+    // SAFETY: `send_sig_info` checks `sig` and accepts SEND_SIG_PRIV; the
+    // current task is valid.
+    errno(unsafe { bindings::send_sig_info(sig as i32, priv_info, Task::current_raw()) })
+        .map(|_| ())
 }
 
 /// Whether the caller may lock `pages` pages of memory (CAP_IPC_LOCK, or
 /// within RLIMIT_MEMLOCK), as mlock() judges it.
 pub(crate) fn may_mlock(pages: u64) -> bool {
     // SAFETY: No preconditions.
-    unsafe { ffi::cr_may_mlock(pages as c_ulong) }
+    if unsafe { bindings::capable(bindings::CAP_IPC_LOCK as i32) } {
+        return true;
+    }
+    // rlimit(RLIMIT_MEMLOCK): the caller's soft limit, read once.
+    // SAFETY: The caller's `signal_struct` is valid while it runs.
+    let limit = unsafe {
+        read_once(addr_of!(
+            (*signal()).rlim[bindings::RLIMIT_MEMLOCK as usize].rlim_cur
+        ))
+    };
+    // SAFETY: No preconditions.
+    let may = unsafe { bindings::can_do_mlock() };
+    may && pages <= (limit >> bindings::PAGE_SHIFT) as u64
 }
 
 /// Faults in every page of the caller's area `[start, end)`, as mlock()
 /// populates a locked one.
+///
+/// With write faults for a private writable area (so each page is its own);
+/// a page faulted into a VM_LOCKED area is mlocked as it comes. `EFAULT`
+/// where nothing is mapped.
 pub(crate) fn populate(start: usize, end: usize) -> Result {
-    // SAFETY: Acts on the caller's own mm; any range is accepted (`EFAULT`
-    // where nothing is mapped).
-    errno(unsafe { ffi::cr_populate(start as c_ulong, end as c_ulong) }).map(|_| ())
+    const BATCH: usize = 16;
+    let mm = current_mm();
+    let mut addr = start;
+    while addr < end {
+        let mut pages = [core::ptr::null_mut::<bindings::page>(); BATCH];
+        let nr = ((end - addr) >> bindings::PAGE_SHIFT).min(BATCH);
+        // SAFETY: The caller's own mm, its areas stable under the mmap read
+        // lock held across the lookup and the GUP; `pages` has room for `nr`.
+        let n = unsafe {
+            bindings::mmap_read_lock(mm);
+            let vma = bindings::vma_lookup(mm, addr);
+            let n = if vma.is_null() {
+                -(bindings::EFAULT as c_long)
+            } else {
+                let f = kernel::mm::virt::VmaRef::from_raw(vma).flags();
+                let private_writable =
+                    f & (bindings::VM_WRITE | bindings::VM_SHARED) == bindings::VM_WRITE;
+                let gup = if private_writable {
+                    bindings::FOLL_WRITE
+                } else {
+                    0
+                };
+                bindings::get_user_pages(addr, nr, gup, pages.as_mut_ptr())
+            };
+            bindings::mmap_read_unlock(mm);
+            n
+        };
+        if n <= 0 {
+            return Err(if n == 0 {
+                EFAULT
+            } else {
+                Error::from_errno(n as i32)
+            });
+        }
+        for &p in &pages[..n as usize] {
+            // SAFETY: GUP took a reference on each page it returned.
+            unsafe { ffi::cr_page_put(p) };
+        }
+        addr += (n as usize) << bindings::PAGE_SHIFT;
+        // SAFETY: No preconditions (process context, no lock held).
+        unsafe { ffi::cr_cond_resched() };
+    }
+    Ok(())
 }
 
 /// Disables transparent huge pages for the caller's mm until
 /// [`set_mm_flags`] sets the image's setting.
+///
+/// As prctl(PR_SET_THP_DISABLE, 1) does: the restore writes small pages, so
+/// it never takes more memory than the original had.
 pub(crate) fn pause_thp() {
-    // SAFETY: Acts on the caller's own mm.
-    unsafe { ffi::cr_thp_pause() };
+    let mm = current_mm();
+    // SAFETY: The caller's own mm; prctl changes these under its mmap write
+    // lock.
+    unsafe {
+        ffi::cr_mmap_write_lock(mm);
+        mm_flag(mm, bindings::MMF_DISABLE_THP_COMPLETELY, true);
+        mm_flag(mm, bindings::MMF_DISABLE_THP_EXCEPT_ADVISED, false);
+        ffi::cr_mmap_write_unlock(mm);
+    }
+}
+
+/// `mm_flags_set()`/`mm_flags_clear()`: sets or clears `MMF_*` bit `bit`.
+///
+/// # Safety
+///
+/// `mm` must be valid, its mmap write lock held.
+unsafe fn mm_flag(mm: *mut bindings::mm_struct, bit: u32, on: bool) {
+    // SAFETY: Per the contract; atomic bit operations on the mm's flags.
+    unsafe {
+        let word = addr_of_mut!((*mm).__bindgen_anon_1.flags.__mm_flags[0]);
+        if on {
+            bindings::set_bit(bit as usize, word);
+        } else {
+            bindings::clear_bit(bit as usize, word);
+        }
+    }
 }
 
 /// Sets the THP and MDWE settings of `flags` (`CR_PROCESS_*`) on the caller's
 /// mm, once its areas and pages are rebuilt.
+///
+/// As prctl(PR_SET_THP_DISABLE), prctl(PR_SET_MDWE) and mlockall(MCL_FUTURE)
+/// set them, once the areas and pages are rebuilt: the restore itself may
+/// map what MDWE forbids a later mmap (areas the original made before it set
+/// MDWE). MDWE cannot be unset, so only setting is needed.
 pub(crate) fn set_mm_flags(flags: u32) {
-    // SAFETY: Acts on the caller's own mm; any flags are accepted.
-    unsafe { ffi::cr_set_mm_flags(flags) };
+    let has = |f: u32| flags & f != 0;
+    let mm = current_mm();
+    // SAFETY: The caller's own mm; these change under its mmap write lock.
+    unsafe {
+        ffi::cr_mmap_write_lock(mm);
+        let except_advised = has(uapi::CR_PROCESS_THP_EXCEPT_ADVISED);
+        mm_flag(mm, bindings::MMF_DISABLE_THP_EXCEPT_ADVISED, except_advised);
+        mm_flag(
+            mm,
+            bindings::MMF_DISABLE_THP_COMPLETELY,
+            !except_advised && has(uapi::CR_PROCESS_THP_DISABLE),
+        );
+        if has(uapi::CR_PROCESS_MDWE) {
+            mm_flag(mm, bindings::MMF_HAS_MDWE, true);
+        }
+        if has(uapi::CR_PROCESS_MDWE_NO_INHERIT) {
+            mm_flag(mm, bindings::MMF_HAS_MDWE_NO_INHERIT, true);
+        }
+        // mlockall(MCL_FUTURE), as apply_mlockall_flags() sets it.
+        if has(uapi::CR_PROCESS_MLOCK_FUTURE) {
+            let def = &mut (*mm).__bindgen_anon_1.__bindgen_anon_2.def_flags;
+            *def |= super::mm::VM_LOCKED;
+            if has(uapi::CR_PROCESS_MLOCK_ONFAULT) {
+                *def |= bindings::VM_LOCKONFAULT;
+            }
+        }
+        ffi::cr_mmap_write_unlock(mm);
+    }
 }
 
 /// Sets the umask.
@@ -195,31 +536,230 @@ pub(crate) fn set_xstate(xstate: &[u8]) -> Result {
 /// Sets the calling thread's registers for its return to user space, ax to
 /// `ax` on the way out (the system call's return value, an int, would
 /// overwrite and truncate it), so the ioctl's own return value is ignored.
+///
+/// The checks are sigreturn's: user code and stack segments, only the
+/// user-settable flags, no system call to restart on the way out. How a
+/// thread stopped in a system call resumes is resume.rs's to put in `r` and
+/// `ax`. The fs base is loaded as arch_prctl(ARCH_SET_FS) does; a nonzero
+/// gs selector is refused (`EOPNOTSUPP`).
 pub(crate) fn set_regs(r: &CrRegs, ax: u64) -> Result {
-    // SAFETY: `r` is a valid `struct cr_regs`.
-    errno(unsafe { ffi::cr_set_regs(r, ax) }).map(|_| ())
+    let top = task_size();
+    if r.ip >= top || r.sp >= top || r.fs_base >= top || r.gs_base >= top {
+        return Err(EINVAL);
+    }
+    // The user gs selector is live in the kernel (swapgs swaps only the
+    // base); a process made by crctl has 0, which the base goes with.
+    // SAFETY: Reads the calling CPU's gs selector.
+    if unsafe { ffi::cr_user_gs_selector() } != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    OnReturn::queue(Some(ax), [-1; CLOSE_MAX])?;
+    // SAFETY: The calling thread's own saved user registers, which it
+    // returns to user space with; only it changes them, and it is here.
+    unsafe {
+        let regs = &mut *ffi::cr_current_pt_regs();
+        regs.r15 = r.r15 as usize;
+        regs.r14 = r.r14 as usize;
+        regs.r13 = r.r13 as usize;
+        regs.r12 = r.r12 as usize;
+        regs.bp = r.bp as usize;
+        regs.bx = r.bx as usize;
+        regs.r11 = r.r11 as usize;
+        regs.r10 = r.r10 as usize;
+        regs.r9 = r.r9 as usize;
+        regs.r8 = r.r8 as usize;
+        regs.cx = r.cx as usize;
+        regs.dx = r.dx as usize;
+        regs.si = r.si as usize;
+        regs.di = r.di as usize;
+        regs.ip = r.ip as usize;
+        regs.sp = r.sp as usize;
+        regs.__bindgen_anon_1.cs = bindings::__USER_CS as u16;
+        regs.__bindgen_anon_2.ss = bindings::__USER_DS as u16;
+        let user = ffi::cr_user_eflags;
+        regs.flags = (regs.flags & !user) | (r.flags as usize & user);
+        // No system call to restart on the way out.
+        regs.orig_ax = usize::MAX;
+        ffi::cr_set_user_bases(r.fs_base, r.gs_base);
+    }
+    Ok(())
 }
 
-/// `CR_SETTLE_DROP_WRITE` of helpers.h.
+/// How many fds [`close_on_return`] takes.
+const CLOSE_MAX: usize = 3;
+
+/// Work done on the way back to user space, after the ioctl has returned:
+/// closing fds (the ioctl's own file among them: closing the fd of the
+/// ioctl's file inside the ioctl would drop a reference the ioctl borrowed,
+/// as fdget takes none when the fd table is not shared), and setting ax,
+/// which the system call's own (int) return value has overwritten by then.
+/// The module stays loaded until the callback returns: an open /dev/cr pins
+/// it, and a file's last fput is itself deferred to a later task work.
+#[repr(C)]
+struct OnReturn {
+    /// First, so a `callback_head` pointer is one to the whole.
+    work: bindings::callback_head,
+    ax: Option<u64>,
+    fds: [i32; CLOSE_MAX],
+}
+
+impl OnReturn {
+    /// Queues the work for the calling thread. TWA_SIGNAL runs it first
+    /// thing on the way out, in get_signal() before any signal is
+    /// delivered, so a handler's frame saves the right ax.
+    fn queue(ax: Option<u64>, fds: [i32; CLOSE_MAX]) -> Result {
+        let work = KBox::new(
+            OnReturn {
+                work: bindings::callback_head::default(),
+                ax,
+                fds,
+            },
+            GFP_KERNEL_ACCOUNT,
+        )?;
+        let raw = KBox::into_raw(work);
+        // SAFETY: `raw` is a live `OnReturn` we own; its `work` is
+        // initialized for `run`, which takes the box back.
+        unsafe { bindings::init_task_work(addr_of_mut!((*raw).work), Some(Self::run)) };
+        // SAFETY: The current task is valid; once queued, the work (and with
+        // it the box) belongs to the task_work list until `run`.
+        let err = unsafe {
+            bindings::task_work_add(
+                Task::current_raw(),
+                addr_of_mut!((*raw).work),
+                bindings::task_work_notify_mode_TWA_SIGNAL,
+            )
+        };
+        if err != 0 {
+            // SAFETY: Not queued: the box is still ours.
+            drop(unsafe { KBox::from_raw(raw) });
+            return Err(Error::from_errno(err));
+        }
+        Ok(())
+    }
+
+    /// The task_work callback.
+    ///
+    /// # Safety
+    ///
+    /// `work` must be the `work` of an `OnReturn` queued by [`Self::queue`],
+    /// run by the thread that queued it.
+    unsafe extern "C" fn run(work: *mut bindings::callback_head) {
+        // SAFETY: Per the contract, `work` is the first field of a leaked
+        // `KBox<OnReturn>`, which this call now owns.
+        let this = unsafe { KBox::from_raw(work.cast::<OnReturn>()) };
+        if let Some(ax) = this.ax {
+            // SAFETY: The calling thread's own saved user registers.
+            unsafe { (*ffi::cr_current_pt_regs()).ax = ax as usize };
+        }
+        for &fd in this.fds.iter().filter(|&&fd| fd >= 0) {
+            // SAFETY: Closes one of the calling thread's fds, as close(2).
+            unsafe { bindings::close_fd(fd as u32) };
+        }
+    }
+}
+
+/// `CR_SETTLE_*` of helpers.h: what cr_vma_settle() does besides setting
+/// the carried flags.
 const SETTLE_DROP_WRITE: u32 = 1 << 0;
+const SETTLE_MERGEABLE: u32 = 1 << 1;
+const SETTLE_LOCK: u32 = 1 << 2;
+const SETTLE_LOCKONFAULT: u32 = 1 << 3;
 
 /// Settles the caller's just-mapped, still empty area at `addr` into what the
-/// image's was: its madvise flags (huge pages, fork, core dump, read-ahead) and
-/// soft-dirty flag, as `madvise` would set them; with `drop_write`, without
-/// the write permission it was mapped with (for its commit charge, as the
-/// original had it before an mprotect). `EBUSY` if it has pages.
-pub(crate) fn settle_area(addr: usize, image_flags: u32, drop_write: bool) -> Result {
-    let how = if drop_write { SETTLE_DROP_WRITE } else { 0 };
+/// image's was (`image_flags`, its `CR_VMA_*` flags): its madvise flags (huge
+/// pages, fork, core dump, read-ahead) and soft-dirty flag as `madvise` would
+/// set them (MADV_WIPEONFORK only where madvise allows it: `private_anon`),
+/// before any page is written, so MADV_NOHUGEPAGE holds for them; KSM
+/// (MADV_MERGEABLE); mlock, with its charge, after the caller judged the
+/// whole image's locked memory ([`may_mlock`]); and with `drop_write`,
+/// without the write permission it was mapped with (for its commit charge,
+/// as the original had it before an mprotect). `EBUSY` if it has pages.
+pub(crate) fn settle_area(
+    addr: usize,
+    image_flags: u32,
+    private_anon: bool,
+    drop_write: bool,
+) -> Result {
+    let (mut want, mut mask) = (0, 0);
+    for flag in super::mm::VMA_FLAGS.iter().filter(|f| f.carried) {
+        mask |= flag.vm;
+        if image_flags & flag.cr != 0 {
+            want |= flag.vm;
+        }
+    }
+    if !private_anon {
+        want &= !bindings::VM_WIPEONFORK;
+    }
+    if want & bindings::VM_HUGEPAGE != 0 {
+        want &= !super::mm::VM_NOHUGEPAGE;
+    }
+    let mut how = 0;
+    for (on, bit) in [
+        (drop_write, SETTLE_DROP_WRITE),
+        (image_flags & uapi::CR_VMA_MERGEABLE != 0, SETTLE_MERGEABLE),
+        (image_flags & uapi::CR_VMA_LOCKED != 0, SETTLE_LOCK),
+        (
+            image_flags & uapi::CR_VMA_LOCKONFAULT != 0,
+            SETTLE_LOCKONFAULT,
+        ),
+    ] {
+        if on {
+            how |= bit;
+        }
+    }
     // SAFETY: Acts on the caller's own mm under its mmap lock; any address is
-    // accepted (`EFAULT` when no area starts there).
-    errno(unsafe { ffi::cr_vma_settle(addr as c_ulong, image_flags, how) }).map(|_| ())
+    // accepted (`EFAULT` when no area starts there), and `want` and `mask`
+    // are flags madvise sets.
+    errno(unsafe { ffi::cr_vma_settle(addr as c_ulong, want, mask, how) }).map(|_| ())
 }
 
 /// Drops every signal pending for the caller and its process; `EINTR` (and
 /// SIGKILL stays pending) when the process is being killed.
+///
+/// flush_signals() alone would drop a SIGKILL that arrived during the
+/// restore while the group-exit flag it set stays, and the kernel discards
+/// every later signal of a process in group exit (prepare_signal()): nothing
+/// could kill it any more. A SIGKILL sent after this check stays pending.
 pub(crate) fn flush_signals() -> Result {
-    // SAFETY: No preconditions.
-    errno(unsafe { ffi::cr_flush_signals() }).map(|_| ())
+    let t = Task::current_raw();
+    let sig = signal();
+    // SAFETY: The calling thread's own queues and its process's, changed
+    // under the siglock, taken here; its `sighand` does not change while it
+    // is in the ioctl.
+    let group_exit = unsafe {
+        bindings::flush_signals(t);
+        let lock = addr_of_mut!((*(*t).sighand).siglock);
+        bindings::spin_lock_irq_disable(lock);
+        let exit = (*sig).flags & bindings::SIGNAL_GROUP_EXIT != 0;
+        if exit {
+            // What complete_signal() gave this thread. The other threads keep
+            // theirs: only this thread's queue and the process's were flushed.
+            (*t).pending.signal.sig[0] |= 1 << (bindings::SIGKILL - 1);
+            bindings::recalc_sigpending();
+        }
+        bindings::spin_unlock_irq_enable(lock);
+        exit
+    };
+    if group_exit {
+        return Err(EINTR);
+    }
+    // A periodic ITIMER_REAL (armed before the restore) is re-armed only when
+    // its SIGALRM is dequeued: if one was dropped here, the timer would never
+    // fire again. Not running and no SIGALRM pending: queue the SIGALRM it
+    // fired.
+    // SAFETY: The caller's `signal_struct`; its timer is an initialized
+    // hrtimer, and a stale look only queues one SIGALRM too many or too few
+    // of a timer the process itself rearms.
+    let lost = unsafe {
+        let alrm = 1 << (bindings::SIGALRM - 1);
+        (*sig).it_real_incr != 0
+            && !bindings::hrtimer_active(&(*sig).real_timer)
+            && (*sig).shared_pending.signal.sig[0] & alrm == 0
+    };
+    if lost {
+        raise(bindings::SIGALRM)?;
+    }
+    Ok(())
 }
 
 /// A kernel copy of the caller's memory (kvmalloc), charged to the caller's
@@ -274,25 +814,45 @@ impl Drop for UserCopy {
 
 /// Where the caller's user address space ends.
 pub(crate) fn task_size() -> u64 {
-    // SAFETY: No preconditions (a restore's caller has an mm).
-    unsafe { ffi::cr_caller_task_size() }
+    // SAFETY: The caller's mm is valid; `task_size` is set at exec.
+    unsafe { (*current_mm()).__bindgen_anon_1.task_size as u64 }
 }
 
 /// How many auxv words this kernel keeps for a process.
 pub(crate) fn auxv_max_words() -> usize {
-    // SAFETY: No preconditions.
-    unsafe { ffi::cr_auxv_max_words() as usize }
+    bindings::AT_VECTOR_SIZE as usize
 }
 
 /// Moves the signals pending for the calling thread to its process's queue.
 pub(crate) fn pending_to_shared() {
-    // SAFETY: No preconditions.
-    unsafe { ffi::cr_pending_to_shared() };
+    let t = Task::current_raw();
+    // SAFETY: The calling thread's queue and its process's, changed under
+    // the siglock, taken here. The siginfos move as list_splice_tail_init()
+    // moves them.
+    unsafe {
+        let shared = addr_of_mut!((*signal()).shared_pending);
+        let mine = addr_of_mut!((*t).pending);
+        let lock = addr_of_mut!((*(*t).sighand).siglock);
+        bindings::spin_lock_irq_disable(lock);
+        let (from, to) = (addr_of_mut!((*mine).list), addr_of_mut!((*shared).list));
+        if (*from).next != from {
+            let (first, last, at) = ((*from).next, (*from).prev, (*to).prev);
+            (*first).prev = at;
+            (*at).next = first;
+            (*last).next = to;
+            (*to).prev = last;
+            (*from).next = from;
+            (*from).prev = from;
+        }
+        (*shared).signal.sig[0] |= (*mine).signal.sig[0];
+        (*mine).signal.sig[0] = 0;
+        bindings::recalc_sigpending();
+        bindings::spin_unlock_irq_enable(lock);
+    }
 }
 
 /// Closes the caller's fds `fds` (-1: none) as it returns to user space,
 /// after the ioctl has let go of its own file.
-pub(crate) fn close_on_return(fds: [i32; 3]) -> Result {
-    // SAFETY: `fds` holds the 3 (`CR_CLOSE_MAX`) ints the helper reads.
-    errno(unsafe { ffi::cr_close_on_return(fds.as_ptr()) }).map(|_| ())
+pub(crate) fn close_on_return(fds: [i32; CLOSE_MAX]) -> Result {
+    OnReturn::queue(None, fds)
 }

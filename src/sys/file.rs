@@ -98,12 +98,13 @@ impl OutFile {
                 }
                 Part::Pages(batch, range) => {
                     for &page in batch.pages.get(range.clone()).ok_or(EINVAL)? {
-                        let mut bv = core::mem::MaybeUninit::<bindings::bio_vec>::uninit();
-                        // SAFETY: `page` is a page the batch holds a reference on
-                        // for the duration of this call.
-                        unsafe { ffi::cr_bvec_page(bv.as_mut_ptr(), page) };
-                        // SAFETY: Initialized just above.
-                        let bv = unsafe { bv.assume_init() };
+                        // bvec_set_page(): the whole page, which the batch
+                        // holds a reference on for the duration of this call.
+                        let bv = bindings::bio_vec {
+                            bv_page: page,
+                            bv_len: kernel::page::PAGE_SIZE as u32,
+                            bv_offset: 0,
+                        };
                         self.bvecs.push(bv, GFP_KERNEL_ACCOUNT)?;
                         len += kernel::page::PAGE_SIZE;
                     }
@@ -113,12 +114,17 @@ impl OutFile {
         if len == 0 {
             return Ok(0);
         }
-        let nr = u32::try_from(self.bvecs.len()).map_err(|_| EINVAL)?;
+        let nr = self.bvecs.len();
         let (file, bvecs) = (self.file.as_ptr(), self.bvecs.as_mut_ptr());
         write_all(len, |done| {
             // SAFETY: `file` is valid; `bvecs` holds `nr` bio_vecs describing `len`
             // bytes borrowed for this call, `done` < `len` of them written.
-            unsafe { ffi::cr_file_write_once(file, bvecs, nr, len, done) }
+            unsafe {
+                let mut iter = bindings::iov_iter::default();
+                bindings::iov_iter_bvec(&mut iter, bindings::ITER_SOURCE, bvecs, nr, len);
+                bindings::iov_iter_advance(&mut iter, done);
+                bindings::vfs_iter_write(file, &mut iter, ffi::cr_file_ppos(file), 0)
+            }
         })
     }
 }
@@ -134,7 +140,15 @@ impl OutFile {
             let rest = &bytes[done..];
             // SAFETY: `file` is valid; `rest` is readable for its length for
             // the duration of the call.
-            unsafe { ffi::cr_file_write_buf_once(file, rest.as_ptr().cast(), rest.len()) }
+            unsafe {
+                let kv = bindings::kvec {
+                    iov_base: rest.as_ptr().cast_mut().cast(),
+                    iov_len: rest.len(),
+                };
+                let mut iter = bindings::iov_iter::default();
+                bindings::iov_iter_kvec(&mut iter, bindings::ITER_SOURCE, &kv, 1, rest.len());
+                bindings::vfs_iter_write(file, &mut iter, ffi::cr_file_ppos(file), 0)
+            }
         })
     }
 }
@@ -146,8 +160,118 @@ impl OutFile {
 pub(crate) fn check_proof(fd: i32, space: &AddressSpace) -> Result {
     let fd = u32::try_from(fd).map_err(|_| EBADF)?;
     let file = LocalFile::fget(fd)?;
-    // SAFETY: `file` and the mm are valid (we hold references on both).
-    errno(unsafe { ffi::cr_proof_check(file.as_ptr(), space.as_raw()) }).map(|_| ())
+    let f = file.as_ptr();
+    // Opening that file ran ptrace_may_access(PTRACE_MODE_ATTACH), LSMs
+    // included, and stored the mm in `private_data`. No other procfs file is
+    // named "mem" and keeps an mm there (environ and auxv keep one but have
+    // other names).
+    // SAFETY: `f` is valid (we hold a reference), and so are its inode, its
+    // superblock and its dentry, whose name is stable while the file is open
+    // (procfs files are never renamed).
+    let (magic, name, mm) = unsafe {
+        let name = (*(*f).__bindgen_anon_1.f_path.dentry)
+            .__bindgen_anon_1
+            .d_name
+            .name;
+        (
+            (*(*(*f).f_inode).i_sb).s_magic,
+            CStr::from_char_ptr(name),
+            (*f).private_data,
+        )
+    };
+    if magic != bindings::PROC_SUPER_MAGIC as usize || name.to_bytes() != b"mem" {
+        return Err(EINVAL);
+    }
+    if mm.cast() != space.as_raw() {
+        return Err(EPERM);
+    }
+    Ok(())
+}
+
+/// What names a file's inode in an image.
+pub(crate) struct InodeId {
+    /// The filesystem's device, as `stat` encodes it (`new_encode_dev`).
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
+    pub(crate) size: u64,
+    pub(crate) mtime_ns: u64,
+    /// `S_IF*` and permission bits.
+    pub(crate) mode: u32,
+}
+
+/// `new_encode_dev()`: a `dev_t` as user space sees it.
+pub(super) fn encode_dev(dev: u32) -> u64 {
+    let (major, minor) = (dev >> 20, dev & 0xfffff);
+    u64::from((minor & 0xff) | (major << 8) | ((minor & !0xff) << 12))
+}
+
+/// The identity of `f`'s inode.
+///
+/// # Safety
+///
+/// `f` must be a file valid for the call.
+pub(super) unsafe fn inode_id(f: *const bindings::file) -> InodeId {
+    // SAFETY: Per the function's contract `f` is valid, and so are its inode
+    // and superblock; the size and mtime are read once each (i_size_read(),
+    // inode_get_mtime()).
+    unsafe {
+        let i = (*f).f_inode;
+        let sec = super::read_once(core::ptr::addr_of!((*i).i_mtime_sec));
+        let nsec = super::read_once(core::ptr::addr_of!((*i).i_mtime_nsec));
+        InodeId {
+            dev: encode_dev((*(*i).i_sb).s_dev),
+            ino: (*i).i_ino,
+            size: super::read_once(core::ptr::addr_of!((*i).i_size)) as u64,
+            mtime_ns: (sec as u64)
+                .wrapping_mul(1_000_000_000)
+                .wrapping_add(u64::from(nsec)),
+            mode: u32::from((*i).i_mode),
+        }
+    }
+}
+
+/// `d_path()` of `path` into the start of `buf`; returns its length.
+///
+/// # Safety
+///
+/// `path` must be valid for the call (a reference held on it, or on a file
+/// or area that holds it).
+pub(super) unsafe fn path_into(path: *const bindings::path, buf: &mut [u8]) -> Result<usize> {
+    let len = i32::try_from(buf.len()).map_err(|_| EINVAL)?;
+    // SAFETY: `path` is valid per the contract; `buf` is writable for `len`
+    // bytes. d_path builds the name at the end of `buf` and returns where it
+    // starts, or an ERR_PTR.
+    let p = unsafe { bindings::d_path(path, buf.as_mut_ptr().cast(), len) };
+    // SAFETY: Any pointer may be tested.
+    if unsafe { bindings::IS_ERR(p.cast()) } {
+        // SAFETY: `p` is an ERR_PTR.
+        return Err(Error::from_errno(
+            unsafe { bindings::PTR_ERR(p.cast()) } as i32
+        ));
+    }
+    let start = (p as usize).wrapping_sub(buf.as_ptr() as usize);
+    let n = buf[start.min(buf.len())..]
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or(ENAMETOOLONG)?;
+    buf.copy_within(start..start + n, 0);
+    Ok(n)
+}
+
+/// Whether `f` has no name to open it by again: deleted, or never had one
+/// (`d_unhashed()` of its dentry).
+///
+/// # Safety
+///
+/// `f` must be a file valid for the call.
+pub(super) unsafe fn unnamed(f: *const bindings::file) -> bool {
+    // SAFETY: Per the contract `f` and its dentry are valid.
+    unsafe {
+        (*(*f).__bindgen_anon_1.f_path.dentry)
+            .d_hash
+            .pprev
+            .is_null()
+    }
 }
 
 /// A file opened by the kernel by path (for a restore's mappings and fds).
@@ -164,7 +288,7 @@ impl OpenFile {
         c.push(0, GFP_KERNEL_ACCOUNT)?;
         // SAFETY: `c` is NUL-terminated; the result is a file we own a
         // reference on, or an ERR_PTR.
-        let f = unsafe { ffi::cr_open(c.as_ptr().cast(), flags) };
+        let f = unsafe { bindings::filp_open(c.as_ptr(), flags | bindings::O_LARGEFILE as i32, 0) };
         // SAFETY: Any pointer may be tested.
         if unsafe { bindings::IS_ERR(f.cast()) } {
             // SAFETY: `f` is an ERR_PTR.
@@ -182,7 +306,11 @@ impl OpenFile {
     /// `ESTALE` unless the file is (`ino`, `size`, `mtime_ns`).
     pub(crate) fn same(&self, ino: u64, size: u64, mtime_ns: u64) -> Result {
         // SAFETY: The file is valid (we hold a reference).
-        errno(unsafe { ffi::cr_file_same(self.as_raw(), ino, size, mtime_ns) }).map(|_| ())
+        let id = unsafe { inode_id(self.as_raw()) };
+        if (id.ino, id.size, id.mtime_ns) != (ino, size, mtime_ns) {
+            return Err(ESTALE);
+        }
+        Ok(())
     }
 
     pub(super) fn as_raw(&self) -> *mut bindings::file {
@@ -211,8 +339,16 @@ impl InFile {
         while done < buf.len() {
             let rest = &mut buf[done..];
             // SAFETY: `rest` is writable for its length; the file is valid.
+            // At the file's position, or as a stream (kernel_read()).
             let n = unsafe {
-                ffi::cr_file_read_once(self.file.as_ptr(), rest.as_mut_ptr().cast(), rest.len())
+                let f = self.file.as_ptr();
+                let ppos = ffi::cr_file_ppos(f);
+                let mut pos = if ppos.is_null() { 0 } else { *ppos };
+                let n = bindings::kernel_read(f, rest.as_mut_ptr().cast(), rest.len(), &mut pos);
+                if !ppos.is_null() {
+                    *ppos = pos;
+                }
+                n
             };
             match io_result(n)? {
                 0 if done == 0 => return Ok(false),

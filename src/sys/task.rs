@@ -3,34 +3,67 @@
 //! Processes and their threads: lookup, credentials checks, signal state, the
 //! open files, and running code in a thread's own context (task_work).
 
-use core::ptr::NonNull;
+use core::ptr::{addr_of, NonNull};
 
 use kernel::{
     bindings,
-    ffi::{c_int, c_long},
+    ffi::c_long,
     prelude::*,
-    sync::{aref::ARef, Arc},
+    sync::{aref::ARef, rcu, Arc},
     task::Task,
     types::Opaque,
 };
 
-use super::{errno, ffi};
+use super::{
+    errno, ffi, file,
+    lock::{SigLock, TaskLock},
+    read_once,
+};
 use crate::{
     freeze::ThreadStop,
-    uapi::{CrFd, CrFs, CrItimers, CrProcess, CrSighand, CrSiginfo, CrThread},
+    uapi::{self, CrFd, CrFs, CrItimers, CrProcess, CrSighand, CrSiginfo, CrThread},
 };
 
-/// `CR_TASK_*` of helpers.h: what cr_task_facts() reports of a process.
-const TASK_KTHREAD: u32 = 1 << 0;
-const TASK_CALLER: u32 = 1 << 1;
-const TASK_LEADER_EXITING: u32 = 1 << 2;
-const TASK_GROUP_EXITING: u32 = 1 << 3;
-const TASK_THREADS: u32 = 1 << 4;
-const TASK_STOPPED: u32 = 1 << 5;
-
-/// `CR_HELD_*` of helpers.h: what cr_fd_get() reports held on a file.
+/// `CR_FD_HOLDS_*` of helpers.h: what cr_fd_holds() reports of an fd.
 const HELD_LOCK: u32 = 1 << 0;
 const HELD_LEASE: u32 = 1 << 1;
+const FD_CLOEXEC: u32 = 1 << 2;
+const FD_SHARED: u32 = 1 << 3;
+
+/// The kind of file (`CR_FD_*`) behind an fd.
+fn fd_kind(id: &file::InodeId, f: *const bindings::file) -> u32 {
+    const S_IFMT: u32 = bindings::S_IFMT;
+    // SAFETY: `f` is a valid file (the caller holds a reference), and so are
+    // its inode and superblock.
+    let (magic, rdev) = unsafe {
+        let i = (*f).f_inode;
+        ((*(*i).i_sb).s_magic, (*i).i_rdev)
+    };
+    let anon = magic == bindings::ANON_INODE_FS_MAGIC as usize;
+    match id.mode & S_IFMT {
+        bindings::S_IFREG if anon => uapi::CR_FD_ANON,
+        bindings::S_IFREG => uapi::CR_FD_REG,
+        bindings::S_IFDIR => uapi::CR_FD_DIR,
+        bindings::S_IFIFO => uapi::CR_FD_PIPE,
+        bindings::S_IFSOCK => uapi::CR_FD_SOCKET,
+        bindings::S_IFBLK => uapi::CR_FD_BLK,
+        bindings::S_IFCHR => {
+            let major = rdev >> bindings::MINORBITS;
+            let pty = bindings::UNIX98_PTY_MASTER_MAJOR
+                ..bindings::UNIX98_PTY_SLAVE_MAJOR + bindings::UNIX98_PTY_MAJOR_COUNT;
+            if major == bindings::TTY_MAJOR
+                || major == bindings::TTYAUX_MAJOR
+                || pty.contains(&major)
+            {
+                uapi::CR_FD_TTY
+            } else {
+                uapi::CR_FD_CHR
+            }
+        }
+        _ if anon => uapi::CR_FD_ANON,
+        _ => uapi::CR_FD_OTHER,
+    }
+}
 
 /// What a process holds on the file of one of its fds (kernel state that no
 /// image carries).
@@ -84,22 +117,74 @@ impl Process {
     /// when a thread is stopped or traced. Checked again once every thread
     /// has stopped.
     pub(crate) fn checkable(&self) -> Result {
-        // SAFETY: `leader` is a valid task (we hold a reference).
-        let f = unsafe { ffi::cr_task_facts(self.leader.as_ptr()) };
-        if f & TASK_KTHREAD != 0 {
+        let t = self.leader.as_ptr();
+        // SAFETY: `leader` is a valid task (we hold a reference), and so is
+        // its process's `signal_struct`; these words are read once each.
+        let (flags, exit_state, group_flags, caller) = unsafe {
+            (
+                read_once(addr_of!((*t).flags)),
+                read_once(addr_of!((*t).exit_state)),
+                read_once(addr_of!((*(*t).signal).flags)),
+                (*t).signal == (*Task::current_raw()).signal,
+            )
+        };
+        if flags & bindings::PF_KTHREAD != 0 {
             return Err(EINVAL);
         }
-        if f & TASK_CALLER != 0 {
+        if caller {
             return Err(EDEADLK);
         }
-        if f & TASK_LEADER_EXITING != 0 {
-            let leaderless = f & TASK_GROUP_EXITING == 0 && f & TASK_THREADS != 0;
+        if flags & bindings::PF_EXITING != 0 || exit_state != 0 {
+            let group_exit = group_flags & bindings::SIGNAL_GROUP_EXIT != 0;
+            let leaderless = !group_exit && self.nr_threads() > 1;
             return Err(if leaderless { EOPNOTSUPP } else { ESRCH });
         }
-        if f & TASK_STOPPED != 0 {
+        let stopped = self.any_thread(|t| {
+            // SAFETY: `any_thread` passes live threads, under RCU.
+            let (ptrace, state) = unsafe {
+                (
+                    read_once(addr_of!((*t).ptrace)),
+                    read_once(addr_of!((*t).__state)),
+                )
+            };
+            ptrace != 0 || state & (bindings::__TASK_STOPPED | bindings::__TASK_TRACED) != 0
+        });
+        if stopped.is_some() {
             return Err(EBUSY);
         }
         Ok(())
+    }
+
+    /// Threads in the process now (they may come and go).
+    fn nr_threads(&self) -> usize {
+        // SAFETY: The process's `signal_struct` lives as long as the leader;
+        // `nr_threads` is read once, as get_nr_threads() does.
+        unsafe { read_once(addr_of!((*(*self.leader.as_ptr()).signal).nr_threads)) as usize }
+    }
+
+    /// The first thread of the process for which `f` holds, if any. `f`
+    /// runs under RCU (it must not sleep) and is given a live thread.
+    fn any_thread(
+        &self,
+        mut f: impl FnMut(*mut bindings::task_struct) -> bool,
+    ) -> Option<*mut bindings::task_struct> {
+        let _rcu = rcu::read_lock();
+        // for_each_thread(): the list of the process's threads, by their
+        // `thread_node`, which RCU keeps walkable.
+        // SAFETY: The leader's `signal_struct` lives as long as it does.
+        let head = unsafe { addr_of!((*(*self.leader.as_ptr()).signal).thread_head) };
+        // SAFETY: As above; list pointers are read once, as under RCU.
+        let mut pos = unsafe { read_once(addr_of!((*head).next)) };
+        while !core::ptr::eq(pos, head) {
+            // SAFETY: `pos` is the `thread_node` of a task on the list.
+            let t = unsafe { kernel::container_of!(pos, bindings::task_struct, thread_node) };
+            if f(t) {
+                return Some(t);
+            }
+            // SAFETY: As for `pos`.
+            pos = unsafe { read_once(addr_of!((*pos).next)) };
+        }
+        None
     }
 
     /// Whether the caller has CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN over
@@ -112,37 +197,52 @@ impl Process {
 
     /// Whether SIGKILL ends the process (not so for a pid namespace's init).
     pub(crate) fn killable(&self) -> bool {
-        // SAFETY: `leader` is a valid task (we hold a reference).
-        unsafe { ffi::cr_task_killable(self.leader.as_ptr()) }
+        // Not a kernel thread, not the system's init (ending it panics the
+        // kernel), and not the init of a pid namespace the caller lives in
+        // (its SIGKILL from inside the namespace is ignored:
+        // sig_task_ignored()). From an ancestor namespace it can be ended, as
+        // kill(2) can.
+        let t = self.leader.as_ptr();
+        // SAFETY: `leader` is a valid task (we hold a reference); so are its
+        // `signal_struct` and active pid namespace; the current task is valid.
+        unsafe {
+            if (*t).flags & bindings::PF_KTHREAD != 0
+                || pid_nr(t, bindings::pid_type_PIDTYPE_TGID, init_pid_ns()) == 1
+            {
+                return false;
+            }
+            (*(*t).signal).flags & bindings::SIGNAL_UNKILLABLE == 0
+                || pid_nr(
+                    Task::current_raw(),
+                    bindings::pid_type_PIDTYPE_PID,
+                    bindings::task_active_pid_ns(t),
+                ) == 0
+        }
     }
 
     /// A reference on each current thread, the leader first if it is alive.
     pub(crate) fn threads(&self) -> Result<KVVec<ARef<Task>>> {
-        // SAFETY: `leader` is a valid task.
-        let mut room = unsafe { ffi::cr_nr_threads(self.leader.as_ptr()) }.max(1) as usize + 8;
+        let mut room = self.nr_threads().max(1) + 8;
         loop {
-            // Both allocated before any reference is taken, so no error path
-            // between taking and owning them can leak one.
-            let mut raw: KVVec<*mut bindings::task_struct> =
-                KVVec::with_capacity(room, GFP_KERNEL_ACCOUNT)?;
+            // Allocated before the walk, which cannot sleep.
             let mut threads: KVVec<ARef<Task>> = KVVec::with_capacity(room, GFP_KERNEL_ACCOUNT)?;
-            let max = i32::try_from(room).map_err(|_| E2BIG)?;
-            // SAFETY: `raw` has room for `max` pointers; the helper stores up to
-            // `max` tasks, each with a reference it took for us.
-            let n = unsafe { ffi::cr_threads_get(self.leader.as_ptr(), raw.as_mut_ptr(), max) };
-            if n == -(bindings::E2BIG as i32) {
+            let full = self.any_thread(|t| {
+                if threads.len() == threads.capacity() {
+                    // No room left: stop, and try again with more.
+                    return true;
+                }
+                // SAFETY: A live thread, under RCU: a reference may be taken.
+                unsafe { bindings::get_task_struct(t) };
+                // SAFETY: The `ARef` owns the reference just taken; `Task`
+                // wraps `task_struct`; `t` is not NULL.
+                let t = unsafe { ARef::from_raw(NonNull::new_unchecked(t.cast::<Task>())) };
+                // There is room (checked above): this cannot fail.
+                threads.push_within_capacity(t).is_err()
+            });
+            if full.is_some() {
+                // Dropping `threads` drops the references taken.
                 room *= 2;
                 continue;
-            }
-            let n = errno(n)? as usize;
-            // SAFETY: The helper initialized the first `n` elements.
-            unsafe { raw.inc_len(n) };
-            for &t in raw.iter() {
-                // `t` is a valid, non-null task with a reference the helper took.
-                // SAFETY: The `ARef` owns that reference; `Task` wraps `task_struct`.
-                let t = unsafe { ARef::from_raw(NonNull::new_unchecked(t.cast::<Task>())) };
-                // Cannot allocate: `threads` has room for all `n`.
-                threads.push(t, GFP_KERNEL_ACCOUNT)?;
             }
             // The leader first: its record carries CR_THREAD_LEADER.
             if let Some(i) = threads
@@ -156,19 +256,83 @@ impl Process {
     }
 
     /// The process-wide record, ids in the caller's pid namespace. The caller
-    /// fills `nr_threads`.
+    /// fills `nr_threads` and the `CR_PROCESS_*` flags its address space holds.
     pub(crate) fn info(&self) -> CrProcess {
+        let t = self.leader.as_ptr();
+        let ns = current_pid_ns();
         let mut p = CrProcess::default();
-        // SAFETY: `leader` is valid; the pid namespace is the caller's, which
-        // outlives this call; `p` is a valid `struct cr_process`.
-        unsafe { ffi::cr_process_get(self.leader.as_ptr(), ffi::cr_current_pid_ns(), &mut p) };
+        {
+            let _rcu = rcu::read_lock();
+            // SAFETY: `t` is valid; under RCU its `real_parent` is a task that
+            // stays valid; `ns` is the caller's, which outlives the call.
+            unsafe {
+                p.pid = pid_nr(t, bindings::pid_type_PIDTYPE_TGID, ns);
+                p.ppid = pid_nr((*t).real_parent, bindings::pid_type_PIDTYPE_TGID, ns);
+                p.pgid = pid_nr(t, bindings::pid_type_PIDTYPE_PGID, ns);
+                p.sid = pid_nr(t, bindings::pid_type_PIDTYPE_SID, ns);
+            }
+            // SAFETY: `__task_cred(t)`: under RCU the task's credentials stay
+            // valid.
+            let c = unsafe { &*(*t).real_cred };
+            // SAFETY: The caller's user namespace, valid during the call.
+            let uns = unsafe { bindings::current_user_ns() };
+            // SAFETY: `from_k[ug]id_munged` map any id into any namespace.
+            let uid = |k| unsafe { bindings::from_kuid_munged(uns, k) };
+            // SAFETY: As for `uid`.
+            let gid = |k| unsafe { bindings::from_kgid_munged(uns, k) };
+            (p.uid, p.euid, p.suid, p.fsuid) = (uid(c.uid), uid(c.euid), uid(c.suid), uid(c.fsuid));
+            (p.gid, p.egid, p.sgid, p.fsgid) = (gid(c.gid), gid(c.egid), gid(c.sgid), gid(c.fsgid));
+        }
+        // SAFETY: `t` is valid.
+        p.umask = unsafe { ffi::cr_task_umask(t) };
+        {
+            let l = TaskLock::new(&self.leader);
+            // SAFETY: `comm` is changed under `task_lock`, held.
+            p.comm = comm(unsafe { &(*l.raw()).comm });
+        }
+        // SAFETY: `t` is valid; these are plain fields of it and of its
+        // process's `signal_struct`, which lives as long as it does.
+        unsafe {
+            p.personality = (*t).personality;
+            p.exit_signal = (*t).exit_signal as u32;
+            let sig = (*t).signal;
+            p.oom_score_adj = read_once(addr_of!((*sig).oom_score_adj)).into();
+            if read_once(addr_of!((*sig).is_child_subreaper)) {
+                p.flags |= uapi::CR_PROCESS_SUBREAPER;
+            }
+        }
+        // The leader is its process's group leader (found by its process id,
+        // and a frozen process cannot exec).
+        let l = TaskLock::new(&self.leader);
+        // SAFETY: The rlimits are written under the group leader's
+        // `task_lock`, held; `signal` is valid as above.
+        let rlim = unsafe { &(*(*l.raw()).signal).rlim };
+        for (i, out) in p.rlim.iter_mut().enumerate() {
+            let Some(r) = rlim.get(i) else { break };
+            out.cur = r.rlim_cur as u64;
+            out.max = r.rlim_max as u64;
+        }
         p
     }
 
-    /// The signal dispositions, into `out`.
+    /// The signal dispositions of signals 1..64, into `out`.
     pub(crate) fn sighand(&self, out: &mut CrSighand) -> Result {
-        // SAFETY: `leader` is valid; `out` is a valid `struct cr_sighand`.
-        errno(unsafe { ffi::cr_sighand_get(self.leader.as_ptr(), out) }).map(|_| ())
+        let l = SigLock::new(&self.leader).ok_or(ESRCH)?;
+        // SAFETY: The dispositions change only under the siglock, held.
+        let actions = unsafe { &(*l.sighand()).action };
+        for (i, o) in out.action.iter_mut().enumerate() {
+            let Some(ka) = actions.get(i) else { break };
+            // The handler and restorer are addresses in the process (or
+            // SIG_DFL/SIG_IGN), read as the integers they are.
+            // SAFETY: Both are pointer-sized fields of `ka`.
+            unsafe {
+                o.handler = addr_of!(ka.sa.sa_handler).cast::<u64>().read();
+                o.restorer = addr_of!(ka.sa.sa_restorer).cast::<u64>().read();
+            }
+            o.flags = ka.sa.sa_flags as u64;
+            o.mask = ka.sa.sa_mask.sig[0] as u64;
+        }
+        Ok(())
     }
 
     /// Signals pending for the whole process: the set and the queued siginfos.
@@ -179,21 +343,85 @@ impl Process {
     /// The working directory and root: the record, and the two paths back to
     /// back in `buf` (which should hold two paths of the longest length).
     pub(crate) fn fs(&self, buf: &mut [u8]) -> Result<CrFs> {
-        let mut out = CrFs::default();
-        let len = i32::try_from(buf.len()).map_err(|_| EINVAL)?;
-        // SAFETY: `leader` is valid; `out` is a valid `struct cr_fs`; `buf`
-        // is writable for `len` bytes.
-        errno(unsafe {
-            ffi::cr_fs_get(self.leader.as_ptr(), &mut out, buf.as_mut_ptr().cast(), len)
-        })?;
+        let mut pwd = bindings::path::default();
+        let mut root = bindings::path::default();
+        // SAFETY: `leader` is valid; on success both paths hold references
+        // we own, dropped below.
+        errno(unsafe { ffi::cr_task_fs_paths(self.leader.as_ptr(), &mut pwd, &mut root) })?;
+        let half = buf.len() / 2;
+        // SAFETY: Both paths are valid (we hold references on them); the cwd's
+        // dentry and superblock with it.
+        let out = unsafe {
+            let (first, second) = buf.split_at_mut(half);
+            let cwd = file::path_into(&pwd, first);
+            let rootp = file::path_into(&root, &mut second[..half]);
+            let d = pwd.dentry;
+            let ino = (*(*d).d_inode).i_ino;
+            let dev = file::encode_dev((*(*d).d_sb).s_dev);
+            bindings::path_put(&pwd);
+            bindings::path_put(&root);
+            let (cwd, rootp) = (cwd?, rootp?);
+            // The two paths back to back.
+            buf.copy_within(half..half + rootp, cwd);
+            CrFs {
+                cwd_len: cwd as u32,
+                root_len: rootp as u32,
+                cwd_dev: dev,
+                cwd_ino: ino,
+            }
+        };
         Ok(out)
     }
 
-    /// The interval timers.
+    /// The interval timers, as getitimer(2) would give them: ITIMER_REAL
+    /// from its hrtimer, ITIMER_VIRTUAL and ITIMER_PROF from their expiry
+    /// against the process's CPU time (the thread-group cputimer runs
+    /// whenever one of them is armed).
     pub(crate) fn itimers(&self) -> Result<CrItimers> {
+        const REAL: usize = bindings::ITIMER_REAL as usize;
+        const VIRTUAL: usize = bindings::ITIMER_VIRTUAL as usize;
+        const PROF: usize = bindings::ITIMER_PROF as usize;
+        // A timer due now is reported as due in 1 us, as getitimer does.
+        const SOON: u64 = 1000;
         let mut out = CrItimers::default();
-        // SAFETY: `leader` is valid; `out` is a valid `struct cr_itimers`.
-        errno(unsafe { ffi::cr_itimers_get(self.leader.as_ptr(), &mut out) })?;
+        let l = SigLock::new(&self.leader).ok_or(ESRCH)?;
+        // SAFETY: The timers change only under the siglock, held; the
+        // `signal_struct` lives as long as the task.
+        let sig = unsafe { &*l.signal() };
+        // SAFETY: `real_timer` is an initialized hrtimer.
+        if unsafe { bindings::hrtimer_active(&sig.real_timer) } {
+            // SAFETY: As above.
+            let rem = unsafe { bindings::__hrtimer_get_remaining(&sig.real_timer, false) };
+            out.it[2 * REAL] = if rem > 0 { rem as u64 } else { SOON };
+        } else if sig.it_real_incr != 0 {
+            // A periodic timer that fired: its SIGALRM is pending (it is in
+            // the image), and the kernel re-arms it one interval on when that
+            // is taken. Not running is not disarmed.
+            out.it[2 * REAL] = sig.it_real_incr as u64;
+        }
+        out.it[2 * REAL + 1] = sig.it_real_incr as u64;
+        let at = &sig.cputimer.cputime_atomic;
+        // SAFETY: Atomic counters of the live `signal_struct`.
+        let (utime, stime) = unsafe {
+            (
+                read_once(addr_of!(at.utime.counter)) as u64,
+                read_once(addr_of!(at.stime.counter)) as u64,
+            )
+        };
+        for (which, clock, now) in [
+            (VIRTUAL, bindings::CPUCLOCK_VIRT, utime),
+            (PROF, bindings::CPUCLOCK_PROF, utime + stime),
+        ] {
+            let it = &sig.it[clock as usize];
+            if it.expires != 0 {
+                out.it[2 * which] = if it.expires > now {
+                    it.expires - now
+                } else {
+                    SOON
+                };
+            }
+            out.it[2 * which + 1] = it.incr;
+        }
         Ok(out)
     }
 
@@ -249,41 +477,102 @@ impl Process {
         path: &mut [u8],
         exact: bool,
     ) -> Result<Option<(CrFd, FileHeld)>> {
-        let mut out = CrFd::default();
-        let mut held = 0u32;
-        let len = i32::try_from(path.len()).map_err(|_| EINVAL)?;
-        // SAFETY: `leader` is valid; `out` is a valid `struct cr_fd`; `path`
-        // is writable for `len` bytes; `held` is writable.
-        let ret = unsafe {
-            ffi::cr_fd_get(
+        let mut fd = from;
+        // SAFETY: `leader` is valid; the result is NULL or a file with a
+        // reference we own (dropped below), `fd` set to its number.
+        let f = unsafe { bindings::fget_task_next(self.leader.as_ptr(), &mut fd) };
+        let Some(f) = NonNull::new(f.cast::<kernel::fs::File>()) else {
+            return Ok(None);
+        };
+        // SAFETY: The `ARef` owns the reference `fget_task_next` took.
+        let file = unsafe { ARef::from_raw(f) };
+        let raw = file.as_ptr();
+        // SAFETY: `raw` is valid while `file` lives.
+        let id = unsafe { file::inode_id(raw) };
+        let kind = fd_kind(&id, raw);
+        // SAFETY: `leader` and `raw` are valid.
+        let holds = unsafe {
+            ffi::cr_fd_holds(
                 self.leader.as_ptr(),
-                from,
-                &mut out,
-                path.as_mut_ptr().cast(),
-                len,
-                exact,
-                &mut held,
+                fd,
+                raw,
+                exact && kind == uapi::CR_FD_PIPE,
             )
         };
-        let held = FileHeld {
-            lock: held & HELD_LOCK != 0,
-            lease: held & HELD_LEASE != 0,
+        let mut out = CrFd {
+            fd: fd as i32,
+            r#type: kind,
+            // SAFETY: `raw` is valid; `f_flags` and `f_pos` of a frozen
+            // process's file hold still (a racing reader could only be
+            // another process sharing it, which the image refuses or marks).
+            f_flags: unsafe { (*raw).f_flags },
+            mode: id.mode,
+            // SAFETY: As above.
+            pos: unsafe { (*raw).f_pos } as u64,
+            dev: id.dev,
+            ino: id.ino,
+            size: id.size,
+            ..CrFd::default()
         };
-        Ok((errno(ret)? == 1).then_some((out, held)))
+        if holds & FD_CLOEXEC != 0 {
+            out.f_flags |= bindings::O_CLOEXEC;
+        }
+        if holds & FD_SHARED != 0 {
+            out.flags |= uapi::CR_FD_F_SHARED;
+        }
+        // SAFETY: `raw`'s path is valid while `file` lives.
+        out.path_len =
+            unsafe { file::path_into(addr_of!((*raw).__bindgen_anon_1.f_path), path) }? as u32;
+        let held = FileHeld {
+            lock: holds & HELD_LOCK != 0,
+            lease: holds & HELD_LEASE != 0,
+        };
+        Ok(Some((out, held)))
     }
 
     /// A child process, by its pid in the caller's pid namespace, and whether
     /// it is a zombie; `None` when there is none. Complete only while the
     /// process is frozen (it could fork during the look).
     pub(crate) fn child(&self) -> Option<(u32, bool)> {
-        let mut pid = 0u32;
-        // SAFETY: `leader` is valid; the pid namespace is the caller's, which
-        // outlives this call; `pid` is writable.
-        match unsafe {
-            ffi::cr_task_child(self.leader.as_ptr(), ffi::cr_current_pid_ns(), &mut pid)
-        } {
-            0 => None,
-            n => Some((pid, n == 2)),
+        // for_each_process() under RCU (tasklist_lock is not exported;
+        // `children` is not RCU-safe): a child that appears during the walk
+        // may be missed, which a walk made while the process is frozen (it
+        // cannot fork then) rules out. A live child is preferred to a zombie.
+        let leader = self.leader.as_ptr();
+        let ns = current_pid_ns();
+        let mut found = None;
+        let _rcu = rcu::read_lock();
+        let init = core::ptr::addr_of_mut!(bindings::init_task);
+        let mut p = init;
+        loop {
+            // SAFETY: `p` is a live task on the RCU-walkable list of every
+            // process, linked by `tasks`.
+            p = unsafe {
+                let next = read_once(addr_of!((*p).tasks.next));
+                kernel::container_of!(next, bindings::task_struct, tasks)
+            };
+            if core::ptr::eq(p, init) {
+                return found;
+            }
+            // SAFETY: `p` is live under RCU, and so is its `real_parent`; a
+            // task's `signal` lives as long as it does.
+            let (mine, zombie) = unsafe {
+                let parent = read_once(addr_of!((*p).real_parent));
+                (
+                    p != leader && (*parent).signal == (*leader).signal,
+                    read_once(addr_of!((*p).exit_state)) != 0,
+                )
+            };
+            if mine {
+                // SAFETY: As above; `ns` is the caller's.
+                found = Some((
+                    unsafe { pid_nr(p, bindings::pid_type_PIDTYPE_TGID, ns) },
+                    zombie,
+                ));
+                if !zombie {
+                    return found;
+                }
+            }
         }
     }
 
@@ -291,27 +580,57 @@ impl Process {
     /// restore by a caller like the process could lock again: more than its
     /// RLIMIT_MEMLOCK without CAP_IPC_LOCK. `None` if there are none.
     pub(crate) fn locked_beyond_limit(&self, space: &super::mm::AddressSpace) -> Option<u64> {
-        // SAFETY: `leader` is valid; `space` holds a user reference on its mm.
-        let pages =
-            unsafe { ffi::cr_task_locked_beyond_limit(self.leader.as_ptr(), space.as_raw()) };
-        (pages != 0).then_some(pages as u64)
+        let (locked, future) = space.locked();
+        if locked == 0 && !future {
+            return None;
+        }
+        let t = self.leader.as_ptr();
+        let limit_bytes = {
+            // SAFETY: The process's `signal_struct` lives as long as the
+            // leader; task_rlimit() reads the soft limit once.
+            unsafe {
+                let rlim = addr_of!((*(*t).signal).rlim[bindings::RLIMIT_MEMLOCK as usize]);
+                read_once(addr_of!((*rlim).rlim_cur))
+            }
+        };
+        let limit = (limit_bytes >> bindings::PAGE_SHIFT) as u64;
+        // capable(CAP_IPC_LOCK) as the process would ask it (has_capability()
+        // is not exported): its effective set, in the initial user namespace.
+        let cap = {
+            let _rcu = rcu::read_lock();
+            // SAFETY: `__task_cred(t)`: under RCU the credentials stay valid.
+            let c = unsafe { &*read_once(addr_of!((*t).real_cred)) };
+            core::ptr::eq(c.user_ns, core::ptr::addr_of!(bindings::init_user_ns))
+                && c.cap_effective.val & (1 << bindings::CAP_IPC_LOCK) != 0
+        };
+        (!cap && (locked > limit || (future && limit == 0))).then_some(locked.max(1))
     }
 
     /// The id of a thread with `SCHED_DEADLINE`, if any.
     pub(crate) fn deadline_thread(&self) -> Option<u32> {
-        // SAFETY: `leader` is valid; the pid namespace is the caller's, which
-        // outlives this call.
-        match unsafe { ffi::cr_task_sched_deadline(self.leader.as_ptr(), ffi::cr_current_pid_ns()) }
-        {
-            0 => None,
-            tid => Some(tid),
-        }
+        let mut tid = 0;
+        self.any_thread(|t| {
+            // SAFETY: `any_thread` passes live threads; the caller's pid
+            // namespace outlives the call.
+            unsafe {
+                let deadline = read_once(addr_of!((*t).policy)) == bindings::SCHED_DEADLINE;
+                if deadline {
+                    tid = pid_nr(t, bindings::pid_type_PIDTYPE_PID, current_pid_ns());
+                }
+                deadline
+            }
+        })?;
+        Some(tid)
     }
 
     /// Whether the process has POSIX timers.
     pub(crate) fn has_posix_timers(&self) -> bool {
-        // SAFETY: `leader` is valid.
-        unsafe { ffi::cr_task_posix_timers(self.leader.as_ptr()) }
+        let Some(l) = SigLock::new(&self.leader) else {
+            return false;
+        };
+        // SAFETY: The timer lists change under the siglock, held.
+        let sig = unsafe { &*l.signal() };
+        !sig.posix_timers.first.is_null() || !sig.ignored_posix_timers.first.is_null()
     }
 
     /// Sends SIGKILL to the whole process.
@@ -322,36 +641,108 @@ impl Process {
     }
 }
 
+/// The initial pid namespace.
+fn init_pid_ns() -> *mut bindings::pid_namespace {
+    core::ptr::addr_of_mut!(bindings::init_pid_ns)
+}
+
+/// The pid namespace the caller sees pids in.
+fn current_pid_ns() -> *mut bindings::pid_namespace {
+    // SAFETY: The current task is valid; its active pid namespace lives as
+    // long as it does.
+    unsafe { bindings::task_active_pid_ns(Task::current_raw()) }
+}
+
+/// `t`'s id of kind `kind` (`PIDTYPE_*`) in `ns`, 0 if it has none there.
+///
+/// # Safety
+///
+/// `t` and `ns` must be valid for the call.
+unsafe fn pid_nr(
+    t: *mut bindings::task_struct,
+    kind: bindings::pid_type,
+    ns: *mut bindings::pid_namespace,
+) -> u32 {
+    // SAFETY: Per the function's contract.
+    unsafe { bindings::__task_pid_nr_ns(t, kind, ns) as u32 }
+}
+
+/// A task name as the image stores it: NUL-terminated and NUL-padded.
+fn comm(c: &[kernel::ffi::c_char; 16]) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    let len = c.iter().take(15).position(|&b| b == 0).unwrap_or(15);
+    out[..len].copy_from_slice(&c[..len]);
+    out
+}
+
 /// `t`'s id in the caller's pid namespace.
 pub(crate) fn tid(t: &Task) -> u32 {
     // SAFETY: `t` is valid; the caller's pid namespace outlives this call.
-    unsafe { ffi::cr_task_tid(t.as_ptr(), ffi::cr_current_pid_ns()) }
+    unsafe { pid_nr(t.as_ptr(), bindings::pid_type_PIDTYPE_PID, current_pid_ns()) }
 }
 
 /// Whether the calling thread is exiting.
 pub(crate) fn current_exiting() -> bool {
     // SAFETY: The current task is always valid.
-    unsafe { ffi::cr_task_exiting(Task::current_raw()) }
+    unsafe { (*Task::current_raw()).flags & bindings::PF_EXITING != 0 }
 }
 
-/// Signals pending for `t` alone (`shared` false) or its whole process.
+// A kernel siginfo fits in a `CrSiginfo` (`SIGINFO_FITS`).
+const _: () = assert!(
+    core::mem::size_of::<bindings::kernel_siginfo_t>() <= core::mem::size_of::<[u8; 128]>()
+);
+
+/// Signals pending for `t` alone (`shared` false) or its whole process: the
+/// pending set and every queued siginfo.
 pub(crate) fn pending(t: &Task, shared: bool) -> Result<(u64, KVVec<CrSiginfo>)> {
     let mut room = 16usize;
     loop {
+        // Allocated before the siglock is taken; when the queue holds more,
+        // count them and try again with room for all.
         let mut v: KVVec<CrSiginfo> = KVVec::with_capacity(room, GFP_KERNEL_ACCOUNT)?;
-        let mut set = 0u64;
-        let max = i32::try_from(room).map_err(|_| E2BIG)?;
-        // SAFETY: `t` is valid; `set` is writable; `v` has room for `max`
-        // siginfos, of which the helper initializes min(n, max).
-        let n = errno(unsafe {
-            ffi::cr_sigpending_get(t.as_ptr(), shared, &mut set, v.as_mut_ptr(), max)
-        })? as usize;
+        let l = SigLock::new(t).ok_or(ESRCH)?;
+        // SAFETY: The queues change only under the siglock, held; `t` and
+        // its `signal_struct` are valid.
+        let pending = unsafe {
+            if shared {
+                addr_of!((*l.signal()).shared_pending)
+            } else {
+                addr_of!((*t.as_ptr()).pending)
+            }
+        };
+        // SAFETY: As above.
+        let set = unsafe { (*pending).signal.sig[0] } as u64;
+        // SAFETY: As above.
+        let head = unsafe { addr_of!((*pending).list) };
+        let mut n = 0usize;
+        // SAFETY: A list of `struct sigqueue` linked by their `list` field,
+        // stable under the siglock.
+        let mut pos = unsafe { (*head).next };
+        while !core::ptr::eq(pos, head) {
+            // SAFETY: `pos` is the `list` field of a queued `sigqueue`.
+            let q = unsafe { &*kernel::container_of!(pos, bindings::sigqueue, list) };
+            let mut si = CrSiginfo::default();
+            // SAFETY: A siginfo is plain data; the record's buffer is at least
+            // as big (`SIGINFO_FITS`).
+            unsafe {
+                si.signo = q.info.__bindgen_anon_1.si_signo as u32;
+                core::ptr::copy_nonoverlapping(
+                    addr_of!(q.info).cast::<u8>(),
+                    si.info.as_mut_ptr(),
+                    core::mem::size_of::<bindings::kernel_siginfo_t>(),
+                );
+            }
+            // Past the room: only counted.
+            let _ = v.push_within_capacity(si);
+            n += 1;
+            // SAFETY: As for `pos`.
+            pos = unsafe { (*pos).next };
+        }
+        drop(l);
         if n > room {
             room = n + 16;
             continue;
         }
-        // SAFETY: The helper initialized the first `n` elements.
-        unsafe { v.inc_len(n) };
         return Ok((set, v));
     }
 }
@@ -370,37 +761,80 @@ pub(crate) fn current_has_sem_undo() -> bool {
 }
 
 /// Saves the calling thread's registers, FPU/vector state and signal settings
-/// into `th` and `xstate` (exactly [`xstate_size`] bytes).
+/// into `th` and `xstate` (exactly [`xstate_size`] bytes). Only the thread
+/// itself may read these: it runs them from its own task_work, stopped.
 pub(crate) fn capture_current(th: &mut CrThread, xstate: &mut [u8]) -> Result {
     let size = u32::try_from(xstate.len()).map_err(|_| EINVAL)?;
-    // SAFETY: `th` is a valid `struct cr_thread`; `xstate` is writable for
+    // SAFETY: `th.regs` is a valid `struct cr_regs`; `xstate` is writable for
     // `size` bytes.
-    errno(unsafe { ffi::cr_capture_current(th, xstate.as_mut_ptr().cast(), size) }).map(|_| ())
+    errno(unsafe { ffi::cr_capture_regs(&mut th.regs, xstate.as_mut_ptr().cast(), size) })?;
+    th.xstate_size = size;
+    let t = Task::current_raw();
+    // SAFETY: The calling thread's own fields: only it changes them, and it
+    // is here.
+    let c = unsafe { &*t };
+    // task_nice(): the nice value is the static priority less 120.
+    th.nice = c.static_prio - bindings::DEFAULT_PRIO as i32;
+    th.policy = c.policy;
+    if c.sched_reset_on_fork() != 0 {
+        th.policy |= bindings::SCHED_RESET_ON_FORK;
+    }
+    th.rt_priority = match c.policy {
+        bindings::SCHED_FIFO | bindings::SCHED_RR => c.rt_priority,
+        _ => 0,
+    };
+    th.blocked = c.blocked.sig[0] as u64;
+    th.sas_sp = c.sas_ss_sp as u64;
+    th.sas_size = c.sas_ss_size as u64;
+    th.sas_flags = c.sas_ss_flags;
+    th.clear_child_tid = c.clear_child_tid as u64;
+    th.robust_list = c.futex.robust_list as u64;
+    th.robust_list_len = if c.futex.robust_list.is_null() {
+        0
+    } else {
+        core::mem::size_of::<bindings::robust_list_head>() as u64
+    };
+    th.comm = comm(&c.comm);
+    th.rseq = c.rseq.usrptr as u64;
+    th.rseq_len = c.rseq.len;
+    th.rseq_sig = c.rseq.sig;
+    Ok(())
 }
 
 /// The calling thread's restart block as a sleep left it: its clock id and
 /// absolute end (ns).
 pub(crate) fn current_restart_sleep() -> (i32, i64) {
-    let mut clock: c_int = 0;
-    // SAFETY: Reads the calling thread's own restart block; `clock` is
-    // writable.
-    let end = unsafe { ffi::cr_restart_sleep(&mut clock) };
-    (clock, end)
+    // SAFETY: The calling thread's own restart block, which only it writes;
+    // the call that stopped left its `nanosleep` member.
+    unsafe {
+        let rb = &(*Task::current_raw())
+            .restart_block
+            .__bindgen_anon_1
+            .nanosleep;
+        (rb.clockid, rb.expires)
+    }
 }
 
 /// The calling thread's restart block as FUTEX_WAIT left it: its absolute
 /// end (ns, CLOCK_MONOTONIC).
 pub(crate) fn current_restart_futex() -> i64 {
-    // SAFETY: Reads the calling thread's own restart block.
-    unsafe { ffi::cr_restart_futex() }
+    // SAFETY: As in `current_restart_sleep`, its `futex` member.
+    unsafe {
+        (*Task::current_raw())
+            .restart_block
+            .__bindgen_anon_1
+            .futex
+            .time
+    }
 }
 
 /// The calling thread's restart block as poll left it: its absolute end
 /// (ns, CLOCK_MONOTONIC), or `None` when it had no timeout.
 pub(crate) fn current_restart_poll() -> Option<i64> {
-    // SAFETY: Reads the calling thread's own restart block.
-    let end = unsafe { ffi::cr_restart_poll() };
-    (end >= 0).then_some(end)
+    // SAFETY: As in `current_restart_sleep`, its `poll` member.
+    let rb = unsafe { &(*Task::current_raw()).restart_block.__bindgen_anon_1.poll };
+    // timespec64_to_ktime(); a poll's end is never past KTIME_MAX.
+    (rb.has_timeout != 0).then(|| rb.end_time.tv_sec * 1_000_000_000 + rb.end_time.tv_nsec as i64)
 }
 
 /// The `callback_head` of a queued task_work, embedded in [`ThreadStop`].
@@ -416,38 +850,60 @@ impl WorkHead {
 
 /// Makes `t` run [`ThreadStop::run`] in its own context at its next return to
 /// user space (an interruptible sleep is interrupted and later restarted, as
-/// for a signal). The queued work owns one reference on `stop` until it runs.
-/// Fails with `ESRCH` when `t` is already past the point of running works.
+/// for a signal). The queued work owns one reference on `stop` until it runs,
+/// and one on this module: [`super::unload`] waits for every task that ran
+/// the work to have left the module's code. Fails with `ESRCH` when `t` is
+/// already past the point of running works.
 pub(crate) fn queue_stop(t: &Task, stop: Arc<ThreadStop>) -> Result {
+    let module = this_module();
     let raw = Arc::into_raw(stop);
     // We own a reference through `raw`; an `Arc` never moves its contents.
     // SAFETY: `raw` points to a live, pinned `ThreadStop`, so `work` is valid.
     let cb = unsafe { (*raw).work_head().0.get() };
-    // SAFETY: `t` is valid; `cb` stays valid until the callback has run,
-    // because the reference owned through `raw` is only released by it.
-    let ret = unsafe { ffi::cr_task_work_queue(t.as_ptr(), cb) };
+    // SAFETY: The module is live (this code runs in it); the reference taken
+    // is dropped by `stop_work`, or below if the work is not queued. `cb`
+    // stays valid until the callback has run, because the reference owned
+    // through `raw` is only released by it; `t` is valid.
+    let ret = unsafe {
+        bindings::__module_get(module);
+        bindings::init_task_work(cb, Some(stop_work));
+        bindings::task_work_add(t.as_ptr(), cb, bindings::task_work_notify_mode_TWA_SIGNAL)
+    };
     if ret < 0 {
-        // SAFETY: The work was not queued: take back the reference.
-        drop(unsafe { Arc::from_raw(raw) });
+        // SAFETY: The work was not queued: take back both references.
+        unsafe {
+            drop(Arc::from_raw(raw));
+            bindings::module_put(module);
+        }
         return Err(Error::from_errno(ret));
     }
     Ok(())
 }
 
-/// The task_work callback (see `cr_task_work_fn` in helpers.c).
+/// This module.
+fn this_module() -> *mut bindings::module {
+    <crate::CrModule as kernel::ModuleMetadata>::THIS_MODULE.as_ptr()
+}
+
+/// The task_work callback of [`queue_stop`]. After it drops the module
+/// reference, the module may be unloading: the rest of this function (its
+/// return) runs in module code that [`super::unload`] waits for, with
+/// `synchronize_rcu_tasks()`, instead of relying on a tail call.
 ///
 /// # Safety
 ///
 /// `cb` must be the work head of a [`ThreadStop`] queued by [`queue_stop`],
-/// whose reference this call now owns.
-#[no_mangle]
-unsafe extern "C" fn cr_thread_stop_work(cb: *mut bindings::callback_head) {
+/// whose references (on the `ThreadStop` and on the module) this call now
+/// owns.
+unsafe extern "C" fn stop_work(cb: *mut bindings::callback_head) {
     // SAFETY: Per the function's contract, `cb` is the `work` field of a
     // `ThreadStop` (`WorkHead` is transparent over `callback_head`).
     let stop = unsafe { kernel::container_of!(cb.cast::<WorkHead>(), ThreadStop, work) };
     // SAFETY: `queue_stop` leaked exactly one reference for this callback.
     let stop = unsafe { Arc::from_raw(stop) };
     ThreadStop::run(stop);
+    // SAFETY: The module reference `queue_stop` took for this callback.
+    unsafe { bindings::module_put(this_module()) };
 }
 
 kernel::sync::global_lock! {
