@@ -8,7 +8,9 @@ pub mod dev;
 /// (`src/format.rs`).
 #[path = "../../src/format.rs"]
 pub mod format;
-// For the fuzz targets and the corpus test only; not the library's API.
+// For the fuzz targets and the tests only (crctl/fuzz and this package's
+// dev-dependency on itself turn the feature on); not the library's API.
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz;
 pub mod image;
