@@ -3,6 +3,7 @@
 //! crctl's library: the /dev/cr ABI mirror and a safe handle on the device.
 
 pub mod dev;
+pub mod error;
 
 /// The image format's rules, from the same file the kernel module compiles
 /// (`src/format.rs`).
@@ -21,7 +22,10 @@ pub mod restore;
 /// (`src/rules.rs`).
 #[path = "../../src/rules.rs"]
 pub mod rules;
+mod sys;
 
 /// The ABI, from the same file the kernel module compiles (`src/uapi.rs`).
 #[path = "../../src/uapi.rs"]
 pub mod uapi;
+
+pub use error::{Error, Result};
