@@ -5,9 +5,12 @@
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::path::{Path, PathBuf};
 
+use rustix::io::Errno;
+
+use crate::sys;
 use crate::uapi::{self, CrCheckpointArgs, CrInfo, CrRestoreArgs};
 
 /// The default device node.
@@ -37,11 +40,11 @@ impl fmt::Display for DevError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DevError::Open(path, e) => {
-                let hint = match e.raw_os_error() {
-                    Some(libc::ENOENT) | Some(libc::ENXIO) | Some(libc::ENODEV) => {
+                let hint = match Errno::from_io_error(e) {
+                    Some(Errno::NOENT | Errno::NXIO | Errno::NODEV) => {
                         "is the cr module loaded? (insmod cr.ko)"
                     }
-                    Some(libc::EACCES) | Some(libc::EPERM) => {
+                    Some(Errno::ACCESS | Errno::PERM) => {
                         "run as root, or give your user access to the device node"
                     }
                     _ => "check the device node",
@@ -49,8 +52,8 @@ impl fmt::Display for DevError {
                 write!(f, "cannot open {}: {e}; {hint}", path.display())
             }
             DevError::Ioctl(name, e) => {
-                let hint = match e.raw_os_error() {
-                    Some(libc::ENOTTY) => "; the module does not know this request (module and crctl from different builds?)",
+                let hint = match Errno::from_io_error(e) {
+                    Some(Errno::NOTTY) => "; the module does not know this request (module and crctl from different builds?)",
                     _ => "",
                 };
                 write!(f, "{name} failed: {e}{hint}")
@@ -83,6 +86,12 @@ impl AsRawFd for Device {
     }
 }
 
+impl AsFd for Device {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+}
+
 impl Device {
     /// Opens the device node at `path`.
     pub fn open(path: &Path) -> Result<Device, DevError> {
@@ -97,18 +106,7 @@ impl Device {
     /// `CR_IOC_INFO`: what the module is and can do.
     pub fn info(&self) -> Result<CrInfo, DevError> {
         let mut info = CrInfo::default();
-        // SAFETY: CR_IOC_INFO writes at most `size_of::<CrInfo>()` bytes (the size
-        // encoded in the command) into `info`, which lives across the call.
-        let rc = unsafe {
-            libc::ioctl(
-                self.file.as_raw_fd(),
-                uapi::CR_IOC_INFO as libc::c_ulong,
-                &mut info as *mut CrInfo,
-            )
-        };
-        if rc < 0 {
-            return Err(DevError::Ioctl("CR_IOC_INFO", io::Error::last_os_error()));
-        }
+        sys::ioctl_info(self.as_fd(), &mut info).map_err(|e| DevError::Ioctl("CR_IOC_INFO", e))?;
         Ok(info)
     }
 
@@ -117,22 +115,8 @@ impl Device {
     pub fn checkpoint(&self, args: &mut CrCheckpointArgs) -> Result<(), DevError> {
         // Room for the module's explanation of a failure.
         let mut msg = [0u8; uapi::CR_MSG_MAX as usize];
-        args.msg = msg.as_mut_ptr() as u64;
-        args.msg_len = msg.len() as u32;
-        // CR_IOC_CHECKPOINT's size field is that of `CrCheckpointArgs`.
-        // SAFETY: It reads and writes one `CrCheckpointArgs` at `args` and
-        // writes at most `msg_len` bytes at `msg`; both live across the call.
-        let rc = unsafe {
-            libc::ioctl(
-                self.file.as_raw_fd(),
-                uapi::CR_IOC_CHECKPOINT as libc::c_ulong,
-                args as *mut CrCheckpointArgs,
-            )
-        };
-        let err = io::Error::last_os_error();
-        args.msg = 0;
-        args.msg_len = 0;
-        if rc < 0 {
+        let rc = sys::ioctl_checkpoint(self.as_fd(), args, &mut msg);
+        if let Err(err) = rc {
             let end = msg.iter().position(|&b| b == 0).unwrap_or(0);
             return Err(DevError::Checkpoint {
                 err,
@@ -153,22 +137,7 @@ impl Device {
     /// about before a restore).
     pub fn restore_on(fd: RawFd, args: &mut CrRestoreArgs) -> Result<(), DevError> {
         // The caller keeps `meta_len` bytes at `meta` alive across the call.
-        // SAFETY: CR_IOC_RESTORE reads and writes one `CrRestoreArgs` at `args`
-        // and reads the metadata, all of it valid memory.
-        let rc = unsafe {
-            libc::ioctl(
-                fd,
-                uapi::CR_IOC_RESTORE as libc::c_ulong,
-                args as *mut CrRestoreArgs,
-            )
-        };
-        if rc < 0 {
-            return Err(DevError::Restore {
-                err: io::Error::last_os_error(),
-                args: *args,
-            });
-        }
-        Ok(())
+        sys::ioctl_restore(fd, args).map_err(|err| DevError::Restore { err, args: *args })
     }
 
     /// `info`, refusing a module of another ABI version.
@@ -186,7 +155,7 @@ impl Device {
 /// One line saying why a checkpoint failed and what to do about it.
 pub fn checkpoint_failure(err: &io::Error, args: &CrCheckpointArgs, msg: &str) -> String {
     let pid = uapi::cpid_pid(args.target);
-    let errno = err.raw_os_error().unwrap_or(0);
+    let errno = Errno::from_io_error(err);
     let timeout = match args.freeze_timeout_ms {
         0 => uapi::CR_FREEZE_TIMEOUT_MS_DEFAULT,
         t => t,
@@ -205,10 +174,10 @@ pub fn checkpoint_failure(err: &io::Error, args: &CrCheckpointArgs, msg: &str) -
         uapi::CR_FAIL_PROOF => format!("/proc/{pid}/mem no longer belongs to process {pid} (it exec'd, or the pid was reused); retry"),
         uapi::CR_FAIL_OUTPUT => {
             let hint = match errno {
-                libc::EPIPE => "; the reader of the output went away",
-                libc::ENOSPC => "; the disk is full",
-                libc::EAGAIN => "; the output is non-blocking (O_NONBLOCK), which an image stream cannot use",
-                libc::EBADF => "; the output is not open for writing",
+                Some(Errno::PIPE) => "; the reader of the output went away",
+                Some(Errno::NOSPC) => "; the disk is full",
+                Some(Errno::AGAIN) => "; the output is non-blocking (O_NONBLOCK), which an image stream cannot use",
+                Some(Errno::BADF) => "; the output is not open for writing",
                 _ => "",
             };
             format!("writing the image failed: {err}{hint}; process {pid} was left running")
@@ -261,10 +230,10 @@ pub fn restore_failure(err: &io::Error, reason: u32, offset: u64, late: bool) ->
         uapi::CR_FAIL_VDSO => "the vdso could not be placed where the image has it; restore on the kernel that wrote the image".to_owned(),
         uapi::CR_FAIL_FILE => format!(
             "a file the process had mapped is {} (the record at byte {offset}); restore it first",
-            if err.raw_os_error() == Some(libc::ESTALE) { "different now" } else { "missing" }
+            if Errno::from_io_error(err) == Some(Errno::STALE) { "different now" } else { "missing" }
         ),
         uapi::CR_FAIL_UNSUPPORTED => format!("the image holds something this version cannot restore yet (record at byte {offset}): a shared or device mapping"),
-        uapi::CR_FAIL_LIMIT if err.raw_os_error() == Some(libc::ENOMEM) => "the image's locked memory (mlock, mlockall) is more than RLIMIT_MEMLOCK allows here; restore as root (CAP_IPC_LOCK) or with a higher limit".to_owned(),
+        uapi::CR_FAIL_LIMIT if Errno::from_io_error(err) == Some(Errno::NOMEM) => "the image's locked memory (mlock, mlockall) is more than RLIMIT_MEMLOCK allows here; restore as root (CAP_IPC_LOCK) or with a higher limit".to_owned(),
         uapi::CR_FAIL_LIMIT => "the image's metadata is larger than a restore takes".to_owned(),
         uapi::CR_FAIL_CALLER => "the restoring process's threads do not match the image's (each must wait in CR_IOC_RESTORE_THREAD with its own index)".to_owned(),
         uapi::CR_FAIL_CANCELED => "the restore was cancelled".to_owned(),

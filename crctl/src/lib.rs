@@ -3,12 +3,15 @@
 //! crctl's library: the /dev/cr ABI mirror and a safe handle on the device.
 
 pub mod dev;
+pub mod error;
 
 /// The image format's rules, from the same file the kernel module compiles
 /// (`src/format.rs`).
 #[path = "../../src/format.rs"]
 pub mod format;
-// For the fuzz targets and the corpus test only; not the library's API.
+// For the fuzz targets and the tests only (crctl/fuzz and this package's
+// dev-dependency on itself turn the feature on); not the library's API.
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzz;
 pub mod image;
@@ -19,7 +22,10 @@ pub mod restore;
 /// (`src/rules.rs`).
 #[path = "../../src/rules.rs"]
 pub mod rules;
+mod sys;
 
 /// The ABI, from the same file the kernel module compiles (`src/uapi.rs`).
 #[path = "../../src/uapi.rs"]
 pub mod uapi;
+
+pub use error::{Error, Result};

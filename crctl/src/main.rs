@@ -2,9 +2,10 @@
 
 //! crctl: drive cr, the checkpoint/restore kernel module, through /dev/cr.
 
+use std::ffi::c_int;
 use std::fs::File;
 use std::io::{self, BufReader, IsTerminal, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,15 +17,15 @@ use clap::{Parser, Subcommand};
 use crctl::dev::{self, DevError, Device};
 use crctl::output::{self, Output};
 use crctl::uapi::{self, CrCheckpointArgs};
-use crctl::{image, inspect};
+use crctl::{image, inspect, Error, Result};
 
 /// Runs before Rust's runtime, which opens /dev/null on a closed fd 0-2
 /// before `main` and would so hide a closed stdout: `output::fix_stdio`
 /// records what stdout was, then does the same.
 #[used]
 #[link_section = ".init_array"]
-static FIX_STDIO: extern "C" fn(libc::c_int, *const *const u8, *const *const u8) = {
-    extern "C" fn fix_stdio(_: libc::c_int, _: *const *const u8, _: *const *const u8) {
+static FIX_STDIO: extern "C" fn(c_int, *const *const u8, *const *const u8) = {
+    extern "C" fn fix_stdio(_: c_int, _: *const *const u8, _: *const *const u8) {
         output::fix_stdio();
     }
     fix_stdio
@@ -142,8 +143,6 @@ enum Command {
     },
 }
 
-type AnyResult = Result<(), Box<dyn std::error::Error>>;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -197,7 +196,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn info(path: &Path, json: bool) -> AnyResult {
+fn info(path: &Path, json: bool) -> Result<()> {
     let device = Device::open(path)?;
     let info = device.checked_info()?;
     let features = dev::feature_names(info.features);
@@ -274,37 +273,30 @@ fn checkpoint(
     ending: Ending,
     force: bool,
     timeout: u32,
-) -> AnyResult {
+) -> Result<()> {
     let kill = ending.kill;
     // First what can be checked without touching the process: the process,
     // then the output (a file is created, nameless, in its directory).
     match std::fs::symlink_metadata(format!("/proc/{pid}")) {
         Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(format!("no process {pid}").into())
-        }
-        Err(e) => return Err(format!("cannot look up process {pid}: {e}").into()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::NoProcess(pid)),
+        Err(err) => return Err(Error::LookUp { pid, err }),
     }
     let out = Output::open(output, force)?;
 
     let dev = Device::open(device)?;
     let info = dev.checked_info()?;
     if info.features & uapi::CR_FEATURE_CHECKPOINT == 0 {
-        return Err(
-            "this cr module cannot checkpoint (no CR_FEATURE_CHECKPOINT); load a newer one".into(),
-        );
+        return Err(Error::NoCheckpoint);
     }
     // A broken pipe must come back as EPIPE with a message, not kill crctl.
-    // SAFETY: Setting SIGPIPE's disposition to SIG_IGN has no preconditions.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    output::ignore_sigpipe();
 
     // The proof that we may ptrace the process: opening its mem file runs the
     // kernel's ptrace check. Without it, the module asks for a capability.
     let proof = match File::open(format!("/proc/{pid}/mem")) {
         Ok(f) => Some(f),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(format!("no process {pid}").into());
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::NoProcess(pid)),
         Err(_) => None,
     };
 
@@ -356,11 +348,11 @@ fn checkpoint(
     Ok(())
 }
 
-fn inspect_cmd(file: &str, json: bool, maps: bool, status: bool) -> AnyResult {
+fn inspect_cmd(file: &str, json: bool, maps: bool, status: bool) -> Result<()> {
     let src: Box<dyn io::Read> = if file == "-" {
         Box::new(io::stdin().lock())
     } else {
-        Box::new(File::open(file).map_err(|e| format!("cannot open {file}: {e}"))?)
+        Box::new(File::open(file).map_err(|err| open_error(file, err))?)
     };
     let img = image::read(BufReader::with_capacity(1 << 20, src), |_, _| Ok(()))?;
     let mut out = io::stdout().lock();
@@ -380,17 +372,22 @@ fn inspect_cmd(file: &str, json: bool, maps: bool, status: bool) -> AnyResult {
     Ok(())
 }
 
-fn restore_cmd(device: &Path, file: &str, opts: &crctl::restore::Options) -> AnyResult {
+fn open_error(path: &str, err: io::Error) -> Error {
+    Error::OpenImage {
+        path: path.to_owned(),
+        err,
+    }
+}
+
+fn restore_cmd(device: &Path, file: &str, opts: &crctl::restore::Options) -> Result<()> {
     let mut src = if file == "-" {
-        // SAFETY: dup of stdin gives a fresh fd that the File owns.
-        let fd = unsafe { libc::dup(0) };
-        if fd < 0 {
-            return Err(format!("cannot use stdin: {}", io::Error::last_os_error()).into());
-        }
-        // SAFETY: `fd` is a fresh fd we own.
-        unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) }
+        let fd = io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(Error::Stdin)?;
+        File::from(fd)
     } else {
-        File::open(file).map_err(|e| format!("cannot open {file}: {e}"))?
+        File::open(file).map_err(|err| open_error(file, err))?
     };
     let r = crctl::restore::restore(device, &mut src, opts)?;
     if r.pid != r.inner_pid {

@@ -24,18 +24,24 @@
 //! Everything is checked before the process is touched; [`Output::open`]
 //! is meant to be called before /dev/cr is opened.
 
-use std::ffi::{CStr, CString, OsStr};
+use std::ffi::{c_int, CStr, CString, OsStr};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, IsTerminal};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 use std::sync::Once;
+
+use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags, CWD};
+use rustix::io::Errno;
+use rustix::process::Signal;
+
+use crate::sys;
 
 /// What a file descriptor can take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,14 +56,10 @@ pub enum FdState {
 
 /// What `fd` is open for.
 pub fn fd_state(fd: RawFd) -> FdState {
-    // SAFETY: F_GETFL only reads the status flags of `fd`, open or not.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if flags < 0 {
-        FdState::Closed
-    } else if flags & libc::O_ACCMODE == libc::O_RDONLY {
-        FdState::ReadOnly
-    } else {
-        FdState::Writable
+    match sys::fd_flags(fd) {
+        Err(_) => FdState::Closed,
+        Ok(flags) if flags & OFlags::ACCMODE == OFlags::RDONLY => FdState::ReadOnly,
+        Ok(_) => FdState::Writable,
     }
 }
 
@@ -82,16 +84,25 @@ pub fn fix_stdio() {
         if fd_state(fd) != FdState::Closed {
             continue;
         }
-        // SAFETY: opens /dev/null, a NUL-terminated path, as a new fd.
-        let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
-        if null >= 0 && null != fd {
-            // SAFETY: moves our fresh fd `null` to the closed number `fd`.
-            unsafe {
-                libc::dup2(null, fd);
-                libc::close(null);
-            }
+        // Not close-on-exec: it is the stdin, stdout or stderr of what
+        // crctl runs, as an open(2) there makes it.
+        let Ok(null) = rustix::fs::open(c"/dev/null", OFlags::RDWR, Mode::empty()) else {
+            continue;
+        };
+        if null.as_raw_fd() == fd {
+            // The lowest free number: it stays open for good.
+            let _ = null.into_raw_fd();
+        } else {
+            // Moved to the closed number `fd`; `null` itself is closed.
+            let _ = sys::dup_onto_closed(null.as_fd(), fd);
         }
     }
+}
+
+/// Ignores SIGPIPE, so that a broken pipe comes back as EPIPE (with a
+/// message) instead of killing crctl.
+pub fn ignore_sigpipe() {
+    sys::ignore_sigpipe();
 }
 
 /// What fd 1 was open for when crctl started (now, if `fix_stdio` did not
@@ -166,12 +177,10 @@ impl fmt::Display for Error {
                 kept.display()
             ),
             Error::Io(what, e) => {
-                let hint = match e.raw_os_error() {
-                    Some(libc::EACCES) | Some(libc::EPERM) => {
-                        "; choose a directory you can write to"
-                    }
-                    Some(libc::EROFS) => "; choose a writable file system",
-                    Some(libc::ENOSPC) | Some(libc::EDQUOT) => {
+                let hint = match Errno::from_io_error(e) {
+                    Some(Errno::ACCESS | Errno::PERM) => "; choose a directory you can write to",
+                    Some(Errno::ROFS) => "; choose a writable file system",
+                    Some(Errno::NOSPC | Errno::DQUOT) => {
                         "; free some space or choose another file system"
                     }
                     _ => "",
@@ -273,7 +282,7 @@ impl ImageFile {
         let (dir_path, name) = split(path).ok_or_else(|| Error::NoName(path.to_owned()))?;
         let dir = OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .custom_flags((OFlags::PATH | OFlags::DIRECTORY).bits() as i32)
             .open(dir_path)
             .map_err(|e| Error::Io(format!("cannot open directory {}", dir_path.display()), e))?;
         match fs::symlink_metadata(path) {
@@ -290,7 +299,7 @@ impl ImageFile {
         let cannot_create =
             |e| Error::Io(format!("cannot create a file in {}", dir_path.display()), e);
         if method == Method::Tmpfile {
-            match open_at(&dir, c".", libc::O_TMPFILE | libc::O_WRONLY) {
+            match open_at(&dir, c".", OFlags::TMPFILE | OFlags::WRONLY) {
                 Ok(file) => {
                     return Ok(ImageFile {
                         file,
@@ -312,7 +321,7 @@ impl ImageFile {
             open_at(
                 &dir,
                 temp,
-                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW,
             )
         })
         .map_err(cannot_create)?;
@@ -359,7 +368,7 @@ impl ImageFile {
                 self.temp = None;
                 Ok(())
             }
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) && !self.force => {
+            Err(e) if is(&e, Errno::EXIST) && !self.force => {
                 // FILE is someone else's now. The image is complete and the
                 // process may be gone (--kill): keep it under a new name.
                 let kept = match &self.temp {
@@ -386,23 +395,18 @@ impl ImageFile {
         // Through /proc, linkat needs no CAP_DAC_READ_SEARCH (AT_EMPTY_PATH does).
         let proc = CString::new(format!("/proc/self/fd/{}", self.file.as_raw_fd()))
             .expect("no NUL in a number");
-        link_at(
-            libc::AT_FDCWD,
-            &proc,
-            &self.dir,
-            name,
-            libc::AT_SYMLINK_FOLLOW,
-        )
+        rustix::fs::linkat(CWD, &*proc, &self.dir, name, AtFlags::SYMLINK_FOLLOW)
+            .map_err(Into::into)
     }
 
     /// Gives the `O_TMPFILE` its name.
     fn link_tmpfile(&self) -> io::Result<()> {
         let link = |name: &CStr| self.link_tmpfile_as(name);
         match link(&self.name) {
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) && self.force => {
+            Err(e) if is(&e, Errno::EXIST) && self.force => {
                 // linkat never replaces: link under a new name, rename that over.
                 let ((), temp) = with_temp_name(&self.name, link)?;
-                rename_at(&self.dir, &temp, &self.name, 0).inspect_err(|_| {
+                rename_at(&self.dir, &temp, &self.name, RenameFlags::empty()).inspect_err(|_| {
                     let _ = unlink_at(&self.dir, &temp);
                 })
             }
@@ -413,12 +417,12 @@ impl ImageFile {
     /// Gives the named temporary file FILE's name.
     fn rename_temp(&self, temp: &CStr) -> io::Result<()> {
         if self.force {
-            return rename_at(&self.dir, temp, &self.name, 0);
+            return rename_at(&self.dir, temp, &self.name, RenameFlags::empty());
         }
-        match rename_at(&self.dir, temp, &self.name, libc::RENAME_NOREPLACE) {
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) => {
+        match rename_at(&self.dir, temp, &self.name, RenameFlags::NOREPLACE) {
+            Err(e) if is(&e, Errno::INVAL) || is(&e, Errno::NOSYS) => {
                 // No RENAME_NOREPLACE here; a hard link does not replace either.
-                link_at(self.dir.as_raw_fd(), temp, &self.dir, &self.name, 0)?;
+                rustix::fs::linkat(&self.dir, temp, &self.dir, &*self.name, AtFlags::empty())?;
                 let _ = unlink_at(&self.dir, temp);
                 Ok(())
             }
@@ -475,10 +479,7 @@ fn not_replaceable(t: fs::FileType) -> Option<&'static str> {
 /// Whether an `O_TMPFILE` open failed because the kernel or the file system
 /// does not support it (an old kernel sees `O_DIRECTORY` and says EISDIR).
 fn tmpfile_unsupported(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EOPNOTSUPP) | Some(libc::EISDIR) | Some(libc::EINVAL)
-    )
+    is(e, Errno::OPNOTSUPP) || is(e, Errno::ISDIR) || is(e, Errno::INVAL)
 }
 
 /// Calls `make` with new names `.NAME.crctl-XXXXXX` until one is free (it
@@ -503,64 +504,45 @@ fn with_temp_name<T>(
         let temp = CString::new(temp).expect("no NUL in a CString's bytes");
         match make(&temp) {
             Ok(v) => return Ok((v, temp)),
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
+            Err(e) if is(&e, Errno::EXIST) => continue,
             Err(e) => return Err(e),
         }
     }
-    Err(io::Error::from_raw_os_error(libc::EEXIST))
+    Err(Errno::EXIST.into())
 }
 
-fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(rc)
-    }
+/// Whether `e` is the error `errno`.
+fn is(e: &io::Error, errno: Errno) -> bool {
+    e.raw_os_error() == Some(errno.raw_os_error())
 }
 
 /// openat(dir, name, flags | O_CLOEXEC, 0600).
-fn open_at(dir: &File, name: &CStr, flags: libc::c_int) -> io::Result<File> {
-    // SAFETY: `name` is NUL-terminated; `dir` is an open directory fd.
-    let fd = cvt(unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            flags | libc::O_CLOEXEC,
-            0o600 as libc::c_uint,
-        )
-    })?;
-    // SAFETY: `fd` is a fresh fd that we own.
-    Ok(unsafe { File::from_raw_fd(fd) })
-}
-
-/// linkat(old_dir, old, dir, name, flags).
-fn link_at(
-    old_dir: RawFd,
-    old: &CStr,
-    dir: &File,
-    name: &CStr,
-    flags: libc::c_int,
-) -> io::Result<()> {
-    // SAFETY: both names are NUL-terminated; the dir fds are AT_FDCWD or open.
-    cvt(unsafe { libc::linkat(old_dir, old.as_ptr(), dir.as_raw_fd(), name.as_ptr(), flags) })
-        .map(drop)
+fn open_at(dir: &File, name: &CStr, flags: OFlags) -> io::Result<File> {
+    let fd = rustix::fs::openat(
+        dir,
+        name,
+        flags | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )?;
+    Ok(File::from(fd))
 }
 
 /// renameat2(dir, from, dir, to, flags).
-fn rename_at(dir: &File, from: &CStr, to: &CStr, flags: libc::c_uint) -> io::Result<()> {
-    let d = dir.as_raw_fd();
-    // SAFETY: both names are NUL-terminated; `dir` is an open directory fd.
-    cvt(unsafe { libc::renameat2(d, from.as_ptr(), d, to.as_ptr(), flags) }).map(drop)
+fn rename_at(dir: &File, from: &CStr, to: &CStr, flags: RenameFlags) -> io::Result<()> {
+    Ok(rustix::fs::renameat_with(dir, from, dir, to, flags)?)
 }
 
 /// unlinkat(dir, name, 0).
 fn unlink_at(dir: &File, name: &CStr) -> io::Result<()> {
-    // SAFETY: `name` is NUL-terminated; `dir` is an open directory fd.
-    cvt(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) }).map(drop)
+    Ok(rustix::fs::unlinkat(dir, name, AtFlags::empty())?)
 }
 
 /// The signals after which crctl removes its named temporary file.
-const CLEANUP_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+const CLEANUP_SIGNALS: [c_int; 3] = [
+    Signal::INT.as_raw(),
+    Signal::TERM.as_raw(),
+    Signal::HUP.as_raw(),
+];
 
 /// A temporary file for the signal handler to remove.
 struct Pending {
@@ -608,17 +590,18 @@ impl Drop for SignalCleanup {
     }
 }
 
-extern "C" fn on_signal(sig: libc::c_int) {
+extern "C" fn on_signal(sig: c_int) {
     let p = PENDING.swap(ptr::null_mut(), Ordering::SeqCst);
     if !p.is_null() {
         // SAFETY: a registered Pending stays allocated until swapped out, and
-        // we swapped it out; unlinkat is async-signal-safe.
-        unsafe { libc::unlinkat((*p).dir, (*p).name.as_ptr(), 0) };
+        // we swapped it out (it is leaked: crctl is ending).
+        let pending = unsafe { &*p };
+        // unlinkat is async-signal-safe.
+        let _ = sys::unlink_at_raw(pending.dir, &pending.name);
     }
     // SA_RESETHAND restored the default action, and `sig` is blocked while
-    // this runs: it ends crctl as it returns.
-    // SAFETY: raise is async-signal-safe.
-    unsafe { libc::raise(sig) };
+    // this runs: it ends crctl as it returns (raise is async-signal-safe).
+    sys::raise(sig);
 }
 
 /// Installs `on_signal` for `CLEANUP_SIGNALS`, except those that are ignored
@@ -627,49 +610,23 @@ fn install_signal_cleanup() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         for sig in CLEANUP_SIGNALS {
-            // SAFETY: sigaction is plain data; all zeroes is a valid value.
-            let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
-            // SAFETY: reads the action of `sig` into `old`.
-            if unsafe { libc::sigaction(sig, ptr::null(), &mut old) } != 0
-                || old.sa_sigaction == libc::SIG_IGN
-            {
-                continue;
-            }
-            // SAFETY: as above.
-            let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
-            new.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            new.sa_flags = libc::SA_RESETHAND;
-            // SAFETY: `new` is a valid action whose handler only makes
-            // async-signal-safe calls; its mask is empty (zeroed).
-            unsafe { libc::sigaction(sig, &new, ptr::null_mut()) };
+            sys::catch_once_unless_ignored(sig, on_signal);
         }
     });
 }
 
 /// `CLEANUP_SIGNALS` blocked in this thread while this lives.
-struct SignalsBlocked(libc::sigset_t);
+struct SignalsBlocked(sys::SigMask);
 
 impl SignalsBlocked {
     fn new() -> SignalsBlocked {
-        // SAFETY: sigset_t is plain data; sigemptyset initialises `set`, and
-        // pthread_sigmask writes the old mask into `old`.
-        unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            let mut old: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            for sig in CLEANUP_SIGNALS {
-                libc::sigaddset(&mut set, sig);
-            }
-            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
-            SignalsBlocked(old)
-        }
+        SignalsBlocked(sys::block_signals(&CLEANUP_SIGNALS))
     }
 }
 
 impl Drop for SignalsBlocked {
     fn drop(&mut self) {
-        // SAFETY: restores the mask saved by `new`.
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, ptr::null_mut()) };
+        sys::set_signal_mask(&self.0);
     }
 }
 
@@ -746,9 +703,9 @@ mod tests {
 
     #[test]
     fn new_file_is_0600_whatever_the_umask() {
-        // SAFETY: umask has no preconditions; 0 can only widen other tests'
-        // files, which set their modes or do not look at them.
-        let old = unsafe { libc::umask(0) };
+        // 0 can only widen other tests' files, which set their modes or do
+        // not look at them.
+        let old = rustix::process::umask(Mode::empty());
         for method in METHODS {
             let d = TempDir::new();
             let path = d.join("x.img");
@@ -756,8 +713,7 @@ mod tests {
             assert_image(&path, b"image");
             assert_eq!(d.names(), ["x.img"]);
         }
-        // SAFETY: as above.
-        unsafe { libc::umask(old) };
+        rustix::process::umask(old);
     }
 
     #[test]
@@ -952,8 +908,7 @@ mod tests {
                 .unwrap();
             img.file().write_all(b"half an image").unwrap();
             println!("made {:?}", img.temp.as_ref().unwrap().0);
-            // SAFETY: raise has no preconditions.
-            unsafe { libc::raise(libc::SIGTERM) };
+            sys::raise(Signal::TERM.as_raw());
             unreachable!("SIGTERM ends the process");
         }
         let d = TempDir::new();
@@ -967,7 +922,7 @@ mod tests {
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.signal(), Some(libc::SIGTERM), "{stdout}");
+        assert_eq!(out.status.signal(), Some(Signal::TERM.as_raw()), "{stdout}");
         assert!(stdout.contains("made \".x.img.crctl-"), "{stdout}");
         assert!(d.names().is_empty(), "{:?}", d.names());
     }
@@ -986,16 +941,16 @@ mod tests {
         assert_eq!(fd_state(rw.as_raw_fd()), FdState::Writable);
         let p = OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_PATH)
+            .custom_flags(OFlags::PATH.bits() as i32)
             .open("/dev/null")
             .unwrap();
         assert_eq!(fd_state(p.as_raw_fd()), FdState::ReadOnly);
         // A number no other test uses, made and closed.
-        // SAFETY: dups our own fd to a fresh number >= 900.
-        let closed = unsafe { libc::fcntl(w.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 900) };
-        assert!(closed >= 900);
-        // SAFETY: closes the number we just made.
-        unsafe { libc::close(closed) };
+        let closed = rustix::io::fcntl_dupfd_cloexec(&w, 900).unwrap();
+        let closed_fd = closed.as_raw_fd();
+        assert!(closed_fd >= 900);
+        drop(closed);
+        let closed = closed_fd;
         assert_eq!(fd_state(closed), FdState::Closed);
         assert_eq!(fd_state(-1), FdState::Closed);
     }
