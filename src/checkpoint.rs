@@ -7,7 +7,8 @@
 use kernel::{page::PAGE_SIZE, prelude::*};
 
 use crate::{
-    class::{CheckpointReport, CheckpointRequest, Failure, OrFail},
+    class::{CheckpointReport, CheckpointRequest},
+    error::{Failure, OrFail, Reason},
     freeze::{self, FreezeError, Frozen},
     image::{ImageWriter, WriteError},
     rules::{self, FdRefusal, Held},
@@ -34,13 +35,13 @@ fn output_failure(err: WriteError) -> Failure {
         WriteError::Refused(e) => return Failure::unrestorable(e),
     };
     let reason = if err == EINTR {
-        uapi::CR_FAIL_INTERRUPTED
+        Reason::Interrupted
     } else if err == E2BIG {
-        uapi::CR_FAIL_LIMIT
+        Reason::Limit
     } else if err == ENOMEM {
-        uapi::CR_FAIL_NONE
+        Reason::None
     } else {
-        uapi::CR_FAIL_OUTPUT
+        Reason::Output
     };
     Failure::new(err, reason)
 }
@@ -48,15 +49,15 @@ fn output_failure(err: WriteError) -> Failure {
 /// OrFail `Process::checkable` refused.
 fn check_failure(err: Error) -> Failure {
     let reason = if err == EDEADLK {
-        uapi::CR_FAIL_SELF
+        Reason::SelfProcess
     } else if err == EBUSY {
-        uapi::CR_FAIL_STOPPED
+        Reason::Stopped
     } else if err == EINVAL {
-        uapi::CR_FAIL_KTHREAD
+        Reason::Kthread
     } else if err == EOPNOTSUPP {
-        uapi::CR_FAIL_LEADERLESS
+        Reason::Leaderless
     } else {
-        uapi::CR_FAIL_NO_PROCESS
+        Reason::NoProcess
     };
     Failure::new(err, reason)
 }
@@ -79,29 +80,29 @@ impl Areas {
             paths: KVVec::new(),
         };
         let mut addr = 0usize;
-        while let Some((v, unnamed)) = mm.vma_after(addr, path).or_fail(uapi::CR_FAIL_NONE)? {
+        while let Some((v, unnamed)) = mm.vma_after(addr, path)? {
             let p = &path[..v.path_len as usize];
             match v.kind {
                 uapi::CR_VMA_SHMEM => {
                     return Err(Failure::holds(
-                        uapi::CR_FAIL_SHMEM,
+                        Reason::Shmem,
                         v.start,
                         &Held::UnnamedMapping(v.start, p),
                     ))
                 }
                 uapi::CR_VMA_DEVICE => {
-                    return Err(Failure::at(EOPNOTSUPP, uapi::CR_FAIL_DEVICE, v.start))
+                    return Err(Failure::at(EOPNOTSUPP, Reason::Device, v.start))
                 }
                 _ if judge && v.flags & uapi::CR_VMA_GUARD != 0 => {
                     return Err(Failure::holds(
-                        uapi::CR_FAIL_HOLDS,
+                        Reason::Holds,
                         v.start,
                         &Held::GuardPages(v.start),
                     ))
                 }
                 _ if unnamed && judge => {
                     return Err(Failure::holds(
-                        uapi::CR_FAIL_HOLDS,
+                        Reason::Holds,
                         v.start,
                         &Held::UnnamedMapping(v.start, p),
                     ))
@@ -109,16 +110,10 @@ impl Areas {
                 _ => {}
             }
             if areas.vmas.len() >= uapi::CR_IMAGE_MAX_VMAS as usize {
-                return Err(Failure::new(E2BIG, uapi::CR_FAIL_LIMIT));
+                return Err(Failure::new(E2BIG, Reason::Limit));
             }
-            areas
-                .paths
-                .extend_from_slice(p, GFP_KERNEL_ACCOUNT)
-                .or_fail(uapi::CR_FAIL_NONE)?;
-            areas
-                .vmas
-                .push(v, GFP_KERNEL_ACCOUNT)
-                .or_fail(uapi::CR_FAIL_NONE)?;
+            areas.paths.extend_from_slice(p, GFP_KERNEL_ACCOUNT)?;
+            areas.vmas.push(v, GFP_KERNEL_ACCOUNT)?;
             addr = v.end as usize;
         }
         Ok(areas)
@@ -149,27 +144,17 @@ impl Fds {
             paths: KVVec::new(),
         };
         let mut fd = 0u32;
-        while let Some((f, held)) = process
-            .fd_at_or_after(fd, path, exact)
-            .or_fail(uapi::CR_FAIL_NONE)?
-        {
+        while let Some((f, held)) = process.fd_at_or_after(fd, path, exact)? {
             let at = u64::from(f.fd as u32);
             if held.lock && judge {
-                return Err(Failure::holds(
-                    uapi::CR_FAIL_HOLDS,
-                    at,
-                    &Held::FileLock(f.fd),
-                ));
+                return Err(Failure::holds(Reason::Holds, at, &Held::FileLock(f.fd)));
             }
             if held.lease && judge {
-                return Err(Failure::holds(uapi::CR_FAIL_HOLDS, at, &Held::Lease(f.fd)));
+                return Err(Failure::holds(Reason::Holds, at, &Held::Lease(f.fd)));
             }
             fds.paths
-                .extend_from_slice(&path[..f.path_len as usize], GFP_KERNEL_ACCOUNT)
-                .or_fail(uapi::CR_FAIL_NONE)?;
-            fds.fds
-                .push(f, GFP_KERNEL_ACCOUNT)
-                .or_fail(uapi::CR_FAIL_NONE)?;
+                .extend_from_slice(&path[..f.path_len as usize], GFP_KERNEL_ACCOUNT)?;
+            fds.fds.push(f, GFP_KERNEL_ACCOUNT)?;
             fd = f.fd as u32 + 1;
         }
         let mut off = 0usize;
@@ -186,7 +171,7 @@ impl Fds {
                     obstacle,
                 };
                 return Err(Failure::holds(
-                    uapi::CR_FAIL_HOLDS,
+                    Reason::Holds,
                     u64::from(f.fd as u32),
                     &refusal,
                 ));
@@ -223,33 +208,32 @@ fn refuse_what_restore_cannot_bring_back(
             } else {
                 Held::Child(pid)
             };
-            return Err(Failure::holds(uapi::CR_FAIL_HOLDS, u64::from(pid), &held));
+            return Err(Failure::holds(Reason::Holds, u64::from(pid), &held));
         }
         if let Some(pages) = process.locked_beyond_limit(space) {
             let kib = pages * (PAGE_SIZE as u64 / 1024);
             return Err(Failure::holds(
-                uapi::CR_FAIL_HOLDS,
+                Reason::Holds,
                 0,
                 &Held::LockedOverLimit(kib),
             ));
         }
         if let Some(tid) = process.deadline_thread() {
             return Err(Failure::holds(
-                uapi::CR_FAIL_HOLDS,
+                Reason::Holds,
                 u64::from(tid),
                 &Held::Deadline(tid),
             ));
         }
         if process.has_posix_timers() {
-            return Err(Failure::holds(uapi::CR_FAIL_HOLDS, 0, &Held::PosixTimers));
+            return Err(Failure::holds(Reason::Holds, 0, &Held::PosixTimers));
         }
         if frozen.is_some_and(|f| f.stops.iter().any(|s| s.saved.lock().sem_undo)) {
-            return Err(Failure::holds(uapi::CR_FAIL_HOLDS, 0, &Held::SemUndo));
+            return Err(Failure::holds(Reason::Holds, 0, &Held::SemUndo));
         }
     }
     let mut path = KVec::new();
-    path.resize(PATH_MAX, 0u8, GFP_KERNEL_ACCOUNT)
-        .or_fail(uapi::CR_FAIL_NONE)?;
+    path.resize(PATH_MAX, 0u8, GFP_KERNEL_ACCOUNT)?;
     let areas = Areas::read(&space.read(), &mut path, judge)?;
     let fds = Fds::read(process, &mut path, exact, judge)?;
     Ok(exact.then_some((areas, fds)))
@@ -262,42 +246,42 @@ pub(crate) fn checkpoint(
     req: &CheckpointRequest,
 ) -> Result<CheckpointReport, Failure> {
     process.checkable().map_err(check_failure)?;
-    let space = AddressSpace::of(process.leader()).or_fail(uapi::CR_FAIL_NO_PROCESS)?;
+    let space = AddressSpace::of(process.leader()).or_fail(Reason::NoProcess)?;
     if req.proof_fd >= 0 {
-        file::check_proof(req.proof_fd, &space).or_fail(uapi::CR_FAIL_PROOF)?;
+        file::check_proof(req.proof_fd, &space).or_fail(Reason::Proof)?;
     } else if !process.caller_is_capable() {
-        return Err(Failure::new(EPERM, uapi::CR_FAIL_PERM));
+        return Err(Failure::new(EPERM, Reason::Perm));
     }
     // A kill that would not end it must not be promised.
     if req.kill && !process.killable() {
-        return Err(Failure::new(EINVAL, uapi::CR_FAIL_UNKILLABLE));
+        return Err(Failure::new(EINVAL, Reason::Unkillable));
     }
-    let mut out = OutFile::get(req.out_fd).or_fail(uapi::CR_FAIL_OUTPUT)?;
+    let mut out = OutFile::get(req.out_fd).or_fail(Reason::Output)?;
     refuse_what_restore_cannot_bring_back(process, &space, None, !req.partial)?;
-    let _claim = Claim::take(process).or_fail(uapi::CR_FAIL_BUSY)?;
+    let _claim = Claim::take(process).or_fail(Reason::Busy)?;
 
     let frozen = freeze::freeze(process, req.freeze_timeout_ms).map_err(|e| match e {
-        FreezeError::Timeout => Failure::new(ETIMEDOUT, uapi::CR_FAIL_TIMEOUT),
-        FreezeError::Interrupted => Failure::new(EINTR, uapi::CR_FAIL_INTERRUPTED),
-        FreezeError::Exited => Failure::new(ESRCH, uapi::CR_FAIL_NO_PROCESS),
-        FreezeError::Other(e) => Failure::new(e, uapi::CR_FAIL_NONE),
+        FreezeError::Timeout => Failure::new(ETIMEDOUT, Reason::Timeout),
+        FreezeError::Interrupted => Failure::new(EINTR, Reason::Interrupted),
+        FreezeError::Exited => Failure::new(ESRCH, Reason::NoProcess),
+        FreezeError::Other(e) => Failure::new(e, Reason::None),
     })?;
     // Frozen now; check what may have changed before the last thread stopped:
     // it may have exited (then it has no mm either), exec'd, or changed its
     // credentials or dumpability.
     process.checkable().map_err(check_failure)?;
     if !space.is_current_for(process.leader()) {
-        return Err(Failure::new(EAGAIN, uapi::CR_FAIL_EXEC));
+        return Err(Failure::new(EAGAIN, Reason::Exec));
     }
     if req.proof_fd < 0 && !process.caller_is_capable() {
-        return Err(Failure::new(EPERM, uapi::CR_FAIL_PERM));
+        return Err(Failure::new(EPERM, Reason::Perm));
     }
 
     // Frozen, nothing can race the look: no fork, no new fd, and every
     // reference to a pipe is a holder's.
     let (areas, fds) =
         refuse_what_restore_cannot_bring_back(process, &space, Some(&frozen), !req.partial)?
-            .ok_or(Failure::new(EINVAL, uapi::CR_FAIL_NONE))?;
+            .ok_or(Failure::new(EINVAL, Reason::None))?;
     let mut report = write_image(process, &space, &frozen, areas, &fds, &mut out)?;
     if req.kill {
         process.kill();
@@ -318,8 +302,7 @@ fn write_image(
     out: &mut OutFile,
 ) -> Result<CheckpointReport, Failure> {
     let mut path = KVec::new();
-    path.resize(PATH_MAX, 0u8, GFP_KERNEL_ACCOUNT)
-        .or_fail(uapi::CR_FAIL_NONE)?;
+    path.resize(PATH_MAX, 0u8, GFP_KERNEL_ACCOUNT)?;
     let mut w = ImageWriter::new(out).map_err(output_failure)?;
 
     let xstate_size = systask::xstate_size();
@@ -352,15 +335,13 @@ fn write_image(
     // which is never held while writing (a writer may need its own mmap lock
     // under the output's locks, and a slow reader must not stall the mm).
     let mut auxv = KVec::new();
-    auxv.resize(64, 0u64, GFP_KERNEL_ACCOUNT)
-        .or_fail(uapi::CR_FAIL_NONE)?;
+    auxv.resize(64, 0u64, GFP_KERNEL_ACCOUNT)?;
     let mut exe = KVec::new();
     let mut mm_info = {
         let mm = space.read();
         let info = mm.info(&mut auxv);
-        let exe_len = mm.exe_path(&mut path).or_fail(uapi::CR_FAIL_NONE)?;
-        exe.extend_from_slice(&path[..exe_len], GFP_KERNEL_ACCOUNT)
-            .or_fail(uapi::CR_FAIL_NONE)?;
+        let exe_len = mm.exe_path(&mut path)?;
+        exe.extend_from_slice(&path[..exe_len], GFP_KERNEL_ACCOUNT)?;
         info
     };
     mm_info.nr_vmas = areas.vmas.len() as u32;
@@ -368,9 +349,7 @@ fn write_image(
     // The auxv as the u64 words it is, little-endian.
     let mut auxv_le = KVec::new();
     for word in &auxv[..mm_info.auxv_words as usize] {
-        auxv_le
-            .extend_from_slice(&word.to_le_bytes(), GFP_KERNEL_ACCOUNT)
-            .or_fail(uapi::CR_FAIL_NONE)?;
+        auxv_le.extend_from_slice(&word.to_le_bytes(), GFP_KERNEL_ACCOUNT)?;
     }
     w.begin(uapi::CR_REC_MM)
         .and_then(|w| w.put(&mm_info))
@@ -389,16 +368,14 @@ fn write_image(
             .map_err(output_failure)?;
     }
 
-    let mut sighand = sys::zeroed_box::<CrSighand>().or_fail(uapi::CR_FAIL_NONE)?;
-    process
-        .sighand(&mut sighand)
-        .or_fail(uapi::CR_FAIL_NO_PROCESS)?;
+    let mut sighand = sys::zeroed_box::<CrSighand>()?;
+    process.sighand(&mut sighand).or_fail(Reason::NoProcess)?;
     w.begin(uapi::CR_REC_SIGHAND)
         .and_then(|w| w.put(&*sighand))
         .and_then(|w| w.finish())
         .map_err(output_failure)?;
     drop(sighand);
-    let (set, queued) = process.shared_pending().or_fail(uapi::CR_FAIL_NO_PROCESS)?;
+    let (set, queued) = process.shared_pending().or_fail(Reason::NoProcess)?;
     let pending = CrSigpending {
         signal: set,
         count: queued.len() as u32,
@@ -415,17 +392,15 @@ fn write_image(
     // The directories and interval timers, then the fds, then what waits in
     // each pipe they name.
     let mut paths = KVec::new();
-    paths
-        .resize(2 * PATH_MAX, 0u8, GFP_KERNEL_ACCOUNT)
-        .or_fail(uapi::CR_FAIL_NONE)?;
-    let fs = process.fs(&mut paths).or_fail(uapi::CR_FAIL_NO_PROCESS)?;
+    paths.resize(2 * PATH_MAX, 0u8, GFP_KERNEL_ACCOUNT)?;
+    let fs = process.fs(&mut paths).or_fail(Reason::NoProcess)?;
     w.begin(uapi::CR_REC_FS)
         .and_then(|w| w.put(&fs))
         .and_then(|w| w.put_bytes(&paths[..(fs.cwd_len + fs.root_len) as usize]))
         .and_then(|w| w.finish())
         .map_err(output_failure)?;
     drop(paths);
-    let timers = process.itimers().or_fail(uapi::CR_FAIL_NO_PROCESS)?;
+    let timers = process.itimers().or_fail(Reason::NoProcess)?;
     w.begin(uapi::CR_REC_ITIMERS)
         .and_then(|w| w.put(&timers))
         .and_then(|w| w.finish())
@@ -443,20 +418,18 @@ fn write_image(
             .and_then(|w| w.finish())
             .map_err(output_failure)?;
         if f.r#type == uapi::CR_FD_PIPE && !pipes.iter().any(|q| q.0 == f.dev && q.1 == f.ino) {
-            pipes
-                .push((f.dev, f.ino, f.fd as u32), GFP_KERNEL_ACCOUNT)
-                .or_fail(uapi::CR_FAIL_NONE)?;
+            pipes.push((f.dev, f.ino, f.fd as u32), GFP_KERNEL_ACCOUNT)?;
         }
     }
     pipes.sort_unstable_by_key(|p| (p.0, p.1));
     for &(dev, ino, fd) in pipes.iter() {
         let (data, capacity) = match process.pipe_data(fd) {
             Ok(d) => d,
-            Err(e) if e == E2BIG => return Err(Failure::new(E2BIG, uapi::CR_FAIL_LIMIT)),
-            Err(e) => return Err(Failure::new(e, uapi::CR_FAIL_NONE)),
+            Err(e) if e == E2BIG => return Err(Failure::new(E2BIG, Reason::Limit)),
+            Err(e) => return Err(Failure::new(e, Reason::None)),
         };
         if data.len() > uapi::CR_IMAGE_MAX_PIPE as usize {
-            return Err(Failure::new(E2BIG, uapi::CR_FAIL_LIMIT));
+            return Err(Failure::new(E2BIG, Reason::Limit));
         }
         let rec = CrPipe {
             dev,
@@ -472,8 +445,7 @@ fn write_image(
     }
 
     for (i, stop) in frozen.stops.iter().enumerate() {
-        let (set, queued) =
-            systask::pending(&stop.task, false).or_fail(uapi::CR_FAIL_NO_PROCESS)?;
+        let (set, queued) = systask::pending(&stop.task, false).or_fail(Reason::NoProcess)?;
         {
             // The record is built under the thread's lock and written after.
             let saved = stop.saved.lock();
@@ -503,7 +475,7 @@ fn write_image(
     // A thread killed while frozen: the process is gone, so no image of it
     // may look complete. Stop before the trailer.
     if frozen.killed() > 0 {
-        return Err(Failure::new(ESRCH, uapi::CR_FAIL_NO_PROCESS));
+        return Err(Failure::new(ESRCH, Reason::NoProcess));
     }
 
     let report = CheckpointReport {
@@ -530,7 +502,7 @@ fn write_pages(
     w: &mut ImageWriter<'_>,
 ) -> Result<(), Failure> {
     let mut bits: ChunkBits = [0; CHUNK_PAGES / usize::BITS as usize];
-    let mut batch = PageBatch::with_capacity(BATCH).or_fail(uapi::CR_FAIL_NONE)?;
+    let mut batch = PageBatch::with_capacity(BATCH)?;
     for v in areas.vmas.iter() {
         let anon_only = match v.kind {
             uapi::CR_VMA_ANON => false,
@@ -587,10 +559,7 @@ fn write_run(
 ) -> Result<(), Failure> {
     while count > 0 {
         batch.clear();
-        let got = space
-            .read()
-            .get_pages(addr, count.min(BATCH), batch)
-            .or_fail(uapi::CR_FAIL_NONE)?;
+        let got = space.read().get_pages(addr, count.min(BATCH), batch)?;
         if got == 0 {
             // No page here (or the zero page): nothing to save.
             addr += PAGE_SIZE;

@@ -16,6 +16,7 @@ use kernel::{
 mod checkpoint;
 mod class;
 mod device;
+mod error;
 // The format's rules, shared with crctl; the module uses a subset.
 #[allow(dead_code, unreachable_pub)]
 mod format;

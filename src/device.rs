@@ -21,6 +21,7 @@ use kernel::{
 
 use crate::{
     class::{self, CheckpointRequest},
+    error::{Failure, Reason},
     restore, sys,
     uapi::{
         self,
@@ -151,14 +152,14 @@ impl CrDevice {
                 args.frozen_ns = report.frozen_ns;
                 args.threads = report.threads;
                 args.vmas = report.vmas;
-                args.fail_reason = uapi::CR_FAIL_NONE;
+                args.fail_reason = Reason::None.code();
                 args.fail_addr = 0;
                 args.total_ns = sys::now_ns() - started;
                 out.write(&args)?;
                 Ok(0)
             }
             Err(failure) => {
-                args.fail_reason = failure.reason;
+                args.fail_reason = failure.reason.code();
                 args.fail_addr = failure.addr;
                 // The errno matters more than the detail: ignore a fault here.
                 let _ = Self::message(&args, failure.msg.as_bytes());
@@ -198,14 +199,14 @@ impl CrDevice {
             || args.status_fd < -1
             || args.dev_fd < -1;
         if bad {
-            args.fail_reason = uapi::CR_FAIL_ARGS;
+            args.fail_reason = Reason::Args.code();
             let _ = out.write(&args);
             return Err(EINVAL);
         }
         match restore::restore(&args, file) {
             Ok(ax) => Ok(ax),
             Err(failure) => {
-                args.fail_reason = failure.reason;
+                args.fail_reason = failure.reason.code();
                 args.fail_offset = failure.addr;
                 // Past the point of no return this memory is gone: no matter.
                 let _ = out.write(&args);
@@ -227,21 +228,21 @@ impl CrDevice {
             || args.__reserved.iter().any(|&r| r != 0)
             || args.index == 0
         {
-            args.fail_reason = uapi::CR_FAIL_ARGS;
+            args.fail_reason = Reason::Args.code();
             let _ = out.write(&args);
             return Err(EINVAL);
         }
         match restore::restore_thread(args.index) {
             Ok(ax) => Ok(ax),
             Err(failure) => {
-                args.fail_reason = failure.reason;
+                args.fail_reason = failure.reason.code();
                 let _ = out.write(&args);
                 Err(failure.err)
             }
         }
     }
 
-    fn validate(args: &CrCheckpointArgs) -> Result<CheckpointRequest, class::Failure> {
+    fn validate(args: &CrCheckpointArgs) -> Result<CheckpointRequest, Failure> {
         let both = uapi::CR_CHECKPOINT_KILL | uapi::CR_CHECKPOINT_PARTIAL;
         let bad = args.flags & !uapi::CR_CHECKPOINT_FLAGS_ALL != 0
             || args.flags & both == both
@@ -252,7 +253,7 @@ impl CrDevice {
             || args.out_fd < 0
             || args.proof_fd < -1;
         if bad {
-            return Err(class::Failure::new(EINVAL, uapi::CR_FAIL_ARGS));
+            return Err(Failure::new(EINVAL, Reason::Args));
         }
         Ok(CheckpointRequest {
             out_fd: args.out_fd,

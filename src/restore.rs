@@ -15,7 +15,7 @@
 use kernel::{fs::File, page::PAGE_SIZE, prelude::*};
 
 use crate::{
-    class::{Failure, OrFail},
+    error::{Failure, OrFail, Reason},
     format::{Checker, FormatError, Record, MAX_METADATA},
     resume,
     sys::{
@@ -44,7 +44,7 @@ fn image_failure(e: FormatError) -> Failure {
         Fault::Damaged => EBADMSG,
         Fault::Invalid => EINVAL,
     };
-    Failure::at(err, uapi::CR_FAIL_IMAGE, e.at)
+    Failure::at(err, Reason::Image, e.at)
 }
 
 /// How a restore allocates what its caller's image makes it keep: charged to
@@ -116,7 +116,7 @@ struct Plan {
 
 /// Out of memory while keeping a record (charged to the caller).
 fn oom(at: u64) -> Failure {
-    Failure::at(ENOMEM, uapi::CR_FAIL_NONE, at)
+    Failure::at(ENOMEM, Reason::None, at)
 }
 
 impl Plan {
@@ -131,7 +131,7 @@ impl Plan {
                 value: 0,
             })
         };
-        let sighand = sys::zeroed_box::<CrSighand>().or_fail(uapi::CR_FAIL_NONE)?;
+        let sighand = sys::zeroed_box::<CrSighand>()?;
         // Built in place: the plan is over a kilobyte.
         let mut plan = KBox::init(
             try_init!(Plan {
@@ -151,8 +151,7 @@ impl Plan {
                 next_at: 0,
             }),
             ACCOUNT,
-        )
-        .or_fail(uapi::CR_FAIL_NONE)?;
+        )?;
         let magic = meta.get(..8).ok_or_else(|| fail(0, "no magic"))?;
         plan.checker
             .magic(u64::from_le_bytes(
@@ -290,38 +289,38 @@ pub(crate) fn restore(args: &CrRestoreArgs, dev: &File) -> Result<isize, Failure
     // from here on releases them.
     let threads = caller::threads();
     let leader = if threads > 1 {
-        Some(thread_meeting::Leader::enter().or_fail(uapi::CR_FAIL_CALLER)?)
+        Some(thread_meeting::Leader::enter().or_fail(Reason::Caller)?)
     } else {
         None
     };
     if args.meta_len == 0 {
-        return Err(Failure::new(EINVAL, uapi::CR_FAIL_ARGS));
+        return Err(Failure::new(EINVAL, Reason::Args));
     }
     // The per-call limit on what a restore copies in (the format's own).
     if args.meta_len > MAX_METADATA {
-        return Err(Failure::new(E2BIG, uapi::CR_FAIL_LIMIT));
+        return Err(Failure::new(E2BIG, Reason::Limit));
     }
     // The fds closed as the process starts must not be this ioctl's file,
     // except `dev_fd`, which must be.
     if args.dev_fd >= 0 && !caller::fd_is(args.dev_fd, dev) {
-        return Err(Failure::new(EINVAL, uapi::CR_FAIL_ARGS));
+        return Err(Failure::new(EINVAL, Reason::Args));
     }
     if caller::fd_is(args.in_fd, dev) || caller::fd_is(args.status_fd, dev) {
-        return Err(Failure::new(EINVAL, uapi::CR_FAIL_ARGS));
+        return Err(Failure::new(EINVAL, Reason::Args));
     }
     let meta = caller::UserCopy::new(args.meta, args.meta_len as usize).map_err(|e| {
         Failure::new(
             e,
             if e == EFAULT {
-                uapi::CR_FAIL_ARGS
+                Reason::Args
             } else {
-                uapi::CR_FAIL_NONE
+                Reason::None
             },
         )
     })?;
-    let input = InFile::get(args.in_fd).or_fail(uapi::CR_FAIL_ARGS)?;
+    let input = InFile::get(args.in_fd).or_fail(Reason::Args)?;
     let mut status = if args.status_fd >= 0 {
-        Some(StatusFile::get(args.status_fd).or_fail(uapi::CR_FAIL_ARGS)?)
+        Some(StatusFile::get(args.status_fd).or_fail(Reason::Args)?)
     } else {
         None
     };
@@ -329,12 +328,12 @@ pub(crate) fn restore(args: &CrRestoreArgs, dev: &File) -> Result<isize, Failure
     let mut plan = Plan::parse(&meta)?;
     drop(meta);
     if plan.threads.len() != threads {
-        return Err(Failure::new(EBUSY, uapi::CR_FAIL_CALLER));
+        return Err(Failure::new(EBUSY, Reason::Caller));
     }
     prepare(&mut plan)?;
     if let Some(l) = &leader {
         l.gather(threads - 1, GATHER_TIMEOUT_MS)
-            .map_err(|e| Failure::new(e, uapi::CR_FAIL_CALLER))?;
+            .map_err(|e| Failure::new(e, Reason::Caller))?;
     }
 
     // The point of no return: from here a failure ends the process.
@@ -350,7 +349,7 @@ pub(crate) fn restore(args: &CrRestoreArgs, dev: &File) -> Result<isize, Failure
     // The fds crctl used close as the process starts. If that cannot be
     // arranged (no memory), the process must not start with them.
     if let Err(e) = caller::close_on_return([args.in_fd, args.status_fd, args.dev_fd]) {
-        let f = Failure::new(e, uapi::CR_FAIL_NONE);
+        let f = Failure::new(e, Reason::None);
         report(&mut status, &f);
         let _ = caller::raise(kernel::bindings::SIGKILL);
         return Err(f);
@@ -365,13 +364,13 @@ pub(crate) fn restore(args: &CrRestoreArgs, dev: &File) -> Result<isize, Failure
     for t in plan.threads.drain_all().skip(1) {
         if rest.push(t, ACCOUNT).is_err() {
             let _ = caller::raise(kernel::bindings::SIGKILL);
-            return Err(Failure::new(ENOMEM, uapi::CR_FAIL_NONE));
+            return Err(Failure::new(ENOMEM, Reason::None));
         }
     }
     if let Some(l) = leader {
         if let Err(e) = l.go(rest) {
             let _ = caller::raise(kernel::bindings::SIGKILL);
-            return Err(Failure::new(e, uapi::CR_FAIL_NONE));
+            return Err(Failure::new(e, Reason::None));
         }
     }
     start(&first)
@@ -389,7 +388,7 @@ fn start(t: &CrThread) -> Result<isize, Failure> {
             // Registers were checked in `prepare`; this cannot happen, but if
             // it does the process must not go on.
             let _ = caller::raise(kernel::bindings::SIGKILL);
-            Err(Failure::new(e, uapi::CR_FAIL_IMAGE))
+            Err(Failure::new(e, Reason::Image))
         }
     }
 }
@@ -400,16 +399,16 @@ fn start(t: &CrThread) -> Result<isize, Failure> {
 pub(crate) fn restore_thread(index: u32) -> Result<isize, Failure> {
     let t = thread_meeting::join(index).map_err(|e| {
         let reason = if e == ECANCELED {
-            uapi::CR_FAIL_CANCELED
+            Reason::Canceled
         } else {
-            uapi::CR_FAIL_CALLER
+            Reason::Caller
         };
         Failure::new(e, reason)
     })?;
     // Past the leader's point of no return: a failure ends the process.
     let applied = caller::set_xstate(&t.xstate)
         .and_then(|()| caller::set_thread(&t.thread))
-        .map_err(|e| Failure::new(e, uapi::CR_FAIL_IMAGE))
+        .map_err(|e| Failure::new(e, Reason::Image))
         .and_then(|()| queue_pending(&t.pending, t.thread.pending));
     if let Err(f) = applied {
         let _ = caller::raise(kernel::bindings::SIGKILL);
@@ -423,10 +422,10 @@ pub(crate) fn restore_thread(index: u32) -> Result<isize, Failure> {
 fn prepare(plan: &mut Plan) -> Result<(), Failure> {
     let p = &plan.process;
     if !caller::creds_are_callers(p.uid, p.euid, p.gid, p.egid) && !caller::may_restore_others() {
-        return Err(Failure::new(EPERM, uapi::CR_FAIL_PERM));
+        return Err(Failure::new(EPERM, Reason::Perm));
     }
     if plan.checker.header.xstate_size as usize != systask::xstate_size() {
-        return Err(Failure::new(ENOEXEC, uapi::CR_FAIL_CPU));
+        return Err(Failure::new(ENOEXEC, Reason::Cpu));
     }
     // Locked memory is locked again, so the caller must be allowed what
     // mlock() and mlockall(MCL_FUTURE) would allow it (the image's
@@ -438,7 +437,7 @@ fn prepare(plan: &mut Plan) -> Result<(), Failure> {
         .map(|a| (a.vma.end - a.vma.start) / PAGE_SIZE as u64)
         .sum();
     if (locked > 0 || p.flags & uapi::CR_PROCESS_MLOCK_FUTURE != 0) && !caller::may_mlock(locked) {
-        return Err(Failure::new(ENOMEM, uapi::CR_FAIL_LIMIT));
+        return Err(Failure::new(ENOMEM, Reason::Limit));
     }
     // The leader comes first: it is the thread that calls the restore, and
     // its id is the process's.
@@ -447,14 +446,13 @@ fn prepare(plan: &mut Plan) -> Result<(), Failure> {
         .first()
         .is_none_or(|t| t.thread.flags & uapi::CR_THREAD_LEADER == 0)
     {
-        return Err(Failure::new(EINVAL, uapi::CR_FAIL_IMAGE));
+        return Err(Failure::new(EINVAL, Reason::Image));
     }
     // The format allows addresses up to what 5-level paging maps; this
     // machine may map less. Every address the image holds is checked against
     // it here, before anything changes.
     let end = caller::task_size();
-    let high =
-        |addr: u64, at: u64| Failure::at(ENOEXEC, uapi::CR_FAIL_CPU, at).only_if(addr >= end);
+    let high = |addr: u64, at: u64| Failure::at(ENOEXEC, Reason::Cpu, at).only_if(addr >= end);
     let m = &plan.mm;
     for a in [
         m.start_code,
@@ -476,7 +474,7 @@ fn prepare(plan: &mut Plan) -> Result<(), Failure> {
         let th = &t.thread;
         // Only a partial image has one (rules.rs); crctl says so first.
         if th.policy & !crate::format::SCHED_RESET_ON_FORK == crate::format::SCHED_DEADLINE {
-            return Err(Failure::at(EOPNOTSUPP, uapi::CR_FAIL_UNSUPPORTED, t.at));
+            return Err(Failure::at(EOPNOTSUPP, Reason::Unsupported, t.at));
         }
         let sas_end = (th.sas_sp + th.sas_size).saturating_sub(1);
         for a in [
@@ -493,7 +491,7 @@ fn prepare(plan: &mut Plan) -> Result<(), Failure> {
         }
     }
     if plan.auxv.len() > caller::auxv_max_words() {
-        return Err(Failure::at(ENOEXEC, uapi::CR_FAIL_CPU, plan.mm_at));
+        return Err(Failure::at(ENOEXEC, Reason::Cpu, plan.mm_at));
     }
 
     // [vdso] and [vvar] stay: they must already be where the image has them.
@@ -506,12 +504,12 @@ fn prepare(plan: &mut Plan) -> Result<(), Failure> {
     let mut n = 0usize;
     for r in theirs {
         if !mine.contains(&r) {
-            return Err(Failure::at(EINVAL, uapi::CR_FAIL_VDSO, r.0 as u64));
+            return Err(Failure::at(EINVAL, Reason::Vdso, r.0 as u64));
         }
         n += 1;
     }
     if n != mine.len() {
-        return Err(Failure::new(EINVAL, uapi::CR_FAIL_VDSO));
+        return Err(Failure::new(EINVAL, Reason::Vdso));
     }
 
     // Areas this version cannot rebuild, and the files of those it can.
@@ -527,12 +525,12 @@ fn prepare(plan: &mut Plan) -> Result<(), Failure> {
                     && (v.prot & 2 != 0 || v.flags & uapi::CR_VMA_MAYWRITE != 0);
                 let flags = if writable_shared { O_RDWR } else { O_RDONLY };
                 let file = OpenFile::open(plan.path(i), flags)
-                    .map_err(|e| Failure::at(e, uapi::CR_FAIL_FILE, at))?;
+                    .map_err(|e| Failure::at(e, Reason::File, at))?;
                 file.same(v.ino, v.file_size, v.mtime_ns)
-                    .map_err(|e| Failure::at(e, uapi::CR_FAIL_FILE, at))?;
+                    .map_err(|e| Failure::at(e, Reason::File, at))?;
                 plan.areas[i].file = Some(file);
             }
-            _ => return Err(Failure::at(EOPNOTSUPP, uapi::CR_FAIL_UNSUPPORTED, at)),
+            _ => return Err(Failure::at(EOPNOTSUPP, Reason::Unsupported, at)),
         }
     }
 
@@ -543,7 +541,7 @@ fn prepare(plan: &mut Plan) -> Result<(), Failure> {
     for t in plan.threads.iter().rev() {
         caller::set_xstate(&t.xstate).map_err(|e| {
             let err = if e == ENOEXEC { ENOEXEC } else { EINVAL };
-            Failure::new(err, uapi::CR_FAIL_CPU)
+            Failure::new(err, Reason::Cpu)
         })?;
     }
     Ok(())
@@ -575,7 +573,7 @@ fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
     // of them), so the restore never takes more memory than the original had.
     // The image's own THP setting is set after the pages (set_mm_flags).
     caller::pause_thp();
-    caller::unmap_all().or_fail(uapi::CR_FAIL_NONE)?;
+    caller::unmap_all()?;
     let mut prev: Option<MappedArea> = None;
     for a in plan.areas.iter() {
         let v = &a.vma;
@@ -655,11 +653,11 @@ fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
             ),
             _ => Ok(()),
         }
-        .map_err(|e| Failure::at(e, uapi::CR_FAIL_NONE, at))?;
+        .map_err(|e| Failure::at(e, Reason::None, at))?;
         if matches!(v.kind, uapi::CR_VMA_ANON | uapi::CR_VMA_FILE) {
             let private_anon = v.kind == uapi::CR_VMA_ANON && !shared;
             caller::settle_area(v.start as usize, v.flags, private_anon, drop_write)
-                .map_err(|e| Failure::at(e, uapi::CR_FAIL_NONE, at))?;
+                .map_err(|e| Failure::at(e, Reason::None, at))?;
         }
         prev = Some(MappedArea {
             end: v.end,
@@ -688,7 +686,7 @@ fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
             && v.prot != 0
         {
             caller::populate(v.start as usize, v.end as usize)
-                .map_err(|e| Failure::at(e, uapi::CR_FAIL_NONE, a.at))?;
+                .map_err(|e| Failure::at(e, Reason::None, a.at))?;
         }
     }
 
@@ -697,12 +695,12 @@ fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
     caller::set_sighand(&plan.sighand);
     caller::set_umask(plan.process.umask);
     let t = &plan.threads[0];
-    caller::set_thread(&t.thread).map_err(|e| Failure::at(e, uapi::CR_FAIL_IMAGE, t.at))?;
+    caller::set_thread(&t.thread).map_err(|e| Failure::at(e, Reason::Image, t.at))?;
     // Pending signals last, so they meet the restored mask and handlers:
     // the process's (queued on this thread, then moved), then the leader's.
     // The caller's own are dropped, but a fatal one ends the restore here
     // (and the process: its SIGKILL stays pending).
-    caller::flush_signals().map_err(|e| Failure::new(e, uapi::CR_FAIL_INTERRUPTED))?;
+    caller::flush_signals().map_err(|e| Failure::new(e, Reason::Interrupted))?;
     queue_pending(&plan.shared, plan.shared_set)?;
     caller::pending_to_shared();
     queue_pending(&t.pending, t.thread.pending)?;
@@ -724,7 +722,7 @@ impl Failure {
 /// each signal in the set without one with a plain kernel siginfo.
 fn queue_pending(queue: &KVVec<CrSiginfo>, set: u64) -> Result<(), Failure> {
     for q in queue.iter() {
-        caller::queue_signal(q).or_fail(uapi::CR_FAIL_IMAGE)?;
+        caller::queue_signal(q).or_fail(Reason::Image)?;
     }
     for sig in 1..=64u32 {
         let bit = 1u64 << (sig - 1);
@@ -732,7 +730,7 @@ fn queue_pending(queue: &KVVec<CrSiginfo>, set: u64) -> Result<(), Failure> {
             && !queue.iter().any(|q| q.signo == sig)
             && sig != kernel::bindings::SIGKILL
         {
-            caller::raise(sig).or_fail(uapi::CR_FAIL_IMAGE)?;
+            caller::raise(sig).or_fail(Reason::Image)?;
         }
     }
     Ok(())
@@ -741,18 +739,17 @@ fn queue_pending(queue: &KVVec<CrSiginfo>, set: u64) -> Result<(), Failure> {
 /// Streams the PAGES records into the new mappings, then checks the trailer.
 #[inline(never)]
 fn read_pages(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
-    let mut buf = KVVec::with_capacity(CHUNK, ACCOUNT).or_fail(uapi::CR_FAIL_NONE)?;
-    buf.resize(CHUNK, 0u8, ACCOUNT)
-        .or_fail(uapi::CR_FAIL_NONE)?;
+    let mut buf = KVVec::with_capacity(CHUNK, ACCOUNT)?;
+    buf.resize(CHUNK, 0u8, ACCOUNT)?;
     let mut rec = plan.next;
     let mut at = plan.next_at;
     let mut pos = at + 16;
     let read = |buf: &mut [u8], at: u64| -> Result<(), Failure> {
         match input.read_exact(buf) {
             Ok(true) => Ok(()),
-            Ok(false) => Err(Failure::at(ENODATA, uapi::CR_FAIL_IMAGE, at)),
-            Err(e) if e == EINTR => Err(Failure::new(EINTR, uapi::CR_FAIL_INTERRUPTED)),
-            Err(e) => Err(Failure::at(e, uapi::CR_FAIL_IMAGE, at)),
+            Ok(false) => Err(Failure::at(ENODATA, Reason::Image, at)),
+            Err(e) if e == EINTR => Err(Failure::new(EINTR, Reason::Interrupted)),
+            Err(e) => Err(Failure::at(e, Reason::Image, at)),
         }
     };
     loop {
@@ -767,7 +764,7 @@ fn read_pages(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
             let ck = &mut plan.checker;
             ck.sealed(h.check() == rec.check).map_err(image_failure)?;
             let trailer: CrTrailer =
-                from_bytes(&t).ok_or_else(|| Failure::new(EINVAL, uapi::CR_FAIL_IMAGE))?;
+                from_bytes(&t).ok_or_else(|| Failure::new(EINVAL, Reason::Image))?;
             ck.trailer(&trailer, plan.chain.check())
                 .map_err(image_failure)?;
             return Ok(());
@@ -776,8 +773,7 @@ fn read_pages(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
         let mut head = [0u8; 16];
         read(&mut head, at)?;
         h.update(&head);
-        let run: CrPages =
-            from_bytes(&head).ok_or_else(|| Failure::new(EINVAL, uapi::CR_FAIL_IMAGE))?;
+        let run: CrPages = from_bytes(&head).ok_or_else(|| Failure::new(EINVAL, Reason::Image))?;
         let end = run
             .addr
             .saturating_add(run.count.saturating_mul(PAGE_SIZE as u64));
@@ -797,9 +793,9 @@ fn read_pages(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
             caller::write_mem(addr, &buf[..n]).map_err(|e| {
                 // A fault fails while the process is being killed.
                 if caller::dying() {
-                    Failure::new(EINTR, uapi::CR_FAIL_INTERRUPTED)
+                    Failure::new(EINTR, Reason::Interrupted)
                 } else {
-                    Failure::at(e, uapi::CR_FAIL_NONE, at)
+                    Failure::at(e, Reason::None, at)
                 }
             })?;
             addr += n;
@@ -815,7 +811,7 @@ fn read_pages(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
         at = pos;
         let mut next = [0u8; 16];
         read(&mut next, at)?;
-        rec = from_bytes(&next).ok_or_else(|| Failure::new(EINVAL, uapi::CR_FAIL_IMAGE))?;
+        rec = from_bytes(&next).ok_or_else(|| Failure::new(EINVAL, Reason::Image))?;
         plan.checker.record(&rec, at).map_err(image_failure)?;
         pos += 16;
     }
@@ -825,7 +821,7 @@ fn read_pages(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
 fn report(status: &mut Option<StatusFile>, f: &Failure) {
     let s = CrRestoreStatus {
         error: f.err.to_errno(),
-        reason: f.reason,
+        reason: f.reason.code(),
         offset: f.addr,
         pid: caller::pid(),
         __pad: 0,
@@ -837,7 +833,7 @@ fn report(status: &mut Option<StatusFile>, f: &Failure) {
 fn report_ok(status: &mut Option<StatusFile>) {
     let s = CrRestoreStatus {
         error: 0,
-        reason: uapi::CR_FAIL_NONE,
+        reason: Reason::None.code(),
         offset: 0,
         pid: caller::pid(),
         __pad: 0,

@@ -4,9 +4,9 @@
 
 use crate::{
     checkpoint,
-    class::{CheckpointReport, CheckpointRequest, Failure, OrFail, ProcessClass},
+    class::{CheckpointReport, CheckpointRequest, ProcessClass},
+    error::{Failure, OrFail, Reason},
     sys::task::Process,
-    uapi,
 };
 
 /// A process on this host.
@@ -17,7 +17,7 @@ pub(crate) struct Local {
 impl Local {
     /// The local process whose id is `pid` in the caller's pid namespace.
     pub(crate) fn find(pid: u32) -> Result<Local, Failure> {
-        let process = Process::find(pid).or_fail(uapi::CR_FAIL_NO_PROCESS)?;
+        let process = Process::find(pid).or_fail(Reason::NoProcess)?;
         Ok(Local { process })
     }
 }
