@@ -91,7 +91,7 @@ $(BENCH): $(TOP)/bench/cr_bench.c $(TOP)/include/uapi/linux/cr.h $(TOP)/include/
 	@gcc -O2 -Wall -Werror -static -pthread -I$(TOP)/include/uapi \
 		-isystem $$($(TOP)/scripts/kernel headers) -o $@ $<
 
-# Fuzz the image reader and the format's rules (src/format.rs, shared with the
+# Fuzz the image reader and the format's rules (src/image/format.rs, shared with the
 # kernel) with libFuzzer; needs rustup's nightly. New inputs that reach new code
 # land in crctl/fuzz/corpus/image (make check replays that corpus).
 FUZZ_SECONDS ?= 60

@@ -17,14 +17,10 @@ mod checkpoint;
 mod class;
 mod device;
 mod error;
-// The format's rules, shared with crctl; the module uses a subset.
-#[allow(dead_code, unreachable_pub)]
-mod format;
 mod freeze;
 mod image;
 mod restore;
 mod resume;
-mod thread_meeting;
 // What no restore brings back, shared with crctl.
 #[allow(dead_code, unreachable_pub)]
 mod rules;
@@ -59,7 +55,7 @@ impl PinnedDrop for CrModule {
 impl kernel::InPlaceModule for CrModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         sys::init();
-        thread_meeting::init();
+        restore::thread_meeting::init();
         pr_info!("ABI {} loaded\n", uapi::CR_ABI_VERSION);
         try_pin_init!(Self {
             _dev <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"cr" }),

@@ -10,7 +10,7 @@
 
 use kernel::{alloc::AllocError, prelude::*};
 
-use crate::{format::FormatError, uapi};
+use crate::{image::format::FormatError, uapi};
 
 /// Why an operation failed: `CR_FAIL_*` of include/uapi/linux/cr.h (the
 /// errno each usually comes with is the one named there).
@@ -140,6 +140,15 @@ impl Failure {
             reason,
             addr,
             msg: Message::Fixed(""),
+        }
+    }
+
+    /// `Err(self)` if `bad`.
+    pub(crate) fn only_if(self, bad: bool) -> Result<(), Failure> {
+        if bad {
+            Err(self)
+        } else {
+            Ok(())
         }
     }
 

@@ -139,6 +139,21 @@ unsafe fn read_once<T: Copy>(p: *const T) -> T {
     unsafe { core::ptr::read_volatile(p) }
 }
 
+impl crate::image::format::Checksum for Hash {
+    fn start() -> Self {
+        Hash::new()
+    }
+
+    fn add(&mut self, bytes: &[u8]) {
+        self.update(bytes);
+    }
+
+    fn value(&self) -> u64 {
+        // SAFETY: `state` was reset in `new`; the digest only reads it.
+        unsafe { ffi::xxh64_digest(self.state.as_ptr().cast()) }
+    }
+}
+
 /// Converts a negative errno returned by a helper into a `Result`.
 fn errno(ret: core::ffi::c_int) -> kernel::error::Result<core::ffi::c_int> {
     if ret < 0 {

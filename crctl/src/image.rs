@@ -2,7 +2,7 @@
 
 //! Reading and verifying an image stream (Documentation/image-format.rst).
 //!
-//! The rules are the kernel's own: `format::Checker` (src/format.rs, shared
+//! The rules are the kernel's own: `format::Checker` (src/image/format.rs, shared
 //! with the module) checks every record's place in the order, its size, its
 //! fields and ranges, and the trailer. This file reads the stream, computes
 //! the check values, and keeps what `inspect` shows. It reads sequentially,
@@ -13,7 +13,7 @@ use std::io::{self, Read};
 
 use xxhash_rust::xxh64::Xxh64;
 
-use crate::format::{self, Checker, Fault, FormatError, Record};
+use crate::format::{self, Checker, Fault, FormatError, Item, Record};
 use crate::uapi::*;
 
 /// What is wrong with an image.
@@ -164,6 +164,20 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+impl format::Checksum for Xxh64 {
+    fn start() -> Self {
+        Xxh64::new(0)
+    }
+
+    fn add(&mut self, bytes: &[u8]) {
+        self.update(bytes);
+    }
+
+    fn value(&self) -> u64 {
+        self.digest()
+    }
+}
+
 /// XXH64 (seed 0) over a record header with its check zeroed.
 fn hash_start(rec: &CrRecord) -> Xxh64 {
     let mut hdr = *rec;
@@ -193,46 +207,106 @@ pub fn read_metadata<R: Read>(r: R) -> Result<(Vec<u8>, Image), ImageError> {
     Ok((meta, img))
 }
 
-fn read_inner<R: Read>(
-    r: R,
-    mut on_pages: impl FnMut(u64, &[u8]) -> io::Result<()>,
-    mut capture: Option<&mut Vec<u8>>,
-) -> Result<Image, ImageError> {
-    let mut src = Counted { inner: r, pos: 0 };
-    let mut ck = Checker::new();
-    let mut chain = Xxh64::new(0);
-
-    let mut magic = [0u8; 8];
-    src.exact(&mut magic)?;
-    ck.magic(u64::from_le_bytes(magic))?;
-    if let Some(c) = capture.as_deref_mut() {
-        c.extend_from_slice(&magic);
-    }
-
-    // Filled record by record; header, trailer and bytes are set at the end.
-    let mut img = Image::default();
-    let mut buf = vec![0u8; 1 << 20];
-
+/// The image's metadata bytes as they come: the magic, each record before
+/// the first page, and the first data record's header. Only the framing: the
+/// shared reader (`format::Metadata`) checks them. A record the format would
+/// refuse for its size ends the bytes at its header (so a bad stream never
+/// makes crctl read or keep more than the format allows), which the shared
+/// reader then refuses in its own words.
+fn read_raw_metadata<R: Read>(src: &mut Counted<R>) -> Result<Vec<u8>, ImageError> {
+    let mut meta = vec![0u8; 8];
+    src.exact(&mut meta)?;
+    // Not an image at all: say so before reading on.
+    Checker::new().magic(u64::from_le_bytes(meta[..8].try_into().expect("8 bytes")))?;
     loop {
         let at = src.pos;
         let mut h = [0u8; 16];
         if !src.fill(&mut h)? {
             return Err(truncated(at));
         }
+        meta.extend_from_slice(&h);
         let rec: CrRecord = from_bytes(&h).expect("16 bytes");
-        ck.record(&rec, at)?;
-        let mut hash = hash_start(&rec);
-        if let Some(c) = capture.as_deref_mut() {
-            c.extend_from_slice(&h);
-            if rec.r#type == CR_REC_PAGES || rec.r#type == CR_REC_TRAILER {
-                return Ok(Image {
-                    header: ck.header,
-                    bytes: src.pos,
-                    ..img
-                });
-            }
+        if rec.r#type == CR_REC_PAGES || rec.r#type == CR_REC_TRAILER {
+            return Ok(meta);
         }
+        let end = (meta.len() as u64).saturating_add(rec.size);
+        if rec.size > CR_IMAGE_MAX_RECORD || end > format::MAX_METADATA {
+            return Ok(meta);
+        }
+        let start = meta.len();
+        meta.resize(end as usize, 0);
+        src.exact(&mut meta[start..])?;
+    }
+}
 
+impl Image {
+    /// Keeps what `inspect` shows of a checked record.
+    fn take(&mut self, record: Record<'_>) {
+        match record {
+            Record::Header(_) | Record::Trailer(_) => {}
+            Record::Process(p) => self.process = p,
+            Record::Mm { mm, auxv, exe } => {
+                self.mm = mm;
+                self.auxv = format::auxv_words(auxv).collect();
+                self.exe = text(exe);
+            }
+            Record::Vma { vma, path } => self.vmas.push((vma, text(path))),
+            Record::Sighand(b) => self.sighand = from_bytes(b).expect("checked size"),
+            Record::Sigpending { head, queued } => {
+                self.shared_pending = head;
+                self.shared_queue.extend(queued);
+            }
+            Record::Fd { fd, path } => self.fds.push((fd, text(path))),
+            Record::Fs { fs, cwd, root } => self.fs = Some((fs, text(cwd), text(root))),
+            Record::Itimers(t) => self.itimers = Some(t),
+            Record::Pipe { pipe, data } => self.pipes.push((pipe, data.to_vec())),
+            Record::Thread {
+                thread,
+                xstate,
+                queued,
+            } => self.threads.push(Thread {
+                thread,
+                xstate: xstate.to_vec(),
+                pending: queued.collect(),
+            }),
+        }
+    }
+}
+
+fn read_inner<R: Read>(
+    r: R,
+    mut on_pages: impl FnMut(u64, &[u8]) -> io::Result<()>,
+    capture: Option<&mut Vec<u8>>,
+) -> Result<Image, ImageError> {
+    let mut src = Counted { inner: r, pos: 0 };
+    let meta = read_raw_metadata(&mut src)?;
+
+    // Every record before the pages, through the reader the kernel uses.
+    let mut img = Image::default();
+    let mut records = format::Metadata::<Xxh64>::new(&meta);
+    let mut first_data = None;
+    for item in records.by_ref() {
+        match item? {
+            Item::Record { record, .. } => img.take(record),
+            Item::Data { at, header } => first_data = Some((at, header)),
+        }
+    }
+    let (mut ck, mut chain) = records.finish();
+    let (_, mut rec) = first_data.ok_or_else(|| truncated(src.pos))?;
+    if let Some(c) = capture {
+        *c = meta;
+        return Ok(Image {
+            header: ck.header,
+            bytes: src.pos,
+            ..img
+        });
+    }
+
+    // Then the data records: the page runs, as they stream by, and the
+    // trailer.
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let mut hash = hash_start(&rec);
         if rec.r#type == CR_REC_PAGES {
             let mut head = [0u8; 16];
             src.exact(&mut head)?;
@@ -260,65 +334,41 @@ fn read_inner<R: Read>(
                 addr: run.addr,
                 count: run.count,
             });
-            continue;
-        }
-
-        let mut bytes = vec![0u8; rec.size as usize];
-        src.exact(&mut bytes)?;
-        hash.update(&bytes);
-        if let Some(c) = capture.as_deref_mut() {
-            c.extend_from_slice(&bytes);
-        }
-        ck.sealed(hash.digest() as u32 == rec.check)?;
-        match ck.parse(&bytes)? {
-            Record::Header(_) => {}
-            Record::Process(p) => img.process = p,
-            Record::Mm { mm, auxv, exe } => {
-                img.mm = mm;
-                img.auxv = format::auxv_words(auxv).collect();
-                img.exe = text(exe);
-            }
-            Record::Vma { vma, path } => img.vmas.push((vma, text(path))),
-            Record::Sighand(b) => img.sighand = from_bytes(b).expect("checked size"),
-            Record::Sigpending { head, queued } => {
-                img.shared_pending = head;
-                img.shared_queue.extend(queued);
-            }
-            Record::Fd { fd, path } => img.fds.push((fd, text(path))),
-            Record::Fs { fs, cwd, root } => img.fs = Some((fs, text(cwd), text(root))),
-            Record::Itimers(t) => img.itimers = Some(t),
-            Record::Pipe { pipe, data } => img.pipes.push((pipe, data.to_vec())),
-            Record::Thread {
-                thread,
-                xstate,
-                queued,
-            } => img.threads.push(Thread {
-                thread,
-                xstate: xstate.to_vec(),
-                pending: queued.collect(),
-            }),
-            Record::Trailer(trailer) => {
-                // The last record, then the end of the stream.
-                ck.trailer(&trailer, chain.digest() as u32)?;
-                let mut extra = [0u8; 1];
-                if src.fill(&mut extra)? {
-                    return Err(FormatError {
-                        fault: Fault::Invalid,
-                        at: src.pos - 1,
-                        what: "bytes after the trailer",
-                        value: 0,
-                    }
-                    .into());
+        } else {
+            // The trailer (the checker allows nothing else here): the last
+            // record, then the end of the stream.
+            let mut bytes = vec![0u8; rec.size as usize];
+            src.exact(&mut bytes)?;
+            hash.update(&bytes);
+            ck.sealed(hash.digest() as u32 == rec.check)?;
+            let Record::Trailer(trailer) = ck.parse(&bytes)? else {
+                unreachable!("the checker allows only PAGES and TRAILER after the metadata");
+            };
+            ck.trailer(&trailer, chain.digest() as u32)?;
+            let mut extra = [0u8; 1];
+            if src.fill(&mut extra)? {
+                return Err(FormatError {
+                    fault: Fault::Invalid,
+                    at: src.pos - 1,
+                    what: "bytes after the trailer",
+                    value: 0,
                 }
-                return Ok(Image {
-                    header: ck.header,
-                    trailer,
-                    bytes: src.pos,
-                    ..img
-                });
+                .into());
             }
+            return Ok(Image {
+                header: ck.header,
+                trailer,
+                bytes: src.pos,
+                ..img
+            });
         }
-        chain.update(&rec.check.to_le_bytes());
+        let at = src.pos;
+        let mut h = [0u8; 16];
+        if !src.fill(&mut h)? {
+            return Err(truncated(at));
+        }
+        rec = from_bytes(&h).expect("16 bytes");
+        ck.record(&rec, at)?;
     }
 }
 

@@ -6,8 +6,8 @@ pub mod dev;
 pub mod error;
 
 /// The image format's rules, from the same file the kernel module compiles
-/// (`src/format.rs`).
-#[path = "../../src/format.rs"]
+/// (`src/image/format.rs`).
+#[path = "../../src/image/format.rs"]
 pub mod format;
 // For the fuzz targets and the tests only (crctl/fuzz and this package's
 // dev-dependency on itself turn the feature on); not the library's API.

@@ -3,7 +3,7 @@
 //! The format's rules that keep a hostile image from reaching the kernel's
 //! weak spots (Documentation/security.rst): each test edits a real image the
 //! way an attacker would, re-seals it, and checks that the shared rules
-//! (src/format.rs: the kernel's restore and crctl read the same code) refuse
+//! (src/image/format.rs: the kernel's restore and crctl read the same code) refuse
 //! it with their own words.
 
 use std::path::PathBuf;

@@ -264,6 +264,134 @@ pub enum Record<'a> {
     Trailer(CrTrailer),
 }
 
+/// XXH64 with seed 0, as a reader computes it: the kernel and crctl hash
+/// with different code, and [`Metadata`] takes either.
+pub trait Checksum {
+    /// A fresh hash.
+    fn start() -> Self;
+    /// Adds `bytes`.
+    fn add(&mut self, bytes: &[u8]);
+    /// The hash so far.
+    fn value(&self) -> u64;
+}
+
+/// What [`Metadata`] yields.
+// A record is moved once, as it is read: this code allocates nothing, so it
+// cannot box the large ones.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Item<'a> {
+    /// A record before the pages, at byte `at`: checked (order, size, check
+    /// value, contents) and parsed.
+    Record { at: u64, record: Record<'a> },
+    /// The header of the first data record (PAGES or TRAILER) at byte `at`:
+    /// the metadata ends here, and the record's payload follows in the stream.
+    Data { at: u64, header: CrRecord },
+}
+
+/// The records of an image's metadata (`bytes`: the magic, every record
+/// before the first page, and the first data record's header, which is what
+/// a restore hands the kernel), each checked against the format's rules and
+/// its check value as it is read, and parsed: the one record reader of the
+/// kernel's restore and of crctl. It yields each record, then the data
+/// record's header, then nothing; after an error, nothing more.
+/// [`Metadata::finish`] hands over the checker and the chain of check values,
+/// to go on with the data records.
+pub struct Metadata<'a, H> {
+    bytes: &'a [u8],
+    pos: usize,
+    checker: Checker,
+    chain: H,
+    done: bool,
+}
+
+impl<'a, H: Checksum> Metadata<'a, H> {
+    /// A reader of `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Metadata {
+            bytes,
+            pos: 0,
+            checker: Checker::new(),
+            chain: H::start(),
+            done: false,
+        }
+    }
+
+    /// The checker and the chain of the check values so far.
+    pub fn finish(self) -> (Checker, H) {
+        (self.checker, self.chain)
+    }
+
+    /// The checker (the header, once read, is in it).
+    pub fn checker(&self) -> &Checker {
+        &self.checker
+    }
+
+    fn step(&mut self) -> Checked<Item<'a>> {
+        let bytes = self.bytes;
+        if self.pos == 0 {
+            let magic = bytes.get(..8).ok_or(FormatError {
+                fault: Fault::Truncated,
+                at: 0,
+                what: "the image ends before its magic",
+                value: bytes.len() as u64,
+            })?;
+            let mut m = [0u8; 8];
+            m.copy_from_slice(magic);
+            self.checker.magic(u64::from_le_bytes(m))?;
+            self.pos = 8;
+        }
+        let at = self.pos as u64;
+        let header: CrRecord = bytes.get(self.pos..).and_then(from_bytes).map_or_else(
+            || invalid(at, "the metadata ends inside a record header", 0),
+            Ok,
+        )?;
+        self.checker.record(&header, at)?;
+        self.pos += size_of::<CrRecord>();
+        if header.r#type == CR_REC_PAGES || header.r#type == CR_REC_TRAILER {
+            if self.pos != bytes.len() {
+                return invalid(
+                    at,
+                    "the metadata does not end after the first data record's header",
+                    bytes.len() as u64,
+                );
+            }
+            self.done = true;
+            return Ok(Item::Data { at, header });
+        }
+        let payload = usize::try_from(header.size)
+            .ok()
+            .and_then(|n| bytes.get(self.pos..)?.get(..n))
+            .map_or_else(
+                || invalid(at, "the metadata ends inside a record", header.size),
+                Ok,
+            )?;
+        let mut hash = H::start();
+        let mut bare = header;
+        bare.check = 0;
+        hash.add(as_bytes(&bare));
+        hash.add(payload);
+        self.checker.sealed(hash.value() as u32 == header.check)?;
+        self.chain.add(&header.check.to_le_bytes());
+        self.pos += payload.len();
+        let record = self.checker.parse(payload)?;
+        Ok(Item::Record { at, record })
+    }
+}
+
+impl<'a, H: Checksum> Iterator for Metadata<'a, H> {
+    type Item = Checked<Item<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let item = self.step();
+        self.done |= item.is_err();
+        Some(item)
+    }
+}
+
 /// Where in the record order a reader is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stage {

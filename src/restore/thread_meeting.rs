@@ -22,7 +22,7 @@ use kernel::{
 };
 
 use crate::{
-    restore::Thread,
+    restore::plan::Thread,
     sys::{self, caller},
 };
 
