@@ -254,6 +254,46 @@ static void downtime(const char *threads, const char *label)
 	stop(&t);
 }
 
+/* Reloads cr.ko with @param ("" for none); the bench holds no /dev/cr open. */
+static void reload(const char *param)
+{
+	char cmd[160];
+
+	snprintf(cmd, sizeof(cmd), "rmmod cr && insmod /lib/modules/cr.ko %s", param);
+	if (system(cmd) != 0)
+		die("reloading cr.ko");
+}
+
+/*
+ * The process-class layer's cost for a local process: checkpoints of a 1 MiB
+ * process through the layer (one indirect call per operation) against the
+ * same module loaded with bench_direct_calls=1 (a direct call), alternated
+ * in rounds so that drift hits both alike.
+ */
+static void class_layer(void)
+{
+	enum { ROUNDS = 4, EACH = 25 };
+	struct target t = start("touch", "1", NULL);
+	int null = open("/dev/null", O_WRONLY);
+	double layer[ROUNDS * EACH], direct[ROUNDS * EACH];
+
+	for (int r = 0; r < ROUNDS; r++) {
+		for (int i = 0; i < EACH; i++)
+			layer[r * EACH + i] = checkpoint(t.pid, null, NULL);
+		reload("bench_direct_calls=1");
+		for (int i = 0; i < EACH; i++)
+			direct[r * EACH + i] = checkpoint(t.pid, null, NULL);
+		reload("");
+	}
+	double tl = median(layer, ROUNDS * EACH), td = median(direct, ROUNDS * EACH);
+
+	printf("class layer, 1 MiB checkpoint (median of %d): through the layer %.3f ms, "
+	       "direct call %.3f ms, cost %+.2f%%\n",
+	       ROUNDS * EACH, tl * 1e3, td * 1e3, (tl / td - 1) * 100);
+	close(null);
+	stop(&t);
+}
+
 /* Starts `cr_target hold MIB` with stdout on a pipe; waits for "ready". */
 static pid_t start_holder(unsigned long mib)
 {
@@ -420,6 +460,7 @@ int main(int argc, char **argv)
 	untouched();
 	downtime("0", "1 thread");
 	downtime("63", "64 threads");
+	class_layer();
 	printf("crctl start-up (crctl info): %.1f ms\n", crctl_floor() * 1e3);
 	restore_bench(1);
 	restore_bench(256);

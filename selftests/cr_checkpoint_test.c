@@ -554,6 +554,44 @@ TEST_F(ckpt, kill_after_image)
 	EXPECT_EQ(0, sh("crctl inspect %s > /dev/null", img_path));
 }
 
+/* The state letter of process @pid in /proc/<pid>/stat ('?' if unreadable). */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return '?';
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : '?';
+}
+
+/*
+ * With CR_CHECKPOINT_KILL the ioctl returns once every thread has exited:
+ * the process is a zombie (its parent, this test, has not reaped it), not a
+ * process still on its way out.
+ */
+TEST_F(ckpt, kill_returns_once_the_process_has_exited)
+{
+	struct cr_checkpoint_args a;
+	int fd, status;
+
+	self->t = spawn(THREADS8);
+	ASSERT_NE(REPORT_ERROR, progress(&self->t, 200));
+	fd = image_file();
+	ASSERT_EQ(0, ckpt(self->t.pid, fd, CR_CHECKPOINT_KILL, &a));
+	close(fd);
+	EXPECT_EQ('Z', proc_state(self->t.pid));
+	ASSERT_EQ(self->t.pid, waitpid(self->t.pid, &status, 0));
+	self->t.pid = -1;
+	EXPECT_TRUE(WIFSIGNALED(status));
+}
+
 /* The target is left running and responsive after a failed checkpoint. */
 static int unharmed(struct target *t)
 {

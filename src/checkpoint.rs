@@ -10,15 +10,14 @@ mod write;
 use kernel::prelude::*;
 
 use crate::{
-    class::{CheckpointReport, CheckpointRequest},
+    class::{local::Local, CheckpointReport, CheckpointRequest, ProcessClass, Signal},
     error::{Failure, OrFail, Reason},
-    freeze::{self, FreezeError},
     image::WriteError,
     sys::{
         self,
         file::{self, OutFile},
         mm::AddressSpace,
-        task::{Claim, Process},
+        task::Claim,
     },
     uapi,
 };
@@ -48,57 +47,40 @@ pub(super) fn output_failure(err: WriteError) -> Failure {
     Failure::new(err, reason)
 }
 
-/// OrFail `Process::checkable` refused.
-fn check_failure(err: Error) -> Failure {
-    let reason = if err == EDEADLK {
-        Reason::SelfProcess
-    } else if err == EBUSY {
-        Reason::Stopped
-    } else if err == EINVAL {
-        Reason::Kthread
-    } else if err == EOPNOTSUPP {
-        Reason::Leaderless
-    } else {
-        Reason::NoProcess
-    };
-    Failure::new(err, reason)
-}
-
-/// Checkpoints `process` as `req` asks.
+/// Checkpoints `target` as `req` asks. The steps that act on the process
+/// (its status, freeze, thaw, signal, exit) go through its class, as every
+/// operation does; what only a local process has (its memory, fds and the
+/// state its threads saved) is read from `target.process()`.
 #[inline(never)]
 pub(crate) fn checkpoint(
-    process: &Process,
+    target: &Local,
     req: &CheckpointRequest,
 ) -> Result<CheckpointReport, Failure> {
-    process.checkable().map_err(check_failure)?;
+    let process = target.process();
+    let status = target.status()?;
     let space = AddressSpace::of(process.leader()).or_fail(Reason::NoProcess)?;
     if req.proof_fd >= 0 {
         file::check_proof(req.proof_fd, &space).or_fail(Reason::Proof)?;
-    } else if !process.caller_is_capable() {
+    } else if !status.caller_capable {
         return Err(Failure::new(EPERM, Reason::Perm));
     }
     // A kill that would not end it must not be promised.
-    if req.kill && !process.killable() {
+    if req.kill && !status.killable {
         return Err(Failure::new(EINVAL, Reason::Unkillable));
     }
     let mut out = OutFile::get(req.out_fd).or_fail(Reason::Output)?;
     refuse_what_restore_cannot_bring_back(process, &space, None, !req.partial)?;
     let _claim = Claim::take(process).or_fail(Reason::Busy)?;
 
-    let frozen = freeze::freeze(process, req.freeze_timeout_ms).map_err(|e| match e {
-        FreezeError::Timeout => Failure::new(ETIMEDOUT, Reason::Timeout),
-        FreezeError::Interrupted => Failure::new(EINTR, Reason::Interrupted),
-        FreezeError::Exited => Failure::new(ESRCH, Reason::NoProcess),
-        FreezeError::Other(e) => Failure::new(e, Reason::None),
-    })?;
+    let frozen = target.freeze(req.freeze_timeout_ms)?;
     // Frozen now; check what may have changed before the last thread stopped:
     // it may have exited (then it has no mm either), exec'd, or changed its
     // credentials or dumpability.
-    process.checkable().map_err(check_failure)?;
+    let status = target.status()?;
     if !space.is_current_for(process.leader()) {
         return Err(Failure::new(EAGAIN, Reason::Exec));
     }
-    if req.proof_fd < 0 && !process.caller_is_capable() {
+    if req.proof_fd < 0 && !status.caller_capable {
         return Err(Failure::new(EPERM, Reason::Perm));
     }
 
@@ -108,10 +90,16 @@ pub(crate) fn checkpoint(
         refuse_what_restore_cannot_bring_back(process, &space, Some(&frozen), !req.partial)?
             .ok_or(Failure::new(EINVAL, Reason::None))?;
     let mut report = write_image(process, &space, &frozen, areas, &fds, &mut out)?;
-    if req.kill {
-        process.kill();
-    }
     report.frozen_ns = sys::now_ns() - frozen.since;
-    drop(frozen);
+    if req.kill {
+        target.signal(Signal::Kill)?;
+        target.thaw(frozen);
+        drop(space);
+        // The image is complete and the process is ending: a wait that runs
+        // out is no failure of the checkpoint.
+        let _ = target.wait_exit(req.freeze_timeout_ms);
+    } else {
+        target.thaw(frozen);
+    }
     Ok(report)
 }

@@ -12,6 +12,7 @@
 
 use kernel::prelude::*;
 
+pub(crate) use crate::freeze::Frozen;
 use crate::{
     error::{Failure, Reason},
     uapi,
@@ -44,11 +45,66 @@ pub(crate) struct CheckpointReport {
     pub(crate) vmas: u32,
 }
 
+/// What cr knows of a process it may act on ([`ProcessClass::status`]).
+pub(crate) struct Status {
+    /// The caller has CAP_CHECKPOINT_RESTORE (or CAP_SYS_ADMIN) over it, in
+    /// the namespaces ptrace would ask for CAP_SYS_PTRACE.
+    pub(crate) caller_capable: bool,
+    /// SIGKILL ends it (not so for the init of a pid namespace the caller
+    /// lives in).
+    pub(crate) killable: bool,
+}
+
+/// A signal cr sends to a whole process.
+pub(crate) enum Signal {
+    /// SIGKILL: the end of a process checkpointed with `CR_CHECKPOINT_KILL`.
+    Kill,
+}
+
+/// What a restore asks of its target, the calling process.
+pub(crate) enum RestoreRequest<'a> {
+    /// `CR_IOC_RESTORE`: the leader, with the image's metadata and fds, and
+    /// the ioctl's own file.
+    Leader {
+        args: &'a uapi::CrRestoreArgs,
+        dev: &'a kernel::fs::File,
+    },
+    /// `CR_IOC_RESTORE_THREAD`: another thread, to become image thread
+    /// `index`.
+    Thread { index: u32 },
+}
+
 /// The operations cr performs on a process, one implementation per class.
+/// Every ioctl that acts on a process goes through here, one call per
+/// operation (never per page or record).
 pub(crate) trait ProcessClass {
-    /// Stops the process, streams its image to `req.out_fd`, then lets it run
+    /// Whether the process can be acted on, and what the caller may do to
+    /// it. A failure when it cannot: a kernel thread, the caller's own
+    /// process, exiting, its main thread gone while others run, stopped or
+    /// traced.
+    fn status(&self) -> Result<Status, Failure>;
+
+    /// Stops every thread at a consistent point, each having saved its own
+    /// state. The process runs on when [`ProcessClass::thaw`] is given the
+    /// freeze (or the freeze is dropped).
+    fn freeze(&self, timeout_ms: u32) -> Result<Frozen, Failure>;
+
+    /// Lets a frozen process run on.
+    fn thaw(&self, frozen: Frozen);
+
+    /// Sends `sig` to the whole process.
+    fn signal(&self, sig: Signal) -> Result<(), Failure>;
+
+    /// Waits until every thread of the process has exited, at most
+    /// `timeout_ms` (`ETIMEDOUT` then).
+    fn wait_exit(&self, timeout_ms: u32) -> Result<(), Failure>;
+
+    /// Streams the image of the process to `req.out_fd`, then lets it run
     /// on, or ends it when `req.kill` is set.
     fn checkpoint(&self, req: &CheckpointRequest) -> Result<CheckpointReport, Failure>;
+
+    /// Makes the process the image's: the target of a restore.
+    fn restore_into(&self, req: RestoreRequest<'_>) -> Result<isize, Failure>;
 }
 
 /// The class instance for cluster-wide pid `cpid`.
@@ -58,5 +114,20 @@ pub(crate) fn resolve(cpid: u64) -> Result<KBox<dyn ProcessClass>, Failure> {
     }
     let local = local::Local::find(uapi::cpid_pid(cpid))?;
     let class: KBox<dyn ProcessClass> = KBox::new(local, GFP_KERNEL_ACCOUNT)?;
+    Ok(class)
+}
+
+/// The local class instance for cluster-wide pid `cpid`, without the layer's
+/// indirect call: what `make bench` compares the layer with.
+pub(crate) fn resolve_local(cpid: u64) -> Result<local::Local, Failure> {
+    if uapi::cpid_host(cpid) != 0 {
+        return Err(Failure::new(EREMOTE, Reason::Remote));
+    }
+    local::Local::find(uapi::cpid_pid(cpid))
+}
+
+/// The class instance of the calling process: the target of a restore.
+pub(crate) fn caller() -> Result<KBox<dyn ProcessClass>, Failure> {
+    let class: KBox<dyn ProcessClass> = KBox::new(local::Local::caller(), GFP_KERNEL_ACCOUNT)?;
     Ok(class)
 }

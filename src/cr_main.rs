@@ -36,6 +36,13 @@ module! {
     authors: ["The cr developers"],
     description: "Checkpoint, restore and process classes",
     license: "GPL",
+    params: {
+        bench_direct_calls: bool {
+            default: false,
+            description: "Benchmarks only: local checkpoints call the local class directly \
+                          instead of through the process-class layer (make bench compares)",
+        },
+    },
 }
 
 /// The loaded module: owns the /dev/cr registration for as long as it is loaded.

@@ -20,9 +20,9 @@ use kernel::{
 };
 
 use crate::{
-    class::{self, CheckpointRequest},
+    class::{self, CheckpointRequest, ProcessClass, RestoreRequest},
     error::{Failure, Reason},
-    restore, sys,
+    sys,
     uapi::{
         self,
         CrCheckpointArgs,
@@ -142,6 +142,10 @@ impl CrDevice {
         let mut args: CrCheckpointArgs = input.read()?;
         let started = sys::now_ns();
         let result = Self::validate(&args).and_then(|req| {
+            if crate::module_parameters::bench_direct_calls.value() {
+                // `make bench` measures the layer against this direct call.
+                return class::resolve_local(args.target)?.checkpoint(&req);
+            }
             let target = class::resolve(args.target)?;
             target.checkpoint(&req)
         });
@@ -203,7 +207,13 @@ impl CrDevice {
             let _ = out.write(&args);
             return Err(EINVAL);
         }
-        match restore::restore(&args, file) {
+        let target = class::caller().and_then(|target| {
+            target.restore_into(RestoreRequest::Leader {
+                args: &args,
+                dev: file,
+            })
+        });
+        match target {
             Ok(ax) => Ok(ax),
             Err(failure) => {
                 args.fail_reason = failure.reason.code();
@@ -232,7 +242,10 @@ impl CrDevice {
             let _ = out.write(&args);
             return Err(EINVAL);
         }
-        match restore::restore_thread(args.index) {
+        let index = args.index;
+        match class::caller()
+            .and_then(|target| target.restore_into(RestoreRequest::Thread { index }))
+        {
             Ok(ax) => Ok(ax),
             Err(failure) => {
                 args.fail_reason = failure.reason.code();

@@ -29,7 +29,7 @@ use crate::{
     sys::{
         self,
         gate::Gate,
-        task::{self as systask, Process, WorkHead},
+        task::{self as systask, Process, TaskWork, WorkHead},
     },
     uapi::CrThread,
 };
@@ -101,13 +101,20 @@ pub(crate) struct ThreadStop {
     pub(crate) saved: Mutex<Saved>,
 }
 
-impl ThreadStop {
-    pub(crate) fn work_head(&self) -> &WorkHead {
+// SAFETY: `from_head` is `container_of` of the `work` field `head` returns.
+unsafe impl TaskWork for ThreadStop {
+    fn head(&self) -> &WorkHead {
         &self.work
     }
 
+    unsafe fn from_head(head: *const WorkHead) -> *const Self {
+        // SAFETY: Per the contract, `head` is the `work` of a live
+        // `ThreadStop`.
+        unsafe { kernel::container_of!(head, ThreadStop, work) }
+    }
+
     /// Runs in the thread itself (task_work): save, park, wait for the thaw.
-    pub(crate) fn run(this: Arc<ThreadStop>) {
+    fn run(this: Arc<ThreadStop>) {
         let shared = &this.shared;
         if systask::current_exiting() {
             shared.update(|c| c.exited += 1);
@@ -244,7 +251,7 @@ pub(crate) fn freeze(process: &Process, timeout_ms: u32) -> Result<Frozen, Freez
                 GFP_KERNEL_ACCOUNT,
             )?;
             frozen.stops.push(stop.clone(), GFP_KERNEL_ACCOUNT)?;
-            match systask::queue_stop(&stop.task, stop.clone()) {
+            match systask::queue_work(&stop.task, stop.clone()) {
                 Ok(()) => asked += 1,
                 // Past running task works: it is exiting and saves nothing.
                 Err(e) if e == ESRCH => shared.update(|c| c.exited += 1),

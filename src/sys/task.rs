@@ -19,10 +19,7 @@ use super::{
     lock::{SigLock, TaskLock},
     read_once,
 };
-use crate::{
-    freeze::ThreadStop,
-    uapi::{self, CrFd, CrFs, CrItimers, CrProcess, CrSighand, CrSiginfo, CrThread},
-};
+use crate::uapi::{self, CrFd, CrFs, CrItimers, CrProcess, CrSighand, CrSiginfo, CrThread};
 
 /// `CR_FD_HOLDS_*` of helpers.h: what cr_fd_holds() reports of an fd.
 const HELD_LOCK: u32 = 1 << 0;
@@ -103,6 +100,43 @@ impl Process {
         // SAFETY: The `ARef` takes over that reference; `Task` wraps `task_struct`.
         let leader = unsafe { ARef::from_raw(t) };
         Ok(Process { leader })
+    }
+
+    /// The calling process.
+    pub(crate) fn caller() -> Process {
+        let current = kernel::current!();
+        Process {
+            leader: current.group_leader().into(),
+        }
+    }
+
+    /// Whether this is the calling process.
+    pub(crate) fn is_caller(&self) -> bool {
+        // SAFETY: Both tasks are valid; a live task's `signal` never changes.
+        unsafe { (*self.leader.as_ptr()).signal == (*Task::current_raw()).signal }
+    }
+
+    /// Waits until every thread of the process has exited (the leader may
+    /// stay a zombie until its parent reaps it), at most `timeout_ms`:
+    /// `ETIMEDOUT` then, `EINTR` if the caller is killed meanwhile.
+    pub(crate) fn wait_exit(&self, timeout_ms: u32) -> Result {
+        let deadline = super::now_ns().saturating_add(u64::from(timeout_ms) * 1_000_000);
+        loop {
+            let running = self.any_thread(|t| {
+                // SAFETY: `any_thread` passes live threads, under RCU.
+                unsafe { read_once(addr_of!((*t).exit_state)) == 0 }
+            });
+            if running.is_none() {
+                return Ok(());
+            }
+            if super::caller::dying() {
+                return Err(EINTR);
+            }
+            if super::now_ns() >= deadline {
+                return Err(ETIMEDOUT);
+            }
+            kernel::time::delay::fsleep(kernel::time::Delta::from_millis(1));
+        }
     }
 
     /// The thread group leader.
@@ -837,9 +871,16 @@ pub(crate) fn current_restart_poll() -> Option<i64> {
     (rb.has_timeout != 0).then(|| rb.end_time.tv_sec * 1_000_000_000 + rb.end_time.tv_nsec as i64)
 }
 
-/// The `callback_head` of a queued task_work, embedded in [`ThreadStop`].
+/// The `callback_head` of a queued task_work, embedded in a [`TaskWork`].
 #[repr(transparent)]
 pub(crate) struct WorkHead(Opaque<bindings::callback_head>);
+
+// SAFETY: Rust code never reads or writes the head: `queue_work` hands it to
+// the kernel's task_work list, which the kernel synchronizes, and gets it back
+// in `run_work`, from any thread.
+unsafe impl Send for WorkHead {}
+// SAFETY: As for `Send`: no method of `WorkHead` touches the head.
+unsafe impl Sync for WorkHead {}
 
 impl WorkHead {
     /// An unqueued work head.
@@ -848,25 +889,47 @@ impl WorkHead {
     }
 }
 
-/// Makes `t` run [`ThreadStop::run`] in its own context at its next return to
-/// user space (an interruptible sleep is interrupted and later restarted, as
-/// for a signal). The queued work owns one reference on `stop` until it runs,
-/// and one on this module: [`super::unload`] waits for every task that ran
-/// the work to have left the module's code. Fails with `ESRCH` when `t` is
-/// already past the point of running works.
-pub(crate) fn queue_stop(t: &Task, stop: Arc<ThreadStop>) -> Result {
+/// Work a thread runs in its own context at its next return to user space
+/// ([`queue_work`]).
+///
+/// # Safety
+///
+/// [`TaskWork::from_head`] must return the `Self` whose [`TaskWork::head`]
+/// is `head` (`container_of`).
+pub(crate) unsafe trait TaskWork: Send + Sync + Sized {
+    /// The work head embedded in `self`.
+    fn head(&self) -> &WorkHead;
+
+    /// The `Self` that embeds `head`.
+    ///
+    /// # Safety
+    ///
+    /// `head` must be the [`TaskWork::head`] of a live `Self`.
+    unsafe fn from_head(head: *const WorkHead) -> *const Self;
+
+    /// Runs in the thread the work was queued for.
+    fn run(this: Arc<Self>);
+}
+
+/// Makes `t` run [`TaskWork::run`] of `work` in its own context at its next
+/// return to user space (an interruptible sleep is interrupted and later
+/// restarted, as for a signal). The queued work owns one reference on `work`
+/// until it runs, and one on this module: [`super::unload`] waits for every
+/// task that ran the work to have left the module's code. Fails with `ESRCH`
+/// when `t` is already past the point of running works.
+pub(crate) fn queue_work<W: TaskWork>(t: &Task, work: Arc<W>) -> Result {
     let module = this_module();
-    let raw = Arc::into_raw(stop);
+    let raw = Arc::into_raw(work);
     // We own a reference through `raw`; an `Arc` never moves its contents.
-    // SAFETY: `raw` points to a live, pinned `ThreadStop`, so `work` is valid.
-    let cb = unsafe { (*raw).work_head().0.get() };
+    // SAFETY: `raw` points to a live `W`, so its head is valid.
+    let cb = unsafe { (*raw).head().0.get() };
     // SAFETY: The module is live (this code runs in it); the reference taken
-    // is dropped by `stop_work`, or below if the work is not queued. `cb`
+    // is dropped by `run_work`, or below if the work is not queued. `cb`
     // stays valid until the callback has run, because the reference owned
     // through `raw` is only released by it; `t` is valid.
     let ret = unsafe {
         bindings::__module_get(module);
-        bindings::init_task_work(cb, Some(stop_work));
+        bindings::init_task_work(cb, Some(run_work::<W>));
         bindings::task_work_add(t.as_ptr(), cb, bindings::task_work_notify_mode_TWA_SIGNAL)
     };
     if ret < 0 {
@@ -885,24 +948,22 @@ fn this_module() -> *mut bindings::module {
     <crate::CrModule as kernel::ModuleMetadata>::THIS_MODULE.as_ptr()
 }
 
-/// The task_work callback of [`queue_stop`]. After it drops the module
+/// The task_work callback of [`queue_work`]. After it drops the module
 /// reference, the module may be unloading: the rest of this function (its
 /// return) runs in module code that [`super::unload`] waits for, with
 /// `synchronize_rcu_tasks()`, instead of relying on a tail call.
 ///
 /// # Safety
 ///
-/// `cb` must be the work head of a [`ThreadStop`] queued by [`queue_stop`],
-/// whose references (on the `ThreadStop` and on the module) this call now
-/// owns.
-unsafe extern "C" fn stop_work(cb: *mut bindings::callback_head) {
-    // SAFETY: Per the function's contract, `cb` is the `work` field of a
-    // `ThreadStop` (`WorkHead` is transparent over `callback_head`).
-    let stop = unsafe { kernel::container_of!(cb.cast::<WorkHead>(), ThreadStop, work) };
-    // SAFETY: `queue_stop` leaked exactly one reference for this callback.
-    let stop = unsafe { Arc::from_raw(stop) };
-    ThreadStop::run(stop);
-    // SAFETY: The module reference `queue_stop` took for this callback.
+/// `cb` must be the work head of a `W` queued by [`queue_work`], whose
+/// references (on the `W` and on the module) this call now owns.
+unsafe extern "C" fn run_work<W: TaskWork>(cb: *mut bindings::callback_head) {
+    // SAFETY: Per the function's contract, `cb` is the head of a live `W`
+    // (`WorkHead` is transparent over `callback_head`), and `queue_work`
+    // leaked exactly one reference for this callback.
+    let work = unsafe { Arc::from_raw(W::from_head(cb.cast::<WorkHead>())) };
+    W::run(work);
+    // SAFETY: The module reference `queue_work` took for this callback.
     unsafe { bindings::module_put(this_module()) };
 }
 
