@@ -272,7 +272,7 @@ static void reload(const char *param)
  */
 static void class_layer(void)
 {
-	enum { ROUNDS = 4, EACH = 25 };
+	enum { ROUNDS = 10, EACH = 10 };
 	struct target t = start("touch", "1", NULL);
 	int null = open("/dev/null", O_WRONLY);
 	double layer[ROUNDS * EACH], direct[ROUNDS * EACH];

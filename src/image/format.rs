@@ -218,6 +218,24 @@ pub fn auxv_words(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
         .map(|w| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
 }
 
+/// Every address an MM record holds.
+pub fn mm_addresses(m: &CrMm) -> [u64; 12] {
+    [
+        m.start_code,
+        m.end_code,
+        m.start_data,
+        m.end_data,
+        m.start_brk,
+        m.brk,
+        m.start_stack,
+        m.arg_start,
+        m.arg_end,
+        m.env_start,
+        m.env_end,
+        m.vdso_base,
+    ]
+}
+
 /// A record before the pages, parsed and checked by [`Checker::parse`]. The
 /// byte slices point into the record's payload.
 #[derive(Debug)]
@@ -774,21 +792,7 @@ impl Checker {
                 self.current_size,
             );
         }
-        let fields = [
-            m.start_code,
-            m.end_code,
-            m.start_data,
-            m.end_data,
-            m.start_brk,
-            m.brk,
-            m.start_stack,
-            m.arg_start,
-            m.arg_end,
-            m.env_start,
-            m.env_end,
-            m.vdso_base,
-        ];
-        if fields.iter().any(|&a| a >= USER_END) {
+        if mm_addresses(m).iter().any(|&a| a >= USER_END) {
             return invalid(at, "an address space field outside user space", 0);
         }
         if m.start_code > m.end_code

@@ -53,18 +53,7 @@ pub(super) fn prepare(plan: &mut Plan) -> Result<(), Failure> {
     // it here, before anything changes.
     let end = caller::task_size();
     let high = |addr: u64, at: u64| Failure::at(ENOEXEC, Reason::Cpu, at).only_if(addr >= end);
-    let m = &plan.mm;
-    for a in [
-        m.start_code,
-        m.end_code,
-        m.start_data,
-        m.end_data,
-        m.start_brk,
-        m.brk,
-        m.start_stack,
-        m.arg_end,
-        m.env_end,
-    ] {
+    for a in crate::image::format::mm_addresses(&plan.mm) {
         high(a, plan.mm_at)?;
     }
     for a in plan.areas.iter() {
