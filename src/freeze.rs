@@ -35,6 +35,14 @@ use crate::{
 };
 
 /// How far the threads of a freeze have come.
+///
+/// # Invariants
+///
+/// Each thread of the freeze counts at most once in `parked` + `exited`, or
+/// records its error in `failed` (the first one is kept): so `parked +
+/// exited <= stops.len()` of the [`Frozen`]. `killed` counts only threads
+/// that were parked. `released` never goes back to false, and a work that
+/// runs once it is set changes nothing.
 struct Counts {
     /// Threads that saved their state and wait at the gate.
     parked: usize,
@@ -64,6 +72,9 @@ struct Shared {
 }
 
 impl Shared {
+    /// Changes the counts and wakes the freezer: every change of `counts`
+    /// goes through here, so a waiter on `changed` never misses one (it
+    /// checks the counts under the same lock before it sleeps).
     fn update(&self, f: impl FnOnce(&mut Counts)) {
         let mut c = self.counts.lock();
         f(&mut c);
@@ -96,7 +107,10 @@ pub(crate) struct ThreadStop {
     /// The thread.
     pub(crate) task: ARef<Task>,
     /// Written by the thread while it stops, read by the freezer once the
-    /// thread is parked.
+    /// thread is parked. The thread writes it before it counts itself parked
+    /// (under `counts`' lock), and the freezer reads it only after it saw the
+    /// count, so the mutex is never contended: it is what lets both sides
+    /// reach it from safe code.
     #[pin]
     pub(crate) saved: Mutex<Saved>,
 }
@@ -180,6 +194,13 @@ impl From<kernel::alloc::AllocError> for FreezeError {
 }
 
 /// A frozen process. Dropping it thaws the process.
+///
+/// # Invariants
+///
+/// Every thread of `stops` has saved its state (`saved.valid`) and waits at
+/// `shared.release` (or has left it on a fatal signal, and dies), or exited
+/// without saving: no thread of the process runs user code while this lives. Dropping it sets `released` before it opens
+/// the gate, so no thread parks after the thaw.
 pub(crate) struct Frozen {
     shared: Arc<Shared>,
     /// One per thread, the leader first; some may have exited.

@@ -970,6 +970,9 @@ unsafe extern "C" fn run_work<W: TaskWork>(cb: *mut bindings::callback_head) {
 kernel::sync::global_lock! {
     // SAFETY: Initialized by `sys::init` in the module initializer, before
     // /dev/cr exists and so before any use.
+    //
+    // The leaders (as addresses, never dereferenced) of the processes being
+    // checkpointed: one entry per live `Claim`.
     unsafe(uninit) static IN_PROGRESS: Mutex<KVec<usize>> = KVec::new();
 }
 
@@ -981,6 +984,10 @@ pub(super) fn init() {
 
 /// The exclusive right to checkpoint one process: a second checkpoint of the
 /// same process while this lives fails with `EBUSY`.
+///
+/// # Invariants
+///
+/// `leader` is in `IN_PROGRESS` exactly once while this lives.
 pub(crate) struct Claim {
     leader: usize,
 }
@@ -994,6 +1001,8 @@ impl Claim {
             return Err(EBUSY);
         }
         busy.push(leader, GFP_KERNEL_ACCOUNT)?;
+        // INVARIANT: pushed just above, under the lock, after checking it
+        // was not there.
         Ok(Claim { leader })
     }
 }
