@@ -224,6 +224,7 @@ FIXTURE_VARIANT_ADD(rt, sig_pending) { .prog = "rt_sig_pending", .generations = 
 FIXTURE_VARIANT_ADD(rt, stack) { .prog = "rt_stack", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, stack_grow) { .prog = "rt_stack_grow", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, thp_small) { .prog = "rt_thp_small", .generations = 1 };
+FIXTURE_VARIANT_ADD(rt, thp_whole) { .prog = "rt_thp_whole", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, thread_exit_join) { .prog = "rt_thread_exit_join", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, thread_masks) { .prog = "rt_thread_masks", .generations = 1 };
 FIXTURE_VARIANT_ADD(rt, threads_tls) { .prog = "rt_threads_tls", .generations = 1 };
@@ -314,7 +315,7 @@ TEST(every_program_has_a_case)
 	while ((e = readdir(d)))
 		programs += !strncmp(e->d_name, "rt_", 3);
 	closedir(d);
-	EXPECT_EQ(60, programs);
+	EXPECT_EQ(61, programs);
 }
 
 TEST_HARNESS_MAIN

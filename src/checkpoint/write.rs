@@ -25,8 +25,10 @@ use super::{
     output_failure, PATH_MAX,
 };
 
-/// Pages taken and written at a time (one PAGES record at most).
-pub(super) const BATCH: usize = 256;
+/// Pages taken and written at a time (one PAGES record at most): one
+/// page-table chunk, so a 2 MiB range the process has whole is one record,
+/// which a restore may give back as a huge page.
+pub(super) const BATCH: usize = CHUNK_PAGES;
 
 /// Streams the image of a frozen process.
 #[inline(never)]

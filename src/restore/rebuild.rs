@@ -43,11 +43,13 @@ struct MappedArea {
 
 #[inline(never)]
 pub(super) fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
-    // No huge page for the restore's own writes: the pages come back as the
-    // small pages they are in the image (a huge page the original had is 512
-    // of them), so the restore never takes more memory than the original had.
-    // The image's own THP setting is set after the pages (set_mm_flags).
-    caller::pause_thp();
+    // No huge page for the restore's own writes where the image has fewer
+    // than all 512 pages of a 2 MiB range: those come back as the small pages
+    // they are in the image, so the restore never takes more memory than the
+    // original had. A range the image has whole may be a huge page again
+    // (read_pages). The image's own THP setting is set after the pages
+    // (set_mm_flags).
+    caller::set_thp_paused(true);
     caller::unmap_all()?;
     let mut prev: Option<MappedArea> = None;
     for a in plan.areas.iter() {
@@ -203,6 +205,11 @@ pub(super) fn queue_pending(queue: &KVVec<CrSiginfo>, set: u64) -> Result<(), Fa
 /// Streams the PAGES records into the new mappings, then checks the trailer.
 #[inline(never)]
 fn read_pages(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
+    /// The range a huge page maps.
+    const HUGE: usize = 2 << 20;
+    let thp_allowed = plan.process.flags & uapi::CR_PROCESS_THP_DISABLE == 0;
+    // Whether THP is allowed now (`rebuild` paused it).
+    let mut huge = false;
     let mut buf = KVVec::with_capacity(CHUNK, ACCOUNT)?;
     buf.resize(CHUNK, 0u8, ACCOUNT)?;
     let mut rec = plan.next;
@@ -251,7 +258,18 @@ fn read_pages(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
         let mut left = (rec.size - 16) as usize;
         let mut addr = run.addr as usize;
         while left > 0 {
-            let n = left.min(CHUNK);
+            // Entering a 2 MiB range: a huge page may hold it if the image has
+            // all of it (this run covers it whole, inside one area) and the
+            // image's process did not turn THP off.
+            if addr % HUGE == 0 {
+                let whole = addr as u64 + HUGE as u64 <= end && thp_allowed;
+                if whole != huge {
+                    caller::set_thp_paused(!whole);
+                    huge = whole;
+                }
+            }
+            // Chunks end at CHUNK boundaries, so every 2 MiB boundary starts one.
+            let n = left.min(CHUNK - addr % CHUNK);
             read(&mut buf[..n], at)?;
             h.update(&buf[..n]);
             caller::write_mem(addr, &buf[..n]).map_err(|e| {

@@ -447,18 +447,16 @@ pub(crate) fn populate(start: usize, end: usize) -> Result {
     Ok(())
 }
 
-/// Disables transparent huge pages for the caller's mm until
-/// [`set_mm_flags`] sets the image's setting.
-///
-/// As prctl(PR_SET_THP_DISABLE, 1) does: the restore writes small pages, so
-/// it never takes more memory than the original had.
-pub(crate) fn pause_thp() {
+/// Disables (`paused`) or allows transparent huge pages for the caller's mm
+/// while a restore writes its pages, as prctl(PR_SET_THP_DISABLE) does, until
+/// [`set_mm_flags`] sets the image's own setting.
+pub(crate) fn set_thp_paused(paused: bool) {
     let mm = current_mm();
     // SAFETY: The caller's own mm; prctl changes these under its mmap write
     // lock.
     unsafe {
         ffi::cr_mmap_write_lock(mm);
-        mm_flag(mm, bindings::MMF_DISABLE_THP_COMPLETELY, true);
+        mm_flag(mm, bindings::MMF_DISABLE_THP_COMPLETELY, paused);
         mm_flag(mm, bindings::MMF_DISABLE_THP_EXCEPT_ADVISED, false);
         ffi::cr_mmap_write_unlock(mm);
     }
