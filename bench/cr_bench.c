@@ -26,6 +26,7 @@
 #include <sys/ioctl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -254,42 +255,50 @@ static void downtime(const char *threads, const char *label)
 	stop(&t);
 }
 
-/* Reloads cr.ko with @param ("" for none); the bench holds no /dev/cr open. */
-static void reload(const char *param)
+/* Sets cr's benchmark knob (debugfs cr/bench_direct_calls) to @on. */
+static void direct_calls(int on)
 {
-	char cmd[160];
+	const char *knob = "/sys/kernel/debug/cr/bench_direct_calls";
+	int fd = open(knob, O_WRONLY);
 
-	snprintf(cmd, sizeof(cmd), "rmmod cr && insmod /lib/modules/cr.ko %s", param);
-	if (system(cmd) != 0)
-		die("reloading cr.ko");
+	if (fd < 0 && errno == ENOENT && mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL) == 0)
+		fd = open(knob, O_WRONLY);
+	if (fd < 0 || write(fd, on ? "1" : "0", 1) != 1)
+		die(knob);
+	close(fd);
 }
 
 /*
  * The process-class layer's cost for a local process: checkpoints of a 1 MiB
  * process through the layer (one indirect call per operation) against the
- * same module loaded with bench_direct_calls=1 (a direct call), alternated
- * in rounds so that drift hits both alike.
+ * same checkpoints with cr's debugfs knob bench_direct_calls set (a direct
+ * call to the local class), alternated one by one in the same module load.
  */
 static void class_layer(void)
 {
-	enum { ROUNDS = 10, EACH = 10 };
+	enum { EACH = 400 };
 	struct target t = start("touch", "1", NULL);
 	int null = open("/dev/null", O_WRONLY);
-	double layer[ROUNDS * EACH], direct[ROUNDS * EACH];
+	double layer[EACH], direct[EACH];
 
-	for (int r = 0; r < ROUNDS; r++) {
-		for (int i = 0; i < EACH; i++)
-			layer[r * EACH + i] = checkpoint(t.pid, null, NULL);
-		reload("bench_direct_calls=1");
-		for (int i = 0; i < EACH; i++)
-			direct[r * EACH + i] = checkpoint(t.pid, null, NULL);
-		reload("");
+	for (int i = 0; i < EACH; i++) {
+		direct_calls(i % 2);
+		if (i % 2)
+			direct[i] = checkpoint(t.pid, null, NULL);
+		else
+			layer[i] = checkpoint(t.pid, null, NULL);
+		direct_calls(!(i % 2));
+		if (i % 2)
+			layer[i] = checkpoint(t.pid, null, NULL);
+		else
+			direct[i] = checkpoint(t.pid, null, NULL);
 	}
-	double tl = median(layer, ROUNDS * EACH), td = median(direct, ROUNDS * EACH);
+	direct_calls(0);
+	double tl = median(layer, EACH), td = median(direct, EACH);
 
 	printf("class layer, 1 MiB checkpoint (median of %d): through the layer %.3f ms, "
 	       "direct call %.3f ms, cost %+.2f%%\n",
-	       ROUNDS * EACH, tl * 1e3, td * 1e3, (tl / td - 1) * 100);
+	       EACH, tl * 1e3, td * 1e3, (tl / td - 1) * 100);
 	close(null);
 	stop(&t);
 }

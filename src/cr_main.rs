@@ -6,11 +6,14 @@
 //! interface (include/uapi/linux/cr.h). Documentation/ describes the design.
 
 use kernel::{
+    debugfs,
     miscdevice::{
         MiscDeviceOptions,
         MiscDeviceRegistration, //
     },
     prelude::*,
+    sync::atomic::{AtomicFlag, Relaxed},
+    uaccess::UserSliceReader,
 };
 
 mod checkpoint;
@@ -36,20 +39,36 @@ module! {
     authors: ["The cr developers"],
     description: "Checkpoint, restore and process classes",
     license: "GPL",
-    params: {
-        bench_direct_calls: bool {
-            default: false,
-            description: "Benchmarks only: local checkpoints call the local class directly \
-                          instead of through the process-class layer (make bench compares)",
-        },
-    },
 }
 
-/// The loaded module: owns the /dev/cr registration for as long as it is loaded.
+/// Benchmarks only (`make bench`): while set, local checkpoints call the
+/// local class directly instead of through the process-class layer. Written
+/// through debugfs (`cr/bench_direct_calls`: `1` or `0`), so a bench can
+/// alternate both ways within one module load.
+pub(crate) static BENCH_DIRECT_CALLS: AtomicFlag = AtomicFlag::new(false);
+
+/// Writes of `cr/bench_direct_calls` in debugfs.
+fn set_bench_direct_calls(_: &(), input: &mut UserSliceReader) -> Result {
+    let mut c = [0u8; 1];
+    input.read_slice(&mut c)?;
+    let on = match c[0] {
+        b'1' => true,
+        b'0' => false,
+        _ => return Err(EINVAL),
+    };
+    BENCH_DIRECT_CALLS.store(on, Relaxed);
+    Ok(())
+}
+
+/// The loaded module: owns the /dev/cr registration (and the benchmark knob
+/// in debugfs) for as long as it is loaded.
 #[pin_data(PinnedDrop)]
 struct CrModule {
     #[pin]
     _dev: MiscDeviceRegistration<device::CrDevice>,
+    #[pin]
+    _bench_knob: debugfs::File<()>,
+    _debugfs: debugfs::Dir,
 }
 
 #[pinned_drop]
@@ -64,8 +83,15 @@ impl kernel::InPlaceModule for CrModule {
         sys::init();
         restore::thread_meeting::init();
         pr_info!("ABI {} loaded\n", uapi::CR_ABI_VERSION);
+        let dir = debugfs::Dir::new(c"cr");
         try_pin_init!(Self {
             _dev <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"cr" }),
+            _bench_knob <- dir.write_callback_file(
+                c"bench_direct_calls",
+                (),
+                &set_bench_direct_calls,
+            ),
+            _debugfs: dir,
         })
     }
 }

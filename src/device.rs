@@ -142,7 +142,7 @@ impl CrDevice {
         let mut args: CrCheckpointArgs = input.read()?;
         let started = sys::now_ns();
         let result = Self::validate(&args).and_then(|req| {
-            if crate::module_parameters::bench_direct_calls.value() {
+            if crate::BENCH_DIRECT_CALLS.load(kernel::sync::atomic::Relaxed) {
                 // `make bench` measures the layer against this direct call.
                 return class::resolve_local(args.target)?.checkpoint(&req);
             }
