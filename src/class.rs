@@ -109,11 +109,7 @@ pub(crate) trait ProcessClass {
 
 /// The class instance for cluster-wide pid `cpid`.
 pub(crate) fn resolve(cpid: u64) -> Result<KBox<dyn ProcessClass>, Failure> {
-    if uapi::cpid_host(cpid) != 0 {
-        return Err(Failure::new(EREMOTE, Reason::Remote));
-    }
-    let local = local::Local::find(uapi::cpid_pid(cpid))?;
-    let class: KBox<dyn ProcessClass> = KBox::new(local, GFP_KERNEL_ACCOUNT)?;
+    let class: KBox<dyn ProcessClass> = KBox::new(resolve_local(cpid)?, GFP_KERNEL_ACCOUNT)?;
     Ok(class)
 }
 

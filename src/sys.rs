@@ -124,8 +124,8 @@ impl Hash {
 
     /// The low 32 bits of the hash, the image's check value.
     pub(crate) fn check(&mut self) -> u32 {
-        // SAFETY: `state` was reset in `new`.
-        unsafe { ffi::xxh64_digest(self.state.as_ptr().cast()) as u32 }
+        use crate::image::format::Checksum;
+        self.value() as u32
     }
 }
 

@@ -294,9 +294,9 @@ pub unsafe fn fork(flags: u64, tid: Option<&Pid>) -> io::Result<Pid> {
         set_tid_size: u64::from(tid.is_some()),
         ..Default::default()
     };
+    // The caller promises no other thread holds a lock.
     // SAFETY: without CLONE_VM the child runs on its own copy of this stack,
-    // like fork(); `args` and `tid` live across the call. The caller
-    // promises no other thread holds a lock.
+    // like fork(); `args` and `tid` live across the call.
     let r = unsafe {
         libc::syscall(
             libc::SYS_clone3,
@@ -357,9 +357,9 @@ pub unsafe fn spawn_restore_thread(
     // the instructions below: ioctl(dev, CR_IOC_RESTORE_THREAD, args), which
     // on success returns into the restored program with all registers
     // replaced, and on failure exit(2)s the thread with the errno.
+    // The parent path clobbers only rax, rcx and r11, as any system call.
     // SAFETY: The new thread touches no memory of crctl's but `args` (read
-    // before the restore's point of no return), which the caller keeps for
-    // it; the parent path clobbers only rax, rcx and r11, as any system call.
+    // before the point of no return), which the caller keeps for it.
     unsafe {
         std::arch::asm!(
             "syscall",
@@ -412,9 +412,9 @@ pub fn ioctl_checkpoint(
 ) -> io::Result<()> {
     args.msg = msg.as_mut_ptr() as u64;
     args.msg_len = msg.len() as u32;
-    // SAFETY: CR_IOC_CHECKPOINT's size field is that of `CrCheckpointArgs`:
-    // it reads and writes one at `args`, and writes at most `msg_len` bytes
-    // at `msg`, both borrowed across the call.
+    // CR_IOC_CHECKPOINT's size field is that of `CrCheckpointArgs`.
+    // SAFETY: it reads and writes one at `args`, and writes at most `msg_len`
+    // bytes at `msg`, both borrowed across the call.
     let r = unsafe {
         ioctl(
             dev,

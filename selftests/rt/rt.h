@@ -195,4 +195,25 @@ static inline const char *rt_path(const char *name)
 	return path;
 }
 
+/* The smaps Rss and AnonHugePages (kB) of the area at @addr (-1: not found). */
+static inline void rt_area_usage(unsigned long addr, long *rss, long *huge)
+{
+	char line[512];
+	unsigned long start, end;
+	int in = 0;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	*rss = *huge = -1;
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &start, &end) == 2 && strchr(line, '-') < strchr(line, ' '))
+			in = start == addr;
+		else if (in && !strncmp(line, "Rss:", 4))
+			*rss = atol(line + 4);
+		else if (in && !strncmp(line, "AnonHugePages:", 14))
+			*huge = atol(line + 14);
+	}
+	if (f)
+		fclose(f);
+}
+
 #endif

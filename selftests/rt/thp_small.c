@@ -11,27 +11,6 @@
 #include "rt.h"
 #include <sys/prctl.h>
 
-/* The smaps Rss and AnonHugePages (kB) of the area at @addr. */
-static void usage(unsigned long addr, long *rss, long *huge)
-{
-	char line[512];
-	unsigned long start, end;
-	int in = 0;
-	FILE *f = fopen("/proc/self/smaps", "r");
-
-	*rss = *huge = -1;
-	while (f && fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx ", &start, &end) == 2 && strchr(line, '-') < strchr(line, ' '))
-			in = start == addr;
-		else if (in && !strncmp(line, "Rss:", 4))
-			*rss = atol(line + 4);
-		else if (in && !strncmp(line, "AnonHugePages:", 14))
-			*huge = atol(line + 14);
-	}
-	if (f)
-		fclose(f);
-}
-
 int main(void)
 {
 	const unsigned long len = 16 * MiB;
@@ -52,7 +31,7 @@ int main(void)
 		a[i * (len / 64)] = (char)(i + 1);
 	if (prctl(PR_SET_THP_DISABLE, 0, 0, 0, 0))
 		rt_die("PR_SET_THP_DISABLE 0");
-	usage((unsigned long)a, &rss, &huge);
+	rt_area_usage((unsigned long)a, &rss, &huge);
 	if (rss != 64 * 4 || huge != 0) {
 		rt_say("ERROR the area holds %ld kB (%ld kB huge) before the checkpoint, want 256 kB",
 		       rss, huge);
@@ -60,7 +39,7 @@ int main(void)
 	}
 	rt_ready_wait();
 
-	usage((unsigned long)a, &rss, &huge);
+	rt_area_usage((unsigned long)a, &rss, &huge);
 	rt_check(rss == 64 * 4 && huge == 0,
 		 "the area holds %ld kB, %ld kB of it huge pages; the original held 256 kB, none huge",
 		 rss, huge);

@@ -10,32 +10,11 @@
  */
 #include "rt.h"
 
-/* The smaps Rss and AnonHugePages (kB) of the area at @addr. */
-static void usage(unsigned long addr, long *rss, long *huge)
-{
-	char line[512];
-	unsigned long start, end;
-	int in = 0;
-	FILE *f = fopen("/proc/self/smaps", "r");
-
-	*rss = *huge = -1;
-	while (f && fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx ", &start, &end) == 2 && strchr(line, '-') < strchr(line, ' '))
-			in = start == addr;
-		else if (in && !strncmp(line, "Rss:", 4))
-			*rss = atol(line + 4);
-		else if (in && !strncmp(line, "AnonHugePages:", 14))
-			*huge = atol(line + 14);
-	}
-	if (f)
-		fclose(f);
-}
-
 int main(void)
 {
 	const unsigned long len = 8 * MiB;
 	char *m, *a;
-	long rss, huge;
+	long rss, huge, at;
 
 	m = mmap(NULL, len + 4 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
@@ -44,18 +23,14 @@ int main(void)
 	/* Its own area: the parts around it get other protections. */
 	if (mprotect(m, a - m, PROT_READ) || mprotect(a + len, m + len + 4 * MiB - (a + len), PROT_READ))
 		rt_die("mprotect");
-	for (unsigned long i = 0; i < len; i += 4096)
-		a[i] = (char)(i / 4096 * 7 + 1);
+	rt_fill(a, len, 7);
 	rt_ready_wait();
 
-	usage((unsigned long)a, &rss, &huge);
+	rt_area_usage((unsigned long)a, &rss, &huge);
 	rt_check(rss == (long)(len / 1024), "the area holds %ld kB, the original %lu kB", rss,
 		 len / 1024);
 	rt_check(huge >= 2048, "no 2 MiB range of the area is a huge page (%ld kB huge)", huge);
-	for (unsigned long i = 0; i < len; i += 4096)
-		if (a[i] != (char)(i / 4096 * 7 + 1)) {
-			rt_check(0, "page %lu lost its byte", i / 4096);
-			break;
-		}
+	at = rt_differs(a, len, 7);
+	rt_check(at < 0, "the area differs from what was written at byte %ld", at);
 	return rt_verdict();
 }

@@ -164,11 +164,10 @@ pub(crate) fn map(
 ) -> Result {
     let f = file.map_or(core::ptr::null_mut(), |f| f.as_raw());
     let flags = flags | bindings_mman::MAP_FIXED;
+    let (prot, flags, off) = (prot as usize, flags as usize, off as usize);
     // SAFETY: `f` is NULL or a file we hold a reference on; `vm_mmap` checks
     // every other argument.
-    let ret =
-        unsafe { bindings::vm_mmap(f, addr, len, prot as usize, flags as usize, off as usize) }
-            as isize;
+    let ret = unsafe { bindings::vm_mmap(f, addr, len, prot, flags, off) } as isize;
     if ret < 0 {
         return Err(Error::from_errno(ret as i32));
     }
@@ -231,9 +230,10 @@ pub(crate) fn write_mem(addr: usize, data: &[u8]) -> Result {
 /// Sets the mm-wide fields and the saved auxv.
 pub(crate) fn set_mm(m: &CrMm, auxv: &[u64]) {
     let mm = current_mm();
-    // SAFETY: The caller's own mm (it has one: it runs the ioctl from user
-    // space), written under its mmap write lock; `arg_lock` guards the
-    // argument and environment bounds, as prctl(PR_SET_MM) takes it.
+    // `arg_lock` guards the argument and environment bounds, as
+    // prctl(PR_SET_MM) takes it.
+    // SAFETY: The caller's own mm (it runs the ioctl from user space), written
+    // under its mmap write lock.
     unsafe {
         ffi::cr_mmap_write_lock(mm);
         let f = &mut (*mm).__bindgen_anon_1;
@@ -339,9 +339,10 @@ pub(crate) fn set_thread(t: &CrThread) -> Result {
         comm.fill(0);
         comm[..len].copy_from_slice(&t.comm[..len]);
     }
-    // SAFETY: Acts on the calling thread; the registration is checked above
-    // to lie in user space (a bad one ends the process with SIGSEGV on its
-    // way out, as rseq(2) makes it).
+    // A bad registration ends the process with SIGSEGV on its way out, as
+    // rseq(2) makes it.
+    // SAFETY: Acts on the calling thread; the area was checked above to lie
+    // in user space.
     errno(unsafe { ffi::cr_set_rseq(t.rseq, t.rseq_len, t.rseq_sig) }).map(|_| ())
 }
 
@@ -705,9 +706,9 @@ pub(crate) fn settle_area(
             how |= bit;
         }
     }
-    // SAFETY: Acts on the caller's own mm under its mmap lock; any address is
-    // accepted (`EFAULT` when no area starts there), and `want` and `mask`
-    // are flags madvise sets.
+    // Any address is accepted (`EFAULT` when no area starts there).
+    // SAFETY: Acts on the caller's own mm under its mmap lock; `want` and
+    // `mask` are flags madvise sets.
     errno(unsafe { ffi::cr_vma_settle(addr as c_ulong, want, mask, how) }).map(|_| ())
 }
 
@@ -721,9 +722,9 @@ pub(crate) fn settle_area(
 pub(crate) fn flush_signals() -> Result {
     let t = Task::current_raw();
     let sig = signal();
+    // Its `sighand` does not change while it is in the ioctl.
     // SAFETY: The calling thread's own queues and its process's, changed
-    // under the siglock, taken here; its `sighand` does not change while it
-    // is in the ioctl.
+    // under the siglock, taken here.
     let group_exit = unsafe {
         bindings::flush_signals(t);
         let lock = addr_of_mut!((*(*t).sighand).siglock);
@@ -745,9 +746,9 @@ pub(crate) fn flush_signals() -> Result {
     // its SIGALRM is dequeued: if one was dropped here, the timer would never
     // fire again. Not running and no SIGALRM pending: queue the SIGALRM it
     // fired.
-    // SAFETY: The caller's `signal_struct`; its timer is an initialized
-    // hrtimer, and a stale look only queues one SIGALRM too many or too few
-    // of a timer the process itself rearms.
+    // A stale look only queues one SIGALRM too many or too few of a timer the
+    // process itself rearms.
+    // SAFETY: The caller's `signal_struct`; its timer is an initialized hrtimer.
     let lost = unsafe {
         let alrm = 1 << (bindings::SIGALRM - 1);
         (*sig).it_real_incr != 0
@@ -824,9 +825,9 @@ pub(crate) fn auxv_max_words() -> usize {
 /// Moves the signals pending for the calling thread to its process's queue.
 pub(crate) fn pending_to_shared() {
     let t = Task::current_raw();
+    // The siginfos move as list_splice_tail_init() moves them.
     // SAFETY: The calling thread's queue and its process's, changed under
-    // the siglock, taken here. The siginfos move as list_splice_tail_init()
-    // moves them.
+    // the siglock, taken here.
     unsafe {
         let shared = addr_of_mut!((*signal()).shared_pending);
         let mine = addr_of_mut!((*t).pending);

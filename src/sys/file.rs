@@ -165,9 +165,10 @@ pub(crate) fn check_proof(fd: i32, space: &AddressSpace) -> Result {
     // included, and stored the mm in `private_data`. No other procfs file is
     // named "mem" and keeps an mm there (environ and auxv keep one but have
     // other names).
-    // SAFETY: `f` is valid (we hold a reference), and so are its inode, its
-    // superblock and its dentry, whose name is stable while the file is open
-    // (procfs files are never renamed).
+    // The dentry's name is stable while the file is open (procfs files are
+    // never renamed).
+    // SAFETY: `f` is valid (we hold a reference), and so are its inode,
+    // superblock and dentry.
     let (magic, name, mm) = unsafe {
         let name = (*(*f).__bindgen_anon_1.f_path.dentry)
             .__bindgen_anon_1
@@ -211,9 +212,9 @@ pub(super) fn encode_dev(dev: u32) -> u64 {
 ///
 /// `f` must be a file valid for the call.
 pub(super) unsafe fn inode_id(f: *const bindings::file) -> InodeId {
+    // The size and mtime are read once each (i_size_read(), inode_get_mtime()).
     // SAFETY: Per the function's contract `f` is valid, and so are its inode
-    // and superblock; the size and mtime are read once each (i_size_read(),
-    // inode_get_mtime()).
+    // and superblock.
     unsafe {
         let i = (*f).f_inode;
         let sec = super::read_once(core::ptr::addr_of!((*i).i_mtime_sec));
@@ -238,9 +239,9 @@ pub(super) unsafe fn inode_id(f: *const bindings::file) -> InodeId {
 /// or area that holds it).
 pub(super) unsafe fn path_into(path: *const bindings::path, buf: &mut [u8]) -> Result<usize> {
     let len = i32::try_from(buf.len()).map_err(|_| EINVAL)?;
-    // SAFETY: `path` is valid per the contract; `buf` is writable for `len`
-    // bytes. d_path builds the name at the end of `buf` and returns where it
-    // starts, or an ERR_PTR.
+    // d_path builds the name at the end of `buf` and returns where it starts,
+    // or an ERR_PTR.
+    // SAFETY: `path` is valid per the contract; `buf` is writable for `len`.
     let p = unsafe { bindings::d_path(path, buf.as_mut_ptr().cast(), len) };
     // SAFETY: Any pointer may be tested.
     if unsafe { bindings::IS_ERR(p.cast()) } {

@@ -218,9 +218,9 @@ impl MmRead<'_> {
     pub(crate) fn info(&self, auxv: &mut [u64]) -> CrMm {
         let mm = self.mm();
         let mut out = CrMm::default();
+        // `arg_lock` guards the argument and environment bounds.
         // SAFETY: We hold a user reference and the mmap read lock, under
-        // which these fields hold still; `arg_lock` guards the argument and
-        // environment bounds.
+        // which these fields hold still.
         unsafe {
             let m = &(*mm).__bindgen_anon_1;
             out.start_code = m.start_code as u64;
@@ -447,11 +447,11 @@ impl MmRead<'_> {
         if !batch.pages.is_empty() || nr > batch.pages.capacity() {
             return Err(EINVAL);
         }
-        // SAFETY: We hold the mmap read lock; `batch.pages` has room for `nr`
-        // pointers; GUP stores the pages it took references on.
         // As a core dump reads them: FOLL_DUMP (an absent anonymous page or
         // the zero page fails instead of being faulted in), FOLL_FORCE
         // (PROT_NONE areas can be read).
+        // SAFETY: We hold the mmap read lock; `batch.pages` has room for `nr`
+        // pointers; GUP stores the pages it took references on.
         let n = unsafe {
             bindings::get_user_pages_remote(
                 self.mm(),

@@ -536,9 +536,10 @@ impl Process {
         let mut out = CrFd {
             fd: fd as i32,
             r#type: kind,
-            // SAFETY: `raw` is valid; `f_flags` and `f_pos` of a frozen
-            // process's file hold still (a racing reader could only be
-            // another process sharing it, which the image refuses or marks).
+            // `f_flags` and `f_pos` of a frozen process's file hold still (a
+            // racer could only be another process sharing it, which the image
+            // refuses or marks).
+            // SAFETY: `raw` is valid while `file` lives.
             f_flags: unsafe { (*raw).f_flags },
             mode: id.mode,
             // SAFETY: As above.
@@ -923,10 +924,10 @@ pub(crate) fn queue_work<W: TaskWork>(t: &Task, work: Arc<W>) -> Result {
     // We own a reference through `raw`; an `Arc` never moves its contents.
     // SAFETY: `raw` points to a live `W`, so its head is valid.
     let cb = unsafe { (*raw).head().0.get() };
-    // SAFETY: The module is live (this code runs in it); the reference taken
-    // is dropped by `run_work`, or below if the work is not queued. `cb`
-    // stays valid until the callback has run, because the reference owned
-    // through `raw` is only released by it; `t` is valid.
+    // The module reference is dropped by `run_work`, or below if the work is
+    // not queued; the reference owned through `raw` is released only by it.
+    // SAFETY: The module is live (this code runs in it); `cb` stays valid
+    // until the callback has run; `t` is valid.
     let ret = unsafe {
         bindings::__module_get(module);
         bindings::init_task_work(cb, Some(run_work::<W>));
@@ -958,9 +959,9 @@ fn this_module() -> *mut bindings::module {
 /// `cb` must be the work head of a `W` queued by [`queue_work`], whose
 /// references (on the `W` and on the module) this call now owns.
 unsafe extern "C" fn run_work<W: TaskWork>(cb: *mut bindings::callback_head) {
-    // SAFETY: Per the function's contract, `cb` is the head of a live `W`
-    // (`WorkHead` is transparent over `callback_head`), and `queue_work`
-    // leaked exactly one reference for this callback.
+    // `WorkHead` is transparent over `callback_head`.
+    // SAFETY: Per the contract, `cb` is the head of a live `W`, and
+    // `queue_work` leaked exactly one reference for this callback.
     let work = unsafe { Arc::from_raw(W::from_head(cb.cast::<WorkHead>())) };
     W::run(work);
     // SAFETY: The module reference `queue_work` took for this callback.

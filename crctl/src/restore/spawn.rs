@@ -29,9 +29,9 @@ fn pid_error(what: &'static str, id: Pid, err: std::io::Error) -> Error {
 
 /// clone3 as fork, single-threaded crctl being the caller.
 fn fork(flags: u64, tid: Option<&Pid>) -> std::io::Result<Pid> {
-    // SAFETY: crctl's restore runs single-threaded (no other thread holds a
-    // lock the child could need), and the child only prepares and restores,
-    // or leaves with _exit.
+    // The child only prepares and restores, or leaves with _exit.
+    // SAFETY: crctl's restore runs single-threaded: no other thread holds a
+    // lock the child could need.
     unsafe { sys::fork(flags, tid) }
 }
 
@@ -166,9 +166,9 @@ fn become_restored(
         let mut waiters = Vec::with_capacity(targs.len());
         for (i, a) in targs.iter_mut().enumerate() {
             let tid = (opts.pid != PidChoice::Any).then_some(&tids[i + 1]);
-            // SAFETY: `targs` outlives the restore (it is `become_restored`'s
-            // and never moves), which the thread waits in; the thread needs
-            // `dev_fd` open until then.
+            // `targs` is `become_restored`'s and never moves.
+            // SAFETY: `targs` outlives the restore the thread waits in, and
+            // `dev_fd` stays open until then.
             match unsafe { sys::spawn_restore_thread(dev_fd, a, tid) } {
                 Ok(t) => waiters.push(t),
                 Err(e) => return pid_error("thread id", tids[i + 1], e),

@@ -123,9 +123,9 @@ pub(super) fn move_specials(img: &Image) -> Result<()> {
 /// `move_specials` checked holds none of crctl's memory (or is its parking
 /// area).
 fn mremap(from: u64, len: u64, to: u64) -> Result<()> {
+    // `to` is the parking reservation, or a place checked above.
     // SAFETY: `from` is a whole special mapping, which no Rust object lives
-    // in; `to` is the parking reservation or a place checked above not to
-    // hold crctl's own memory.
+    // in; `to` holds none of crctl's own memory.
     unsafe { sys::move_special_mapping(from, len, to) }
         .map_err(|err| Error::MoveSpecial { to, err })
 }
