@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * cr: the C half of the sys layer, for what Rust cannot reach: static
- * inlines and macros (task_lock, mmap_write_lock, cond_resched, put_page,
+ * inlines and macros (task_lock, mmap_write_lock, cond_resched,
  * the page-table walk with interrupts off), structures the kernel's Rust
  * bindings leave opaque (fs_struct, files_struct, file locks, pipes, the UTS
  * namespace, exec_state, sem_undo_list) and arch code (regsets, segment and
@@ -315,11 +315,6 @@ unsigned long cr_pt_next(struct mm_struct *mm, unsigned long addr, unsigned long
 bool cr_page_anon(struct page *page)
 {
 	return folio_test_anon(page_folio(page));
-}
-
-void cr_page_put(struct page *page)
-{
-	put_page(page);
 }
 
 /* --- the image's checksum: XXH64, streamed ------------------------------- */

@@ -36,7 +36,6 @@ long cr_pipe_peek(struct task_struct *t, unsigned int fd, void *buf, size_t len,
 unsigned long cr_pt_next(struct mm_struct *mm, unsigned long addr, unsigned long end,
 			 unsigned long *chunk_end, unsigned long *bits);
 bool cr_page_anon(struct page *page);
-void cr_page_put(struct page *page);
 /* Room for a struct xxh64_state (checked in helpers.c), 8-byte aligned. */
 #define CR_HASH_STATE_BYTES 96
 

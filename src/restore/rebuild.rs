@@ -17,13 +17,11 @@ use crate::{
     uapi::{self, *},
 };
 
-use super::plan::{image_failure, Plan, ACCOUNT, MADVISED, MAPPED};
+use super::plan::{image_failure, Plan, MADVISED, MAPPED};
 
-/// Bytes of page data read and written at a time.
+/// Bytes of page data read into the new mappings at a time.
 const CHUNK: usize = 64 * 1024;
 
-/// From the point of no return: the new address space, the pages, and the
-/// process's state.
 /// An area as the restore mapped it: what decides whether the next one
 /// would merge with it.
 #[derive(Clone, Copy)]
@@ -41,6 +39,8 @@ struct MappedArea {
     apart: bool,
 }
 
+/// From the point of no return: the new address space, the pages, and the
+/// process's state.
 #[inline(never)]
 pub(super) fn rebuild(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
     // No huge page for the restore's own writes where the image has fewer
@@ -210,19 +210,21 @@ fn read_pages(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
     let thp_allowed = plan.process.flags & uapi::CR_PROCESS_THP_DISABLE == 0;
     // Whether THP is allowed now (`rebuild` paused it).
     let mut huge = false;
-    let mut buf = KVVec::with_capacity(CHUNK, ACCOUNT)?;
-    buf.resize(CHUNK, 0u8, ACCOUNT)?;
+    let mut batch = sys::mm::PageBatch::with_capacity(CHUNK / PAGE_SIZE)?;
     let mut rec = plan.next;
     let mut at = plan.next_at;
     let mut pos = at + 16;
-    let read = |buf: &mut [u8], at: u64| -> Result<(), Failure> {
-        match input.read_exact(buf) {
+    // A read's outcome: the image ends early, a signal, or the file's error.
+    let outcome = |r: Result<bool>, at: u64| -> Result<(), Failure> {
+        match r {
             Ok(true) => Ok(()),
             Ok(false) => Err(Failure::at(ENODATA, Reason::Image, at)),
             Err(e) if e == EINTR => Err(Failure::new(EINTR, Reason::Interrupted)),
             Err(e) => Err(Failure::at(e, Reason::Image, at)),
         }
     };
+    let read = |buf: &mut [u8], at: u64| outcome(input.read_exact(buf), at);
+    let read_into = |batch: &sys::mm::PageBatch, at: u64| outcome(input.read_pages(batch), at);
     loop {
         let mut hdr = rec;
         hdr.check = 0;
@@ -250,11 +252,15 @@ fn read_pages(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
             .saturating_add(run.count.saturating_mul(PAGE_SIZE as u64));
         // Pages belong to private memory only: a shared file's pages are the
         // file's, and a checkpoint never saves them.
-        let inside = plan
+        let area = plan
             .areas
             .iter()
-            .any(|a| a.vma.start <= run.addr && end <= a.vma.end && Checker::holds_pages(&a.vma));
-        plan.checker.pages(&run, inside).map_err(image_failure)?;
+            .find(|a| a.vma.start <= run.addr && end <= a.vma.end && Checker::holds_pages(&a.vma));
+        plan.checker
+            .pages(&run, area.is_some())
+            .map_err(image_failure)?;
+        // Pages written where the process may not write are marked dirty.
+        let read_only = area.is_some_and(|a| a.vma.prot & mman::PROT_WRITE == 0);
         let mut left = (rec.size - 16) as usize;
         let mut addr = run.addr as usize;
         while left > 0 {
@@ -269,10 +275,11 @@ fn read_pages(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
                 }
             }
             // Chunks end at CHUNK boundaries, so every 2 MiB boundary starts one.
+            // The data lands in the new mapping's own pages (faulted in, as
+            // the process's first touch would) and is checked there: nothing
+            // runs in this memory before the whole image has been checked.
             let n = left.min(CHUNK - addr % CHUNK);
-            read(&mut buf[..n], at)?;
-            h.update(&buf[..n]);
-            caller::write_mem(addr, &buf[..n]).map_err(|e| {
+            batch.get_own(addr, n / PAGE_SIZE).map_err(|e| {
                 // A fault fails while the process is being killed.
                 if caller::dying() {
                     Failure::new(EINTR, Reason::Interrupted)
@@ -280,6 +287,14 @@ fn read_pages(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
                     Failure::at(e, Reason::None, at)
                 }
             })?;
+            read_into(&batch, at)?;
+            for i in 0..batch.len() {
+                h.update_page(&batch, i);
+            }
+            if read_only {
+                batch.mark_dirty();
+            }
+            batch.clear();
             addr += n;
             left -= n;
         }

@@ -190,43 +190,6 @@ pub(crate) mod bindings_mman {
     pub(crate) const MAP_NORESERVE: u32 = 0x4000;
 }
 
-/// Writes `data` into the caller's memory at `addr`, whatever the mapping's
-/// protection.
-pub(crate) fn write_mem(addr: usize, data: &[u8]) -> Result {
-    // The caller's own memory: a plain copy where the area is writable (most
-    // of it, and much faster than GUP page by page)...
-    // SAFETY: `data` is readable for its length; copy_to_user checks the
-    // user range.
-    let left = unsafe {
-        bindings::copy_to_user(
-            core::ptr::without_provenance_mut(addr),
-            data.as_ptr().cast(),
-            data.len(),
-        )
-    };
-    if left == 0 {
-        return Ok(());
-    }
-    // ...and the ptrace way for the rest (read-only, PROT_NONE), as POKE.
-    let done = data.len() - left;
-    let rest = &data[done..];
-    // SAFETY: `rest` is readable for its length (access_process_vm only
-    // reads it with FOLL_WRITE); the current task is valid.
-    let n = unsafe {
-        bindings::access_process_vm(
-            Task::current_raw(),
-            addr + done,
-            rest.as_ptr().cast_mut().cast(),
-            rest.len() as i32,
-            bindings::FOLL_FORCE | bindings::FOLL_WRITE,
-        )
-    };
-    if n as usize != rest.len() {
-        return Err(EFAULT);
-    }
-    Ok(())
-}
-
 /// Sets the mm-wide fields and the saved auxv.
 pub(crate) fn set_mm(m: &CrMm, auxv: &[u64]) {
     let mm = current_mm();
@@ -437,10 +400,11 @@ pub(crate) fn populate(start: usize, end: usize) -> Result {
                 Error::from_errno(n as i32)
             });
         }
-        for &p in &pages[..n as usize] {
-            // SAFETY: GUP took a reference on each page it returned.
-            unsafe { ffi::cr_page_put(p) };
-        }
+        let arg = bindings::release_pages_arg {
+            pages: pages.as_mut_ptr(),
+        };
+        // SAFETY: GUP took a reference on each of the `n` pages it returned.
+        unsafe { bindings::release_pages(arg, n as i32) };
         addr += (n as usize) << bindings::PAGE_SHIFT;
         // SAFETY: No preconditions (process context, no lock held).
         unsafe { ffi::cr_cond_resched() };

@@ -56,7 +56,6 @@ extern "C" {
         bits: *mut c_ulong,
     ) -> c_ulong;
     pub(super) fn cr_page_anon(page: *mut bindings::page) -> bool;
-    pub(super) fn cr_page_put(page: *mut bindings::page);
 
     pub(super) fn cr_bvec_buf(bv: *mut bindings::bio_vec, buf: *mut c_void, len: c_uint);
     pub(super) fn cr_file_ppos(f: *mut bindings::file) -> *mut bindings::loff_t;

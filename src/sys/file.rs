@@ -361,6 +361,44 @@ impl InFile {
     }
 }
 
+impl InFile {
+    /// Fills the pages of `batch`, in order, straight from the file (no
+    /// intermediate copy), with the outcomes of [`Self::read_exact`].
+    pub(crate) fn read_pages(&self, batch: &PageBatch) -> Result<bool> {
+        let nr = batch.pages.len();
+        let mut bvecs = KVec::with_capacity(nr, GFP_KERNEL_ACCOUNT)?;
+        for &page in batch.pages.iter() {
+            // bvec_set_page(): the whole page, which the batch holds a
+            // reference on for the duration of this call.
+            let bv = bindings::bio_vec {
+                bv_page: page,
+                bv_len: kernel::page::PAGE_SIZE as u32,
+                bv_offset: 0,
+            };
+            bvecs.push(bv, GFP_KERNEL_ACCOUNT)?;
+        }
+        let len = nr * kernel::page::PAGE_SIZE;
+        let mut done = 0;
+        while done < len {
+            let f = self.file.as_ptr();
+            // SAFETY: `f` is valid (we hold a reference); `bvecs` describes
+            // `len` bytes of pages the batch holds, `done` of them read.
+            let n = unsafe {
+                let mut iter = bindings::iov_iter::default();
+                bindings::iov_iter_bvec(&mut iter, bindings::ITER_DEST, bvecs.as_ptr(), nr, len);
+                bindings::iov_iter_advance(&mut iter, done);
+                bindings::vfs_iter_read(f, &mut iter, ffi::cr_file_ppos(f), 0)
+            };
+            match io_result(n)? {
+                0 if done == 0 => return Ok(false),
+                0 => return Err(ENODATA),
+                n => done += n,
+            }
+        }
+        Ok(true)
+    }
+}
+
 /// The fd a restore reports its outcome to.
 pub(crate) struct StatusFile {
     out: OutFile,

@@ -13,7 +13,7 @@ use kernel::{
     task::Task,
 };
 
-use kernel::ffi::c_long;
+use kernel::ffi::{c_int, c_long};
 
 use super::{caller::bindings_mman as mman, ffi, file, read_once};
 use crate::uapi::{self, CrMm, CrVma};
@@ -498,12 +498,64 @@ impl PageBatch {
         unsafe { ffi::cr_page_anon(self.pages[i]) }
     }
 
+    /// How many pages the batch holds.
+    pub(crate) fn len(&self) -> usize {
+        self.pages.len()
+    }
+
+    /// Fills the emptied batch with the caller's own pages `[addr, addr + nr
+    /// pages)`, faulted in for writing whatever the area's protection, as
+    /// ptrace's POKE does (a page of a private area becomes the process's own
+    /// copy). `EFAULT` where nothing is mapped; `EINTR` on a fatal signal.
+    pub(crate) fn get_own(&mut self, addr: usize, nr: usize) -> Result {
+        self.clear();
+        self.pages.reserve(nr, GFP_KERNEL_ACCOUNT)?;
+        while self.pages.len() < nr {
+            let have = self.pages.len();
+            let at = addr + (have << bindings::PAGE_SHIFT);
+            let want = c_int::try_from(nr - have).map_err(|_| EINVAL)?;
+            let spare = self.pages.spare_capacity_mut();
+            // SAFETY: `spare` has room for `nr - have` page pointers.
+            let got = unsafe {
+                bindings::get_user_pages_fast(
+                    at,
+                    want,
+                    bindings::FOLL_WRITE | bindings::FOLL_FORCE,
+                    spare.as_mut_ptr().cast(),
+                )
+            };
+            if got <= 0 {
+                return Err(if got == 0 { EFAULT } else { Error::from_errno(got) });
+            }
+            // SAFETY: GUP stored `got` <= `nr - have` pages, each with a
+            // reference the batch now owns (the invariant).
+            unsafe { self.pages.inc_len(got as usize) };
+        }
+        Ok(())
+    }
+
+    /// Marks every page dirty, as a write through ptrace does: a page written
+    /// through the kernel's mapping where the process's own is read-only.
+    pub(crate) fn mark_dirty(&self) {
+        for &p in self.pages.iter() {
+            // SAFETY: By the invariant `p` is a valid page (we hold a reference).
+            unsafe { bindings::set_page_dirty_lock(p) };
+        }
+    }
+
     /// Drops the references on every page and empties the batch.
     pub(crate) fn clear(&mut self) {
-        for &p in self.pages.iter() {
-            // SAFETY: By the invariant we own a reference on `p`.
-            unsafe { ffi::cr_page_put(p) };
+        if self.pages.is_empty() {
+            return;
         }
+        let nr = self.pages.len() as c_int;
+        let arg = bindings::release_pages_arg {
+            pages: self.pages.as_mut_ptr(),
+        };
+        // SAFETY: By the invariant the batch owns a reference on each of its
+        // `nr` pages (at most a chunk: `nr` fits an int); they are forgotten
+        // just below.
+        unsafe { bindings::release_pages(arg, nr) };
         self.pages.clear();
     }
 }
