@@ -127,3 +127,56 @@ pub(crate) fn caller() -> Result<KBox<dyn ProcessClass>, Failure> {
     let class: KBox<dyn ProcessClass> = KBox::new(local::Local::caller(), GFP_KERNEL_ACCOUNT)?;
     Ok(class)
 }
+
+/// What the layer costs a local process, measured in the kernel (for
+/// `make bench`, through debugfs `cr/layer_cost`): `blocks` blocks of 1000
+/// lookups of the caller's own process each followed by one operation
+/// (`status`, which refuses the caller), made the way every ioctl makes them
+/// (through the layer) and by a direct call to the local class, alternating
+/// which way goes first. Returns the operations made each way and the
+/// nanoseconds each way took.
+pub(crate) fn layer_cost(blocks: u32) -> (u64, u64, u64) {
+    use core::hint::black_box;
+    const BLOCK: u32 = 1000;
+    let pid = kernel::current!().tgid_nr_ns(None) as u32;
+    let cpid = uapi::cpid(0, pid);
+    let through_layer = || {
+        for _ in 0..BLOCK {
+            let r = resolve(black_box(cpid)).and_then(|c| c.status());
+            black_box(r.is_ok());
+        }
+    };
+    let direct = || {
+        for _ in 0..BLOCK {
+            let r = resolve_local(black_box(cpid)).and_then(|c| c.status());
+            black_box(r.is_ok());
+        }
+    };
+    let (mut layer_ns, mut direct_ns) = (0u64, 0u64);
+    for b in 0..blocks {
+        let t0 = crate::sys::now_ns();
+        if b % 2 == 0 {
+            through_layer();
+        } else {
+            direct();
+        }
+        let t1 = crate::sys::now_ns();
+        if b % 2 == 0 {
+            direct();
+        } else {
+            through_layer();
+        }
+        let t2 = crate::sys::now_ns();
+        let (first, second) = (t1 - t0, t2 - t1);
+        if b % 2 == 0 {
+            layer_ns += first;
+            direct_ns += second;
+        } else {
+            direct_ns += first;
+            layer_ns += second;
+        }
+        crate::sys::cond_resched();
+    }
+    (u64::from(blocks * BLOCK), layer_ns, direct_ns)
+}
+

@@ -60,14 +60,24 @@ fn set_bench_direct_calls(_: &(), input: &mut UserSliceReader) -> Result {
     Ok(())
 }
 
-/// The loaded module: owns the /dev/cr registration (and the benchmark knob
-/// in debugfs) for as long as it is loaded.
+/// Reads of `cr/layer_cost` in debugfs (benchmarks only): runs
+/// [`class::layer_cost`] for the reader's own process and prints
+/// `OPERATIONS LAYER_NS DIRECT_NS` (each way's total).
+fn show_layer_cost(_: &(), f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+    let (ops, layer_ns, direct_ns) = class::layer_cost(40);
+    writeln!(f, "{ops} {layer_ns} {direct_ns}")
+}
+
+/// The loaded module: owns the /dev/cr registration (and the benchmark
+/// files in debugfs) for as long as it is loaded.
 #[pin_data(PinnedDrop)]
 struct CrModule {
     #[pin]
     _dev: MiscDeviceRegistration<device::CrDevice>,
     #[pin]
     _bench_knob: debugfs::File<()>,
+    #[pin]
+    _layer_cost: debugfs::File<()>,
     _debugfs: debugfs::Dir,
 }
 
@@ -91,6 +101,7 @@ impl kernel::InPlaceModule for CrModule {
                 (),
                 &set_bench_direct_calls,
             ),
+            _layer_cost <- dir.read_callback_file(c"layer_cost", (), &show_layer_cost),
             _debugfs: dir,
         })
     }

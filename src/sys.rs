@@ -66,6 +66,14 @@ pub(crate) fn now_ns() -> u64 {
     unsafe { kernel::bindings::ktime_get() as u64 }
 }
 
+/// Lets another task run if this one has used its share (`cond_resched`),
+/// in a long loop in process context with no lock held.
+pub(crate) fn cond_resched() {
+    // SAFETY: No memory-safety precondition: a call in atomic context is a
+    // bug the kernel reports (might_sleep), not undefined behaviour.
+    unsafe { ffi::cr_cond_resched() };
+}
+
 /// Wall-clock time in nanoseconds (`ktime_get_real_ns`).
 pub(crate) fn now_real_ns() -> u64 {
     // SAFETY: No preconditions.
