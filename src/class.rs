@@ -179,4 +179,3 @@ pub(crate) fn layer_cost(blocks: u32) -> (u64, u64, u64) {
     }
     (u64::from(blocks * BLOCK), layer_ns, direct_ns)
 }
-

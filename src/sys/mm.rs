@@ -525,7 +525,11 @@ impl PageBatch {
                 )
             };
             if got <= 0 {
-                return Err(if got == 0 { EFAULT } else { Error::from_errno(got) });
+                return Err(if got == 0 {
+                    EFAULT
+                } else {
+                    Error::from_errno(got)
+                });
             }
             // SAFETY: GUP stored `got` <= `nr - have` pages, each with a
             // reference the batch now owns (the invariant).
