@@ -5,6 +5,7 @@
 //! Documentation/image-format.rst.
 
 mod collect;
+mod pipeline;
 mod write;
 
 use kernel::prelude::*;

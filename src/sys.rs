@@ -30,6 +30,38 @@ pub(crate) fn zeroed_box<T: crate::uapi::Pod>() -> kernel::error::Result<kernel:
 /// Initializes the sys layer's globals. Called once, at module load.
 pub(crate) fn init() {
     task::init();
+    // SAFETY: A constant name with no conversion in it.
+    let wq = unsafe {
+        kernel::bindings::alloc_workqueue_noprof(
+            kernel::str::CStrExt::as_char_ptr(c"cr"),
+            kernel::bindings::wq_flags_WQ_UNBOUND,
+            0,
+        )
+    };
+    if let Some(wq) = core::ptr::NonNull::new(wq) {
+        WORKQUEUE.populate(Workqueue(wq));
+    }
+}
+
+/// The module's own workqueue (unbound): its own, not a system one, so that
+/// unloading drains it and no work item of the module runs after `unload`.
+struct Workqueue(core::ptr::NonNull<kernel::bindings::workqueue_struct>);
+
+// SAFETY: A workqueue may be used, and destroyed, from any task.
+unsafe impl Send for Workqueue {}
+// SAFETY: Its operations synchronize themselves.
+unsafe impl Sync for Workqueue {}
+
+/// Set at load; `None` (when it could not be made) means no work is queued.
+static WORKQUEUE: kernel::sync::SetOnce<Workqueue> = kernel::sync::SetOnce::new();
+
+/// The module's workqueue, if it has one (checkpoint/pipeline.rs hashes page
+/// batches on it).
+pub(crate) fn workqueue() -> Option<&'static kernel::workqueue::Queue> {
+    let wq = WORKQUEUE.as_ref()?;
+    // SAFETY: The queue lives until `unload`, after every user of the module
+    // (an open /dev/cr holds it) has gone.
+    Some(unsafe { kernel::workqueue::Queue::from_raw(wq.0.as_ptr()) })
 }
 
 // A task that ran cr's task_work drops its module reference from module code,
@@ -41,13 +73,19 @@ compile_error!(
      (CONFIG_KPROBES, CONFIG_FUNCTION_TRACER or CONFIG_BPF_SYSCALL bring it)"
 );
 
-/// Waits, as the module unloads, until no task still runs its code: a task
-/// whose task_work dropped the last module reference may still be returning
-/// through it. Tasks RCU ends once every task has been through a voluntary
+/// Waits, as the module unloads, until no task still runs its code: its
+/// workqueue's items (drained with the queue), and a task whose task_work
+/// dropped the last module reference, which may still be returning through
+/// it. Tasks RCU ends once every task has been through a voluntary
 /// context switch or user mode, which such a task reaches only after leaving
 /// the module (the way ftrace and kprobes free their trampolines). Without
 /// preemption, a plain RCU grace period does.
 pub(crate) fn unload() {
+    if let Some(wq) = WORKQUEUE.as_ref() {
+        // SAFETY: No user is left (see `workqueue`); destroying the queue
+        // waits until every work item queued on it has returned.
+        unsafe { kernel::bindings::destroy_workqueue(wq.0.as_ptr()) };
+    }
     // SAFETY: No preconditions; sleeps.
     #[cfg(CONFIG_TASKS_RCU)]
     unsafe {

@@ -14,7 +14,7 @@ use crate::{
     sys::{
         self,
         file::OutFile,
-        mm::{AddressSpace, ChunkBits, PageBatch, CHUNK_PAGES},
+        mm::{AddressSpace, ChunkBits, CHUNK_PAGES},
         task::{self as systask, Process},
     },
     uapi::{self, CrImageHeader, CrPipe, CrSighand, CrSigpending},
@@ -22,7 +22,9 @@ use crate::{
 
 use super::{
     collect::{Areas, Fds},
-    output_failure, PATH_MAX,
+    output_failure,
+    pipeline::{Pipeline, Span},
+    PATH_MAX,
 };
 
 /// Pages taken and written at a time (one PAGES record at most): one
@@ -241,7 +243,7 @@ pub(super) fn write_pages(
     w: &mut ImageWriter<'_>,
 ) -> Result<(), Failure> {
     let mut bits: ChunkBits = [0; CHUNK_PAGES / usize::BITS as usize];
-    let mut batch = PageBatch::with_capacity(BATCH)?;
+    let mut pipe = Pipeline::new();
     for v in areas.vmas.iter() {
         let anon_only = match v.kind {
             uapi::CR_VMA_ANON => false,
@@ -266,20 +268,13 @@ pub(super) fn write_pages(
                 while j < n && bit(&bits, j) {
                     j += 1;
                 }
-                write_run(
-                    space,
-                    start + i * PAGE_SIZE,
-                    j - i,
-                    anon_only,
-                    &mut batch,
-                    w,
-                )?;
+                write_run(space, start + i * PAGE_SIZE, j - i, anon_only, &mut pipe, w)?;
                 i = j;
             }
             addr = chunk_end;
         }
     }
-    Ok(())
+    pipe.finish(w)
 }
 
 pub(super) fn bit(bits: &ChunkBits, i: usize) -> bool {
@@ -287,26 +282,29 @@ pub(super) fn bit(bits: &ChunkBits, i: usize) -> bool {
     bits[i / w] & (1 << (i % w)) != 0
 }
 
-/// Writes the existing pages of the run of `count` candidate pages at `addr`.
+/// Writes the existing pages of the run of `count` candidate pages at `addr`,
+/// a batch at a time through `pipe`.
 pub(super) fn write_run(
     space: &AddressSpace,
     mut addr: usize,
     mut count: usize,
     anon_only: bool,
-    batch: &mut PageBatch,
+    pipe: &mut Pipeline,
     w: &mut ImageWriter<'_>,
 ) -> Result<(), Failure> {
     while count > 0 {
-        batch.clear();
-        let got = space.read().get_pages(addr, count.min(BATCH), batch)?;
+        let mut batch = pipe.batch()?;
+        let got = space.read().get_pages(addr, count.min(BATCH), &mut batch)?;
         if got == 0 {
             // No page here (or the zero page): nothing to save.
+            pipe.unused(batch);
             addr += PAGE_SIZE;
             count -= 1;
             continue;
         }
         // Runs of pages to keep, each one PAGES record, written with no lock
         // held (the references keep the pages).
+        let mut spans = KVec::new();
         let mut k = 0usize;
         while k < got {
             if anon_only && !batch.is_anon(k) {
@@ -317,13 +315,16 @@ pub(super) fn write_run(
             while e < got && (!anon_only || batch.is_anon(e)) {
                 e += 1;
             }
-            w.pages_record(addr + k * PAGE_SIZE, batch, k..e)
-                .map_err(output_failure)?;
+            spans.push(Span::new(addr + k * PAGE_SIZE, k..e), GFP_KERNEL_ACCOUNT)?;
             k = e;
+        }
+        if spans.is_empty() {
+            pipe.unused(batch);
+        } else {
+            pipe.push(batch, spans, w)?;
         }
         addr += got * PAGE_SIZE;
         count -= got;
     }
-    batch.clear();
     Ok(())
 }

@@ -154,36 +154,55 @@ impl<'a> ImageWriter<'a> {
         self.records += 1;
     }
 
-    /// Writes pages `range` of `batch` as one PAGES record for the run that
-    /// starts at `addr`: header from `head`, data straight from the pages.
+    /// The check value of the PAGES record of pages `range` of `batch`,
+    /// the first at `addr`: what [`Self::pages_record`] is given. A pure
+    /// function of the pages, so any CPU may compute it.
+    pub(crate) fn pages_check(
+        addr: usize,
+        batch: &PageBatch,
+        range: core::ops::Range<usize>,
+    ) -> u32 {
+        let (hdr, run) = Self::pages_head(addr, range.len());
+        let mut h = sys::Hash::new();
+        h.update(uapi::as_bytes(&hdr));
+        h.update(uapi::as_bytes(&run));
+        for i in range {
+            h.update_page(batch, i);
+        }
+        h.check()
+    }
+
+    /// The record header (check 0) and the head of a PAGES record.
+    fn pages_head(addr: usize, count: usize) -> (CrRecord, CrPages) {
+        let run = CrPages {
+            addr: addr as u64,
+            count: count as u64,
+        };
+        let hdr = CrRecord {
+            r#type: uapi::CR_REC_PAGES,
+            check: 0,
+            size: (core::mem::size_of::<CrPages>() + count * PAGE_SIZE) as u64,
+        };
+        (hdr, run)
+    }
+
+    /// Writes pages `range` of `batch`, the first at `addr`, as one PAGES
+    /// record whose check value [`Self::pages_check`] computed: the pages
+    /// go from the batch to the file with no copy of ours.
     #[inline(never)]
     pub(crate) fn pages_record(
         &mut self,
         addr: usize,
         batch: &PageBatch,
         range: core::ops::Range<usize>,
+        check: u32,
     ) -> Written {
         let count = range.len();
         if count == 0 {
             return Ok(());
         }
-        let run = CrPages {
-            addr: addr as u64,
-            count: count as u64,
-        };
-        let size = (core::mem::size_of::<CrPages>() + count * PAGE_SIZE) as u64;
-        let mut hdr = CrRecord {
-            r#type: uapi::CR_REC_PAGES,
-            check: 0,
-            size,
-        };
-        let mut h = sys::Hash::new();
-        h.update(uapi::as_bytes(&hdr));
-        h.update(uapi::as_bytes(&run));
-        for i in range.clone() {
-            h.update_page(batch, i);
-        }
-        hdr.check = h.check();
+        let (mut hdr, run) = Self::pages_head(addr, count);
+        hdr.check = check;
         // The run lies in the area being saved: the reader checks that
         // against its own list of areas.
         self.checker.record(&hdr, self.bytes)?;

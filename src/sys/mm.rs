@@ -483,7 +483,16 @@ pub(crate) struct PageBatch {
     pub(super) pages: KVec<*mut bindings::page>,
 }
 
+// SAFETY: A batch is page pointers with a reference on each: the pages may be
+// read, and the references dropped, from any task.
+unsafe impl Send for PageBatch {}
+
 impl PageBatch {
+    /// An empty batch, with no room yet.
+    pub(crate) fn new() -> PageBatch {
+        PageBatch { pages: KVec::new() }
+    }
+
     /// An empty batch with room for `n` pages.
     pub(crate) fn with_capacity(n: usize) -> Result<PageBatch> {
         Ok(PageBatch {
