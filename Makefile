@@ -123,7 +123,7 @@ $(CRIU_SHIM): $(TOP)/bench/criu_shim.c
 bench-criu:
 	@$(MAKE) -s FLAVOR=fast guest $(CRIU_BENCH) $(CRIU_SHIM)
 	@CR_FLAVOR=fast CR_VM_MEM=$${CR_VM_MEM:-2G} CR_VM_NO_BUILD=1 \
-		CR_VM_APPEND="vdso=0 $${CR_VM_APPEND:-}" \
+		CR_VM_APPEND="vdso=0$${CR_VM_APPEND:+ $$CR_VM_APPEND}" \
 		$(TOP)/scripts/vm --add $(CRIU_BENCH) --add $(CRIU_SHIM) --add-prog /usr/sbin/criu \
 		-- /extra/criu_bench $(RUNS)
 
