@@ -5,6 +5,8 @@
 #   make                  the module, crctl and the selftests for FLAVOR
 #   make check            set up what is missing, then every test; ends "N passed, N failed"
 #   make demo             boot the fast kernel and show the main job
+#   make bench            checkpoint speed, each figure beside its limit (RUNS=5)
+#   make bench-criu       cr against Debian's CRIU, side by side (RUNS=3)
 #   make KDIR=/path       build the module against another Rust-enabled kernel tree
 #
 # FLAVOR=fast|debug picks the test kernel (default fast; make check uses debug).
@@ -34,7 +36,7 @@ CLIPPY_DRIVER ?= /usr/bin/clippy-driver
 KMAKE = kdir=$$($(KDIR_CMD)) && $(MAKE) -C $$kdir M=$(TOP) MO=$(MODOUT) $(KARGS)
 
 .PHONY: all module module-strict crctl selftests guest setup kernel headers \
-	check fresh-check demo bench fuzz clean modules_install rust-analyzer
+	check fresh-check demo bench bench-criu fuzz clean modules_install rust-analyzer
 
 all: module crctl selftests
 
@@ -104,6 +106,26 @@ bench:
 	@$(MAKE) -s FLAVOR=fast guest $(BENCH)
 	@CR_FLAVOR=fast CR_VM_MEM=$${CR_VM_MEM:-2G} CR_VM_NO_BUILD=1 \
 		$(TOP)/scripts/vm --add $(BENCH) -- /extra/cr_bench $(RUNS)
+
+# cr against CRIU (Debian's criu 3.17.1, installed by scripts/setup) in one
+# guest: dump, restore and downtime. vdso=0: criu 3.17 does not know 7.3's
+# [vvar_vclock] mapping; criu_shim.so gets criu past its nftables probe
+# (bench/criu_shim.c). Documentation/build-and-test.rst has the details.
+CRIU_BENCH := $(TOP)/build/bench/criu_bench
+CRIU_SHIM := $(TOP)/build/bench/criu_shim.so
+$(CRIU_BENCH): $(TOP)/bench/criu_bench.c
+	@mkdir -p $(dir $@)
+	@gcc -O2 -Wall -Werror -static -pthread -o $@ $<
+$(CRIU_SHIM): $(TOP)/bench/criu_shim.c
+	@mkdir -p $(dir $@)
+	@gcc -O2 -Wall -Werror -shared -fPIC -o $@ $<
+
+bench-criu:
+	@$(MAKE) -s FLAVOR=fast guest $(CRIU_BENCH) $(CRIU_SHIM)
+	@CR_FLAVOR=fast CR_VM_MEM=$${CR_VM_MEM:-2G} CR_VM_NO_BUILD=1 \
+		CR_VM_APPEND="vdso=0$${CR_VM_APPEND:+ $$CR_VM_APPEND}" \
+		$(TOP)/scripts/vm --add $(CRIU_BENCH) --add $(CRIU_SHIM) --add-prog /usr/sbin/criu \
+		-- /extra/criu_bench $(RUNS)
 
 demo:
 	@$(TOP)/scripts/demo
