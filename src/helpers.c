@@ -1,32 +1,34 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * cr: the C half of the sys layer, only for what Rust cannot reach: macros
- * and static inlines with no Rust helper (cond_resched, mmap_write_lock,
- * folio_test_anon, bvec_set_virt, vm_flags_mod and vma_start_write,
- * rseq_reset), the page-table walk with interrupts off, and arch code
- * (task_pt_regs, the user gs selector, the fs and gs base MSRs). Kernel
- * structs the kernel crate's bindings leave opaque are read from Rust, through
- * bindings the module generates (src/sys/bindings_helper.h). No function here
- * decides policy or fills an image record: src/sys/ does that in Rust. Each
- * is wrapped by one safe function there; scripts/check-ffi checks
- * src/sys/ffi.rs against helpers.h.
+ * cr: the C half of the sys layer, only for what Rust cannot reach:
+ * - macros and static inlines with no Rust helper: cond_resched(),
+ *   mmap_write_lock(), vma_start_write(), vm_flags_mod(), folio_test_anon(),
+ *   bvec_set_virt(), rseq_reset();
+ * - the page-table walk with interrupts off (cr_pt_next());
+ * - arch code: task_pt_regs(), the user gs selector, the fs and gs bases.
+ * Kernel structs the kernel crate's bindings leave opaque are read in Rust,
+ * through the bindings the module generates from src/sys/bindings_helper.h.
+ * No function here decides policy or fills an image record: src/sys/ does
+ * that in Rust. Each is wrapped by one safe function there; scripts/check-ffi
+ * checks src/sys/ffi.rs against helpers.h.
  */
 
 #include <linux/bvec.h>
-#include <linux/ksm.h>
 #include <linux/mm.h>
-#include <linux/mman.h>
 #include <linux/mmap_lock.h>
 #include <linux/pgtable.h>
 #include <linux/rseq.h>
 #include <linux/sched.h>
 #include <linux/sched/task_stack.h>
+#include <asm/fsgsbase.h>
+#include <asm/msr.h>
+#include <asm/segment.h>
 
 #include "helpers.h"
 
 static_assert(PTRS_PER_PTE == 512);
 
-/* --- the address space (caller holds mmap_read_lock) ----------------------- */
+/* --- rescheduling and the mmap lock -------------------------------------- */
 
 /* cond_resched() is a macro. */
 void cr_cond_resched(void)
@@ -34,16 +36,24 @@ void cr_cond_resched(void)
 	cond_resched();
 }
 
-/* mmap_write_lock() and its unlock are static inlines. */
+/* mmap_write_lock(), its killable form and its unlock are static inlines. */
 void cr_mmap_write_lock(struct mm_struct *mm)
 {
 	mmap_write_lock(mm);
+}
+
+/* 0, or -EINTR on a fatal signal. */
+int cr_mmap_write_lock_killable(struct mm_struct *mm)
+{
+	return mmap_write_lock_killable(mm);
 }
 
 void cr_mmap_write_unlock(struct mm_struct *mm)
 {
 	mmap_write_unlock(mm);
 }
+
+/* --- the page tables (caller holds mmap_read_lock) ------------------------ */
 
 /*
  * Finds the next page-table chunk at or after @addr and below @end that may
@@ -134,6 +144,8 @@ unsigned long cr_pt_next(struct mm_struct *mm, unsigned long addr, unsigned long
 	return end;
 }
 
+/* --- pages and areas ------------------------------------------------------ */
+
 /* Is @page anonymous memory (for a private file mapping: copied on write)? */
 bool cr_page_anon(struct page *page)
 {
@@ -146,66 +158,23 @@ void cr_bvec_buf(struct bio_vec *bv, void *buf, unsigned int len)
 	bvec_set_virt(bv, buf, len);
 }
 
-/* --- restore: rebuilding the calling process ------------------------------ */
-
 /*
- * Settles the caller's area at @addr, just mapped and still empty (no page,
- * no anon_vma), as sys/caller.rs's settle_area() decided:
- * - the flags of @mask become those of @want (flags madvise sets);
- * - CR_SETTLE_MERGEABLE: MADV_MERGEABLE, registering the mm with KSM;
- * - CR_SETTLE_LOCK[ONFAULT]: what mlock_fixup() does for an empty area (no
- *   page to mlock yet: each is mlocked as it is faulted in), its charge too;
- * - CR_SETTLE_DROP_WRITE: drop VM_WRITE, as mprotect(PROT_READ) does to an
- *   area that was writable (it keeps VM_ACCOUNT, and with no page mapped
- *   there is no page table entry to change).
- * Returns 0, -EFAULT when no area starts at @addr, -EBUSY if it has pages.
+ * vma_start_write() and vm_flags_mod() are static inlines: the first locks
+ * @vma (whose mm's mmap write lock the caller holds) against readers under
+ * the per-VMA lock, the second does that too and then sets the flags of @set
+ * and clears those of @clear.
  */
-int cr_vma_settle(unsigned long addr, unsigned long want, unsigned long mask, unsigned int how)
+void cr_vma_start_write(struct vm_area_struct *vma)
 {
-	struct mm_struct *mm = current->mm;
-	struct vm_area_struct *vma;
-	int ret = 0;
-
-	if (mmap_write_lock_killable(mm))
-		return -EINTR;
-	vma = vma_lookup(mm, addr);
-	if (!vma || vma->vm_start != addr) {
-		ret = -EFAULT;
-		goto out;
-	}
-	if (vma->anon_vma) {
-		ret = -EBUSY;
-		goto out;
-	}
 	vma_start_write(vma);
-	if ((vma->vm_flags & mask) != want)
-		vm_flags_mod(vma, want, mask & ~want);
-	if ((how & CR_SETTLE_MERGEABLE) && !(vma->vm_flags & VM_MERGEABLE)) {
-		vm_flags_t f = vma->vm_flags;
-
-		ret = ksm_madvise(vma, vma->vm_start, vma->vm_end, MADV_MERGEABLE, &f);
-		if (ret)
-			goto out;
-		if (f & VM_MERGEABLE)
-			vm_flags_set(vma, VM_MERGEABLE);
-	}
-	if (how & CR_SETTLE_LOCK) {
-		if (!(vma->vm_flags & VM_LOCKED))
-			mm->locked_vm += vma_pages(vma);
-		vm_flags_set(vma, VM_LOCKED | (how & CR_SETTLE_LOCKONFAULT ? VM_LOCKONFAULT : 0));
-	}
-	if ((how & CR_SETTLE_DROP_WRITE) && !(vma->vm_flags & VM_SHARED) &&
-	    (vma->vm_flags & VM_WRITE)) {
-		/* What vm_stat_account() does for mprotect (not exported). */
-		if (!(vma->vm_flags & VM_STACK))
-			WRITE_ONCE(mm->data_vm, mm->data_vm - vma_pages(vma));
-		vm_flags_clear(vma, VM_WRITE);
-		vma->vm_page_prot = vm_get_page_prot(vma->vm_flags);
-	}
-out:
-	mmap_write_unlock(mm);
-	return ret;
 }
+
+void cr_vm_flags_mod(struct vm_area_struct *vma, unsigned long set, unsigned long clear)
+{
+	vm_flags_mod(vma, set, clear);
+}
+
+/* --- the calling thread, as a restore sets it ----------------------------- */
 
 /*
  * Registers the calling thread's rseq area (@rseq 0: none) as rseq(2) would:

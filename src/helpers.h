@@ -13,20 +13,19 @@ struct bio_vec;
 struct mm_struct;
 struct page;
 struct pt_regs;
+struct vm_area_struct;
 
 void cr_cond_resched(void);
 void cr_mmap_write_lock(struct mm_struct *mm);
+int cr_mmap_write_lock_killable(struct mm_struct *mm);
 void cr_mmap_write_unlock(struct mm_struct *mm);
 unsigned long cr_pt_next(struct mm_struct *mm, unsigned long addr, unsigned long end,
 			 unsigned long *chunk_end, unsigned long *bits);
 bool cr_page_anon(struct page *page);
 void cr_bvec_buf(struct bio_vec *bv, void *buf, unsigned int len);
 
-#define CR_SETTLE_DROP_WRITE	(1U << 0)
-#define CR_SETTLE_MERGEABLE	(1U << 1)
-#define CR_SETTLE_LOCK		(1U << 2)
-#define CR_SETTLE_LOCKONFAULT	(1U << 3)
-int cr_vma_settle(unsigned long addr, unsigned long want, unsigned long mask, unsigned int how);
+void cr_vma_start_write(struct vm_area_struct *vma);
+void cr_vm_flags_mod(struct vm_area_struct *vma, unsigned long set, unsigned long clear);
 int cr_set_rseq(u64 rseq, u32 len, u32 sig);
 struct pt_regs *cr_current_pt_regs(void);
 unsigned int cr_user_gs_selector(void);

@@ -16,6 +16,8 @@
 #include <linux/filelock.h>
 #include <linux/fs.h>
 #include <linux/fs_struct.h>
+#include <linux/ksm.h>
+#include <linux/mman.h>
 #include <linux/pipe_fs_i.h>
 #include <linux/regset.h>
 #include <linux/sched/exec_state.h>
@@ -29,6 +31,9 @@ const fmode_t CR_FMODE_WRITE = FMODE_WRITE;
 const fmode_t CR_FMODE_CAN_WRITE = FMODE_CAN_WRITE;
 const fmode_t CR_FMODE_STREAM = FMODE_STREAM;
 const gfp_t CR_GFP_NORETRY = __GFP_NORETRY;
+const vm_flags_t CR_VM_MERGEABLE = VM_MERGEABLE;
+const vm_flags_t CR_VM_STACK = VM_STACK;
+const int CR_MADV_MERGEABLE = MADV_MERGEABLE;
 /* What kernel_fpu_begin() asks of kernel_fpu_begin_mask() on x86_64. */
 const unsigned int CR_KFPU_MXCSR = KFPU_MXCSR;
 /* The user-settable flags, as sigreturn restores them. */

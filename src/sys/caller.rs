@@ -651,12 +651,17 @@ impl OnReturn {
     }
 }
 
-/// `CR_SETTLE_*` of helpers.h: what cr_vma_settle() does besides setting
-/// the carried flags.
-const SETTLE_DROP_WRITE: u32 = 1 << 0;
-const SETTLE_MERGEABLE: u32 = 1 << 1;
-const SETTLE_LOCK: u32 = 1 << 2;
-const SETTLE_LOCKONFAULT: u32 = 1 << 3;
+/// What [`settle_area`] does to an area besides setting its carried flags.
+#[derive(Clone, Copy)]
+struct Settle {
+    /// Drop VM_WRITE.
+    drop_write: bool,
+    /// MADV_MERGEABLE.
+    mergeable: bool,
+    /// mlock (`VM_LOCKED`), and with `onfault` as MLOCK_ONFAULT.
+    lock: bool,
+    onfault: bool,
+}
 
 /// Settles the caller's just-mapped, still empty area at `addr` into what the
 /// image's was (`image_flags`, its `CR_VMA_*` flags): its madvise flags (huge
@@ -666,7 +671,8 @@ const SETTLE_LOCKONFAULT: u32 = 1 << 3;
 /// (MADV_MERGEABLE); mlock, with its charge, after the caller judged the
 /// whole image's locked memory ([`may_mlock`]); and with `drop_write`,
 /// without the write permission it was mapped with (for its commit charge,
-/// as the original had it before an mprotect). `EBUSY` if it has pages.
+/// as the original had it before an mprotect). `EFAULT` when no area starts
+/// at `addr`, `EBUSY` if it has pages, `EINTR` on a fatal signal.
 pub(crate) fn settle_area(
     addr: usize,
     image_flags: u32,
@@ -686,24 +692,111 @@ pub(crate) fn settle_area(
     if want & bindings::VM_HUGEPAGE != 0 {
         want &= !super::mm::VM_NOHUGEPAGE;
     }
-    let mut how = 0;
-    for (on, bit) in [
-        (drop_write, SETTLE_DROP_WRITE),
-        (image_flags & uapi::CR_VMA_MERGEABLE != 0, SETTLE_MERGEABLE),
-        (image_flags & uapi::CR_VMA_LOCKED != 0, SETTLE_LOCK),
-        (
-            image_flags & uapi::CR_VMA_LOCKONFAULT != 0,
-            SETTLE_LOCKONFAULT,
-        ),
-    ] {
-        if on {
-            how |= bit;
+    let how = Settle {
+        drop_write,
+        mergeable: image_flags & uapi::CR_VMA_MERGEABLE != 0,
+        lock: image_flags & uapi::CR_VMA_LOCKED != 0,
+        onfault: image_flags & uapi::CR_VMA_LOCKONFAULT != 0,
+    };
+    let mm = current_mm();
+    // SAFETY: The caller's own mm; unlocked below.
+    errno(unsafe { ffi::cr_mmap_write_lock_killable(mm) })?;
+    // SAFETY: The caller's own mm, its mmap write lock held.
+    let settled = unsafe { settle_locked(mm, addr, want, mask, how) };
+    // SAFETY: Locked above.
+    unsafe { ffi::cr_mmap_write_unlock(mm) };
+    settled
+}
+
+/// [`settle_area`] with the mmap write lock held: the flags of `mask` become
+/// those of `want`, then `how`.
+///
+/// With no page and no anon_vma in the area there is nothing else to change:
+/// mlock_fixup() would mlock pages (each is mlocked as it is faulted in) and
+/// mprotect() would rewrite page table entries.
+///
+/// # Safety
+///
+/// `mm` must be the caller's mm, whose mmap write lock the caller holds.
+unsafe fn settle_locked(
+    mm: *mut bindings::mm_struct,
+    addr: usize,
+    want: bindings::vm_flags_t,
+    mask: bindings::vm_flags_t,
+    how: Settle,
+) -> Result {
+    // SAFETY: Per the contract; any address may be looked up.
+    let vma = unsafe { bindings::vma_lookup(mm, addr) };
+    if vma.is_null() {
+        return Err(EFAULT);
+    }
+    // SAFETY: An area of `mm`, which holds still under its mmap lock, held.
+    let v = unsafe { kernel::mm::virt::VmaRef::from_raw(vma) };
+    // SAFETY: As above.
+    if v.start() != addr || !unsafe { (*vma).anon_vma }.is_null() {
+        return Err(if v.start() != addr { EFAULT } else { EBUSY });
+    }
+    let pages = (v.end() - v.start()) >> bindings::PAGE_SHIFT;
+    // The flags change under the area's own write lock too (per-VMA lock
+    // readers), taken once here.
+    // SAFETY: An area of the caller's mm, whose mmap write lock is held.
+    let flags_mod = |set, clear| unsafe { ffi::cr_vm_flags_mod(vma, set, clear) };
+    // SAFETY: As above.
+    unsafe { ffi::cr_vma_start_write(vma) };
+    if v.flags() & mask != want {
+        flags_mod(want, mask & !want);
+    }
+    if how.mergeable && v.flags() & generated::CR_VM_MERGEABLE == 0 {
+        // MADV_MERGEABLE registers the mm with KSM and says which flags the
+        // area gets (none for an area KSM cannot merge).
+        #[cfg_attr(not(CONFIG_KSM), expect(unused_mut))]
+        let mut f = v.flags();
+        #[cfg(CONFIG_KSM)]
+        // SAFETY: An area of the caller's mm, write-locked; `f` is writable.
+        errno(unsafe {
+            generated::ksm_madvise(
+                vma,
+                v.start(),
+                v.end(),
+                generated::CR_MADV_MERGEABLE,
+                &mut f,
+            )
+        })?;
+        if f & generated::CR_VM_MERGEABLE != 0 {
+            flags_mod(generated::CR_VM_MERGEABLE, 0);
         }
     }
-    // Any address is accepted (`EFAULT` when no area starts there).
-    // SAFETY: Acts on the caller's own mm under its mmap lock; `want` and
-    // `mask` are flags madvise sets.
-    errno(unsafe { ffi::cr_vma_settle(addr as c_ulong, want, mask, how) }).map(|_| ())
+    if how.lock {
+        // What mlock_fixup() charges for an area it locks.
+        if v.flags() & super::mm::VM_LOCKED == 0 {
+            // SAFETY: `locked_vm` changes under the mmap write lock, held.
+            unsafe { (*mm).__bindgen_anon_1.locked_vm += pages };
+        }
+        let onfault = if how.onfault {
+            bindings::VM_LOCKONFAULT
+        } else {
+            0
+        };
+        flags_mod(super::mm::VM_LOCKED | onfault, 0);
+    }
+    let f = v.flags();
+    if how.drop_write && f & bindings::VM_SHARED == 0 && f & bindings::VM_WRITE != 0 {
+        // As mprotect(PROT_READ) of an area that was writable: it keeps
+        // VM_ACCOUNT, and vm_stat_account() (not exported) moves the pages
+        // out of data_vm.
+        if f & generated::CR_VM_STACK == 0 {
+            // SAFETY: `data_vm` changes under the mmap write lock, held; it
+            // is read locklessly (WRITE_ONCE()).
+            unsafe {
+                let data = addr_of_mut!((*mm).__bindgen_anon_1.data_vm);
+                core::ptr::write_volatile(data, *data - pages);
+            }
+        }
+        flags_mod(0, bindings::VM_WRITE);
+        // SAFETY: The area is write-locked (`cr_vma_start_write`).
+        unsafe { (*vma).vm_page_prot = bindings::vm_get_page_prot(v.flags()) };
+    }
+    Ok(())
 }
 
 /// Drops every signal pending for the caller and its process; `EINTR` (and

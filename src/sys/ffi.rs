@@ -17,6 +17,7 @@ use kernel::bindings;
 extern "C" {
     pub(super) fn cr_cond_resched();
     pub(super) fn cr_mmap_write_lock(mm: *mut bindings::mm_struct);
+    pub(super) fn cr_mmap_write_lock_killable(mm: *mut bindings::mm_struct) -> c_int;
     pub(super) fn cr_mmap_write_unlock(mm: *mut bindings::mm_struct);
 
     pub(super) fn cr_pt_next(
@@ -30,7 +31,8 @@ extern "C" {
 
     pub(super) fn cr_bvec_buf(bv: *mut bindings::bio_vec, buf: *mut c_void, len: c_uint);
 
-    pub(super) fn cr_vma_settle(addr: c_ulong, want: c_ulong, mask: c_ulong, how: c_uint) -> c_int;
+    pub(super) fn cr_vma_start_write(vma: *mut bindings::vm_area_struct);
+    pub(super) fn cr_vm_flags_mod(vma: *mut bindings::vm_area_struct, set: c_ulong, clear: c_ulong);
     pub(super) fn cr_set_rseq(rseq: u64, len: u32, sig: u32) -> c_int;
     pub(super) fn cr_current_pt_regs() -> *mut bindings::pt_regs;
     pub(super) fn cr_user_gs_selector() -> c_uint;
