@@ -9,7 +9,7 @@
  * Kernel structs the kernel crate's bindings leave opaque are read in Rust,
  * through the bindings the module generates from src/sys/bindings_helper.h.
  * No function here decides policy or fills an image record: src/sys/ does
- * that in Rust. Each is wrapped by one safe function there; scripts/check-ffi
+ * that in Rust, and only its safe wrappers call these; scripts/check-ffi
  * checks src/sys/ffi.rs against helpers.h.
  */
 
