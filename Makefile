@@ -62,10 +62,15 @@ modules_install: module
 	@$(KMAKE) modules_install
 
 # rust-project.json for editors, in the repository root where they look for it.
-rust-analyzer: setup
-	@mkdir -p $(MODOUT)
+# The module is built first for its generated bindings (src/Kbuild), whose
+# path the crate gets in its environment, as rustc does in the build.
+rust-analyzer: module
 	@$(KMAKE) rust-analyzer
-	@cp $(MODOUT)/rust-project.json $(TOP)/rust-project.json
+	@python3 -c 'import json, sys; p, out = sys.argv[1:]; d = json.load(open(p)); \
+		[c["env"].update(CR_BINDINGS_GENERATED=out) for c in d["crates"] \
+		 if c["root_module"] == "$(TOP)/src/cr_main.rs"]; \
+		json.dump(d, open("$(TOP)/rust-project.json", "w"), indent=4)' \
+		$(MODOUT)/rust-project.json $(MODOUT)/src/bindings_generated.rs
 
 # crctl, linked statically so it runs in the busybox guest.
 crctl:

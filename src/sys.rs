@@ -12,6 +12,7 @@ pub(crate) mod caller;
 mod ffi;
 pub(crate) mod file;
 pub(crate) mod gate;
+mod generated;
 mod lock;
 pub(crate) mod mm;
 pub(crate) mod task;
@@ -120,41 +121,44 @@ pub(crate) fn now_real_ns() -> u64 {
     }
 }
 
-/// The caller's utsname release and nodename, NUL-padded.
+/// The caller's utsname release and nodename (`utsname()`), NUL-padded.
 pub(crate) fn uts() -> ([u8; 65], [u8; 65]) {
-    let mut release = [0u8; 65];
-    let mut node = [0u8; 65];
-    // SAFETY: Both buffers are 65 bytes, as the helper writes.
-    unsafe { ffi::cr_uts_get(release.as_mut_ptr().cast(), node.as_mut_ptr().cast()) };
-    (release, node)
+    // SAFETY: The calling thread's own namespaces, which only it changes; its
+    // UTS namespace lives while they hold it.
+    let u = unsafe {
+        let uts = (*(*kernel::task::Task::current_raw()).nsproxy).uts_ns;
+        &(*uts.cast::<generated::uts_namespace>()).name
+    };
+    // strscpy_pad(): at most 64 bytes up to the first NUL, then NULs.
+    let copy = |from: &[kernel::ffi::c_char; 65]| {
+        let mut to = [0u8; 65];
+        let len = from.iter().take(64).position(|&c| c == 0).unwrap_or(64);
+        to[..len].copy_from_slice(&from[..len]);
+        to
+    };
+    (copy(&u.release), copy(&u.nodename))
 }
 
 /// The image's checksum: XXH64 with seed 0, fed in pieces.
 pub(crate) struct Hash {
-    /// A `struct xxh64_state` (helpers.c checks that it fits).
-    state: [u64; 12],
+    state: generated::xxh64_state,
 }
 
 impl Hash {
     /// A fresh hash.
     pub(crate) fn new() -> Hash {
-        let mut h = Hash { state: [0; 12] };
-        // SAFETY: `state` is 96 bytes, 8-byte aligned: room for the state
-        // (helpers.c asserts it).
-        unsafe { ffi::xxh64_reset(h.state.as_mut_ptr().cast(), 0) };
+        let mut h = Hash {
+            state: generated::xxh64_state::default(),
+        };
+        // SAFETY: `state` is a `struct xxh64_state`, which this initializes.
+        unsafe { generated::xxh64_reset(&mut h.state, 0) };
         h
     }
 
     /// Adds `data`.
     pub(crate) fn update(&mut self, data: &[u8]) {
         // SAFETY: `state` was reset in `new`; `data` is readable.
-        unsafe {
-            ffi::xxh64_update(
-                self.state.as_mut_ptr().cast(),
-                data.as_ptr().cast(),
-                data.len(),
-            )
-        };
+        unsafe { generated::xxh64_update(&mut self.state, data.as_ptr().cast(), data.len()) };
     }
 
     /// Adds page `i` of `batch`.
@@ -163,7 +167,7 @@ impl Hash {
         // the length of the update.
         unsafe {
             let p = kernel::bindings::kmap_local_page(batch.pages[i]);
-            ffi::xxh64_update(self.state.as_mut_ptr().cast(), p, kernel::page::PAGE_SIZE);
+            generated::xxh64_update(&mut self.state, p, kernel::page::PAGE_SIZE);
             kernel::bindings::kunmap_local(p);
         }
     }
@@ -196,7 +200,7 @@ impl crate::image::format::Checksum for Hash {
 
     fn value(&self) -> u64 {
         // SAFETY: `state` was reset in `new`; the digest only reads it.
-        unsafe { ffi::xxh64_digest(self.state.as_ptr().cast()) }
+        unsafe { generated::xxh64_digest(&self.state) }
     }
 }
 

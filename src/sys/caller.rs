@@ -9,9 +9,14 @@
 
 use core::ptr::{addr_of, addr_of_mut};
 
-use kernel::{bindings, prelude::*, task::Task};
+use kernel::{
+    bindings,
+    prelude::*,
+    task::Task,
+    uaccess::{UserPtr, UserSlice},
+};
 
-use super::{errno, ffi, file::OpenFile, read_once};
+use super::{errno, ffi, file::OpenFile, generated, read_once};
 use crate::uapi::{self, CrMm, CrRegs, CrSighand, CrSiginfo, CrThread};
 
 /// How many threads the caller's process has.
@@ -74,13 +79,8 @@ pub(crate) fn creds_are_callers(uid: u32, euid: u32, gid: u32, egid: u32) -> boo
 
 /// Whether the caller may restore another user's process.
 pub(crate) fn may_restore_others() -> bool {
-    // SAFETY: The caller's user namespace is valid while it runs; ns_capable
-    // accepts any capability number.
-    unsafe {
-        let ns = bindings::current_user_ns();
-        bindings::ns_capable(ns, bindings::CAP_CHECKPOINT_RESTORE as i32)
-            || bindings::ns_capable(ns, bindings::CAP_SYS_ADMIN as i32)
-    }
+    // SAFETY: The caller's user namespace is valid while it runs.
+    unsafe { super::task::capable_in(bindings::current_user_ns()) }
 }
 
 /// The caller's pid.
@@ -482,18 +482,48 @@ pub(crate) fn set_mm_flags(flags: u32) {
     }
 }
 
-/// Sets the umask.
+/// Sets the umask (its permission bits), as umask(2) does.
 pub(crate) fn set_umask(umask: u32) {
-    // SAFETY: No preconditions.
-    unsafe { ffi::cr_set_umask(umask) };
+    // SAFETY: The caller's own `fs_struct`, valid while it runs; only the
+    // process itself writes its umask, without a lock.
+    unsafe {
+        let fs = (*Task::current_raw()).fs.cast::<generated::fs_struct>();
+        core::ptr::write_volatile(addr_of_mut!((*fs).umask), (umask & 0o777) as i32);
+    }
 }
 
-/// Loads xsave state into the calling thread; `ENOEXEC` when this CPU's
-/// layout differs, `EINVAL` for state the CPU cannot hold.
+/// Loads xsave state (the user ABI layout of NT_X86_XSTATE) into the calling
+/// thread; `ENOEXEC` when this CPU's layout differs, `EINVAL` for state the
+/// CPU cannot hold.
+///
+/// kernel_fpu_begin() saves the live registers to the thread's fpstate and
+/// makes the return to user space reload them from there; the regset's `set`
+/// then validates the buffer and writes fpstate. (The regset's WARN_ON_FPU
+/// against writing the current task's state, active only with
+/// CONFIG_X86_DEBUG_FPU, assumes the registers are live; here they are not.)
 pub(crate) fn set_xstate(xstate: &[u8]) -> Result {
     let size = u32::try_from(xstate.len()).map_err(|_| EINVAL)?;
-    // SAFETY: `xstate` is readable for `size` bytes.
-    errno(unsafe { ffi::cr_set_xstate(xstate.as_ptr().cast(), size) }).map(|_| ())
+    let rs = super::task::regset(bindings::NT_X86_XSTATE)
+        .filter(|r| r.n * r.size == size)
+        .ok_or(ENOEXEC)?;
+    let set = rs.set.ok_or(ENOEXEC)?;
+    // kernel_fpu_begin() (a static inline) on x86_64.
+    // SAFETY: Paired with kernel_fpu_end() below; `xstate` is readable for
+    // `size` bytes, the regset's size; no user buffer.
+    let ret = unsafe {
+        bindings::kernel_fpu_begin_mask(generated::CR_KFPU_MXCSR);
+        let ret = set(
+            Task::current_raw(),
+            rs,
+            0,
+            size,
+            xstate.as_ptr().cast(),
+            core::ptr::null(),
+        );
+        bindings::kernel_fpu_end();
+        ret
+    };
+    errno(ret).map(|_| ())
 }
 
 /// Sets the calling thread's registers for its return to user space, ax to
@@ -539,7 +569,7 @@ pub(crate) fn set_regs(r: &CrRegs, ax: u64) -> Result {
         regs.sp = r.sp as usize;
         regs.__bindgen_anon_1.cs = bindings::__USER_CS as u16;
         regs.__bindgen_anon_2.ss = bindings::__USER_DS as u16;
-        let user = ffi::cr_user_eflags;
+        let user = generated::CR_FIX_EFLAGS;
         regs.flags = (regs.flags & !user) | (r.flags as usize & user);
         // No system call to restart on the way out.
         regs.orig_ax = usize::MAX;
@@ -621,12 +651,17 @@ impl OnReturn {
     }
 }
 
-/// `CR_SETTLE_*` of helpers.h: what cr_vma_settle() does besides setting
-/// the carried flags.
-const SETTLE_DROP_WRITE: u32 = 1 << 0;
-const SETTLE_MERGEABLE: u32 = 1 << 1;
-const SETTLE_LOCK: u32 = 1 << 2;
-const SETTLE_LOCKONFAULT: u32 = 1 << 3;
+/// What [`settle_area`] does to an area besides setting its carried flags.
+#[derive(Clone, Copy)]
+struct Settle {
+    /// Drop VM_WRITE.
+    drop_write: bool,
+    /// MADV_MERGEABLE.
+    mergeable: bool,
+    /// mlock (`VM_LOCKED`), and with `onfault` as MLOCK_ONFAULT.
+    lock: bool,
+    onfault: bool,
+}
 
 /// Settles the caller's just-mapped, still empty area at `addr` into what the
 /// image's was (`image_flags`, its `CR_VMA_*` flags): its madvise flags (huge
@@ -636,7 +671,8 @@ const SETTLE_LOCKONFAULT: u32 = 1 << 3;
 /// (MADV_MERGEABLE); mlock, with its charge, after the caller judged the
 /// whole image's locked memory ([`may_mlock`]); and with `drop_write`,
 /// without the write permission it was mapped with (for its commit charge,
-/// as the original had it before an mprotect). `EBUSY` if it has pages.
+/// as the original had it before an mprotect). `EFAULT` when no area starts
+/// at `addr`, `EBUSY` if it has pages, `EINTR` on a fatal signal.
 pub(crate) fn settle_area(
     addr: usize,
     image_flags: u32,
@@ -656,24 +692,111 @@ pub(crate) fn settle_area(
     if want & bindings::VM_HUGEPAGE != 0 {
         want &= !super::mm::VM_NOHUGEPAGE;
     }
-    let mut how = 0;
-    for (on, bit) in [
-        (drop_write, SETTLE_DROP_WRITE),
-        (image_flags & uapi::CR_VMA_MERGEABLE != 0, SETTLE_MERGEABLE),
-        (image_flags & uapi::CR_VMA_LOCKED != 0, SETTLE_LOCK),
-        (
-            image_flags & uapi::CR_VMA_LOCKONFAULT != 0,
-            SETTLE_LOCKONFAULT,
-        ),
-    ] {
-        if on {
-            how |= bit;
+    let how = Settle {
+        drop_write,
+        mergeable: image_flags & uapi::CR_VMA_MERGEABLE != 0,
+        lock: image_flags & uapi::CR_VMA_LOCKED != 0,
+        onfault: image_flags & uapi::CR_VMA_LOCKONFAULT != 0,
+    };
+    let mm = current_mm();
+    // SAFETY: The caller's own mm; unlocked below.
+    errno(unsafe { ffi::cr_mmap_write_lock_killable(mm) })?;
+    // SAFETY: The caller's own mm, its mmap write lock held.
+    let settled = unsafe { settle_locked(mm, addr, want, mask, how) };
+    // SAFETY: Locked above.
+    unsafe { ffi::cr_mmap_write_unlock(mm) };
+    settled
+}
+
+/// [`settle_area`] with the mmap write lock held: the flags of `mask` become
+/// those of `want`, then `how`.
+///
+/// With no page and no anon_vma in the area there is nothing else to change:
+/// mlock_fixup() would mlock pages (each is mlocked as it is faulted in) and
+/// mprotect() would rewrite page table entries.
+///
+/// # Safety
+///
+/// `mm` must be the caller's mm, whose mmap write lock the caller holds.
+unsafe fn settle_locked(
+    mm: *mut bindings::mm_struct,
+    addr: usize,
+    want: bindings::vm_flags_t,
+    mask: bindings::vm_flags_t,
+    how: Settle,
+) -> Result {
+    // SAFETY: Per the contract; any address may be looked up.
+    let vma = unsafe { bindings::vma_lookup(mm, addr) };
+    if vma.is_null() {
+        return Err(EFAULT);
+    }
+    // SAFETY: An area of `mm`, which holds still under its mmap lock, held.
+    let v = unsafe { kernel::mm::virt::VmaRef::from_raw(vma) };
+    // SAFETY: As above.
+    if v.start() != addr || !unsafe { (*vma).anon_vma }.is_null() {
+        return Err(if v.start() != addr { EFAULT } else { EBUSY });
+    }
+    let pages = (v.end() - v.start()) >> bindings::PAGE_SHIFT;
+    // The flags change under the area's own write lock too (per-VMA lock
+    // readers), taken once here.
+    // SAFETY: An area of the caller's mm, whose mmap write lock is held.
+    let flags_mod = |set, clear| unsafe { ffi::cr_vm_flags_mod(vma, set, clear) };
+    // SAFETY: As above.
+    unsafe { ffi::cr_vma_start_write(vma) };
+    if v.flags() & mask != want {
+        flags_mod(want, mask & !want);
+    }
+    if how.mergeable && v.flags() & generated::CR_VM_MERGEABLE == 0 {
+        // MADV_MERGEABLE registers the mm with KSM and says which flags the
+        // area gets (none for an area KSM cannot merge).
+        #[cfg_attr(not(CONFIG_KSM), expect(unused_mut))]
+        let mut f = v.flags();
+        #[cfg(CONFIG_KSM)]
+        // SAFETY: An area of the caller's mm, write-locked; `f` is writable.
+        errno(unsafe {
+            generated::ksm_madvise(
+                vma,
+                v.start(),
+                v.end(),
+                generated::CR_MADV_MERGEABLE,
+                &mut f,
+            )
+        })?;
+        if f & generated::CR_VM_MERGEABLE != 0 {
+            flags_mod(generated::CR_VM_MERGEABLE, 0);
         }
     }
-    // Any address is accepted (`EFAULT` when no area starts there).
-    // SAFETY: Acts on the caller's own mm under its mmap lock; `want` and
-    // `mask` are flags madvise sets.
-    errno(unsafe { ffi::cr_vma_settle(addr as c_ulong, want, mask, how) }).map(|_| ())
+    if how.lock {
+        // What mlock_fixup() charges for an area it locks.
+        if v.flags() & super::mm::VM_LOCKED == 0 {
+            // SAFETY: `locked_vm` changes under the mmap write lock, held.
+            unsafe { (*mm).__bindgen_anon_1.locked_vm += pages };
+        }
+        let onfault = if how.onfault {
+            bindings::VM_LOCKONFAULT
+        } else {
+            0
+        };
+        flags_mod(super::mm::VM_LOCKED | onfault, 0);
+    }
+    let f = v.flags();
+    if how.drop_write && f & bindings::VM_SHARED == 0 && f & bindings::VM_WRITE != 0 {
+        // As mprotect(PROT_READ) of an area that was writable: it keeps
+        // VM_ACCOUNT, and vm_stat_account() (not exported) moves the pages
+        // out of data_vm.
+        if f & generated::CR_VM_STACK == 0 {
+            // SAFETY: `data_vm` changes under the mmap write lock, held; it
+            // is read locklessly (WRITE_ONCE()).
+            unsafe {
+                let data = addr_of_mut!((*mm).__bindgen_anon_1.data_vm);
+                core::ptr::write_volatile(data, *data - pages);
+            }
+        }
+        flags_mod(0, bindings::VM_WRITE);
+        // SAFETY: The area is write-locked (`cr_vma_start_write`).
+        unsafe { (*vma).vm_page_prot = bindings::vm_get_page_prot(v.flags()) };
+    }
+    Ok(())
 }
 
 /// Drops every signal pending for the caller and its process; `EINTR` (and
@@ -728,9 +851,13 @@ pub(crate) fn flush_signals() -> Result {
 /// A kernel copy of the caller's memory (kvmalloc), charged to the caller's
 /// memory cgroup; freed when dropped.
 ///
+/// A `KVVec` cannot be used: the kernel crate's allocation flags have no
+/// `__GFP_NORETRY` (nor a way to make one), and without it a cgroup that
+/// cannot hold the copy would OOM-kill one of its tasks.
+///
 /// # Invariants
 ///
-/// `ptr` points to `len` initialized bytes from `cr_copy_in`, owned here.
+/// `ptr` points to `len` initialized bytes of a kvmalloc allocation owned here.
 pub(crate) struct UserCopy {
     ptr: core::ptr::NonNull<u8>,
     len: usize,
@@ -739,20 +866,26 @@ pub(crate) struct UserCopy {
 impl UserCopy {
     /// Copies `len` bytes at user address `addr`: `EFAULT` if they cannot be
     /// read, `ENOMEM` if the caller's memory cgroup (or the machine) cannot
-    /// hold them: never an OOM kill.
+    /// hold them: never an OOM kill (`__GFP_NORETRY` makes the cgroup's
+    /// charge fail instead).
     pub(crate) fn new(addr: u64, len: usize) -> Result<UserCopy> {
-        // SAFETY: Any address and length may be passed: the helper checks
-        // the user range and returns a copy it allocated, or an ERR_PTR.
-        let p = unsafe { ffi::cr_copy_in(addr, len) };
-        // SAFETY: Any pointer may be tested.
-        if unsafe { kernel::bindings::IS_ERR(p) } {
-            // SAFETY: `p` is an ERR_PTR.
-            return Err(Error::from_errno(
-                unsafe { kernel::bindings::PTR_ERR(p) } as i32
-            ));
-        }
+        let gfp = bindings::GFP_KERNEL_ACCOUNT | generated::CR_GFP_NORETRY | bindings::__GFP_NOWARN;
+        // kvmalloc(): the entry the kernel crate's `KVmalloc` allocator uses,
+        // with no old allocation.
+        // SAFETY: Any size and flags may be asked for; NULL or a new allocation.
+        let p = unsafe {
+            bindings::kvrealloc_node_align(core::ptr::null(), len, 1, gfp, bindings::NUMA_NO_NODE)
+        };
         let ptr = core::ptr::NonNull::new(p.cast::<u8>()).ok_or(ENOMEM)?;
-        // INVARIANT: `cr_copy_in` returned `len` initialized bytes we own.
+        // SAFETY: A fresh allocation of `len` bytes, not yet initialized.
+        let out = unsafe { core::slice::from_raw_parts_mut(p.cast(), len) };
+        let user = UserSlice::new(UserPtr::from_addr(addr as usize), len);
+        if let Err(e) = user.reader().read_raw(out) {
+            // SAFETY: Allocated above and not kept.
+            unsafe { bindings::kvfree(p) };
+            return Err(e);
+        }
+        // INVARIANT: Just allocated, and `len` bytes copied into it.
         Ok(UserCopy { ptr, len })
     }
 }
@@ -769,9 +902,9 @@ impl core::ops::Deref for UserCopy {
 
 impl Drop for UserCopy {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant, `ptr` came from `cr_copy_in` and is
+        // SAFETY: By the type invariant, `ptr` is a kvmalloc allocation we own,
         // freed only here.
-        unsafe { ffi::cr_kvfree(self.ptr.as_ptr().cast()) };
+        unsafe { bindings::kvfree(self.ptr.as_ptr().cast()) };
     }
 }
 

@@ -3,9 +3,19 @@
 //! Files cr is handed by fd: the image's destination, and the proof of ptrace
 //! access (an open /proc/<pid>/mem).
 
-use kernel::{bindings, fs::file::LocalFile, prelude::*, sync::aref::ARef};
+use core::ptr::{addr_of, addr_of_mut, NonNull};
 
-use super::{errno, ffi, mm::AddressSpace, mm::PageBatch};
+use kernel::{
+    bindings,
+    fs::file::{flags::O_NONBLOCK, LocalFile},
+    prelude::*,
+    sync::{
+        aref::ARef,
+        atomic::{Acquire, Atomic},
+    },
+};
+
+use super::{ffi, generated, mm::AddressSpace, mm::PageBatch, read_once};
 
 /// What a kernel-internal read or write returned, as a `Result`: a count, or
 /// an error, where the codes that ask for a system call to be restarted
@@ -63,8 +73,20 @@ impl OutFile {
     pub(crate) fn get(fd: i32) -> Result<OutFile> {
         let fd = u32::try_from(fd).map_err(|_| EBADF)?;
         let file = LocalFile::fget(fd)?;
-        // SAFETY: `file` is a valid file (we hold a reference).
-        errno(unsafe { ffi::cr_file_writable(file.as_ptr()) })?;
+        // What vfs_iter_write() checks again, told apart. `f_mode` and `f_op`
+        // are set at open.
+        let f = file.as_ptr();
+        // SAFETY: `f` is valid (we hold a reference), and so are its operations.
+        let (mode, write_iter) = unsafe { ((*f).f_mode, (*(*f).f_op).write_iter.is_some()) };
+        if mode & generated::CR_FMODE_WRITE == 0 {
+            return Err(EBADF);
+        }
+        if mode & generated::CR_FMODE_CAN_WRITE == 0 || !write_iter {
+            return Err(EINVAL);
+        }
+        if file.flags() & O_NONBLOCK != 0 {
+            return Err(EAGAIN);
+        }
         Ok(OutFile {
             file,
             bvecs: KVec::new(),
@@ -123,7 +145,7 @@ impl OutFile {
                 let mut iter = bindings::iov_iter::default();
                 bindings::iov_iter_bvec(&mut iter, bindings::ITER_SOURCE, bvecs, nr, len);
                 bindings::iov_iter_advance(&mut iter, done);
-                bindings::vfs_iter_write(file, &mut iter, ffi::cr_file_ppos(file), 0)
+                bindings::vfs_iter_write(file, &mut iter, ppos(file), 0)
             }
         })
     }
@@ -147,10 +169,25 @@ impl OutFile {
                 };
                 let mut iter = bindings::iov_iter::default();
                 bindings::iov_iter_kvec(&mut iter, bindings::ITER_SOURCE, &kv, 1, rest.len());
-                bindings::vfs_iter_write(file, &mut iter, ffi::cr_file_ppos(file), 0)
+                bindings::vfs_iter_write(file, &mut iter, ppos(file), 0)
             }
         })
     }
+}
+
+/// Where a read or write of `f` starts and moves on: its position, or NULL
+/// for a stream (`FMODE_STREAM`).
+///
+/// # Safety
+///
+/// `f` must be a file valid for the call.
+unsafe fn ppos(f: *mut bindings::file) -> *mut bindings::loff_t {
+    // SAFETY: Per the contract; `f_mode` is set at open.
+    if unsafe { (*f).f_mode } & generated::CR_FMODE_STREAM != 0 {
+        return core::ptr::null_mut();
+    }
+    // SAFETY: As above.
+    unsafe { addr_of_mut!((*f).f_pos) }
 }
 
 /// Checks that the caller's fd `fd` is an open /proc/<pid>/mem of `space`:
@@ -343,7 +380,7 @@ impl InFile {
             // At the file's position, or as a stream (kernel_read()).
             let n = unsafe {
                 let f = self.file.as_ptr();
-                let ppos = ffi::cr_file_ppos(f);
+                let ppos = ppos(f);
                 let mut pos = if ppos.is_null() { 0 } else { *ppos };
                 let n = bindings::kernel_read(f, rest.as_mut_ptr().cast(), rest.len(), &mut pos);
                 if !ppos.is_null() {
@@ -387,7 +424,7 @@ impl InFile {
                 let mut iter = bindings::iov_iter::default();
                 bindings::iov_iter_bvec(&mut iter, bindings::ITER_DEST, bvecs.as_ptr(), nr, len);
                 bindings::iov_iter_advance(&mut iter, done);
-                bindings::vfs_iter_read(f, &mut iter, ffi::cr_file_ppos(f), 0)
+                bindings::vfs_iter_read(f, &mut iter, ppos(f), 0)
             };
             match io_result(n)? {
                 0 if done == 0 => return Ok(false),
@@ -416,4 +453,295 @@ impl StatusFile {
     pub(crate) fn write(&mut self, bytes: &[u8]) -> Result {
         self.out.write_buf(bytes).map(|_| ())
     }
+}
+
+/// `file_count(f)`: the references held on `f` (0 once it is being freed).
+///
+/// # Safety
+///
+/// `f` must be a file valid for the call.
+unsafe fn file_count(f: *const bindings::file) -> u64 {
+    // SAFETY: Per the contract; the counter is read once (file_ref_read()).
+    let c = unsafe { read_once(addr_of!((*f).f_ref.refcnt.counter)) } as u64;
+    if c >= bindings::FILE_REF_RELEASED as u64 {
+        0
+    } else {
+        c + 1
+    }
+}
+
+/// A process's fd table with its `file_lock` held: the table cannot be
+/// resized or have fds installed or closed meanwhile.
+///
+/// # Invariants
+///
+/// `files` is a valid `files_struct` whose `file_lock` is held by this guard.
+pub(super) struct FdTable {
+    files: NonNull<bindings::files_struct>,
+}
+
+impl FdTable {
+    /// Locks `files`.
+    ///
+    /// # Safety
+    ///
+    /// `files` must stay valid while the guard lives (the caller holds the
+    /// `task_lock` of a task using it, or a reference).
+    pub(super) unsafe fn lock(files: NonNull<bindings::files_struct>) -> FdTable {
+        // SAFETY: Per the contract `files` is valid; unlocked by `drop`.
+        unsafe { bindings::spin_lock(addr_of_mut!((*files.as_ptr()).file_lock)) };
+        // INVARIANT: Taken just above.
+        FdTable { files }
+    }
+
+    /// `files_fdtable()`: the table, which is replaced only under the lock.
+    fn fdt(&self) -> &bindings::fdtable {
+        // SAFETY: By the invariant `files` is valid and locked, so its
+        // current table is valid until the lock is dropped.
+        unsafe { &*(*self.files.as_ptr()).fdt }
+    }
+
+    /// Whether fd `fd` is close-on-exec (`close_on_exec()`).
+    pub(super) fn cloexec(&self, fd: u32) -> bool {
+        let fdt = self.fdt();
+        if fd >= fdt.max_fds {
+            return false;
+        }
+        let bits = usize::BITS;
+        // SAFETY: The bitmap holds `max_fds` bits; its bits change under the
+        // lock, held.
+        let word = unsafe { *fdt.close_on_exec.add((fd / bits) as usize) };
+        word & (1 << (fd % bits)) != 0
+    }
+
+    /// How many fds name `f`.
+    pub(super) fn fds_of(&self, f: *const bindings::file) -> u64 {
+        let fdt = self.fdt();
+        let mut n = 0;
+        for i in 0..fdt.max_fds as usize {
+            // SAFETY: `fd` has `max_fds` slots; each is only compared
+            // (`rcu_access_pointer()`).
+            if core::ptr::eq(unsafe { read_once(fdt.fd.add(i)) }.cast_const(), f) {
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+impl Drop for FdTable {
+    fn drop(&mut self) {
+        // SAFETY: By the invariant the lock is held by us.
+        unsafe { bindings::spin_unlock(addr_of_mut!((*self.files.as_ptr()).file_lock)) };
+    }
+}
+
+/// Whether someone outside the process whose fd table is `files` holds `f`:
+/// references on it beyond the fds of `files` that name it and the caller's
+/// own. Exact only while the process is frozen (a thread inside a system call
+/// on `f` holds a reference of its own when the table is shared).
+///
+/// # Safety
+///
+/// `f` must be a file the caller holds a reference on; `files` must stay
+/// valid for the call (see [`FdTable::lock`]).
+pub(super) unsafe fn shared_outside(
+    f: *const bindings::file,
+    files: NonNull<bindings::files_struct>,
+) -> bool {
+    // SAFETY: Per the contract.
+    let mine = unsafe { FdTable::lock(files) }.fds_of(f) + 1;
+    // SAFETY: Per the contract `f` is valid.
+    unsafe { file_count(f) > mine }
+}
+
+/// The locks and leases on a file's inode that a process holds.
+#[derive(Clone, Copy, Default)]
+pub(super) struct LocksHeld {
+    /// A flock of the file, a POSIX lock of the process, an OFD lock of the file.
+    pub(super) lock: bool,
+    /// A lease of the file.
+    pub(super) lease: bool,
+}
+
+/// What the process whose fd table is `owner` holds on `f`, one of its files.
+///
+/// # Safety
+///
+/// `f` must be a file valid for the call; `owner` is only compared (it is
+/// what a POSIX lock's `flc_owner` holds).
+pub(super) unsafe fn locks_held(
+    f: *mut bindings::file,
+    owner: *const bindings::files_struct,
+) -> LocksHeld {
+    let mut held = LocksHeld::default();
+    // locks_inode_context(): pairs with the release store that publishes it.
+    // SAFETY: `f` and its inode are valid; `i_flctx` is a pointer-sized field.
+    let ctx = unsafe { Atomic::from_ptr(addr_of_mut!((*(*f).f_inode).i_flctx)) }.load(Acquire);
+    let Some(ctx) = NonNull::new(ctx.cast::<generated::file_lock_context>()) else {
+        return held;
+    };
+    let ctx = ctx.as_ptr();
+    // SAFETY: A published context lives as long as its inode; its lists
+    // change only under `flc_lock`, taken here.
+    unsafe {
+        bindings::spin_lock(addr_of_mut!((*ctx).flc_lock));
+        for_each_lock(addr_of!((*ctx).flc_flock), |c| held.lock |= c.flc_file == f);
+        for_each_lock(addr_of!((*ctx).flc_posix), |c| {
+            held.lock |= c.flc_owner.cast_const() == owner.cast() || c.flc_file == f
+        });
+        for_each_lock(addr_of!((*ctx).flc_lease), |c| {
+            held.lease |= c.flc_file == f
+        });
+        bindings::spin_unlock(addr_of_mut!((*ctx).flc_lock));
+    }
+    held
+}
+
+/// Calls `each` with every lock on the list `head` of a lock context.
+///
+/// # Safety
+///
+/// `head` must be one of the lists of a `file_lock_context` whose `flc_lock`
+/// the caller holds.
+unsafe fn for_each_lock(
+    head: *const bindings::list_head,
+    mut each: impl FnMut(&generated::file_lock_core),
+) {
+    // SAFETY: Per the contract the list is stable and each entry is the
+    // `flc_list` of a `file_lock_core`.
+    unsafe {
+        let mut pos = (*head).next;
+        while !core::ptr::eq(pos, head) {
+            each(&*kernel::container_of!(
+                pos,
+                generated::file_lock_core,
+                flc_list
+            ));
+            pos = (*pos).next;
+        }
+    }
+}
+
+/// A pipe locked with `pipe_lock()`: its ring holds still.
+///
+/// # Invariants
+///
+/// `pipe` is a valid pipe whose mutex is held by this guard.
+struct PipeLock {
+    pipe: *mut generated::pipe_inode_info,
+}
+
+impl PipeLock {
+    /// The pipe behind `f`, locked; `None` when `f` is not a pipe.
+    ///
+    /// # Safety
+    ///
+    /// `f` must be a file the caller holds a reference on while the guard
+    /// lives (it keeps the pipe).
+    unsafe fn of(f: *mut bindings::file) -> Option<PipeLock> {
+        // SAFETY: `f` and its inode are valid; `i_pipe` is the member of a
+        // FIFO's inode (get_pipe_info() is not exported).
+        let pipe = unsafe {
+            let i = (*f).f_inode;
+            if u32::from((*i).i_mode) & bindings::S_IFMT != bindings::S_IFIFO {
+                return None;
+            }
+            (*i).__bindgen_anon_5
+                .i_pipe
+                .cast::<generated::pipe_inode_info>()
+        };
+        if pipe.is_null() {
+            return None;
+        }
+        // SAFETY: A pipe lives while a file holds it; unlocked by `drop`.
+        unsafe { generated::pipe_lock(pipe) };
+        // INVARIANT: Locked just above.
+        Some(PipeLock { pipe })
+    }
+
+    /// The index of ring slot `at` (`head` or `tail`, by their offsets).
+    fn index(&self, at: usize) -> generated::pipe_index_t {
+        // SAFETY: By the invariant the pipe is valid and locked; `at` is the
+        // offset of one of its indexes.
+        unsafe {
+            *self
+                .pipe
+                .cast::<u8>()
+                .add(at)
+                .cast::<generated::pipe_index_t>()
+        }
+    }
+
+    /// Copies the data in the ring, oldest first, into the start of `buf`
+    /// without consuming it: `E2BIG` if it holds more than `buf`.
+    fn peek(&self, buf: &mut [u8]) -> Result<usize> {
+        let pipe = self.pipe;
+        let (head, mut tail) = (
+            self.index(generated::CR_PIPE_HEAD_OFFSET),
+            self.index(generated::CR_PIPE_TAIL_OFFSET),
+        );
+        let mut done = 0usize;
+        while tail != head {
+            // pipe_buf(): the ring has `ring_size` slots, a power of two.
+            // SAFETY: By the invariant; `bufs` holds `ring_size` buffers.
+            let b = unsafe { (*pipe).bufs.add((tail & ((*pipe).ring_size - 1)) as usize) };
+            // SAFETY: A buffer of the locked ring between tail and head is valid.
+            let (page, offset, len, ops) =
+                unsafe { ((*b).page, (*b).offset as usize, (*b).len as usize, (*b).ops) };
+            let to = buf.get_mut(done..done + len).ok_or(E2BIG)?;
+            // pipe_buf_confirm(): the data is there (a spliced page may not
+            // be read in yet).
+            // SAFETY: As above; a buffer's `ops` are valid while it is.
+            if let Some(confirm) = unsafe { (*ops).confirm } {
+                // SAFETY: As above: a buffer of this locked pipe.
+                kernel::error::to_result(unsafe { confirm(pipe, b) })?;
+            }
+            if offset + len > kernel::page::PAGE_SIZE {
+                return Err(EIO);
+            }
+            // memcpy_from_page(): the buffer lies within its page.
+            // SAFETY: The buffer holds a reference on `page`; it is mapped for
+            // the copy of `len` bytes at `offset`, checked to be in it.
+            unsafe {
+                let from = bindings::kmap_local_page(page).cast::<u8>();
+                core::ptr::copy_nonoverlapping(from.add(offset), to.as_mut_ptr(), len);
+                bindings::kunmap_local(from.cast());
+            }
+            done += len;
+            tail = tail.wrapping_add(1);
+        }
+        Ok(done)
+    }
+
+    /// The pipe's capacity in bytes.
+    fn capacity(&self) -> u32 {
+        // SAFETY: By the invariant; `max_usage` changes under the lock.
+        unsafe { (*self.pipe).max_usage << bindings::PAGE_SHIFT }
+    }
+}
+
+impl Drop for PipeLock {
+    fn drop(&mut self) {
+        // SAFETY: By the invariant the lock is held by us.
+        unsafe { generated::pipe_unlock(self.pipe) };
+    }
+}
+
+/// The data waiting in the pipe `f`, oldest first, copied into the start of
+/// `buf` without consuming it; the pipe's capacity into `capacity`. `ENOTTY`
+/// when `f` is not a pipe, `E2BIG` when it holds more than `buf`.
+///
+/// # Safety
+///
+/// `f` must be a file the caller holds a reference on.
+pub(super) unsafe fn pipe_peek(
+    f: *mut bindings::file,
+    buf: &mut [u8],
+    capacity: &mut u32,
+) -> Result<usize> {
+    // SAFETY: Per the contract.
+    let pipe = unsafe { PipeLock::of(f) }.ok_or(ENOTTY)?;
+    *capacity = pipe.capacity();
+    pipe.peek(buf)
 }

@@ -8,6 +8,8 @@ use core::ptr::{addr_of, addr_of_mut, NonNull};
 
 use kernel::{bindings, sync::rcu, task::Task};
 
+use super::generated;
+
 /// `task_lock(t)`: holds `t`'s `alloc_lock`, which guards its `fs`, `files`
 /// and `comm` pointers (and `group_leader`'s guards its process's rlimits).
 ///
@@ -30,6 +32,21 @@ impl<'a> TaskLock<'a> {
     /// The task, whose `alloc_lock`-guarded fields may be read.
     pub(super) fn raw(&self) -> *mut bindings::task_struct {
         self.task.as_ptr()
+    }
+
+    /// The task's `fs_struct`, valid while the lock is held; `None` once the
+    /// task has exited.
+    pub(super) fn fs(&self) -> Option<NonNull<generated::fs_struct>> {
+        // SAFETY: By the invariant `task` is valid and `fs` changes only
+        // under its `alloc_lock`, held.
+        NonNull::new(unsafe { (*self.raw()).fs }.cast())
+    }
+
+    /// The task's `files_struct`, valid while the lock is held; `None` once
+    /// the task has exited.
+    pub(super) fn files(&self) -> Option<NonNull<bindings::files_struct>> {
+        // SAFETY: As for `fs`.
+        NonNull::new(unsafe { (*self.raw()).files })
     }
 }
 

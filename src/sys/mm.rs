@@ -15,7 +15,7 @@ use kernel::{
 
 use kernel::ffi::{c_int, c_long};
 
-use super::{caller::bindings_mman as mman, ffi, file, read_once};
+use super::{caller::bindings_mman as mman, ffi, file, generated, read_once};
 use crate::uapi::{self, CrMm, CrVma};
 
 /// A `VM_*` flag from its bit (the kernel's bindings name some flags only
@@ -137,7 +137,7 @@ pub(super) unsafe fn is_special(
 /// `f` must be a file valid for the call.
 unsafe fn memory_file(f: *mut bindings::file) -> bool {
     // SAFETY: Per the contract `f` (and its mapping) are valid.
-    unsafe { ffi::shmem_mapping((*f).f_mapping) && file::unnamed(f) }
+    unsafe { generated::shmem_mapping((*f).f_mapping) && file::unnamed(f) }
 }
 
 /// Pages in one page-table chunk (one PMD's worth).

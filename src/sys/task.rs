@@ -3,29 +3,22 @@
 //! Processes and their threads: lookup, credentials checks, signal state, the
 //! open files, and running code in a thread's own context (task_work).
 
-use core::ptr::{addr_of, NonNull};
+use core::ptr::{addr_of, addr_of_mut, NonNull};
 
 use kernel::{
     bindings,
-    ffi::c_long,
     prelude::*,
-    sync::{aref::ARef, rcu, Arc},
+    sync::{aref::ARef, barrier, rcu, Arc},
     task::Task,
     types::Opaque,
 };
 
 use super::{
-    errno, ffi, file,
+    errno, file, generated,
     lock::{SigLock, TaskLock},
     read_once,
 };
-use crate::uapi::{self, CrFd, CrFs, CrItimers, CrProcess, CrSighand, CrSiginfo, CrThread};
-
-/// `CR_FD_HOLDS_*` of helpers.h: what cr_fd_holds() reports of an fd.
-const HELD_LOCK: u32 = 1 << 0;
-const HELD_LEASE: u32 = 1 << 1;
-const FD_CLOEXEC: u32 = 1 << 2;
-const FD_SHARED: u32 = 1 << 3;
+use crate::uapi::{self, CrFd, CrFs, CrItimers, CrProcess, CrRegs, CrSighand, CrSiginfo, CrThread};
 
 /// The kind of file (`CR_FD_*`) behind an fd.
 fn fd_kind(id: &file::InodeId, f: *const bindings::file) -> u32 {
@@ -222,11 +215,34 @@ impl Process {
     }
 
     /// Whether the caller has CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN over
-    /// the process: in its credentials' user namespace and, if its mm is not
-    /// dumpable, in the mm's (the namespaces ptrace's capability check uses).
+    /// the process, in the namespaces where ptrace_may_access() asks for
+    /// CAP_SYS_PTRACE (`__ptrace_may_access()`, `task_still_dumpable()`): the
+    /// user namespace of the leader's credentials and, when it is not
+    /// owner-dumpable (a setuid or unreadable binary, PR_SET_DUMPABLE 0),
+    /// also that of its exec state, which owns the binary. The capability in
+    /// a namespace a user created is no power over what its owner did not
+    /// give it.
     pub(crate) fn caller_is_capable(&self) -> bool {
-        // SAFETY: `leader` is a valid task (we hold a reference).
-        unsafe { ffi::cr_capable_over(self.leader.as_ptr()) }
+        // As ptrace_may_access(): under task_lock, which also keeps the exec
+        // state, and RCU, which keeps the credentials.
+        let l = TaskLock::new(&self.leader);
+        let _rcu = rcu::read_lock();
+        let t = l.raw();
+        // SAFETY: `__task_cred(t)`: under RCU the credentials stay valid.
+        let ok = unsafe { capable_in((*read_once(addr_of!((*t).real_cred))).user_ns) };
+        // Pairs with commit_creds(): dumpability is read after the creds.
+        barrier::smp_mb(barrier::Read);
+        // SAFETY: `rcu_dereference(t->exec_state)`; kept by task_lock, held.
+        let es =
+            unsafe { read_once(addr_of!((*t).exec_state)) }.cast::<generated::task_exec_state>();
+        if es.is_null() {
+            return false;
+        }
+        // SAFETY: As above; `dumpable` is read once.
+        let owner = unsafe { read_once(addr_of!((*es).dumpable)) }
+            == bindings::task_dumpable_TASK_DUMPABLE_OWNER;
+        // SAFETY: As above: the exec state and its user namespace are valid.
+        ok && (owner || unsafe { capable_in((*es).user_ns) })
     }
 
     /// Whether SIGKILL ends the process (not so for a pid namespace's init).
@@ -317,12 +333,15 @@ impl Process {
             (p.uid, p.euid, p.suid, p.fsuid) = (uid(c.uid), uid(c.euid), uid(c.suid), uid(c.fsuid));
             (p.gid, p.egid, p.sgid, p.fsgid) = (gid(c.gid), gid(c.egid), gid(c.sgid), gid(c.fsgid));
         }
-        // SAFETY: `t` is valid.
-        p.umask = unsafe { ffi::cr_task_umask(t) };
         {
             let l = TaskLock::new(&self.leader);
             // SAFETY: `comm` is changed under `task_lock`, held.
             p.comm = comm(unsafe { &(*l.raw()).comm });
+            // The process's own umask(2) changes it without a lock: read once.
+            // SAFETY: An `fs_struct` lives while a task holds it (`fs()`).
+            p.umask = l.fs().map_or(0, |fs| unsafe {
+                read_once(addr_of!((*fs.as_ptr()).umask)) as u32
+            });
         }
         // SAFETY: `t` is valid; these are plain fields of it and of its
         // process's `signal_struct`, which lives as long as it does.
@@ -377,11 +396,23 @@ impl Process {
     /// The working directory and root: the record, and the two paths back to
     /// back in `buf` (which should hold two paths of the longest length).
     pub(crate) fn fs(&self, buf: &mut [u8]) -> Result<CrFs> {
-        let mut pwd = bindings::path::default();
-        let mut root = bindings::path::default();
-        // SAFETY: `leader` is valid; on success both paths hold references
-        // we own, dropped below.
-        errno(unsafe { ffi::cr_task_fs_paths(self.leader.as_ptr(), &mut pwd, &mut root) })?;
+        let (pwd, root) = {
+            let l = TaskLock::new(&self.leader);
+            let fs = l.fs().ok_or(ESRCH)?.as_ptr();
+            // get_fs_pwd() and get_fs_root(): a reference on each, taken under
+            // the fs_struct's seqlock held exclusively (read_seqlock_excl()).
+            // SAFETY: `fs` is valid while task_lock is held; the references
+            // taken are ours, dropped below.
+            unsafe {
+                let lock = addr_of_mut!((*fs).seq.lock);
+                bindings::spin_lock(lock);
+                let (pwd, root) = ((*fs).pwd, (*fs).root);
+                bindings::path_get(&pwd);
+                bindings::path_get(&root);
+                bindings::spin_unlock(lock);
+                (pwd, root)
+            }
+        };
         let half = buf.len() / 2;
         // SAFETY: Both paths are valid (we hold references on them); the cwd's
         // dentry and superblock with it.
@@ -462,43 +493,38 @@ impl Process {
     /// The data in the pipe behind fd `fd`, without consuming it, and the
     /// pipe's capacity. `ENOTTY` if `fd` is not a pipe.
     pub(crate) fn pipe_data(&self, fd: u32) -> Result<(KVVec<u8>, u32)> {
+        let file = self.fd_file(fd)?;
         let mut capacity = 0u32;
-        // SAFETY: `leader` is valid; a zero-length buffer is never written;
-        // `capacity` is writable.
-        let r = unsafe {
-            ffi::cr_pipe_peek(
-                self.leader.as_ptr(),
-                fd,
-                core::ptr::null_mut(),
-                0,
-                &mut capacity,
-            )
-        };
-        if r != -(bindings::E2BIG as c_long) && r < 0 {
-            return Err(Error::from_errno(r as i32));
-        }
         let mut buf = KVVec::new();
-        if r == 0 {
-            return Ok((buf, capacity));
+        // SAFETY: `file` holds a reference on the file.
+        match unsafe { file::pipe_peek(file.as_ptr(), &mut [], &mut capacity) } {
+            Ok(_) => return Ok((buf, capacity)),
+            Err(e) if e != E2BIG => return Err(e),
+            Err(_) => {}
         }
         // The target is frozen: only a process at the pipe's other end can
         // add data, and never past the capacity.
         buf.resize(capacity as usize, 0u8, GFP_KERNEL_ACCOUNT)?;
-        // SAFETY: `buf` is writable for `capacity` bytes.
-        let n = unsafe {
-            ffi::cr_pipe_peek(
-                self.leader.as_ptr(),
-                fd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut capacity,
-            )
-        };
-        if n < 0 {
-            return Err(Error::from_errno(n as i32));
-        }
-        buf.truncate(n as usize);
+        // SAFETY: As above.
+        let n = unsafe { file::pipe_peek(file.as_ptr(), &mut buf, &mut capacity) }?;
+        buf.truncate(n);
         Ok((buf, capacity))
+    }
+
+    /// The file of fd `fd`, with a reference; `EBADF` if it is not open.
+    fn fd_file(&self, fd: u32) -> Result<ARef<kernel::fs::File>> {
+        let mut at = fd;
+        // fget_task() is not exported: the next open fd from `fd`, if it is `fd`.
+        // SAFETY: `leader` is valid; the result is NULL or a file with a
+        // reference we own, `at` set to its number.
+        let f = unsafe { bindings::fget_task_next(self.leader.as_ptr(), &mut at) };
+        let f = NonNull::new(f.cast::<kernel::fs::File>()).ok_or(EBADF)?;
+        // SAFETY: The `ARef` owns the reference `fget_task_next` took.
+        let file = unsafe { ARef::from_raw(f) };
+        if at != fd {
+            return Err(EBADF);
+        }
+        Ok(file)
     }
 
     /// The lowest open fd at or above `from`, its path in `path`, and what
@@ -524,14 +550,22 @@ impl Process {
         // SAFETY: `raw` is valid while `file` lives.
         let id = unsafe { file::inode_id(raw) };
         let kind = fd_kind(&id, raw);
-        // SAFETY: `leader` and `raw` are valid.
-        let holds = unsafe {
-            ffi::cr_fd_holds(
-                self.leader.as_ptr(),
-                fd,
-                raw,
-                exact && kind == uapi::CR_FD_PIPE,
-            )
+        // What the process holds on the file besides the fd: read under
+        // task_lock, which keeps its fd table.
+        let (cloexec, locks, shared) = {
+            let l = TaskLock::new(&self.leader);
+            match l.files() {
+                None => (false, file::LocksHeld::default(), false),
+                // SAFETY: `files` is valid while task_lock is held; `raw` is
+                // valid while `file` lives.
+                Some(files) => unsafe {
+                    let cloexec = file::FdTable::lock(files).cloexec(fd);
+                    let locks = file::locks_held(raw, files.as_ptr());
+                    let shared =
+                        exact && kind == uapi::CR_FD_PIPE && file::shared_outside(raw, files);
+                    (cloexec, locks, shared)
+                },
+            }
         };
         let mut out = CrFd {
             fd: fd as i32,
@@ -549,18 +583,18 @@ impl Process {
             size: id.size,
             ..CrFd::default()
         };
-        if holds & FD_CLOEXEC != 0 {
+        if cloexec {
             out.f_flags |= bindings::O_CLOEXEC;
         }
-        if holds & FD_SHARED != 0 {
+        if shared {
             out.flags |= uapi::CR_FD_F_SHARED;
         }
         // SAFETY: `raw`'s path is valid while `file` lives.
         out.path_len =
             unsafe { file::path_into(addr_of!((*raw).__bindgen_anon_1.f_path), path) }? as u32;
         let held = FileHeld {
-            lock: holds & HELD_LOCK != 0,
-            lease: holds & HELD_LEASE != 0,
+            lock: locks.lock,
+            lease: locks.lease,
         };
         Ok(Some((out, held)))
     }
@@ -676,6 +710,19 @@ impl Process {
     }
 }
 
+/// Whether the caller has CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN in `ns`.
+///
+/// # Safety
+///
+/// `ns` must be a user namespace valid for the call.
+pub(super) unsafe fn capable_in(ns: *mut bindings::user_namespace) -> bool {
+    // SAFETY: Per the function's contract; any capability number is accepted.
+    unsafe {
+        bindings::ns_capable(ns, bindings::CAP_CHECKPOINT_RESTORE as i32)
+            || bindings::ns_capable(ns, bindings::CAP_SYS_ADMIN as i32)
+    }
+}
+
 /// The initial pid namespace.
 fn init_pid_ns() -> *mut bindings::pid_namespace {
     core::ptr::addr_of_mut!(bindings::init_pid_ns)
@@ -782,29 +829,84 @@ pub(crate) fn pending(t: &Task, shared: bool) -> Result<(u64, KVVec<CrSiginfo>)>
     }
 }
 
-/// Bytes of user xsave state a thread record carries.
-pub(crate) fn xstate_size() -> usize {
-    // SAFETY: No preconditions.
-    unsafe { ffi::cr_xstate_size() as usize }
+// A thread record's registers are the NT_PRSTATUS regset as it is.
+const _: () =
+    assert!(core::mem::size_of::<CrRegs>() == core::mem::size_of::<bindings::user_regs_struct>());
+
+/// The calling thread's regset of ELF note type `note` (`NT_*`), if its view
+/// (64-bit, or 32-bit for a compat task) has one.
+pub(super) fn regset(note: u32) -> Option<&'static generated::user_regset> {
+    // SAFETY: The current task is valid; a regset view and its regsets are
+    // static arch data.
+    let view = unsafe { &*generated::task_user_regset_view(Task::current_raw()) };
+    // SAFETY: As above: `regsets` holds `n` regsets.
+    let sets = unsafe { core::slice::from_raw_parts(view.regsets, view.n as usize) };
+    sets.iter().find(|r| r.core_note_type == note)
 }
 
-/// Whether the calling thread has System V semaphore undo entries (only a
-/// thread itself can safely look).
+/// Bytes of user xsave state (NT_X86_XSTATE) a thread record carries on this
+/// CPU, 0 if none.
+pub(crate) fn xstate_size() -> usize {
+    regset(bindings::NT_X86_XSTATE).map_or(0, |r| (r.n * r.size) as usize)
+}
+
+/// `struct sem_undo_list`, private to ipc/sem.c (7.3: line 162): its layout.
+#[cfg(CONFIG_SYSVIPC)]
+#[repr(C)]
+struct SemUndoList {
+    refcnt: bindings::refcount_t,
+    lock: bindings::spinlock_t,
+    list_proc: bindings::list_head,
+}
+
+/// Whether the calling thread has System V semaphore undo entries.
+///
+/// Every thread has an undo list (glibc's clone passes CLONE_SYSVSEM, which
+/// makes one): undo state exists only when `list_proc` holds entries. Only a
+/// thread itself may look: its list lives until its own exit_sem(), and
+/// another task's could be freed under the look.
 pub(crate) fn current_has_sem_undo() -> bool {
-    // SAFETY: No preconditions.
-    unsafe { ffi::cr_current_sem_undo() }
+    #[cfg(CONFIG_SYSVIPC)]
+    {
+        // SAFETY: The calling thread's own list, which only its exit frees.
+        let ul = unsafe { (*Task::current_raw()).sysvsem.undo_list }.cast::<SemUndoList>();
+        if ul.is_null() {
+            return false;
+        }
+        // SAFETY: As above; `list_proc` changes under `lock`, taken here.
+        unsafe {
+            bindings::spin_lock(addr_of_mut!((*ul).lock));
+            let head = addr_of!((*ul).list_proc);
+            let any = !core::ptr::eq((*head).next, head);
+            bindings::spin_unlock(addr_of_mut!((*ul).lock));
+            any
+        }
+    }
+    #[cfg(not(CONFIG_SYSVIPC))]
+    false
 }
 
 /// Saves the calling thread's registers, FPU/vector state and signal settings
 /// into `th` and `xstate` (exactly [`xstate_size`] bytes). Only the thread
 /// itself may read these: it runs them from its own task_work, stopped.
+///
+/// The registers and FPU state are the regsets a core dump writes. The thread
+/// is stopped at its return to user space (inside get_signal, before any
+/// syscall restart fix-up), so the state is consistent and the live FPU
+/// registers are saved.
 pub(crate) fn capture_current(th: &mut CrThread, xstate: &mut [u8]) -> Result {
     let size = u32::try_from(xstate.len()).map_err(|_| EINVAL)?;
-    // SAFETY: `th.regs` is a valid `struct cr_regs`; `xstate` is writable for
-    // `size` bytes.
-    errno(unsafe { ffi::cr_capture_regs(&mut th.regs, xstate.as_mut_ptr().cast(), size) })?;
-    th.xstate_size = size;
     let t = Task::current_raw();
+    let prstatus = regset(bindings::NT_PRSTATUS).ok_or(EOPNOTSUPP)?;
+    let regs = core::mem::size_of::<CrRegs>() as u32;
+    // SAFETY: `th.regs` is writable for `regs` bytes, the regset's size.
+    errno(unsafe { generated::regset_get(t, prstatus, regs, addr_of_mut!(th.regs).cast()) })?;
+    let xsave = regset(bindings::NT_X86_XSTATE)
+        .filter(|r| r.n * r.size == size)
+        .ok_or(EOPNOTSUPP)?;
+    // SAFETY: `xstate` is writable for `size` bytes, the regset's size.
+    errno(unsafe { generated::regset_get(t, xsave, size, xstate.as_mut_ptr().cast()) })?;
+    th.xstate_size = size;
     // SAFETY: The calling thread's own fields: only it changes them, and it
     // is here.
     let c = unsafe { &*t };
