@@ -12,8 +12,8 @@
 //!
 //! A batch a worker has not started on when its turn to be written comes is
 //! hashed by the checkpoint itself, so a busy or slow-to-wake second CPU
-//! never makes the checkpoint wait (small processes: one batch, hashed
-//! inline). The pages are the frozen process's own, with a reference held on
+//! never makes the checkpoint wait; the first batch is never queued (a small
+//! process, one batch, is hashed inline with no queueing). The pages are the frozen process's own, with a reference held on
 //! each: they do not change while it is frozen, and the batch outlives every
 //! use. The module's own workqueue runs the workers: unloading drains it.
 
@@ -164,9 +164,11 @@ impl Pipeline {
             }),
             GFP_KERNEL_ACCOUNT,
         )?;
-        // Unqueued (no workqueue; or refused, which a new job never is), the
-        // batch is hashed here when its turn to be written comes.
-        if let Some(queue) = sys::workqueue() {
+        // Queued only when a batch is to be written before it (else nothing
+        // would overlap its hash: a process of one batch costs no queueing).
+        // Unqueued (the first batch, no workqueue, or refused, which a new job
+        // never is), it is hashed here when its turn to be written comes.
+        if let (Some(queue), Some(_)) = (sys::workqueue(), &self.pending) {
             let _ = queue.enqueue(job.clone());
         }
         match self.pending.replace(job) {
