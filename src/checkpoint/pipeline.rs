@@ -1,26 +1,29 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Pages hashed on another CPU while the batch before them is written.
+//! Pages taken and hashed on another CPU while the batch before them is
+//! written.
 //!
-//! Writing a batch of pages to the image (the copy into the file or pipe) and
-//! computing its records' check values (XXH64 over every byte) are the two
-//! costs of a checkpoint's page stream. A batch's check values are needed
-//! before its first byte is written (they are in the record headers), so the
-//! hash of batch `k + 1` runs on a worker (another CPU) while batch
-//! `k` is written: the checkpoint runs at the speed of the write alone when a
-//! second CPU is free, and no slower than hashing inline when none is.
+//! A checkpoint's page stream has three costs: taking the pages (GUP, under
+//! the target's mmap lock), computing their records' check values (XXH64 over
+//! every byte) and writing them (the copy into the file or pipe). A batch's
+//! check values are needed before its first byte is written (they are in the
+//! record headers), so batch `k + 1` is taken and hashed by a worker (another
+//! CPU) while batch `k` is written: the checkpoint runs at the speed of the
+//! write alone when a second CPU is free.
 //!
-//! A batch a worker has not started on when its turn to be written comes is
-//! hashed by the checkpoint itself, so a busy or slow-to-wake second CPU
-//! never makes the checkpoint wait; the first batch is never queued (a small
-//! process, one batch, is hashed inline with no queueing). The pages are the frozen process's own, with a reference held on
-//! each: they do not change while it is frozen, and the batch outlives every
-//! use. The module's own workqueue runs the workers: unloading drains it.
+//! Whoever claims a batch first prepares it: one no worker has started on
+//! when its turn to be written comes is prepared by the checkpoint itself, so
+//! a busy or slow-to-wake second CPU never makes the checkpoint wait longer
+//! than doing it inline would; the first batch is never queued (a small
+//! process, one batch, pays no queueing). The target is frozen: its pages do
+//! not change, and the references keep them. The module's own workqueue runs
+//! the workers, and unloading drains it.
 
 use core::ops::Range;
 
 use kernel::{
     new_mutex,
+    page::PAGE_SIZE,
     prelude::*,
     sync::{
         atomic::{AtomicFlag, Full},
@@ -32,96 +35,142 @@ use kernel::{
 use crate::{
     error::Failure,
     image::ImageWriter,
-    sys::{self, mm::PageBatch},
+    sys::{
+        self,
+        mm::{AddressSpace, PageBatch},
+    },
 };
 
 use super::{output_failure, write::BATCH};
 
 /// One PAGES record of a batch: pages `range`, the first at `addr`.
-pub(super) struct Span {
-    pub(super) addr: usize,
-    pub(super) range: Range<usize>,
-    /// Its check value, once hashed.
+struct Span {
+    addr: usize,
+    range: Range<usize>,
     check: u32,
 }
 
-impl Span {
-    pub(super) fn new(addr: usize, range: Range<usize>) -> Span {
-        Span {
-            addr,
-            range,
-            check: 0,
+/// What a batch asks for, and what preparing it found.
+struct Batch {
+    /// The target's memory (a reference of the batch's own); dropped once
+    /// the batch is prepared.
+    space: Option<AddressSpace>,
+    /// The candidate pages: `count` from `addr`, and whether only anonymous
+    /// ones are kept (a private file mapping keeps its copies made on write).
+    addr: usize,
+    count: usize,
+    anon_only: bool,
+    pages: PageBatch,
+    spans: KVec<Span>,
+    /// Why the batch could not be prepared.
+    failed: Option<Error>,
+}
+
+impl Batch {
+    /// Takes the pages that exist among the candidates, splits them into
+    /// records and hashes each.
+    fn prepare(&mut self) {
+        if let Some(space) = self.space.take() {
+            if let Err(e) = self.take_pages(&space) {
+                self.failed = Some(e);
+                return;
+            }
         }
+        for s in self.spans.iter_mut() {
+            s.check = ImageWriter::pages_check(s.addr, &self.pages, s.range.clone());
+        }
+    }
+
+    fn take_pages(&mut self, space: &AddressSpace) -> Result {
+        let (mut addr, mut left) = (self.addr, self.count);
+        while left > 0 {
+            let first = self.pages.len();
+            let got = space.read().get_pages(addr, left, &mut self.pages)?;
+            if got == 0 {
+                // No page here (or the zero page): nothing to save.
+                addr += PAGE_SIZE;
+                left -= 1;
+                continue;
+            }
+            // Runs of pages to keep, each one PAGES record.
+            let mut k = first;
+            let end = first + got;
+            while k < end {
+                if self.anon_only && !self.pages.is_anon(k) {
+                    k += 1;
+                    continue;
+                }
+                let mut e = k;
+                while e < end && (!self.anon_only || self.pages.is_anon(e)) {
+                    e += 1;
+                }
+                let span = Span {
+                    addr: addr + (k - first) * PAGE_SIZE,
+                    range: k..e,
+                    check: 0,
+                };
+                self.spans.push(span, GFP_KERNEL_ACCOUNT)?;
+                k = e;
+            }
+            addr += got * PAGE_SIZE;
+            left -= got;
+        }
+        Ok(())
     }
 }
 
-/// A batch and its records.
-struct Batch {
-    pages: PageBatch,
-    spans: KVec<Span>,
-}
-
-/// The hashing of one batch: by a worker, or by the pipeline itself if it
-/// needs the check values before a worker has started on them.
+/// The preparing of one batch: by a worker, or by the pipeline itself if it
+/// needs the batch before a worker has started on it.
 ///
 /// # Invariants
 ///
-/// Whoever sets `claimed` first hashes the batch (the other does not touch
-/// it). When a worker has, `hashed` is completed once it is done.
+/// Whoever sets `claimed` first prepares the batch (the other does not touch
+/// it). When a worker has, `prepared` is completed once it is done.
 #[pin_data]
-struct HashJob {
+struct BatchJob {
     #[pin]
-    work: Work<HashJob>,
+    work: Work<BatchJob>,
     claimed: AtomicFlag,
     #[pin]
-    hashed: Completion,
+    prepared: Completion,
     #[pin]
     batch: Mutex<Batch>,
 }
 
 impl_has_work! {
-    impl HasWork<Self> for HashJob { self.work }
+    impl HasWork<Self> for BatchJob { self.work }
 }
 
-impl WorkItem for HashJob {
-    type Pointer = Arc<HashJob>;
+impl WorkItem for BatchJob {
+    type Pointer = Arc<BatchJob>;
 
-    fn run(this: Arc<HashJob>) {
+    fn run(this: Arc<BatchJob>) {
         if this.claimed.xchg(true, Full) {
-            // The pipeline hashed it (the invariant).
+            // The pipeline prepared it (the invariant).
             return;
         }
-        this.hash();
-        this.hashed.complete_all();
+        this.batch.lock().prepare();
+        this.prepared.complete_all();
     }
 }
 
-impl HashJob {
-    /// Computes the check value of every span.
-    fn hash(&self) {
-        let mut b = self.batch.lock();
-        let Batch { pages, spans } = &mut *b;
-        for s in spans.iter_mut() {
-            s.check = ImageWriter::pages_check(s.addr, pages, s.range.clone());
-        }
-    }
-
-    /// Returns once the batch is hashed: by the caller if no worker has
+impl BatchJob {
+    /// Returns once the batch is prepared: by the caller if no worker has
     /// started on it, else by the worker.
-    fn wait_hashed(&self) {
+    fn wait_prepared(&self) {
         if self.claimed.xchg(true, Full) {
-            self.hashed.wait_for_completion();
+            self.prepared.wait_for_completion();
         } else {
-            self.hash();
+            self.batch.lock().prepare();
         }
     }
 }
 
-/// Batches on their way to the image, at most one being hashed.
+/// Batches on their way to the image, at most one being prepared ahead.
 pub(super) struct Pipeline {
-    /// The batch being hashed, to be written next.
-    pending: Option<Arc<HashJob>>,
-    /// An emptied batch, to take the next pages.
+    /// The batch being prepared, to be written next.
+    pending: Option<Arc<BatchJob>>,
+    /// An emptied page batch, to take the next pages.
     spare: Option<PageBatch>,
 }
 
@@ -133,41 +182,43 @@ impl Pipeline {
         }
     }
 
-    /// An empty batch with room for [`BATCH`] pages.
-    pub(super) fn batch(&mut self) -> Result<PageBatch> {
-        match self.spare.take() {
-            Some(b) => Ok(b),
-            None => PageBatch::with_capacity(BATCH),
-        }
-    }
-
-    /// Gives back a batch that took no pages.
-    pub(super) fn unused(&mut self, mut pages: PageBatch) {
-        pages.clear();
-        self.spare = Some(pages);
-    }
-
-    /// Has `pages` hashed for `spans`, its records, and writes the batch
-    /// handed over before this one.
+    /// Has the existing pages among the `count` (at most [`BATCH`]) candidate
+    /// pages at `addr` taken and hashed, and writes the batch asked for
+    /// before this one.
     pub(super) fn push(
         &mut self,
-        pages: PageBatch,
-        spans: KVec<Span>,
+        space: &AddressSpace,
+        addr: usize,
+        count: usize,
+        anon_only: bool,
         w: &mut ImageWriter<'_>,
     ) -> Result<(), Failure> {
+        let pages = match self.spare.take() {
+            Some(b) => b,
+            None => PageBatch::with_capacity(BATCH)?,
+        };
+        let batch = Batch {
+            space: Some(space.clone()),
+            addr,
+            count: count.min(BATCH),
+            anon_only,
+            pages,
+            spans: KVec::new(),
+            failed: None,
+        };
         let job = Arc::pin_init(
-            pin_init!(HashJob {
-                work <- new_work!("cr::checkpoint::HashJob"),
+            pin_init!(BatchJob {
+                work <- new_work!("cr::checkpoint::BatchJob"),
                 claimed: AtomicFlag::new(false),
-                hashed <- Completion::new(),
-                batch <- new_mutex!(Batch { pages, spans }),
+                prepared <- Completion::new(),
+                batch <- new_mutex!(batch),
             }),
             GFP_KERNEL_ACCOUNT,
         )?;
         // Queued only when a batch is to be written before it (else nothing
-        // would overlap its hash: a process of one batch costs no queueing).
-        // Unqueued (the first batch, no workqueue, or refused, which a new job
-        // never is), it is hashed here when its turn to be written comes.
+        // would overlap it). Unqueued (the first batch, no workqueue, or
+        // refused, which a new job never is), it is prepared here when its
+        // turn to be written comes.
         if let (Some(queue), Some(_)) = (sys::workqueue(), &self.pending) {
             let _ = queue.enqueue(job.clone());
         }
@@ -185,11 +236,14 @@ impl Pipeline {
         }
     }
 
-    /// Writes `job`'s records once they are hashed, and keeps its emptied
+    /// Writes `job`'s records once it is prepared, and keeps its emptied page
     /// batch for the next pages.
-    fn write(&mut self, job: &HashJob, w: &mut ImageWriter<'_>) -> Result<(), Failure> {
-        job.wait_hashed();
+    fn write(&mut self, job: &BatchJob, w: &mut ImageWriter<'_>) -> Result<(), Failure> {
+        job.wait_prepared();
         let mut b = job.batch.lock();
+        if let Some(e) = b.failed {
+            return Err(e.into());
+        }
         for s in b.spans.iter() {
             w.pages_record(s.addr, &b.pages, s.range.clone(), s.check)
                 .map_err(output_failure)?;
@@ -203,12 +257,16 @@ impl Pipeline {
 
 impl Drop for Pipeline {
     fn drop(&mut self) {
-        // A checkpoint that fails with a batch being hashed returns only once
-        // a worker is done with it (a worker that has not started never will).
+        // A checkpoint that fails with a batch ahead returns only once a
+        // worker is done with it; one no worker has started on never will be
+        // started (the claim), and its pages and memory reference go now.
         if let Some(job) = self.pending.take() {
             if job.claimed.xchg(true, Full) {
-                job.hashed.wait_for_completion();
+                job.prepared.wait_for_completion();
             }
+            let mut b = job.batch.lock();
+            b.space = None;
+            b.pages.clear();
         }
     }
 }

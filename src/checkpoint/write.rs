@@ -23,7 +23,7 @@ use crate::{
 use super::{
     collect::{Areas, Fds},
     output_failure,
-    pipeline::{Pipeline, Span},
+    pipeline::Pipeline,
     PATH_MAX,
 };
 
@@ -293,38 +293,10 @@ pub(super) fn write_run(
     w: &mut ImageWriter<'_>,
 ) -> Result<(), Failure> {
     while count > 0 {
-        let mut batch = pipe.batch()?;
-        let got = space.read().get_pages(addr, count.min(BATCH), &mut batch)?;
-        if got == 0 {
-            // No page here (or the zero page): nothing to save.
-            pipe.unused(batch);
-            addr += PAGE_SIZE;
-            count -= 1;
-            continue;
-        }
-        // Runs of pages to keep, each one PAGES record, written with no lock
-        // held (the references keep the pages).
-        let mut spans = KVec::new();
-        let mut k = 0usize;
-        while k < got {
-            if anon_only && !batch.is_anon(k) {
-                k += 1;
-                continue;
-            }
-            let mut e = k;
-            while e < got && (!anon_only || batch.is_anon(e)) {
-                e += 1;
-            }
-            spans.push(Span::new(addr + k * PAGE_SIZE, k..e), GFP_KERNEL_ACCOUNT)?;
-            k = e;
-        }
-        if spans.is_empty() {
-            pipe.unused(batch);
-        } else {
-            pipe.push(batch, spans, w)?;
-        }
-        addr += got * PAGE_SIZE;
-        count -= got;
+        let n = count.min(BATCH);
+        pipe.push(space, addr, n, anon_only, w)?;
+        addr += n * PAGE_SIZE;
+        count -= n;
     }
     Ok(())
 }

@@ -147,7 +147,9 @@ pub(crate) const CHUNK_PAGES: usize = 512;
 pub(crate) type ChunkBits = [usize; CHUNK_PAGES / usize::BITS as usize];
 
 /// A process's address space, held with `mmget` (its memory stays mapped
-/// while this lives, even if the process exits).
+/// while this lives, even if the process exits). A clone holds another
+/// reference.
+#[derive(Clone)]
 pub(crate) struct AddressSpace {
     mm: ARef<MmWithUser>,
 }
@@ -440,17 +442,19 @@ impl MmRead<'_> {
         (start < end).then_some((start, chunk_end))
     }
 
-    /// Takes references on up to `nr` pages from `addr` into `batch` (which
-    /// must be empty), stopping at the first page that does not exist. Never
-    /// faults in an absent anonymous page. Returns how many (0 for a hole).
+    /// Takes references on up to `nr` pages from `addr`, added to the end of
+    /// `batch` (which must have room for them), stopping at the first page
+    /// that does not exist. Never faults in an absent anonymous page. Returns
+    /// how many (0 for a hole).
     pub(crate) fn get_pages(&self, addr: usize, nr: usize, batch: &mut PageBatch) -> Result<usize> {
-        if !batch.pages.is_empty() || nr > batch.pages.capacity() {
+        let spare = batch.pages.spare_capacity_mut();
+        if nr > spare.len() {
             return Err(EINVAL);
         }
         // As a core dump reads them: FOLL_DUMP (an absent anonymous page or
         // the zero page fails instead of being faulted in), FOLL_FORCE
         // (PROT_NONE areas can be read).
-        // SAFETY: We hold the mmap read lock; `batch.pages` has room for `nr`
+        // SAFETY: We hold the mmap read lock; `spare` has room for `nr`
         // pointers; GUP stores the pages it took references on.
         let n = unsafe {
             bindings::get_user_pages_remote(
@@ -458,7 +462,7 @@ impl MmRead<'_> {
                 addr,
                 nr,
                 bindings::FOLL_DUMP | bindings::FOLL_FORCE,
-                batch.pages.as_mut_ptr(),
+                spare.as_mut_ptr().cast(),
                 core::ptr::null_mut(),
             )
         };
@@ -468,7 +472,7 @@ impl MmRead<'_> {
         if n < 0 {
             return Err(Error::from_errno(n as i32));
         }
-        // SAFETY: GUP initialized the first `n` elements.
+        // SAFETY: GUP initialized the `n` <= `nr` elements after the batch's.
         unsafe { batch.pages.inc_len(n as usize) };
         Ok(n as usize)
     }
