@@ -93,7 +93,7 @@ fresh-check:
 
 # Benchmarks (not tests): in the fast kernel, measured side by side in one guest.
 BENCH := $(TOP)/build/bench/cr_bench
-$(BENCH): $(TOP)/bench/cr_bench.c $(TOP)/include/uapi/linux/cr.h $(TOP)/include/uapi/linux/cr_image.h
+$(BENCH): $(TOP)/bench/cr_bench.c $(TOP)/bench/bench.h $(TOP)/include/uapi/linux/cr.h $(TOP)/include/uapi/linux/cr_image.h
 	@mkdir -p $(dir $@)
 	@gcc -O2 -Wall -Werror -static -pthread -I$(TOP)/include/uapi \
 		-isystem $$($(TOP)/scripts/kernel headers) -o $@ $<
@@ -118,7 +118,7 @@ bench:
 # (bench/criu_shim.c). Documentation/build-and-test.rst has the details.
 CRIU_BENCH := $(TOP)/build/bench/criu_bench
 CRIU_SHIM := $(TOP)/build/bench/criu_shim.so
-$(CRIU_BENCH): $(TOP)/bench/criu_bench.c
+$(CRIU_BENCH): $(TOP)/bench/criu_bench.c $(TOP)/bench/bench.h
 	@mkdir -p $(dir $@)
 	@gcc -O2 -Wall -Werror -static -pthread -o $@ $<
 $(CRIU_SHIM): $(TOP)/bench/criu_shim.c

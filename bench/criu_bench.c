@@ -52,6 +52,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 #define MiB (1UL << 20)
 #define WORK "/tmp/criu-bench"
 #define LOG WORK "/target.log"
@@ -132,32 +134,11 @@ static int target(unsigned long mib, unsigned long threads)
 
 /* ---- the bench --------------------------------------------------------- */
 
-static double now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 static void sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
 
 	nanosleep(&ts, NULL);
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, n, sizeof(*v), cmp);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* What failed, for the table: set once per case and system. */
