@@ -346,6 +346,66 @@ TEST_F(restore, damaged_image_refused)
 }
 
 /*
+ * Flips a bit in the page data of the image's first (@last: last) PAGES
+ * record, found by walking the records. Returns the record's offset.
+ */
+static long damage_pages(const char *img, int last)
+{
+	int fd = open(img, O_RDWR);
+	long off = 8, found = -1;
+	struct cr_record r;
+	unsigned char b;
+
+	if (fd < 0)
+		return -1;
+	while (pread(fd, &r, sizeof(r), off) == sizeof(r) && r.type != CR_REC_TRAILER) {
+		if (r.type == CR_REC_PAGES && (found < 0 || last))
+			found = off;
+		off += sizeof(r) + r.size;
+	}
+	/* Past the record's header and its head (address, count). */
+	off = found + sizeof(r) + 16 + 100;
+	if (found < 0 || pread(fd, &b, 1, off) != 1) {
+		close(fd);
+		return -1;
+	}
+	b ^= 0x10;
+	if (pwrite(fd, &b, 1, off) != 1)
+		found = -1;
+	close(fd);
+	return found;
+}
+
+/*
+ * A damaged page is found whether records follow it or not (the restore
+ * checks a record's pages on another CPU while it reads the next one), and
+ * the restore ends the same way: the damaged record named (by the kernel's
+ * check: crctl does not read page data), no process left.
+ */
+TEST_F(restore, damaged_pages_refused)
+{
+	ASSERT_EQ(0, sh("cp %s %s.orig", self->img, self->img));
+	for (int last = 0; last <= 1; last++) {
+		long at;
+
+		ASSERT_EQ(0, sh("cp %s.orig %s", self->img, self->img));
+		at = damage_pages(self->img, last);
+		ASSERT_LT(0, at);
+		EXPECT_NE(0, sh("crctl restore %s > /tmp/cr-restore.out 2>&1", self->img));
+		/* The damaged record is the one named (the kernel's check). */
+		EXPECT_EQ(0, sh("grep -q 'image is not valid at byte %ld: Bad message' /tmp/cr-restore.out",
+				at));
+		EXPECT_EQ(0, sh("grep -q 'half-restored process was ended' /tmp/cr-restore.out"));
+		/* No restored counter anywhere. */
+		EXPECT_NE(0, sh("pidof cr_target > /dev/null"));
+	}
+	/* The undamaged image restores. */
+	ASSERT_EQ(0, sh("cp %s.orig %s && rm %s.orig", self->img, self->img, self->img));
+	EXPECT_EQ(0, crctl_restore(_metadata, self, -1));
+	EXPECT_LT(0, self->restored);
+}
+
+/*
  * The kernel checks images itself (crctl's checks are a convenience): a
  * process that calls CR_IOC_RESTORE with damaged, truncated or oversized
  * metadata gets an errno and goes on unchanged.

@@ -16,6 +16,7 @@ use kernel::{
     uaccess::UserSliceReader,
 };
 
+mod ahead;
 mod checkpoint;
 mod class;
 mod device;

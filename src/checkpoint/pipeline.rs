@@ -11,34 +11,20 @@
 //! CPU) while batch `k` is written: the checkpoint runs at the speed of the
 //! write alone when a second CPU is free.
 //!
-//! Whoever claims a batch first prepares it: one no worker has started on
-//! when its turn to be written comes is prepared by the checkpoint itself, so
-//! a busy or slow-to-wake second CPU never makes the checkpoint wait longer
-//! than doing it inline would; the first batch is never queued (a small
-//! process, one batch, pays no queueing). The target is frozen: its pages do
-//! not change, and the references keep them. The module's own workqueue runs
-//! the workers, and unloading drains it.
+//! A batch no worker has started on when its turn to be written comes is
+//! prepared by the checkpoint itself (`crate::ahead`); the first batch is
+//! never handed over (a small process, one batch, pays no queueing). The
+//! target is frozen: its pages do not change, and the references keep them.
 
 use core::ops::Range;
 
-use kernel::{
-    new_mutex,
-    page::PAGE_SIZE,
-    prelude::*,
-    sync::{
-        atomic::{AtomicFlag, Full},
-        Arc, Completion, Mutex,
-    },
-    workqueue::{impl_has_work, new_work, Work, WorkItem},
-};
+use kernel::{page::PAGE_SIZE, prelude::*, sync::Arc};
 
 use crate::{
+    ahead::{Ahead, Prepare},
     error::Failure,
     image::ImageWriter,
-    sys::{
-        self,
-        mm::{AddressSpace, PageBatch},
-    },
+    sys::mm::{AddressSpace, PageBatch},
 };
 
 use super::{output_failure, write::BATCH};
@@ -67,20 +53,6 @@ struct Batch {
 }
 
 impl Batch {
-    /// Takes the pages that exist among the candidates, splits them into
-    /// records and hashes each.
-    fn prepare(&mut self) {
-        if let Some(space) = self.space.take() {
-            if let Err(e) = self.take_pages(&space) {
-                self.failed = Some(e);
-                return;
-            }
-        }
-        for s in self.spans.iter_mut() {
-            s.check = ImageWriter::pages_check(s.addr, &self.pages, s.range.clone());
-        }
-    }
-
     fn take_pages(&mut self, space: &AddressSpace) -> Result {
         let (mut addr, mut left) = (self.addr, self.count);
         while left > 0 {
@@ -119,49 +91,18 @@ impl Batch {
     }
 }
 
-/// The preparing of one batch: by a worker, or by the pipeline itself if it
-/// needs the batch before a worker has started on it.
-///
-/// # Invariants
-///
-/// Whoever sets `claimed` first prepares the batch (the other does not touch
-/// it). When a worker has, `prepared` is completed once it is done.
-#[pin_data]
-struct BatchJob {
-    #[pin]
-    work: Work<BatchJob>,
-    claimed: AtomicFlag,
-    #[pin]
-    prepared: Completion,
-    #[pin]
-    batch: Mutex<Batch>,
-}
-
-impl_has_work! {
-    impl HasWork<Self> for BatchJob { self.work }
-}
-
-impl WorkItem for BatchJob {
-    type Pointer = Arc<BatchJob>;
-
-    fn run(this: Arc<BatchJob>) {
-        if this.claimed.xchg(true, Full) {
-            // The pipeline prepared it (the invariant).
-            return;
+impl Prepare for Batch {
+    /// Takes the pages that exist among the candidates, splits them into
+    /// records and hashes each.
+    fn prepare(&mut self) {
+        if let Some(space) = self.space.take() {
+            if let Err(e) = self.take_pages(&space) {
+                self.failed = Some(e);
+                return;
+            }
         }
-        this.batch.lock().prepare();
-        this.prepared.complete_all();
-    }
-}
-
-impl BatchJob {
-    /// Returns once the batch is prepared: by the caller if no worker has
-    /// started on it, else by the worker.
-    fn wait_prepared(&self) {
-        if self.claimed.xchg(true, Full) {
-            self.prepared.wait_for_completion();
-        } else {
-            self.batch.lock().prepare();
+        for s in self.spans.iter_mut() {
+            s.check = ImageWriter::pages_check(s.addr, &self.pages, s.range.clone());
         }
     }
 }
@@ -169,7 +110,7 @@ impl BatchJob {
 /// Batches on their way to the image, at most one being prepared ahead.
 pub(super) struct Pipeline {
     /// The batch being prepared, to be written next.
-    pending: Option<Arc<BatchJob>>,
+    pending: Option<Arc<Ahead<Batch>>>,
     /// An emptied page batch, to take the next pages.
     spare: Option<PageBatch>,
 }
@@ -206,22 +147,10 @@ impl Pipeline {
             spans: KVec::new(),
             failed: None,
         };
-        let job = Arc::pin_init(
-            pin_init!(BatchJob {
-                work <- new_work!("cr::checkpoint::BatchJob"),
-                claimed: AtomicFlag::new(false),
-                prepared <- Completion::new(),
-                batch <- new_mutex!(batch),
-            }),
-            GFP_KERNEL_ACCOUNT,
-        )?;
-        // Queued only when a batch is to be written before it (else nothing
-        // would overlap it). Unqueued (the first batch, no workqueue, or
-        // refused, which a new job never is), it is prepared here when its
+        // Started at once only when a batch is to be written before it (else
+        // nothing would overlap it): the first batch is prepared when its
         // turn to be written comes.
-        if let (Some(queue), Some(_)) = (sys::workqueue(), &self.pending) {
-            let _ = queue.enqueue(job.clone());
-        }
+        let job = Ahead::start(batch, self.pending.is_some())?;
         match self.pending.replace(job) {
             Some(before) => self.write(&before, w),
             None => Ok(()),
@@ -238,9 +167,8 @@ impl Pipeline {
 
     /// Writes `job`'s records once it is prepared, and keeps its emptied page
     /// batch for the next pages.
-    fn write(&mut self, job: &BatchJob, w: &mut ImageWriter<'_>) -> Result<(), Failure> {
-        job.wait_prepared();
-        let mut b = job.batch.lock();
+    fn write(&mut self, job: &Ahead<Batch>, w: &mut ImageWriter<'_>) -> Result<(), Failure> {
+        let mut b = job.get();
         if let Some(e) = b.failed {
             return Err(e.into());
         }
@@ -261,10 +189,7 @@ impl Drop for Pipeline {
         // worker is done with it; one no worker has started on never will be
         // started (the claim), and its pages and memory reference go now.
         if let Some(job) = self.pending.take() {
-            if job.claimed.xchg(true, Full) {
-                job.prepared.wait_for_completion();
-            }
-            let mut b = job.batch.lock();
+            let mut b = job.abandon();
             b.space = None;
             b.pages.clear();
         }

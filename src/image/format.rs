@@ -586,15 +586,23 @@ impl Checker {
     /// The current record's check value matched (`ok`) or not.
     pub fn sealed(&mut self, ok: bool) -> Checked {
         if !ok {
-            return fail(
-                Fault::Damaged,
-                self.current_at,
-                "a record's check value does not match its bytes",
-                u64::from(self.current),
-            );
+            return Err(Checker::damaged(self.current_at, self.current));
         }
         self.records += 1;
         Ok(())
+    }
+
+    /// The record at `at` (of type `ty`) does not match its check value:
+    /// what [`Checker::sealed`] says, also for a record checked after the
+    /// ones that follow it were read (a restore checks page data on another
+    /// CPU).
+    pub fn damaged(at: u64, ty: u32) -> FormatError {
+        FormatError {
+            fault: Fault::Damaged,
+            at,
+            what: "a record's check value does not match its bytes",
+            value: u64::from(ty),
+        }
     }
 
     /// Parses and checks the payload of the record [`Checker::record`] just

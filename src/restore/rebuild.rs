@@ -4,9 +4,10 @@
 //! image's areas mapped and settled, the pages streamed in, then the mm
 //! fields, signal state and the leader's own settings.
 
-use kernel::{page::PAGE_SIZE, prelude::*};
+use kernel::{page::PAGE_SIZE, prelude::*, sync::Arc};
 
 use crate::{
+    ahead::{Ahead, Prepare},
     error::{Failure, OrFail, Reason},
     image::format::Checker,
     sys::{
@@ -19,7 +20,8 @@ use crate::{
 
 use super::plan::{image_failure, Plan, MADVISED, MAPPED};
 
-/// Bytes of page data read into the new mappings at a time.
+/// Bytes of page data read into the new mappings at a time, in a record
+/// longer than [`AHEAD_PAGES`].
 const CHUNK: usize = 64 * 1024;
 
 /// An area as the restore mapped it: what decides whether the next one
@@ -202,15 +204,83 @@ pub(super) fn queue_pending(queue: &KVVec<CrSiginfo>, set: u64) -> Result<(), Fa
     Ok(())
 }
 
+/// Records of at most this many pages (every one a checkpoint writes) are
+/// read whole and checked on another CPU while the next is read.
+const AHEAD_PAGES: usize = sys::mm::CHUNK_PAGES;
+
+/// A PAGES record read into the new mappings, and the check value its bytes
+/// must give.
+struct RecordCheck {
+    /// Its pages (released once hashed).
+    pages: sys::mm::PageBatch,
+    /// The hash of its header and head.
+    hash: sys::Hash,
+    at: u64,
+    check: u32,
+    /// The result.
+    ok: bool,
+}
+
+impl Prepare for RecordCheck {
+    fn prepare(&mut self) {
+        for i in 0..self.pages.len() {
+            self.hash.update_page(&self.pages, i);
+        }
+        self.ok = self.hash.check() == self.check;
+        self.pages.clear();
+    }
+}
+
+/// Records being checked: at most one, the last read.
+struct Checks {
+    pending: Option<Arc<Ahead<RecordCheck>>>,
+    /// An emptied batch, for the next record's pages.
+    spare: Option<sys::mm::PageBatch>,
+}
+
+impl Checks {
+    /// An empty batch with room for a record.
+    fn batch(&mut self) -> Result<sys::mm::PageBatch> {
+        match self.spare.take() {
+            Some(b) => Ok(b),
+            None => sys::mm::PageBatch::with_capacity(AHEAD_PAGES),
+        }
+    }
+
+    /// Waits for the pending record's check; fails if its bytes do not match.
+    fn settle(&mut self) -> Result<(), Failure> {
+        let Some(job) = self.pending.take() else {
+            return Ok(());
+        };
+        let mut r = job.get();
+        self.spare = Some(core::mem::replace(&mut r.pages, sys::mm::PageBatch::new()));
+        if r.ok {
+            Ok(())
+        } else {
+            Err(image_failure(Checker::damaged(r.at, CR_REC_PAGES)))
+        }
+    }
+}
+
 /// Streams the PAGES records into the new mappings, then checks the trailer.
+/// A damaged record is reported before anything found after it (a read
+/// error, the trailer's counts), as if it had been checked at once.
 #[inline(never)]
 fn read_pages(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
+    let mut checks = Checks {
+        pending: None,
+        spare: None,
+    };
+    let streamed = stream_pages(plan, input, &mut checks);
+    checks.settle().and(streamed)
+}
+
+fn stream_pages(plan: &mut Plan, input: &InFile, checks: &mut Checks) -> Result<(), Failure> {
     /// The range a huge page maps.
     const HUGE: usize = 2 << 20;
     let thp_allowed = plan.process.flags & uapi::CR_PROCESS_THP_DISABLE == 0;
     // Whether THP is allowed now (`rebuild` paused it).
     let mut huge = false;
-    let mut batch = sys::mm::PageBatch::with_capacity(CHUNK / PAGE_SIZE)?;
     let mut rec = plan.next;
     let mut at = plan.next_at;
     let mut pos = at + 16;
@@ -261,46 +331,81 @@ fn read_pages(plan: &mut Plan, input: &InFile) -> Result<(), Failure> {
             .map_err(image_failure)?;
         // Pages written where the process may not write are marked dirty.
         let read_only = area.is_some_and(|a| a.vma.prot & mman::PROT_WRITE == 0);
-        let mut left = (rec.size - 16) as usize;
-        let mut addr = run.addr as usize;
-        while left > 0 {
-            // Entering a 2 MiB range: a huge page may hold it if the image has
-            // all of it (this run covers it whole, inside one area) and the
-            // image's process did not turn THP off.
-            if addr % HUGE == 0 {
-                let whole = addr as u64 + HUGE as u64 <= end && thp_allowed;
-                if whole != huge {
-                    caller::set_thp_paused(!whole);
-                    huge = whole;
-                }
+        // The data lands in the new mapping's own pages (faulted in, as the
+        // process's first touch would) and is checked there: nothing runs in
+        // this memory before the whole image has been checked.
+        let fault = |e: Error| {
+            // A fault fails while the process is being killed.
+            if caller::dying() {
+                Failure::new(EINTR, Reason::Interrupted)
+            } else {
+                Failure::at(e, Reason::None, at)
             }
-            // Chunks end at CHUNK boundaries, so every 2 MiB boundary starts one.
-            // The data lands in the new mapping's own pages (faulted in, as
-            // the process's first touch would) and is checked there: nothing
-            // runs in this memory before the whole image has been checked.
-            let n = left.min(CHUNK - addr % CHUNK);
-            batch.get_own(addr, n / PAGE_SIZE).map_err(|e| {
-                // A fault fails while the process is being killed.
-                if caller::dying() {
-                    Failure::new(EINTR, Reason::Interrupted)
-                } else {
-                    Failure::at(e, Reason::None, at)
-                }
-            })?;
+        };
+        let count = run.count as usize;
+        if count <= AHEAD_PAGES {
+            // The whole record at once, hashed on another CPU while the next
+            // one is read. A huge page may hold it if it is a whole 2 MiB
+            // range (and the image's process did not turn THP off).
+            let addr = run.addr as usize;
+            let whole = thp_allowed && addr % HUGE == 0 && count * PAGE_SIZE == HUGE;
+            if whole != huge {
+                caller::set_thp_paused(!whole);
+                huge = whole;
+            }
+            let mut batch = checks.batch()?;
+            batch.get_own(addr, count).map_err(fault)?;
             read_into(&batch, at)?;
-            for i in 0..batch.len() {
-                h.update_page(&batch, i);
-            }
             if read_only {
                 batch.mark_dirty();
             }
-            batch.clear();
-            addr += n;
-            left -= n;
+            let check = RecordCheck {
+                pages: batch,
+                hash: h,
+                at,
+                check: rec.check,
+                ok: false,
+            };
+            let job = Ahead::start(check, true)?;
+            checks.settle()?;
+            checks.pending = Some(job);
+            // Counted now, checked by `checks`.
+            plan.checker.sealed(true).map_err(image_failure)?;
+        } else {
+            // A longer record (no checkpoint writes one): a chunk at a time.
+            let mut batch = checks.batch()?;
+            let mut left = count * PAGE_SIZE;
+            let mut addr = run.addr as usize;
+            while left > 0 {
+                // Entering a 2 MiB range: a huge page may hold it if the
+                // record covers it whole.
+                if addr % HUGE == 0 {
+                    let whole = addr as u64 + HUGE as u64 <= end && thp_allowed;
+                    if whole != huge {
+                        caller::set_thp_paused(!whole);
+                        huge = whole;
+                    }
+                }
+                // Chunks end at CHUNK boundaries, so every 2 MiB boundary
+                // starts one.
+                let n = left.min(CHUNK - addr % CHUNK);
+                batch.get_own(addr, n / PAGE_SIZE).map_err(fault)?;
+                read_into(&batch, at)?;
+                for i in 0..batch.len() {
+                    h.update_page(&batch, i);
+                }
+                if read_only {
+                    batch.mark_dirty();
+                }
+                batch.clear();
+                addr += n;
+                left -= n;
+            }
+            checks.spare = Some(batch);
+            plan.checker
+                .sealed(h.check() == rec.check)
+                .map_err(image_failure)?;
         }
-        plan.checker
-            .sealed(h.check() == rec.check)
-            .map_err(image_failure)?;
         plan.chain.update(&rec.check.to_le_bytes());
         pos += rec.size;
 
