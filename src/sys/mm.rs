@@ -565,13 +565,13 @@ impl PageBatch {
         if self.pages.is_empty() {
             return;
         }
+        // At most a chunk of pages: `nr` fits an int.
         let nr = self.pages.len() as c_int;
         let arg = bindings::release_pages_arg {
             pages: self.pages.as_mut_ptr(),
         };
         // SAFETY: By the invariant the batch owns a reference on each of its
-        // `nr` pages (at most a chunk: `nr` fits an int); they are forgotten
-        // just below.
+        // `nr` pages; the pointers are forgotten just below.
         unsafe { bindings::release_pages(arg, nr) };
         self.pages.clear();
     }
