@@ -26,7 +26,28 @@ pub(super) struct Areas {
     pub(super) paths: KVVec<u8>,
 }
 
+/// Items of `items` with their paths, stored back to back in `paths`
+/// (`len` bytes each).
+fn with_paths<'a, T>(
+    items: &'a [T],
+    paths: &'a [u8],
+    len: impl Fn(&T) -> u32 + 'a,
+) -> impl Iterator<Item = (&'a T, &'a [u8])> + 'a {
+    let mut off = 0usize;
+    items.iter().map(move |item| {
+        let n = len(item) as usize;
+        let p = &paths[off..off + n];
+        off += n;
+        (item, p)
+    })
+}
+
 impl Areas {
+    /// Each area with its path.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&CrVma, &[u8])> {
+        with_paths(&self.vmas, &self.paths, |v| v.path_len)
+    }
+
     /// Reads every VMA. Refuses shared anonymous memory, files with no name
     /// and device mappings, whose contents an image cannot hold yet.
     /// With `judge` false (a partial image), a mapped file with no name is
@@ -89,6 +110,11 @@ pub(super) struct Fds {
 }
 
 impl Fds {
+    /// Each fd with its path.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&CrFd, &[u8])> {
+        with_paths(&self.fds, &self.paths, |f| f.path_len)
+    }
+
     /// Reads every fd. `exact` (only while the process is frozen) also finds
     /// the pipes another process holds. Refuses a lock or lease on any fd's
     /// file, and any fd from 3 up that a restore would refuse (fds 0-2 a
@@ -118,10 +144,7 @@ impl Fds {
             fds.fds.push(f, GFP_KERNEL_ACCOUNT)?;
             fd = f.fd as u32 + 1;
         }
-        let mut off = 0usize;
-        for f in fds.fds.iter() {
-            let p = &fds.paths[off..off + f.path_len as usize];
-            off += f.path_len as usize;
+        for (f, p) in fds.iter() {
             if f.fd < rules::INHERITABLE_FDS || !judge {
                 continue;
             }

@@ -58,18 +58,14 @@ pub(super) fn write_image(
         hostname,
         __pad: [0; 6],
     };
-    w.begin(uapi::CR_REC_HEADER)
-        .and_then(|w| w.put(&header))
-        .and_then(|w| w.finish())
+    w.record(uapi::CR_REC_HEADER, &header, &[])
         .map_err(output_failure)?;
 
     let threads = frozen.stops.iter().filter(|s| s.saved.lock().valid).count();
     let mut info = process.info();
     info.nr_threads = threads as u32;
     info.flags |= space.read().process_flags();
-    w.begin(uapi::CR_REC_PROCESS)
-        .and_then(|w| w.put(&info))
-        .and_then(|w| w.finish())
+    w.record(uapi::CR_REC_PROCESS, &info, &[])
         .map_err(output_failure)?;
 
     // The address space: its fields and areas are read under its mmap lock,
@@ -98,22 +94,13 @@ pub(super) fn write_image(
         .and_then(|w| w.put_bytes(&exe))
         .and_then(|w| w.finish())
         .map_err(output_failure)?;
-    let mut off = 0usize;
-    for v in areas.vmas.iter() {
-        let p = &areas.paths[off..off + v.path_len as usize];
-        off += v.path_len as usize;
-        w.begin(uapi::CR_REC_VMA)
-            .and_then(|w| w.put(v))
-            .and_then(|w| w.put_bytes(p))
-            .and_then(|w| w.finish())
-            .map_err(output_failure)?;
+    for (v, p) in areas.iter() {
+        w.record(uapi::CR_REC_VMA, v, p).map_err(output_failure)?;
     }
 
     let mut sighand = sys::zeroed_box::<CrSighand>()?;
     process.sighand(&mut sighand).or_fail(Reason::NoProcess)?;
-    w.begin(uapi::CR_REC_SIGHAND)
-        .and_then(|w| w.put(&*sighand))
-        .and_then(|w| w.finish())
+    w.record(uapi::CR_REC_SIGHAND, &*sighand, &[])
         .map_err(output_failure)?;
     drop(sighand);
     let (set, queued) = process.shared_pending().or_fail(Reason::NoProcess)?;
@@ -135,29 +122,18 @@ pub(super) fn write_image(
     let mut paths = KVec::new();
     paths.resize(2 * PATH_MAX, 0u8, GFP_KERNEL_ACCOUNT)?;
     let fs = process.fs(&mut paths).or_fail(Reason::NoProcess)?;
-    w.begin(uapi::CR_REC_FS)
-        .and_then(|w| w.put(&fs))
-        .and_then(|w| w.put_bytes(&paths[..(fs.cwd_len + fs.root_len) as usize]))
-        .and_then(|w| w.finish())
+    let fs_paths = &paths[..(fs.cwd_len + fs.root_len) as usize];
+    w.record(uapi::CR_REC_FS, &fs, fs_paths)
         .map_err(output_failure)?;
     drop(paths);
     let timers = process.itimers().or_fail(Reason::NoProcess)?;
-    w.begin(uapi::CR_REC_ITIMERS)
-        .and_then(|w| w.put(&timers))
-        .and_then(|w| w.finish())
+    w.record(uapi::CR_REC_ITIMERS, &timers, &[])
         .map_err(output_failure)?;
 
     // (dev, ino, fd) of each pipe, once.
     let mut pipes: KVVec<(u64, u64, u32)> = KVVec::new();
-    let mut off = 0usize;
-    for f in fds.fds.iter() {
-        let p = &fds.paths[off..off + f.path_len as usize];
-        off += f.path_len as usize;
-        w.begin(uapi::CR_REC_FD)
-            .and_then(|w| w.put(f))
-            .and_then(|w| w.put_bytes(p))
-            .and_then(|w| w.finish())
-            .map_err(output_failure)?;
+    for (f, p) in fds.iter() {
+        w.record(uapi::CR_REC_FD, f, p).map_err(output_failure)?;
         if f.r#type == uapi::CR_FD_PIPE && !pipes.iter().any(|q| q.0 == f.dev && q.1 == f.ino) {
             pipes.push((f.dev, f.ino, f.fd as u32), GFP_KERNEL_ACCOUNT)?;
         }
@@ -178,10 +154,7 @@ pub(super) fn write_image(
             bytes: data.len() as u32,
             capacity,
         };
-        w.begin(uapi::CR_REC_PIPE)
-            .and_then(|w| w.put(&rec))
-            .and_then(|w| w.put_bytes(&data))
-            .and_then(|w| w.finish())
+        w.record(uapi::CR_REC_PIPE, &rec, &data)
             .map_err(output_failure)?;
     }
 

@@ -109,6 +109,11 @@ impl<'a> ImageWriter<'a> {
         Ok(self)
     }
 
+    /// A whole record of type `ty`: `v`, then `tail` (may be empty).
+    pub(crate) fn record<T: Pod>(&mut self, ty: u32, v: &T, tail: &[u8]) -> Written {
+        self.begin(ty)?.put(v)?.put_bytes(tail)?.finish()
+    }
+
     /// Appends a struct to the record's payload.
     pub(crate) fn put<T: Pod>(&mut self, v: &T) -> Written<&mut Self> {
         self.put_bytes(uapi::as_bytes(v))
