@@ -195,6 +195,27 @@ static inline const char *rt_path(const char *name)
 	return path;
 }
 
+/*
+ * A private anonymous area of @len bytes starting on a 2 MiB boundary, an
+ * area of its own (the parts mapped around it to align it are made
+ * read-only, so they never merge with it).
+ */
+static inline char *rt_aligned_area(unsigned long len)
+{
+	const unsigned long huge = 2UL << 20;
+	char *m = mmap(NULL, len + 2 * huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	char *a;
+
+	if (m == MAP_FAILED)
+		rt_die("mmap");
+	a = (char *)(((unsigned long)m + huge - 1) & ~(huge - 1));
+	if (mprotect(m, a - m, PROT_READ) ||
+	    mprotect(a + len, m + len + 2 * huge - (a + len), PROT_READ))
+		rt_die("mprotect");
+	return a;
+}
+
 /* The smaps Rss and AnonHugePages (kB) of the area at @addr (-1: not found). */
 static inline void rt_area_usage(unsigned long addr, long *rss, long *huge)
 {

@@ -14,19 +14,13 @@
 int main(void)
 {
 	const unsigned long len = 16 * MiB;
-	char *m, *a;
+	char *a;
 	long rss, huge;
 
 	if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0))
 		rt_die("PR_SET_THP_DISABLE");
 	/* Mapped with THP off, so khugepaged is never told of it. */
-	m = mmap(NULL, len + 4 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
-		rt_die("mmap");
-	a = (char *)(((unsigned long)m + 2 * MiB - 1) & ~(2 * MiB - 1));
-	/* Its own area: the parts around it get other protections. */
-	if (mprotect(m, a - m, PROT_READ) || mprotect(a + len, m + len + 4 * MiB - (a + len), PROT_READ))
-		rt_die("mprotect");
+	a = rt_aligned_area(len);
 	for (unsigned long i = 0; i < 64; i++)
 		a[i * (len / 64)] = (char)(i + 1);
 	if (prctl(PR_SET_THP_DISABLE, 0, 0, 0, 0))

@@ -13,16 +13,10 @@
 int main(void)
 {
 	const unsigned long len = 8 * MiB;
-	char *m, *a;
+	char *a;
 	long rss, huge, at;
 
-	m = mmap(NULL, len + 4 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
-		rt_die("mmap");
-	a = (char *)(((unsigned long)m + 2 * MiB - 1) & ~(2 * MiB - 1));
-	/* Its own area: the parts around it get other protections. */
-	if (mprotect(m, a - m, PROT_READ) || mprotect(a + len, m + len + 4 * MiB - (a + len), PROT_READ))
-		rt_die("mprotect");
+	a = rt_aligned_area(len);
 	rt_fill(a, len, 7);
 	rt_ready_wait();
 
