@@ -20,10 +20,6 @@ use crate::{
 
 use super::plan::{image_failure, Plan, MADVISED, MAPPED};
 
-/// Bytes of page data read into the new mappings at a time, in a record
-/// longer than [`AHEAD_PAGES`].
-const CHUNK: usize = 64 * 1024;
-
 /// An area as the restore mapped it: what decides whether the next one
 /// would merge with it.
 #[derive(Clone, Copy)]
@@ -204,10 +200,6 @@ pub(super) fn queue_pending(queue: &KVVec<CrSiginfo>, set: u64) -> Result<(), Fa
     Ok(())
 }
 
-/// Records of at most this many pages (every one a checkpoint writes) are
-/// read whole and checked on another CPU while the next is read.
-const AHEAD_PAGES: usize = sys::mm::CHUNK_PAGES;
-
 /// A PAGES record read into the new mappings, and the check value its bytes
 /// must give.
 struct RecordCheck {
@@ -243,7 +235,7 @@ impl Checks {
     fn batch(&mut self) -> Result<sys::mm::PageBatch> {
         match self.spare.take() {
             Some(b) => Ok(b),
-            None => sys::mm::PageBatch::with_capacity(AHEAD_PAGES),
+            None => sys::mm::PageBatch::with_capacity(sys::mm::CHUNK_PAGES),
         }
     }
 
@@ -342,69 +334,55 @@ fn stream_pages(plan: &mut Plan, input: &InFile, checks: &mut Checks) -> Result<
                 Failure::at(e, Reason::None, at)
             }
         };
-        let count = run.count as usize;
-        if count <= AHEAD_PAGES {
-            // The whole record at once, hashed on another CPU while the next
-            // one is read. A huge page may hold it if it is a whole 2 MiB
-            // range (and the image's process did not turn THP off).
-            let addr = run.addr as usize;
-            let whole = thp_allowed && addr % HUGE == 0 && count * PAGE_SIZE == HUGE;
+        // A piece at a time, each up to the next 2 MiB boundary (a huge page
+        // may hold a piece that is a whole 2 MiB range, unless the image's
+        // process turned THP off). A record of one piece (every one a
+        // checkpoint writes) is hashed on another CPU while the next record
+        // is read; a longer one is hashed here, piece by piece.
+        let (start, end) = (run.addr as usize, end as usize);
+        let mut addr = start;
+        let mut batch = checks.batch()?;
+        loop {
+            let piece_end = end.min((addr / HUGE + 1) * HUGE);
+            let whole = thp_allowed && piece_end - addr == HUGE;
             if whole != huge {
                 caller::set_thp_paused(!whole);
                 huge = whole;
             }
-            let mut batch = checks.batch()?;
-            batch.get_own(addr, count).map_err(fault)?;
+            batch
+                .get_own(addr, (piece_end - addr) / PAGE_SIZE)
+                .map_err(fault)?;
             read_into(&batch, at)?;
             if read_only {
                 batch.mark_dirty();
             }
-            let check = RecordCheck {
-                pages: batch,
-                hash: h,
-                at,
-                check: rec.check,
-                ok: false,
-            };
-            let job = Ahead::start(check, true)?;
-            checks.settle()?;
-            checks.pending = Some(job);
-            // Counted now, checked by `checks`.
-            plan.checker.sealed(true).map_err(image_failure)?;
-        } else {
-            // A longer record (no checkpoint writes one): a chunk at a time.
-            let mut batch = checks.batch()?;
-            let mut left = count * PAGE_SIZE;
-            let mut addr = run.addr as usize;
-            while left > 0 {
-                // Entering a 2 MiB range: a huge page may hold it if the
-                // record covers it whole.
-                if addr % HUGE == 0 {
-                    let whole = addr as u64 + HUGE as u64 <= end && thp_allowed;
-                    if whole != huge {
-                        caller::set_thp_paused(!whole);
-                        huge = whole;
-                    }
-                }
-                // Chunks end at CHUNK boundaries, so every 2 MiB boundary
-                // starts one.
-                let n = left.min(CHUNK - addr % CHUNK);
-                batch.get_own(addr, n / PAGE_SIZE).map_err(fault)?;
-                read_into(&batch, at)?;
-                for i in 0..batch.len() {
-                    h.update_page(&batch, i);
-                }
-                if read_only {
-                    batch.mark_dirty();
-                }
-                batch.clear();
-                addr += n;
-                left -= n;
+            if addr == start && piece_end == end {
+                let check = RecordCheck {
+                    pages: batch,
+                    hash: h,
+                    at,
+                    check: rec.check,
+                    ok: false,
+                };
+                let job = Ahead::start(check, true)?;
+                checks.settle()?;
+                checks.pending = Some(job);
+                // Counted now, checked by `checks`.
+                plan.checker.sealed(true).map_err(image_failure)?;
+                break;
             }
-            checks.spare = Some(batch);
-            plan.checker
-                .sealed(h.check() == rec.check)
-                .map_err(image_failure)?;
+            for i in 0..batch.len() {
+                h.update_page(&batch, i);
+            }
+            batch.clear();
+            addr = piece_end;
+            if addr == end {
+                checks.spare = Some(batch);
+                plan.checker
+                    .sealed(h.check() == rec.check)
+                    .map_err(image_failure)?;
+                break;
+            }
         }
         plan.chain.update(&rec.check.to_le_bytes());
         pos += rec.size;
