@@ -60,8 +60,9 @@ void cr_mmap_write_unlock(struct mm_struct *mm)
  * hold pages, without allocating or faulting anything: a chunk is at most the
  * range of one PMD. Returns the chunk's start, sets *@chunk_end, and sets bit i
  * of @bits when page (start + i * PAGE_SIZE) has a non-empty page table entry
- * (present, swapped, migrating, or a huge mapping). Returns @end when no page
- * tables cover the rest of the range.
+ * (present, swapped, migrating, or a huge mapping); *@huge tells whether the
+ * chunk is one huge mapping (a PMD or PUD leaf) rather than a PTE table.
+ * Returns @end when no page tables cover the rest of the range.
  *
  * Empty upper levels are skipped whole, so a reserved but untouched range
  * costs one read per empty PUD or PMD entry, not per page.
@@ -71,7 +72,7 @@ void cr_mmap_write_unlock(struct mm_struct *mm)
  * The result is a hint: the pages themselves are taken with GUP, which locks.
  */
 unsigned long cr_pt_next(struct mm_struct *mm, unsigned long addr, unsigned long end,
-			 unsigned long *chunk_end, unsigned long *bits)
+			 unsigned long *chunk_end, unsigned long *bits, bool *huge)
 {
 	while (addr < end) {
 		unsigned long next, pud_end, a, flags;
@@ -105,12 +106,13 @@ unsigned long cr_pt_next(struct mm_struct *mm, unsigned long addr, unsigned long
 			bitmap_zero(bits, PTRS_PER_PTE);
 			bitmap_set(bits, 0, (next - addr) >> PAGE_SHIFT);
 			*chunk_end = next;
+			*huge = true;
 			return addr;
 		}
 		/* The PMD entries of this PUD, in place: an empty one costs one read. */
 		pmdp = pmd_offset_lockless(pudp, pud, addr);
 		for (; addr < pud_end; addr = next, pmdp++) {
-			bool any = false;
+			bool any = false, leaf = false;
 			pmd_t pmd;
 
 			next = pmd_addr_end(addr, pud_end);
@@ -124,6 +126,7 @@ unsigned long cr_pt_next(struct mm_struct *mm, unsigned long addr, unsigned long
 			} else if (!pmd_present(pmd) || pmd_leaf(pmd)) {
 				bitmap_set(bits, 0, (next - addr) >> PAGE_SHIFT);
 				any = true;
+				leaf = pmd_leaf(pmd);
 			} else {
 				pte_t *ptep = pte_offset_kernel(&pmd, addr);
 
@@ -137,6 +140,7 @@ unsigned long cr_pt_next(struct mm_struct *mm, unsigned long addr, unsigned long
 			local_irq_restore(flags);
 			if (any) {
 				*chunk_end = next;
+				*huge = leaf;
 				return addr;
 			}
 		}

@@ -20,7 +20,7 @@ void cr_mmap_write_lock(struct mm_struct *mm);
 int cr_mmap_write_lock_killable(struct mm_struct *mm);
 void cr_mmap_write_unlock(struct mm_struct *mm);
 unsigned long cr_pt_next(struct mm_struct *mm, unsigned long addr, unsigned long end,
-			 unsigned long *chunk_end, unsigned long *bits);
+			 unsigned long *chunk_end, unsigned long *bits, bool *huge);
 bool cr_page_anon(struct page *page);
 void cr_bvec_buf(struct bio_vec *bv, void *buf, unsigned int len);
 

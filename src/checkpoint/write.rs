@@ -17,7 +17,7 @@ use crate::{
         mm::{AddressSpace, ChunkBits, CHUNK_PAGES},
         task::{self as systask, Process},
     },
-    uapi::{self, CrImageHeader, CrPipe, CrSighand, CrSigpending},
+    uapi::{self, CrImageHeader, CrPipe, CrSighand, CrSigpending, CrVma},
 };
 
 use super::{
@@ -45,6 +45,12 @@ pub(super) fn write_image(
     let mut path = KVec::new();
     path.resize(PATH_MAX, 0u8, GFP_KERNEL_ACCOUNT)?;
     let mut w = ImageWriter::new(out).map_err(output_failure)?;
+    // The first pages are taken and hashed on another CPU while the records
+    // that come before them are written.
+    // (Boxed: the walk's state stays off this frame, which holds the records.)
+    let mut runs = KBox::new(Runs::new(space, &areas), GFP_KERNEL_ACCOUNT)?;
+    let mut pages = Pipeline::new(space);
+    pages.prime(&mut runs)?;
 
     let xstate_size = systask::xstate_size();
     let (release, hostname) = sys::uts();
@@ -184,7 +190,7 @@ pub(super) fn write_image(
         w.finish().map_err(output_failure)?;
     }
 
-    write_pages(space, &areas, &mut w)?;
+    pages.stream(&mut runs, &mut w)?;
 
     // A thread killed while frozen: the process is gone, so no image of it
     // may look complete. Stop before the trailer.
@@ -203,73 +209,126 @@ pub(super) fn write_image(
     Ok(CheckpointReport { bytes, ..report })
 }
 
-/// Writes the pages that exist: every page of private anonymous memory that
-/// was ever touched, and in private file mappings the pages copied on write.
-/// Areas whose contents live elsewhere (shared file mappings: the file; vdso
-/// and vvar: the kernel) contribute nothing. Nothing is faulted in.
-///
-/// The mmap lock is taken to probe the page tables and to take references on
-/// a batch of pages, and dropped to write them.
-pub(super) fn write_pages(
-    space: &AddressSpace,
-    areas: &Areas,
-    w: &mut ImageWriter<'_>,
-) -> Result<(), Failure> {
-    let mut bits: ChunkBits = [0; CHUNK_PAGES / usize::BITS as usize];
-    let mut pipe = Pipeline::new();
-    for v in areas.vmas.iter() {
-        let anon_only = match v.kind {
-            uapi::CR_VMA_ANON => false,
-            uapi::CR_VMA_FILE if v.flags & uapi::CR_VMA_SHARED == 0 => true,
-            _ => continue,
-        };
-        let end = v.end as usize;
-        let mut addr = v.start as usize;
-        loop {
-            let chunk = space.read().next_chunk(addr, end, &mut bits);
-            let Some((start, chunk_end)) = chunk else {
-                break;
-            };
-            let n = (chunk_end - start) / PAGE_SIZE;
-            let mut i = 0usize;
-            while i < n {
-                if !bit(&bits, i) {
-                    i += 1;
-                    continue;
-                }
-                let mut j = i;
-                while j < n && bit(&bits, j) {
-                    j += 1;
-                }
-                write_run(space, start + i * PAGE_SIZE, j - i, anon_only, &mut pipe, w)?;
-                i = j;
-            }
-            addr = chunk_end;
+/// The pages to save, in address order, as runs of candidate pages (pages
+/// the page tables map) within one page-table chunk, so of at most [`BATCH`]
+/// pages each (or fewer, as asked): every page of private anonymous memory that was ever touched,
+/// and in private file mappings the pages copied on write (the run's flag
+/// says to keep only anonymous pages). Areas whose contents live elsewhere
+/// (shared file mappings: the file; vdso and vvar: the kernel) contribute
+/// nothing. Nothing is faulted in: the mmap lock is taken to probe a chunk's
+/// page tables and dropped before the run is returned.
+pub(super) struct Runs<'a> {
+    space: &'a AddressSpace,
+    vmas: core::slice::Iter<'a, CrVma>,
+    /// The area being walked: where its next chunk starts, its end, and
+    /// whether only anonymous pages are kept in it.
+    addr: usize,
+    end: usize,
+    anon_only: bool,
+    /// The chunk being walked: its first address, its pages, which of them
+    /// are candidates, the next one to look at, and whether it is one huge
+    /// page.
+    start: usize,
+    pages: usize,
+    bits: ChunkBits,
+    next: usize,
+    huge: bool,
+    /// A run given back, the next to be returned.
+    back: Option<Run>,
+}
+
+impl<'a> Runs<'a> {
+    pub(super) fn new(space: &'a AddressSpace, areas: &'a Areas) -> Runs<'a> {
+        Runs {
+            space,
+            vmas: areas.vmas.iter(),
+            addr: 0,
+            end: 0,
+            anon_only: false,
+            start: 0,
+            pages: 0,
+            bits: [0; CHUNK_PAGES / usize::BITS as usize],
+            next: 0,
+            huge: false,
+            back: None,
         }
     }
-    pipe.finish(w)
 }
 
-pub(super) fn bit(bits: &ChunkBits, i: usize) -> bool {
+/// A run: its first page's address, its pages, and whether only anonymous
+/// pages of it are kept.
+#[derive(Clone, Copy)]
+pub(super) struct Run {
+    pub(super) addr: usize,
+    pub(super) count: usize,
+    pub(super) anon_only: bool,
+}
+
+impl Runs<'_> {
+    /// The next run, of at most `max` pages (at least one) unless its chunk
+    /// is one huge page, which stays one run (cut, it would be restored as
+    /// small pages), or it was given back.
+    pub(super) fn next(&mut self, max: usize) -> Option<Run> {
+        if let Some(run) = self.back.take() {
+            return Some(run);
+        }
+        loop {
+            // The next run of the chunk.
+            let mut i = self.next;
+            while i < self.pages && !bit(&self.bits, i) {
+                i += 1;
+            }
+            if i < self.pages {
+                let mut j = i;
+                while j < self.pages && bit(&self.bits, j) && (self.huge || j - i < max.max(1)) {
+                    j += 1;
+                }
+                self.next = j;
+                return Some(Run {
+                    addr: self.start + i * PAGE_SIZE,
+                    count: j - i,
+                    anon_only: self.anon_only,
+                });
+            }
+            // The next chunk of the area with a candidate page in it.
+            let chunk = (self.addr < self.end)
+                .then(|| {
+                    self.space
+                        .read()
+                        .next_chunk(self.addr, self.end, &mut self.bits)
+                })
+                .flatten();
+            if let Some(c) = chunk {
+                self.start = c.start;
+                self.pages = (c.end - c.start) / PAGE_SIZE;
+                self.huge = c.huge;
+                self.next = 0;
+                self.addr = c.end;
+                continue;
+            }
+            // The next area whose pages are saved.
+            self.pages = 0;
+            let v = self.vmas.next()?;
+            self.anon_only = match v.kind {
+                uapi::CR_VMA_ANON => false,
+                uapi::CR_VMA_FILE if v.flags & uapi::CR_VMA_SHARED == 0 => true,
+                _ => {
+                    self.end = 0;
+                    continue;
+                }
+            };
+            self.addr = v.start as usize;
+            self.end = v.end as usize;
+        }
+    }
+
+    /// Gives `run` back: the next call returns it (whole).
+    pub(super) fn put_back(&mut self, run: Run) {
+        self.back = Some(run);
+    }
+}
+
+fn bit(bits: &ChunkBits, i: usize) -> bool {
     let w = usize::BITS as usize;
     bits[i / w] & (1 << (i % w)) != 0
-}
-
-/// Writes the existing pages of the run of `count` candidate pages at `addr`,
-/// a batch at a time through `pipe`.
-pub(super) fn write_run(
-    space: &AddressSpace,
-    mut addr: usize,
-    mut count: usize,
-    anon_only: bool,
-    pipe: &mut Pipeline,
-    w: &mut ImageWriter<'_>,
-) -> Result<(), Failure> {
-    while count > 0 {
-        let n = count.min(BATCH);
-        pipe.push(space, addr, n, anon_only, w)?;
-        addr += n * PAGE_SIZE;
-        count -= n;
-    }
-    Ok(())
 }

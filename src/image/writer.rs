@@ -25,6 +25,11 @@ use crate::{
 
 const HDR: usize = core::mem::size_of::<CrRecord>();
 
+/// Bytes of records gathered before they are written: the records before the
+/// pages (dozens, most under a few hundred bytes) go out in one write, not
+/// one each.
+const STAGE: usize = 32 * 1024;
+
 /// OrFail a record could not be written.
 pub(crate) enum WriteError {
     /// Writing (or memory for the record) failed.
@@ -63,6 +68,9 @@ pub(crate) struct ImageWriter<'a> {
     /// A PAGES record's header and run, written ahead of the pages (kmalloc
     /// memory, as a bio_vec next to the pages needs).
     head: KVec<u8>,
+    /// Records finished but not yet written, at most [`STAGE`] bytes
+    /// (kmalloc memory, written with the next PAGES record's head).
+    staged: KVec<u8>,
     /// The format's rules, applied to each record as a reader will (boxed:
     /// the writer lives on the checkpoint's stack).
     checker: KBox<Checker>,
@@ -74,12 +82,13 @@ pub(crate) struct ImageWriter<'a> {
 }
 
 impl<'a> ImageWriter<'a> {
-    /// Starts an image: writes the magic.
+    /// Starts an image with the magic.
     pub(crate) fn new(out: &'a mut OutFile) -> Written<Self> {
         let mut w = ImageWriter {
             out,
             buf: KVVec::with_capacity(64 * 1024, GFP_KERNEL_ACCOUNT)?,
             head: KVec::with_capacity(HDR + core::mem::size_of::<CrPages>(), GFP_KERNEL_ACCOUNT)?,
+            staged: KVec::with_capacity(STAGE, GFP_KERNEL_ACCOUNT)?,
             checker: KBox::new(Checker::new(), GFP_KERNEL_ACCOUNT)?,
             chain: sys::Hash::new(),
             records: 0,
@@ -87,7 +96,9 @@ impl<'a> ImageWriter<'a> {
             pages: 0,
         };
         w.checker.magic(uapi::CR_IMAGE_MAGIC)?;
-        w.bytes += w.out.write_buf(&uapi::CR_IMAGE_MAGIC.to_le_bytes())? as u64;
+        let magic = uapi::CR_IMAGE_MAGIC.to_le_bytes();
+        stage(w.out, &mut w.staged, &magic)?;
+        w.bytes += magic.len() as u64;
         Ok(w)
     }
 
@@ -129,8 +140,8 @@ impl<'a> ImageWriter<'a> {
     }
 
     /// Fills in the record's size and check, checks it as a reader will, and
-    /// writes it. (Not inlined: the parsed record stays off its callers'
-    /// frames.)
+    /// writes it (or stages it: see [`STAGE`]). (Not inlined: the parsed
+    /// record stays off its callers' frames.)
     #[inline(never)]
     pub(crate) fn finish(&mut self) -> Written {
         let size = (self.buf.len() - HDR) as u64;
@@ -149,7 +160,8 @@ impl<'a> ImageWriter<'a> {
         }
 
         self.seal(check);
-        self.bytes += self.out.write_buf(&self.buf)? as u64;
+        stage(self.out, &mut self.staged, &self.buf)?;
+        self.bytes += self.buf.len() as u64;
         Ok(())
     }
 
@@ -220,11 +232,14 @@ impl<'a> ImageWriter<'a> {
         self.head
             .extend_from_slice(uapi::as_bytes(&run), GFP_KERNEL_ACCOUNT)?;
         self.seal(hdr.check);
-        let len = self.head.len();
-        self.bytes += self
-            .out
-            .write(&[Part::Bytes(&self.head, 0..len), Part::Pages(batch, range)])?
-            as u64;
+        let (staged, len) = (self.staged.len(), self.head.len());
+        self.out.write(&[
+            Part::Bytes(&self.staged, 0..staged),
+            Part::Bytes(&self.head, 0..len),
+            Part::Pages(batch, range),
+        ])?;
+        self.staged.clear();
+        self.bytes += (len + count * PAGE_SIZE) as u64;
         self.pages += count as u64;
         Ok(())
     }
@@ -239,6 +254,22 @@ impl<'a> ImageWriter<'a> {
             pages: self.pages,
         };
         self.begin(uapi::CR_REC_TRAILER)?.put(&t)?.finish()?;
+        self.out.write_buf(&self.staged)?;
         Ok(self.bytes)
     }
+}
+
+/// Adds `bytes` to `staged`, writing what is staged first when they do not
+/// fit, and `bytes` directly when they are more than [`STAGE`].
+fn stage(out: &mut OutFile, staged: &mut KVec<u8>, bytes: &[u8]) -> Written {
+    if staged.len() + bytes.len() > STAGE {
+        out.write_buf(staged)?;
+        staged.clear();
+    }
+    if bytes.len() > STAGE {
+        out.write_buf(bytes)?;
+    } else {
+        staged.extend_from_slice(bytes, GFP_KERNEL_ACCOUNT)?;
+    }
+    Ok(())
 }

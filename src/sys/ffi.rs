@@ -26,6 +26,7 @@ extern "C" {
         end: c_ulong,
         chunk_end: *mut c_ulong,
         bits: *mut c_ulong,
+        huge: *mut bool,
     ) -> c_ulong;
     pub(super) fn cr_page_anon(page: *mut bindings::page) -> bool;
 

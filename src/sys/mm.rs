@@ -146,6 +146,15 @@ pub(crate) const CHUNK_PAGES: usize = 512;
 /// A bitmap of the pages of one chunk.
 pub(crate) type ChunkBits = [usize; CHUNK_PAGES / usize::BITS as usize];
 
+/// A page-table chunk (at most the range of one PMD) that may hold pages.
+pub(crate) struct Chunk {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    /// The chunk is one huge mapping (a PMD or PUD leaf), not a table of
+    /// small pages.
+    pub(crate) huge: bool,
+}
+
 /// A process's address space, held with `mmget` (its memory stays mapped
 /// while this lives, even if the process exits). A clone holds another
 /// reference.
@@ -426,20 +435,32 @@ impl MmRead<'_> {
         Ok(Some((v, unnamed)))
     }
 
-    /// The next chunk of `[addr, end)` whose page tables may hold pages, as
-    /// `(start, end)`, with `bits` marking its candidate pages; `None` when
-    /// the rest of the range has no page tables. Allocates and faults nothing.
+    /// The next chunk of `[addr, end)` whose page tables may hold pages,
+    /// with `bits` marking its candidate pages; `None` when the rest of the
+    /// range has no page tables. Allocates and faults nothing.
     pub(crate) fn next_chunk(
         &self,
         addr: usize,
         end: usize,
         bits: &mut ChunkBits,
-    ) -> Option<(usize, usize)> {
-        let mut chunk_end = 0usize;
+    ) -> Option<Chunk> {
+        let (mut chunk_end, mut huge) = (0usize, false);
         // SAFETY: We hold the mmap read lock; `bits` has room for 512 bits.
-        let start =
-            unsafe { ffi::cr_pt_next(self.mm(), addr, end, &mut chunk_end, bits.as_mut_ptr()) };
-        (start < end).then_some((start, chunk_end))
+        let start = unsafe {
+            ffi::cr_pt_next(
+                self.mm(),
+                addr,
+                end,
+                &mut chunk_end,
+                bits.as_mut_ptr(),
+                &mut huge,
+            )
+        };
+        (start < end).then_some(Chunk {
+            start,
+            end: chunk_end,
+            huge,
+        })
     }
 
     /// Takes references on up to `nr` pages from `addr`, added to the end of
