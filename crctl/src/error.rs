@@ -58,6 +58,8 @@ pub enum Error {
     /// Reading or writing failed, with nothing more to say.
     Io(io::Error),
 
+    /// A process of another host: the cluster daemon is not there yet.
+    Remote(crate::cpid::ClusterPid),
     /// `crctl checkpoint`: no process has this pid.
     NoProcess(u32),
     /// `crctl checkpoint`: /proc could not say whether the process exists.
@@ -211,6 +213,11 @@ impl fmt::Display for Error {
             Error::Json(e) => e.fmt(f),
             Error::Io(e) => e.fmt(f),
 
+            Error::Remote(c) => write!(
+                f,
+                "process {c} lives on host {}: cr cannot act on other hosts yet (no cluster daemon)",
+                c.host
+            ),
             Error::NoProcess(pid) => write!(f, "no process {pid}"),
             Error::LookUp { pid, err } => write!(f, "cannot look up process {pid}: {err}"),
             Error::NoCheckpoint => f.write_str(

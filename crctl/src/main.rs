@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 
+use crctl::cpid::ClusterPid;
 use crctl::dev::{self, DevError, Device};
 use crctl::output::{self, Output};
 use crctl::uapi::{self, CrCheckpointArgs};
@@ -86,8 +87,9 @@ enum Command {
     ///
     /// -o -: stdout must be open for writing, and not a terminal.
     Checkpoint {
-        /// The process id.
-        pid: u32,
+        /// The process: PID, or HOST:PID (host 0 is this host).
+        #[arg(value_name = "PID|HOST:PID")]
+        pid: ClusterPid,
         /// Where the image goes: a new file (mode 0600), or - for stdout.
         #[arg(short, long, value_name = "FILE|-", default_value = "-")]
         output: String,
@@ -268,12 +270,16 @@ struct Ending {
 
 fn checkpoint(
     device: &Path,
-    pid: u32,
+    cpid: ClusterPid,
     output: &str,
     ending: Ending,
     force: bool,
     timeout: u32,
 ) -> Result<()> {
+    if !cpid.is_local() {
+        return Err(Error::Remote(cpid));
+    }
+    let pid = cpid.pid;
     let kill = ending.kill;
     // First what can be checked without touching the process: the process,
     // then the output (a file is created, nameless, in its directory).
@@ -301,7 +307,7 @@ fn checkpoint(
     };
 
     let mut args = CrCheckpointArgs {
-        target: uapi::cpid(0, pid),
+        target: cpid.raw(),
         out_fd: out.fd(),
         proof_fd: proof.as_ref().map_or(-1, |f| f.as_raw_fd()),
         flags: if kill { uapi::CR_CHECKPOINT_KILL } else { 0 },

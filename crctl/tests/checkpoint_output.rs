@@ -125,6 +125,33 @@ fn existing_file_is_refused_before_the_device() {
 }
 
 #[test]
+fn other_hosts_process_is_refused_first() {
+    let d = TempDir::new("remote");
+    let path = d.0.join("precious");
+    theirs(&path);
+    let mut c = Command::new(env!("CARGO_BIN_EXE_crctl"));
+    c.arg("--device")
+        .arg(d.0.join("cr"))
+        .args([
+            "checkpoint",
+            "2:51",
+            "-o",
+            path.to_str().unwrap(),
+            "--force",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let e = fails(&mut c);
+    assert_eq!(
+        e,
+        "crctl: process 2:51 lives on host 2: cr cannot act on other hosts yet (no cluster daemon)\n"
+    );
+    assert_theirs(&path);
+    assert_eq!(d.names(), ["precious"]);
+}
+
+#[test]
 fn missing_process_is_refused_first() {
     let d = TempDir::new("no-process");
     let path = d.0.join("precious");
