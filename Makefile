@@ -72,9 +72,9 @@ rust-analyzer: module
 		json.dump(d, open("$(TOP)/rust-project.json", "w"), indent=4)' \
 		$(MODOUT)/rust-project.json $(MODOUT)/src/bindings_generated.rs
 
-# crctl, linked statically so it runs in the busybox guest.
+# crctl and crd, linked statically so they run in the busybox guest.
 crctl:
-	@cargo build --quiet --release --locked --target $(TARGET) -p crctl
+	@cargo build --quiet --release --locked --target $(TARGET) -p crctl -p crd
 
 selftests: headers
 	@$(MAKE) -s -C $(TOP)/selftests OUTPUT=$(SELFTESTS_OUT) \
@@ -99,13 +99,19 @@ $(BENCH): $(TOP)/bench/cr_bench.c $(TOP)/bench/bench.h $(TOP)/include/uapi/linux
 		-isystem $$($(TOP)/scripts/kernel headers) -o $@ $<
 
 # Fuzz the image reader and the format's rules (src/image/format.rs, shared with the
-# kernel) with libFuzzer; needs rustup's nightly. New inputs that reach new code
-# land in crctl/fuzz/corpus/image (make check replays that corpus).
+# kernel), the crd protocol's decoder and the cluster map parser with libFuzzer,
+# FUZZ_SECONDS each; needs rustup's nightly. New inputs that reach new code land
+# in crctl/fuzz/corpus/TARGET (make check replays the image corpus).
 FUZZ_SECONDS ?= 60
 fuzz:
 	@command -v cargo-fuzz >/dev/null || cargo install --quiet --locked cargo-fuzz
 	@cd $(TOP)/crctl/fuzz && $(HOME)/.cargo/bin/cargo +nightly fuzz run image corpus/image -- \
 		-max_total_time=$(FUZZ_SECONDS) -max_len=131072 -rss_limit_mb=2048
+	@mkdir -p $(TOP)/crctl/fuzz/corpus/proto $(TOP)/crctl/fuzz/corpus/map
+	@cd $(TOP)/crctl/fuzz && $(HOME)/.cargo/bin/cargo +nightly fuzz run proto corpus/proto -- \
+		-max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048
+	@cd $(TOP)/crctl/fuzz && $(HOME)/.cargo/bin/cargo +nightly fuzz run map corpus/map -- \
+		-max_total_time=$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=2048
 
 bench:
 	@$(MAKE) -s FLAVOR=fast guest $(BENCH)

@@ -60,6 +60,8 @@ pub enum Error {
 
     /// A process of another host: the cluster daemon is not there yet.
     Remote(crate::cpid::ClusterPid),
+    /// The cluster daemon refused or failed an operation (its words).
+    Crd(String),
     /// `crctl checkpoint`: no process has this pid.
     NoProcess(u32),
     /// `crctl checkpoint`: /proc could not say whether the process exists.
@@ -213,9 +215,10 @@ impl fmt::Display for Error {
             Error::Json(e) => e.fmt(f),
             Error::Io(e) => e.fmt(f),
 
+            Error::Crd(text) => f.write_str(text),
             Error::Remote(c) => write!(
                 f,
-                "process {c} lives on host {}: cr cannot act on other hosts yet (no cluster daemon)",
+                "process {c} lives on host {}: cr cannot checkpoint another host's process yet (migration is not built)",
                 c.host
             ),
             Error::NoProcess(pid) => write!(f, "no process {pid}"),

@@ -2,6 +2,7 @@
 
 //! crctl's library: the /dev/cr ABI mirror and a safe handle on the device.
 
+pub mod cluster;
 pub mod cpid;
 pub mod dev;
 pub mod error;

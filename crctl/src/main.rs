@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 
+use crcluster::map::HostRef;
+use crcluster::proto::{Op, Reply, Target};
+use crctl::cluster::{self, Crd};
 use crctl::cpid::ClusterPid;
 use crctl::dev::{self, DevError, Device};
 use crctl::output::{self, Output};
@@ -42,6 +45,10 @@ struct Cli {
     /// The cr device node.
     #[arg(long, global = true, default_value = dev::DEFAULT_PATH, value_name = "PATH")]
     device: PathBuf,
+
+    /// The cluster daemon's socket (exec, kill, wait, ps).
+    #[arg(long, global = true, default_value = cluster::DEFAULT_SOCKET, value_name = "PATH")]
+    crd: PathBuf,
 
     #[command(subcommand)]
     command: Command,
@@ -129,6 +136,39 @@ enum Command {
         #[arg(long, value_enum, default_value_t = StdioArg::Auto)]
         stdio: StdioArg,
     },
+    /// Start a program on a host of the cluster, as you; prints its cluster
+    /// pid HOST:PID. Its stdin, stdout and stderr are /dev/null there; it
+    /// runs in this directory (which must exist there too).
+    Exec {
+        /// The host: its id or its name in the cluster map.
+        #[arg(long, value_name = "HOST")]
+        on: String,
+        /// The program (looked up in PATH there) and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        argv: Vec<String>,
+    },
+    /// Send a signal (default TERM) to a process of the cluster: crctl kill
+    /// [-s SIG | -SIG] PID|HOST:PID.
+    Kill {
+        /// The signal: a name (TERM, SIGKILL) or a number; 0 only checks.
+        #[arg(short, long, value_name = "SIG", default_value = "TERM")]
+        signal: String,
+        #[arg(value_name = "PID|HOST:PID")]
+        pid: ClusterPid,
+    },
+    /// Wait for a process crctl exec started to end; exit with its exit
+    /// status (128 + N when signal N ended it).
+    Wait {
+        #[arg(value_name = "PID|HOST:PID")]
+        pid: ClusterPid,
+    },
+    /// The cluster's processes (yours, or --all): cluster pid, class, host,
+    /// state, command.
+    Ps {
+        /// Every user's processes.
+        #[arg(long)]
+        all: bool,
+    },
     /// Decode and verify an image (every checksum, count and range).
     Inspect {
         /// The image file, or - for stdin.
@@ -145,8 +185,29 @@ enum Command {
     },
 }
 
+/// `kill -SIG` as kill(1) writes it: `crctl kill -TERM 2:51` is
+/// `crctl kill --signal TERM 2:51`.
+fn args() -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(k) = args.iter().position(|a| a == "kill") {
+        if let Some(sig) = args.get(k + 1).and_then(|a| a.to_str()) {
+            let name = sig.strip_prefix('-').unwrap_or("");
+            if !name.is_empty()
+                && !name.starts_with('-')
+                && name != "s"
+                && name != "h"
+                && name.bytes().all(|b| b.is_ascii_alphanumeric())
+            {
+                let sig = format!("--signal={name}");
+                args[k + 1] = sig.into();
+            }
+        }
+    }
+    args
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(args());
     let result = match cli.command {
         Command::Info { json } => info(&cli.device, json),
         Command::Checkpoint {
@@ -188,6 +249,13 @@ fn main() -> ExitCode {
             };
             restore_cmd(&cli.device, &file, &opts)
         }
+        Command::Exec { on, argv } => exec_cmd(&cli.crd, &on, &argv),
+        Command::Kill { signal, pid } => kill_cmd(&cli.crd, &signal, pid),
+        Command::Wait { pid } => match wait_cmd(&cli.crd, pid) {
+            Ok(code) => return ExitCode::from(code),
+            Err(e) => Err(e),
+        },
+        Command::Ps { all } => ps_cmd(&cli.crd, all),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -196,6 +264,90 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Where a cluster pid's operations go.
+fn target_of(c: ClusterPid) -> Target {
+    if c.is_local() {
+        Target::This
+    } else {
+        Target::Host(HostRef::Id(c.host as u16))
+    }
+}
+
+fn exec_cmd(crd: &Path, on: &str, argv: &[String]) -> Result<()> {
+    let host = HostRef::parse(on).map_err(Error::Crd)?;
+    let cwd = std::env::current_dir().map_err(Error::Io)?;
+    let op = Op::Exec {
+        argv: argv.iter().map(|a| a.as_bytes().to_vec()).collect(),
+        cwd: cwd.as_os_str().as_encoded_bytes().to_vec(),
+    };
+    match Crd::connect(crd)?.call(Target::Host(host), op)? {
+        Reply::Started { host, pid } => {
+            println!(
+                "{}",
+                ClusterPid {
+                    host: host.into(),
+                    pid
+                }
+            );
+            Ok(())
+        }
+        _ => Err(Error::Crd(
+            "crd answered an exec with something else".into(),
+        )),
+    }
+}
+
+fn kill_cmd(crd: &Path, signal: &str, pid: ClusterPid) -> Result<()> {
+    let sig = cluster::parse_signal(signal).map_err(Error::Crd)?;
+    match Crd::connect(crd)?.call(target_of(pid), Op::Kill { pid: pid.pid, sig })? {
+        Reply::Signalled => Ok(()),
+        _ => Err(Error::Crd("crd answered a kill with something else".into())),
+    }
+}
+
+fn wait_cmd(crd: &Path, pid: ClusterPid) -> Result<u8> {
+    match Crd::connect(crd)?.call(target_of(pid), Op::Wait { pid: pid.pid })? {
+        Reply::Exited { status } => {
+            let (code, sig) = cluster::exit_of(status);
+            if let Some(sig) = sig {
+                eprintln!("crctl: process {pid} was ended by signal {sig}");
+            }
+            Ok(code)
+        }
+        _ => Err(Error::Crd("crd answered a wait with something else".into())),
+    }
+}
+
+fn ps_cmd(crd: &Path, all: bool) -> Result<()> {
+    let (procs, warnings) = Crd::connect(crd)?.ps(Target::All, all)?;
+    for w in &warnings {
+        eprintln!("crctl: {w}");
+    }
+    let mut out = io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{:<14} {:<7} {:>5} {:<5} COMMAND",
+        "CPID", "CLASS", "HOST", "STATE"
+    );
+    for p in &procs {
+        let class = match p.class {
+            crcluster::proto::CLASS_LOCAL => "local",
+            crcluster::proto::CLASS_REMOTE => "remote",
+            _ => "?",
+        };
+        let _ = writeln!(
+            out,
+            "{:<14} {:<7} {:>5} {:<5} {}",
+            format!("{}:{}", p.host, p.pid),
+            class,
+            p.host,
+            p.state as char,
+            String::from_utf8_lossy(&p.command)
+        );
+    }
+    Ok(())
 }
 
 fn info(path: &Path, json: bool) -> Result<()> {

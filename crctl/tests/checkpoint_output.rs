@@ -145,7 +145,7 @@ fn other_hosts_process_is_refused_first() {
     let e = fails(&mut c);
     assert_eq!(
         e,
-        "crctl: process 2:51 lives on host 2: cr cannot act on other hosts yet (no cluster daemon)\n"
+        "crctl: process 2:51 lives on host 2: cr cannot checkpoint another host's process yet (migration is not built)\n"
     );
     assert_theirs(&path);
     assert_eq!(d.names(), ["precious"]);

@@ -1,0 +1,751 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The crd protocol's messages and their encoding (Documentation/cluster.rst,
+//! "The protocol").
+//!
+//! Every message is one frame: a tag byte, then its fields in order;
+//! integers little-endian of fixed width, byte strings as a u32 length and
+//! the bytes, lists as a u32 count and the items. A frame is at most
+//! [`MAX_MESSAGE`] bytes (one Noise transport message between hosts). The
+//! decoder takes hostile bytes: it checks every length against what is left
+//! and against the limits here, refuses trailing bytes and unknown tags, and
+//! never allocates more than the frame's size.
+
+use std::fmt;
+
+use crate::map::HostRef;
+
+/// The protocol version a crd speaks; peers must speak the same.
+pub const VERSION: u16 = 1;
+/// The largest frame: a Noise transport message (65535 bytes) less its tag.
+pub const MAX_MESSAGE: usize = 65535 - 16;
+/// Arguments an exec may carry, and bytes each.
+pub const MAX_ARGS: usize = 256;
+pub const MAX_ARG: usize = 4096;
+/// The longest text (a name, a fault's reason).
+pub const MAX_TEXT: usize = 1024;
+
+/// Who asks, as the asking host's crd saw it (`SO_PEERCRED` of crctl).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cred {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Where a call goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The host crctl runs on.
+    This,
+    /// One host of the map.
+    Host(HostRef),
+    /// Every host of the map (`ps`).
+    All,
+}
+
+/// An operation on a host's processes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Is the host there?
+    Ping,
+    /// Start `argv` (argv[0] is the program, looked up in PATH) in `cwd`,
+    /// as the caller.
+    Exec { argv: Vec<Vec<u8>>, cwd: Vec<u8> },
+    /// Send signal `sig` (0: only check) to process `pid`.
+    Kill { pid: u32, sig: i32 },
+    /// Wait for process `pid` (one `Exec` started) to end.
+    Wait { pid: u32 },
+    /// The host's processes: the caller's, or all.
+    Ps { all: bool },
+}
+
+/// A process as `ps` lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proc {
+    pub host: u16,
+    pub pid: u32,
+    pub uid: u32,
+    /// `/proc/PID/stat`'s state letter.
+    pub state: u8,
+    /// The process class: [`CLASS_LOCAL`], ...
+    pub class: u8,
+    pub command: Vec<u8>,
+}
+
+pub const CLASS_LOCAL: u8 = 0;
+pub const CLASS_REMOTE: u8 = 1;
+
+/// What an operation gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    Pong,
+    /// Process `pid` of host `host` started.
+    Started {
+        host: u16,
+        pid: u32,
+    },
+    Signalled,
+    /// The raw wait status (as waitpid() gives it).
+    Exited {
+        status: i32,
+    },
+    /// Some of the processes; more replies follow while `more`.
+    Procs {
+        procs: Vec<Proc>,
+        more: bool,
+    },
+}
+
+/// Why an operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u16)]
+pub enum FaultCode {
+    /// The caller may not act on that process.
+    Perm = 1,
+    NoProcess = 2,
+    /// Only processes `exec` started can be waited for.
+    NotChild = 3,
+    /// The host did not answer, or went away.
+    Unreachable = 4,
+    /// No such host in the map.
+    NoHost = 5,
+    /// The request does not make sense (bad arguments).
+    Invalid = 6,
+    /// The operation failed (the text says how).
+    Failed = 7,
+    /// The peer speaks another protocol version.
+    Version = 8,
+}
+
+impl FaultCode {
+    fn from_u16(v: u16) -> Option<FaultCode> {
+        use FaultCode::*;
+        [
+            Perm,
+            NoProcess,
+            NotChild,
+            Unreachable,
+            NoHost,
+            Invalid,
+            Failed,
+            Version,
+        ]
+        .into_iter()
+        .find(|c| *c as u16 == v)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    pub code: FaultCode,
+    pub text: String,
+}
+
+impl Fault {
+    pub fn new(code: FaultCode, text: impl Into<String>) -> Fault {
+        let mut text = text.into();
+        if text.len() > MAX_TEXT {
+            let mut end = MAX_TEXT;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+        }
+        Fault { code, text }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// One frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// The payload of each handshake message: who the sender is.
+    Hello {
+        version: u16,
+        host: u16,
+        name: String,
+    },
+    /// Host to host: an operation, as `cred`.
+    Request { cred: Cred, op: Op },
+    /// crctl to its host's crd (a unix socket, whose peer credentials say
+    /// who asks).
+    Call { target: Target, op: Op },
+    /// The answer to a request or call (several for `Procs` with `more`).
+    Answer(Result<Reply, Fault>),
+    /// Sent every second while an operation runs: the host is alive.
+    Beat,
+}
+
+/// Why a frame was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodeError(pub &'static str);
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "malformed message: {}", self.0)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+const T_HELLO: u8 = 1;
+const T_REQUEST: u8 = 2;
+const T_CALL: u8 = 3;
+const T_ANSWER: u8 = 4;
+const T_BEAT: u8 = 5;
+
+const OP_PING: u8 = 1;
+const OP_EXEC: u8 = 2;
+const OP_KILL: u8 = 3;
+const OP_WAIT: u8 = 4;
+const OP_PS: u8 = 5;
+
+const R_PONG: u8 = 1;
+const R_STARTED: u8 = 2;
+const R_SIGNALLED: u8 = 3;
+const R_EXITED: u8 = 4;
+const R_PROCS: u8 = 5;
+const R_FAULT: u8 = 0x80;
+
+const TG_THIS: u8 = 0;
+const TG_ID: u8 = 1;
+const TG_NAME: u8 = 2;
+const TG_ALL: u8 = 3;
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u16(&mut self, v: u16) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn i32(&mut self, v: i32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.u32(b.len() as u32);
+        self.0.extend_from_slice(b);
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if n > self.0.len() {
+            return Err(DecodeError("truncated"));
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        let b = self.take(2)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn i32(&mut self) -> Result<i32, DecodeError> {
+        Ok(self.u32()? as i32)
+    }
+    fn bool(&mut self) -> Result<bool, DecodeError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(DecodeError("a flag is neither 0 nor 1")),
+        }
+    }
+    fn bytes(&mut self, max: usize) -> Result<&'a [u8], DecodeError> {
+        let n = self.u32()? as usize;
+        if n > max {
+            return Err(DecodeError("a string is longer than allowed"));
+        }
+        self.take(n)
+    }
+    fn text(&mut self) -> Result<String, DecodeError> {
+        let b = self.bytes(MAX_TEXT)?;
+        String::from_utf8(b.to_vec()).map_err(|_| DecodeError("a text is not UTF-8"))
+    }
+    /// A count of items each at least `min` bytes long: checked against the
+    /// bytes left, so a count never makes the decoder allocate more than
+    /// the frame holds.
+    fn count(&mut self, max: usize, min: usize) -> Result<usize, DecodeError> {
+        let n = self.u32()? as usize;
+        if n > max || n.saturating_mul(min) > self.0.len() {
+            return Err(DecodeError("a list is longer than allowed"));
+        }
+        Ok(n)
+    }
+}
+
+impl Op {
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            Op::Ping => w.u8(OP_PING),
+            Op::Exec { argv, cwd } => {
+                w.u8(OP_EXEC);
+                w.u32(argv.len() as u32);
+                for a in argv {
+                    w.bytes(a);
+                }
+                w.bytes(cwd);
+            }
+            Op::Kill { pid, sig } => {
+                w.u8(OP_KILL);
+                w.u32(*pid);
+                w.i32(*sig);
+            }
+            Op::Wait { pid } => {
+                w.u8(OP_WAIT);
+                w.u32(*pid);
+            }
+            Op::Ps { all } => {
+                w.u8(OP_PS);
+                w.u8(*all as u8);
+            }
+        }
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Op, DecodeError> {
+        Ok(match r.u8()? {
+            OP_PING => Op::Ping,
+            OP_EXEC => {
+                let n = r.count(MAX_ARGS, 4)?;
+                if n == 0 {
+                    return Err(DecodeError("an exec without a program"));
+                }
+                let mut argv = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let a = r.bytes(MAX_ARG)?;
+                    if a.contains(&0) {
+                        return Err(DecodeError("an argument holds a NUL byte"));
+                    }
+                    argv.push(a.to_vec());
+                }
+                if argv[0].is_empty() {
+                    return Err(DecodeError("an exec of an empty program name"));
+                }
+                let cwd = r.bytes(MAX_ARG)?;
+                if cwd.contains(&0) {
+                    return Err(DecodeError("the directory holds a NUL byte"));
+                }
+                Op::Exec {
+                    argv,
+                    cwd: cwd.to_vec(),
+                }
+            }
+            OP_KILL => Op::Kill {
+                pid: r.u32()?,
+                sig: r.i32()?,
+            },
+            OP_WAIT => Op::Wait { pid: r.u32()? },
+            OP_PS => Op::Ps { all: r.bool()? },
+            _ => return Err(DecodeError("unknown operation")),
+        })
+    }
+}
+
+impl Message {
+    /// The frame of this message. Callers keep within the limits (an exec's
+    /// arguments, texts); [`Message::decode`] refuses what goes past them.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer(Vec::new());
+        match self {
+            Message::Hello {
+                version,
+                host,
+                name,
+            } => {
+                w.u8(T_HELLO);
+                w.u16(*version);
+                w.u16(*host);
+                w.bytes(name.as_bytes());
+            }
+            Message::Request { cred, op } => {
+                w.u8(T_REQUEST);
+                w.u32(cred.uid);
+                w.u32(cred.gid);
+                op.encode(&mut w);
+            }
+            Message::Call { target, op } => {
+                w.u8(T_CALL);
+                match target {
+                    Target::This => w.u8(TG_THIS),
+                    Target::Host(HostRef::Id(id)) => {
+                        w.u8(TG_ID);
+                        w.u16(*id);
+                    }
+                    Target::Host(HostRef::Name(n)) => {
+                        w.u8(TG_NAME);
+                        w.bytes(n.as_bytes());
+                    }
+                    Target::All => w.u8(TG_ALL),
+                }
+                op.encode(&mut w);
+            }
+            Message::Answer(Ok(reply)) => {
+                w.u8(T_ANSWER);
+                match reply {
+                    Reply::Pong => w.u8(R_PONG),
+                    Reply::Started { host, pid } => {
+                        w.u8(R_STARTED);
+                        w.u16(*host);
+                        w.u32(*pid);
+                    }
+                    Reply::Signalled => w.u8(R_SIGNALLED),
+                    Reply::Exited { status } => {
+                        w.u8(R_EXITED);
+                        w.i32(*status);
+                    }
+                    Reply::Procs { procs, more } => {
+                        w.u8(R_PROCS);
+                        w.u8(*more as u8);
+                        w.u32(procs.len() as u32);
+                        for p in procs {
+                            w.u16(p.host);
+                            w.u32(p.pid);
+                            w.u32(p.uid);
+                            w.u8(p.state);
+                            w.u8(p.class);
+                            w.bytes(&p.command);
+                        }
+                    }
+                }
+            }
+            Message::Answer(Err(fault)) => {
+                w.u8(T_ANSWER);
+                w.u8(R_FAULT);
+                w.u16(fault.code as u16);
+                w.bytes(fault.text.as_bytes());
+            }
+            Message::Beat => w.u8(T_BEAT),
+        }
+        w.0
+    }
+
+    /// Decodes one frame, refusing anything malformed or left over.
+    pub fn decode(frame: &[u8]) -> Result<Message, DecodeError> {
+        if frame.len() > MAX_MESSAGE {
+            return Err(DecodeError("longer than a frame may be"));
+        }
+        let mut r = Reader(frame);
+        let m = match r.u8()? {
+            T_HELLO => {
+                let version = r.u16()?;
+                let host = r.u16()?;
+                let name = r.text()?;
+                Message::Hello {
+                    version,
+                    host,
+                    name,
+                }
+            }
+            T_REQUEST => {
+                let cred = Cred {
+                    uid: r.u32()?,
+                    gid: r.u32()?,
+                };
+                Message::Request {
+                    cred,
+                    op: Op::decode(&mut r)?,
+                }
+            }
+            T_CALL => {
+                let target = match r.u8()? {
+                    TG_THIS => Target::This,
+                    TG_ID => Target::Host(HostRef::Id(r.u16()?)),
+                    TG_NAME => {
+                        let n = r.text()?;
+                        match HostRef::parse(&n) {
+                            Ok(HostRef::Name(n)) => Target::Host(HostRef::Name(n)),
+                            _ => return Err(DecodeError("not a host name")),
+                        }
+                    }
+                    TG_ALL => Target::All,
+                    _ => return Err(DecodeError("unknown target")),
+                };
+                Message::Call {
+                    target,
+                    op: Op::decode(&mut r)?,
+                }
+            }
+            T_ANSWER => Message::Answer(match r.u8()? {
+                R_PONG => Ok(Reply::Pong),
+                R_STARTED => Ok(Reply::Started {
+                    host: r.u16()?,
+                    pid: r.u32()?,
+                }),
+                R_SIGNALLED => Ok(Reply::Signalled),
+                R_EXITED => Ok(Reply::Exited { status: r.i32()? }),
+                R_PROCS => {
+                    let more = r.bool()?;
+                    // Each at least 2+4+4+1+1+4 bytes.
+                    let n = r.count(MAX_MESSAGE, 16)?;
+                    let mut procs = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        procs.push(Proc {
+                            host: r.u16()?,
+                            pid: r.u32()?,
+                            uid: r.u32()?,
+                            state: r.u8()?,
+                            class: r.u8()?,
+                            command: r.bytes(MAX_ARG)?.to_vec(),
+                        });
+                    }
+                    Ok(Reply::Procs { procs, more })
+                }
+                R_FAULT => {
+                    let code =
+                        FaultCode::from_u16(r.u16()?).ok_or(DecodeError("unknown fault code"))?;
+                    Err(Fault {
+                        code,
+                        text: r.text()?,
+                    })
+                }
+                _ => return Err(DecodeError("unknown reply")),
+            }),
+            T_BEAT => Message::Beat,
+            _ => return Err(DecodeError("unknown message")),
+        };
+        if !r.0.is_empty() {
+            return Err(DecodeError("bytes left after the message"));
+        }
+        Ok(m)
+    }
+}
+
+/// For the fuzz targets and the tests: decodes `data`; whatever decodes
+/// must encode back to a frame that decodes to the same message (no input
+/// may panic).
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub fn fuzz_message(data: &[u8]) {
+    if let Ok(m) = Message::decode(data) {
+        let again = m.encode();
+        assert_eq!(Message::decode(&again).as_ref(), Ok(&m));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples() -> Vec<Message> {
+        vec![
+            Message::Hello {
+                version: VERSION,
+                host: 2,
+                name: "cr2".into(),
+            },
+            Message::Request {
+                cred: Cred {
+                    uid: 1000,
+                    gid: 100,
+                },
+                op: Op::Exec {
+                    argv: vec![b"sleep".to_vec(), b"10".to_vec()],
+                    cwd: b"/tmp".to_vec(),
+                },
+            },
+            Message::Request {
+                cred: Cred { uid: 0, gid: 0 },
+                op: Op::Kill { pid: 51, sig: 15 },
+            },
+            Message::Call {
+                target: Target::Host(HostRef::Id(3)),
+                op: Op::Wait { pid: 7 },
+            },
+            Message::Call {
+                target: Target::Host(HostRef::Name("cr2".into())),
+                op: Op::Ping,
+            },
+            Message::Call {
+                target: Target::All,
+                op: Op::Ps { all: true },
+            },
+            Message::Call {
+                target: Target::This,
+                op: Op::Ps { all: false },
+            },
+            Message::Answer(Ok(Reply::Pong)),
+            Message::Answer(Ok(Reply::Started { host: 2, pid: 99 })),
+            Message::Answer(Ok(Reply::Signalled)),
+            Message::Answer(Ok(Reply::Exited { status: 0x0100 })),
+            Message::Answer(Ok(Reply::Procs {
+                procs: vec![Proc {
+                    host: 1,
+                    pid: 1,
+                    uid: 0,
+                    state: b'S',
+                    class: CLASS_LOCAL,
+                    command: b"init".to_vec(),
+                }],
+                more: true,
+            })),
+            Message::Answer(Err(Fault::new(FaultCode::Perm, "not yours"))),
+            Message::Beat,
+        ]
+    }
+
+    #[test]
+    fn round_trip() {
+        for m in samples() {
+            let f = m.encode();
+            assert_eq!(Message::decode(&f), Ok(m.clone()), "{m:?}");
+            // Every strict prefix is refused, and so is a byte more.
+            for n in 0..f.len() {
+                assert!(Message::decode(&f[..n]).is_err(), "{m:?} cut at {n}");
+            }
+            let mut longer = f.clone();
+            longer.push(0);
+            assert!(Message::decode(&longer).is_err(), "{m:?} + 1 byte");
+        }
+    }
+
+    #[test]
+    fn refused() {
+        let cases: &[(&[u8], &str)] = &[
+            (&[], "truncated"),
+            (&[99], "unknown message"),
+            (
+                &[T_REQUEST, 0, 0, 0, 0, 0, 0, 0, 0, 77],
+                "unknown operation",
+            ),
+            // An exec whose count claims more arguments than bytes follow.
+            (
+                &[T_REQUEST, 0, 0, 0, 0, 0, 0, 0, 0, OP_EXEC, 255, 0, 0, 0],
+                "longer than allowed",
+            ),
+            (
+                &[
+                    T_REQUEST, 0, 0, 0, 0, 0, 0, 0, 0, OP_EXEC, 0, 0, 0, 0, 0, 0, 0, 0,
+                ],
+                "without a program",
+            ),
+            (
+                &[
+                    T_REQUEST, 0, 0, 0, 0, 0, 0, 0, 0, OP_EXEC, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0,
+                    0,
+                ],
+                "NUL",
+            ),
+            (
+                &[T_REQUEST, 0, 0, 0, 0, 0, 0, 0, 0, OP_PS, 2],
+                "neither 0 nor 1",
+            ),
+            (&[T_CALL, 9], "unknown target"),
+            (
+                &[T_CALL, TG_NAME, 2, 0, 0, 0, b'1', b'2', OP_PING],
+                "not a host name",
+            ),
+            (
+                &[T_ANSWER, R_FAULT, 99, 0, 0, 0, 0, 0],
+                "unknown fault code",
+            ),
+            (
+                &[T_HELLO, 1, 0, 2, 0, 255, 255, 255, 255],
+                "longer than allowed",
+            ),
+            (&[T_HELLO, 1, 0, 2, 0, 1, 0, 0, 0, 0xff], "not UTF-8"),
+        ];
+        for (f, what) in cases {
+            let e = Message::decode(f).unwrap_err();
+            assert!(e.0.contains(what), "{f:?}: {e} (want {what})");
+        }
+        assert!(Message::decode(&vec![T_BEAT; MAX_MESSAGE + 1]).is_err());
+    }
+
+    #[test]
+    fn fault_text_is_bounded() {
+        let f = Fault::new(FaultCode::Failed, "é".repeat(MAX_TEXT));
+        assert!(f.text.len() <= MAX_TEXT);
+        let m = Message::Answer(Err(f));
+        assert_eq!(Message::decode(&m.encode()), Ok(m));
+    }
+}
+
+#[cfg(test)]
+mod mutations {
+    use super::*;
+
+    /// A deterministic mutation run over encoded messages (the fuzz target's
+    /// work, bounded, in every `cargo test`): byte flips, cuts, insertions
+    /// and length-field rewrites.
+    #[test]
+    fn mutated_frames_never_panic() {
+        let seeds: Vec<Vec<u8>> = vec![
+            Message::Request {
+                cred: Cred { uid: 1, gid: 2 },
+                op: Op::Exec {
+                    argv: vec![b"a".to_vec(), b"bc".to_vec()],
+                    cwd: b"/".to_vec(),
+                },
+            }
+            .encode(),
+            Message::Answer(Ok(Reply::Procs {
+                procs: vec![Proc {
+                    host: 1,
+                    pid: 2,
+                    uid: 3,
+                    state: b'R',
+                    class: 0,
+                    command: b"x y".to_vec(),
+                }],
+                more: false,
+            }))
+            .encode(),
+            Message::Call {
+                target: Target::Host(HostRef::Name("cr2".into())),
+                op: Op::Kill { pid: 5, sig: 9 },
+            }
+            .encode(),
+            Message::Hello {
+                version: VERSION,
+                host: 1,
+                name: "cr1".into(),
+            }
+            .encode(),
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for i in 0..200_000u32 {
+            let mut f = seeds[i as usize % seeds.len()].clone();
+            for _ in 0..1 + next() % 4 {
+                let r = next();
+                let at = (r >> 8) as usize % (f.len() + 1);
+                match r % 5 {
+                    0 if at < f.len() => f[at] ^= (r >> 40) as u8 | 1,
+                    1 => f.truncate(at),
+                    2 => f.insert(at, (r >> 40) as u8),
+                    3 if at + 4 <= f.len() => {
+                        let v = [0u32, 1, 0xffff, 0xffff_ffff, (r >> 32) as u32]
+                            [(r >> 20) as usize % 5];
+                        f[at..at + 4].copy_from_slice(&v.to_le_bytes());
+                    }
+                    _ => f.push((r >> 40) as u8),
+                }
+            }
+            fuzz_message(&f);
+        }
+    }
+}

@@ -1,0 +1,523 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! crd, the cr cluster daemon: one per host. It serves crctl on a local unix
+//! socket (whose peer credentials say who asks) and the other hosts' crds on
+//! TCP, after a Noise handshake keyed with the cluster key; it runs the
+//! operations on this host's processes as the user who asked
+//! (Documentation/cluster.rst).
+
+mod channel;
+mod ops;
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use crcluster::map::{Host, HostRef, Map};
+use crcluster::proto::{Cred, Fault, FaultCode, Message, Op, Reply, Target, MAX_MESSAGE, VERSION};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use tokio::time::timeout;
+
+use channel::{Channel, Key};
+use ops::Children;
+
+/// How long connecting to a peer may take.
+const CONNECT_TIME: Duration = Duration::from_secs(5);
+/// Processes in one `Procs` answer (each at most 272 bytes encoded).
+const PROCS_PER_ANSWER: usize = 200;
+
+#[derive(Parser)]
+#[command(version, about = "The cr cluster daemon: runs operations on this host's processes for crctl and for the other hosts' crds", long_about = None)]
+struct Cli {
+    /// The cluster map: one "ID NAME ADDRESS" line per host.
+    #[arg(long, default_value = "/etc/cr/cluster.map")]
+    map: PathBuf,
+    /// The cluster key: 64 hex digits, readable by root only (crd keygen).
+    #[arg(long, default_value = "/etc/cr/cluster.key")]
+    key: PathBuf,
+    /// This host's id in the map (default: the host named as this host's
+    /// hostname).
+    #[arg(long)]
+    id: Option<u16>,
+    /// The socket crctl talks to.
+    #[arg(long, default_value = "/run/cr/crd.sock")]
+    socket: PathBuf,
+    /// Serve the local socket only (no TCP listener for the other hosts).
+    #[arg(long)]
+    no_listen: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print a new cluster key (32 random bytes as hex) for the key file.
+    Keygen,
+}
+
+struct State {
+    map: Map,
+    me: Host,
+    key: Key,
+    children: Children,
+}
+
+fn log(me: &str, text: impl std::fmt::Display) {
+    eprintln!("crd[{me}]: {text}");
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Keygen) = cli.command {
+        return match keygen() {
+            Ok(k) => {
+                println!("{k}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("crd: cannot read /dev/urandom: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match setup(&cli) {
+        Ok(state) => {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("crd: cannot start: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(serve(Arc::new(state), &cli)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("crd: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("crd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn keygen() -> io::Result<String> {
+    use std::io::Read;
+    let mut k = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut k)?;
+    Ok(k.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn setup(cli: &Cli) -> Result<State, String> {
+    let text = std::fs::read_to_string(&cli.map)
+        .map_err(|e| format!("cannot read the cluster map {}: {e}", cli.map.display()))?;
+    let map = Map::parse(&text).map_err(|e| format!("{}: {e}", cli.map.display()))?;
+    let meta = std::fs::metadata(&cli.key)
+        .map_err(|e| format!("cannot read the cluster key {}: {e}", cli.key.display()))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(format!(
+            "the cluster key {} is readable by others (mode {:o}): chmod 600 it",
+            cli.key.display(),
+            meta.permissions().mode() & 0o777
+        ));
+    }
+    let key = std::fs::read_to_string(&cli.key)
+        .map_err(|e| format!("cannot read the cluster key {}: {e}", cli.key.display()))
+        .and_then(|t| Key::parse(&t).map_err(|e| format!("{}: {e}", cli.key.display())))?;
+    let me = match cli.id {
+        Some(id) => map
+            .by_id(id)
+            .ok_or_else(|| format!("the map lists no host {id}"))?,
+        None => {
+            let name = rustix::system::uname();
+            let name = name.nodename().to_string_lossy().into_owned();
+            map.by_name(&name).ok_or_else(|| {
+                format!("the map names no host {name} (this host's name); give --id")
+            })?
+        }
+    }
+    .clone();
+    Ok(State {
+        map,
+        me,
+        key,
+        children: Children::default(),
+    })
+}
+
+async fn serve(state: Arc<State>, cli: &Cli) -> io::Result<()> {
+    let me = state.me.name.clone();
+    if let Some(dir) = cli.socket.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let _ = std::fs::remove_file(&cli.socket);
+    let local = UnixListener::bind(&cli.socket)?;
+    // Every user may ask; what they may do is checked per operation.
+    std::fs::set_permissions(&cli.socket, std::fs::Permissions::from_mode(0o666))?;
+    log(
+        &me,
+        format!(
+            "host {} ({}) of {}; crctl on {}{}",
+            state.me.id,
+            state.me.name,
+            state.map.hosts.len(),
+            cli.socket.display(),
+            if cli.no_listen {
+                String::new()
+            } else {
+                format!(", peers on {}", state.me.addr)
+            }
+        ),
+    );
+    if !cli.no_listen {
+        let net = TcpListener::bind(state.me.addr).await?;
+        let st = state.clone();
+        tokio::spawn(async move {
+            loop {
+                match net.accept().await {
+                    Ok((s, from)) => {
+                        let st = st.clone();
+                        tokio::spawn(async move { serve_peer(st, s, from).await });
+                    }
+                    Err(e) => {
+                        log(&st.me.name, format!("accept: {e}"));
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        });
+    }
+    loop {
+        let (s, _) = local.accept().await?;
+        let st = state.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve_local(st.clone(), s).await {
+                log(&st.me.name, format!("crctl connection: {e}"));
+            }
+        });
+    }
+}
+
+fn hello(state: &State) -> Message {
+    Message::Hello {
+        version: VERSION,
+        host: state.me.id,
+        name: state.me.name.clone(),
+    }
+}
+
+/// One request from another host's crd.
+async fn serve_peer(state: Arc<State>, stream: TcpStream, from: SocketAddr) {
+    let me = &state.me.name;
+    let (mut ch, peer) = match Channel::accept(stream, &state.key, &hello(&state)).await {
+        Ok(x) => x,
+        Err(e) => {
+            log(me, format!("refused a connection from {from}: {e}"));
+            return;
+        }
+    };
+    match state.map.by_id(peer.host) {
+        Some(h) if h.name == peer.name && h.id != state.me.id => {}
+        _ => {
+            log(
+                me,
+                format!(
+                    "refused {from}: it says it is host {} ({}), which the map does not list so",
+                    peer.host, peer.name
+                ),
+            );
+            return;
+        }
+    }
+    let (cred, op) = match ch.recv().await {
+        Ok(Message::Request { cred, op }) => (cred, op),
+        Ok(_) => {
+            log(me, format!("host {}: not a request; dropped", peer.name));
+            return;
+        }
+        Err(e) => {
+            log(me, format!("host {}: {e}", peer.name));
+            return;
+        }
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Reply, Fault>>(4);
+    let st = state.clone();
+    tokio::spawn(async move { run_local(&st, cred, op, &tx).await });
+    let mut beat = tokio::time::interval(Duration::from_secs(1));
+    beat.tick().await;
+    loop {
+        tokio::select! {
+            a = rx.recv() => match a {
+                Some(a) => {
+                    if ch.send(&Message::Answer(a)).await.is_err() {
+                        return;
+                    }
+                }
+                None => return,
+            },
+            _ = beat.tick() => {
+                if ch.send(&Message::Beat).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Runs `op` on this host as `cred`; its answers go to `tx` (several for
+/// `ps`, the last with `more` false).
+async fn run_local(
+    state: &State,
+    cred: Cred,
+    op: Op,
+    tx: &tokio::sync::mpsc::Sender<Result<Reply, Fault>>,
+) {
+    let answer = match op {
+        Op::Ping => Ok(Reply::Pong),
+        Op::Exec { argv, cwd } => {
+            state
+                .children
+                .exec(cred, &argv, &cwd)
+                .map(|pid| Reply::Started {
+                    host: state.me.id,
+                    pid,
+                })
+        }
+        Op::Kill { pid, sig } => ops::kill(cred, state.me.id, pid, sig).map(|()| Reply::Signalled),
+        Op::Wait { pid } => state
+            .children
+            .wait(cred, state.me.id, pid)
+            .await
+            .map(|status| Reply::Exited { status }),
+        Op::Ps { all } => {
+            let procs = ops::ps(cred, all, state.me.id);
+            let mut chunks = procs.chunks(PROCS_PER_ANSWER).peekable();
+            while let Some(c) = chunks.next() {
+                let more = chunks.peek().is_some();
+                if tx
+                    .send(Ok(Reply::Procs {
+                        procs: c.to_vec(),
+                        more,
+                    }))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                if !more {
+                    return;
+                }
+            }
+            Ok(Reply::Procs {
+                procs: Vec::new(),
+                more: false,
+            })
+        }
+    };
+    let _ = tx.send(answer).await;
+}
+
+/// Whether `a` ends an operation's answers.
+fn last(a: &Result<Reply, Fault>) -> bool {
+    !matches!(a, Ok(Reply::Procs { more: true, .. }))
+}
+
+/// Runs `op` on `host` (another host) as `cred`: the answers, in order, to
+/// `tx`; a host that cannot be reached or goes silent gives one fault.
+async fn run_remote(
+    state: &State,
+    host: &Host,
+    cred: Cred,
+    op: Op,
+    tx: &tokio::sync::mpsc::Sender<Result<Reply, Fault>>,
+) {
+    let gone = |why: String| {
+        Fault::new(
+            FaultCode::Unreachable,
+            format!("host {} ({}) is unreachable: {why}", host.id, host.name),
+        )
+    };
+    let stream = match timeout(CONNECT_TIME, TcpStream::connect(host.addr)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            let _ = tx.send(Err(gone(e.to_string()))).await;
+            return;
+        }
+        Err(_) => {
+            let _ = tx
+                .send(Err(gone("no answer to the connection".into())))
+                .await;
+            return;
+        }
+    };
+    let (mut ch, peer) = match Channel::connect(stream, &state.key, &hello(state)).await {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = tx.send(Err(gone(e.to_string()))).await;
+            return;
+        }
+    };
+    if peer.host != host.id {
+        let _ = tx
+            .send(Err(gone(format!(
+                "it says it is host {} ({})",
+                peer.host, peer.name
+            ))))
+            .await;
+        return;
+    }
+    if let Err(e) = ch.send(&Message::Request { cred, op }).await {
+        let _ = tx.send(Err(gone(e.to_string()))).await;
+        return;
+    }
+    loop {
+        match ch.recv().await {
+            Ok(Message::Beat) => continue,
+            Ok(Message::Answer(a)) => {
+                let end = last(&a);
+                if tx.send(a).await.is_err() || end {
+                    return;
+                }
+            }
+            Ok(_) => {
+                let _ = tx
+                    .send(Err(gone("it answered with something else".into())))
+                    .await;
+                return;
+            }
+            Err(e) => {
+                let why = if e.kind() == io::ErrorKind::UnexpectedEof {
+                    "it went away during the operation".to_owned()
+                } else {
+                    e.to_string()
+                };
+                let _ = tx.send(Err(gone(why))).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Runs `op` where `target` says, as `cred`.
+async fn dispatch(
+    state: Arc<State>,
+    cred: Cred,
+    target: Target,
+    op: Op,
+    tx: tokio::sync::mpsc::Sender<Result<Reply, Fault>>,
+) {
+    let host = match &target {
+        Target::This => None,
+        Target::Host(r) => match state.map.find(r) {
+            Some(h) if h.id == state.me.id => None,
+            Some(h) => Some(h.clone()),
+            None if *r == HostRef::Id(0) => None,
+            None => {
+                let _ = tx
+                    .send(Err(Fault::new(
+                        FaultCode::NoHost,
+                        format!("the cluster map lists no host {r}"),
+                    )))
+                    .await;
+                return;
+            }
+        },
+        Target::All => {
+            // Every host's processes, host by host; an unreachable host is
+            // said (a fault) and the others still listed.
+            for h in state.map.hosts.clone() {
+                let (htx, mut hrx) = tokio::sync::mpsc::channel(4);
+                let st = state.clone();
+                let o = op.clone();
+                tokio::spawn(async move {
+                    if h.id == st.me.id {
+                        run_local(&st, cred, o, &htx).await
+                    } else {
+                        run_remote(&st, &h, cred, o, &htx).await
+                    }
+                });
+                while let Some(a) = hrx.recv().await {
+                    let a = match a {
+                        Ok(Reply::Procs { procs, .. }) => Ok(Reply::Procs { procs, more: true }),
+                        other => other,
+                    };
+                    if tx.send(a).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            let _ = tx
+                .send(Ok(Reply::Procs {
+                    procs: Vec::new(),
+                    more: false,
+                }))
+                .await;
+            return;
+        }
+    };
+    match host {
+        None => run_local(&state, cred, op, &tx).await,
+        Some(h) => run_remote(&state, &h, cred, op, &tx).await,
+    }
+}
+
+async fn read_local(s: &mut UnixStream) -> io::Result<Option<Message>> {
+    let mut len = [0u8; 4];
+    match s.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let n = u32::from_le_bytes(len) as usize;
+    if n > MAX_MESSAGE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "a frame longer than allowed",
+        ));
+    }
+    let mut buf = vec![0u8; n];
+    s.read_exact(&mut buf).await?;
+    Message::decode(&buf)
+        .map(Some)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+}
+
+async fn write_local(s: &mut UnixStream, m: &Message) -> io::Result<()> {
+    let f = m.encode();
+    let mut out = Vec::with_capacity(4 + f.len());
+    out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+    out.extend_from_slice(&f);
+    s.write_all(&out).await
+}
+
+/// crctl's calls on one connection, one after the other.
+async fn serve_local(state: Arc<State>, mut s: UnixStream) -> io::Result<()> {
+    let pc = s.peer_cred()?;
+    let cred = Cred {
+        uid: pc.uid(),
+        gid: pc.gid(),
+    };
+    while let Some(m) = read_local(&mut s).await? {
+        let Message::Call { target, op } = m else {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "not a call"));
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(dispatch(state.clone(), cred, target, op, tx));
+        while let Some(a) = rx.recv().await {
+            write_local(&mut s, &Message::Answer(a)).await?;
+        }
+    }
+    Ok(())
+}
