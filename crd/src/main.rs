@@ -343,69 +343,47 @@ async fn run_remote(
     op: Op,
     tx: &tokio::sync::mpsc::Sender<Result<Reply, Fault>>,
 ) {
-    let gone = |why: String| {
-        Fault::new(
-            FaultCode::Unreachable,
-            format!("host {} ({}) is unreachable: {why}", host.id, host.name),
-        )
-    };
-    let stream = match timeout(CONNECT_TIME, TcpStream::connect(host.addr)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            let _ = tx.send(Err(gone(e.to_string()))).await;
-            return;
-        }
-        Err(_) => {
-            let _ = tx
-                .send(Err(gone("no answer to the connection".into())))
-                .await;
-            return;
-        }
-    };
-    let (mut ch, peer) = match Channel::connect(stream, &state.key, &hello(state)).await {
-        Ok(x) => x,
-        Err(e) => {
-            let _ = tx.send(Err(gone(e.to_string()))).await;
-            return;
-        }
-    };
+    if let Err(why) = relay(state, host, cred, op, tx).await {
+        let text = format!("host {} ({}) is unreachable: {why}", host.id, host.name);
+        let _ = tx.send(Err(Fault::new(FaultCode::Unreachable, text))).await;
+    }
+}
+
+/// [`run_remote`]'s exchange with `host`; why it broke off, if it did.
+async fn relay(
+    state: &State,
+    host: &Host,
+    cred: Cred,
+    op: Op,
+    tx: &tokio::sync::mpsc::Sender<Result<Reply, Fault>>,
+) -> Result<(), String> {
+    let stream = timeout(CONNECT_TIME, TcpStream::connect(host.addr))
+        .await
+        .map_err(|_| "no answer to the connection".to_owned())?
+        .map_err(|e| e.to_string())?;
+    let (mut ch, peer) = Channel::connect(stream, &state.key, &hello(state))
+        .await
+        .map_err(|e| e.to_string())?;
     if peer.host != host.id {
-        let _ = tx
-            .send(Err(gone(format!(
-                "it says it is host {} ({})",
-                peer.host, peer.name
-            ))))
-            .await;
-        return;
+        return Err(format!("it says it is host {} ({})", peer.host, peer.name));
     }
-    if let Err(e) = ch.send(&Message::Request { cred, op }).await {
-        let _ = tx.send(Err(gone(e.to_string()))).await;
-        return;
-    }
+    ch.send(&Message::Request { cred, op })
+        .await
+        .map_err(|e| e.to_string())?;
     loop {
         match ch.recv().await {
             Ok(Message::Beat) => continue,
             Ok(Message::Answer(a)) => {
                 let end = last(&a);
                 if tx.send(a).await.is_err() || end {
-                    return;
+                    return Ok(());
                 }
             }
-            Ok(_) => {
-                let _ = tx
-                    .send(Err(gone("it answered with something else".into())))
-                    .await;
-                return;
+            Ok(_) => return Err("it answered with something else".into()),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                return Err("it went away during the operation".into())
             }
-            Err(e) => {
-                let why = if e.kind() == io::ErrorKind::UnexpectedEof {
-                    "it went away during the operation".to_owned()
-                } else {
-                    e.to_string()
-                };
-                let _ = tx.send(Err(gone(why))).await;
-                return;
-            }
+            Err(e) => return Err(e.to_string()),
         }
     }
 }
