@@ -929,6 +929,126 @@ TEST_F_TIMEOUT(ckpt, two_at_once, 120)
 	EXPECT_NE(REPORT_ERROR, next_report(&self->t, 5000));
 }
 
+struct held {
+	pid_t pid;
+	int fd, hold;
+	long rc;
+	struct cr_checkpoint_args a;
+};
+
+static void *held_ckpt(void *arg)
+{
+	struct held *h = arg;
+
+	h->a = (struct cr_checkpoint_args){ .target = CR_CPID(0, h->pid), .out_fd = h->fd,
+					    .proof_fd = -1, .flags = CR_CHECKPOINT_HOLD,
+					    .hold_fd = h->hold };
+	h->rc = ckpt_args(&h->a);
+	return NULL;
+}
+
+/* Copies what comes from @from until its end into a new image file: the
+ * byte count, or -1. */
+static long pipe_to_image(int from)
+{
+	char buf[65536];
+	long total = 0;
+	ssize_t n;
+	int to = image_file();
+
+	if (to < 0)
+		return -1;
+	while ((n = read(from, buf, sizeof(buf))) > 0) {
+		if (write(to, buf, n) != n) {
+			total = -1;
+			break;
+		}
+		total += n;
+	}
+	close(to);
+	return n < 0 ? -1 : total;
+}
+
+/*
+ * CR_CHECKPOINT_HOLD: once the image is complete the target stays frozen
+ * until the decision. A byte other than CR_HOLD_COMMIT, or end of file,
+ * thaws it (ECANCELED, CR_FAIL_NOT_COMMITTED) and the image is complete;
+ * the commit ends it.
+ */
+TEST_F_TIMEOUT(ckpt, hold_until_decided, 120)
+{
+	struct cr_checkpoint_args a;
+	struct held h;
+	pthread_t t;
+	int hp[2], op[2], fd, status;
+
+	self->t = spawn(SLEEPER);
+	ASSERT_NE(REPORT_ERROR, progress(&self->t, 200));
+
+	/* Held: frozen once the image is written, until a wrong byte. The
+	 * image's reader sees its end while the process is held: the module
+	 * has closed out_fd (shared by this thread and the ioctl's). */
+	ASSERT_EQ(0, pipe(hp));
+	ASSERT_EQ(0, pipe(op));
+	h = (struct held){ .pid = self->t.pid, .fd = op[1], .hold = hp[0] };
+	pthread_create(&t, NULL, held_ckpt, &h);
+	ASSERT_LT(0, pipe_to_image(op[0]));
+	close(op[0]);
+	drain(&self->t);
+	EXPECT_EQ(REPORT_ERROR, next_report(&self->t, 700));
+	EXPECT_TRUE(alive(self->t.pid));
+	ASSERT_EQ(1, write(hp[1], "x", 1));
+	pthread_join(t, NULL);
+	EXPECT_EQ(-ECANCELED, h.rc);
+	EXPECT_EQ(CR_FAIL_NOT_COMMITTED, h.a.fail_reason);
+	EXPECT_TRUE(unharmed(&self->t));
+	EXPECT_EQ(0, sh("crctl inspect %s > /dev/null", img_path));
+	close(hp[0]);
+	close(hp[1]);
+
+	/* End of file: thawed too; out_fd is closed all the same. */
+	ASSERT_EQ(0, pipe(hp));
+	close(hp[1]);
+	fd = image_file();
+	a = (struct cr_checkpoint_args){ .target = CR_CPID(0, self->t.pid), .out_fd = fd, .proof_fd = -1,
+					 .flags = CR_CHECKPOINT_HOLD, .hold_fd = hp[0] };
+	EXPECT_EQ(-ECANCELED, ckpt_args(&a));
+	EXPECT_EQ(CR_FAIL_NOT_COMMITTED, a.fail_reason);
+	EXPECT_EQ(-1, fcntl(fd, F_GETFD));
+	EXPECT_TRUE(unharmed(&self->t));
+	EXPECT_EQ(0, sh("crctl inspect %s > /dev/null", img_path));
+	close(hp[0]);
+
+	/* Bad combinations change nothing. */
+	a = (struct cr_checkpoint_args){ .target = CR_CPID(0, self->t.pid), .out_fd = 1, .proof_fd = -1,
+					 .flags = CR_CHECKPOINT_HOLD | CR_CHECKPOINT_KILL, .hold_fd = 0 };
+	EXPECT_EQ(-EINVAL, ckpt_args(&a));
+	a.flags = CR_CHECKPOINT_HOLD | CR_CHECKPOINT_PARTIAL;
+	EXPECT_EQ(-EINVAL, ckpt_args(&a));
+	a.flags = CR_CHECKPOINT_HOLD;
+	a.hold_fd = -1;
+	EXPECT_EQ(-EINVAL, ckpt_args(&a));
+	a.flags = 0;
+	a.hold_fd = 3;
+	EXPECT_EQ(-EINVAL, ckpt_args(&a));
+	EXPECT_TRUE(unharmed(&self->t));
+
+	/* The commit: the image is complete and the process ends. */
+	ASSERT_EQ(0, pipe(hp));
+	ASSERT_EQ(1, write(hp[1], "C", 1));
+	fd = image_file();
+	a = (struct cr_checkpoint_args){ .target = CR_CPID(0, self->t.pid), .out_fd = fd, .proof_fd = -1,
+					 .flags = CR_CHECKPOINT_HOLD, .hold_fd = hp[0] };
+	EXPECT_EQ(0, ckpt_args(&a));
+	EXPECT_EQ(-1, fcntl(fd, F_GETFD));
+	close(hp[0]);
+	close(hp[1]);
+	ASSERT_EQ(self->t.pid, waitpid(self->t.pid, &status, 0));
+	self->t.pid = -1;
+	EXPECT_TRUE(WIFSIGNALED(status));
+	EXPECT_EQ(0, sh("crctl inspect %s > /dev/null", img_path));
+}
+
 /* A thread in vfork() waits killably for its child: it cannot stop. */
 TEST_F(ckpt, freeze_timeout)
 {

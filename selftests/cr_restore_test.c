@@ -236,6 +236,67 @@ TEST_F(restore, from_a_pipe)
 	EXPECT_EQ(self->last + 1, self->first >= 0 ? self->first : next_count(self->out, 5000));
 }
 
+/* `crctl restore --hold-fd N IMG` with N the read end of a new pipe whose
+ * write end (crctl's and the restored process's never) is *hold; crctl's
+ * status. */
+static int crctl_restore_held(struct __test_metadata *_metadata, FIXTURE_DATA(restore) *self, int *hold)
+{
+	char fdarg[16];
+	char *argv[] = { "crctl", "restore", "--hold-fd", fdarg, self->img, NULL };
+	int hp[2], status;
+	pid_t crctl;
+
+	if (pipe2(hp, O_CLOEXEC) || fcntl(hp[0], F_SETFD, 0))
+		return -1;
+	snprintf(fdarg, sizeof(fdarg), "%d", hp[0]);
+	crctl = run(argv, -1, &self->out);
+	close(hp[0]);
+	*hold = hp[1];
+	if (crctl < 0 || waitpid(crctl, &status, 0) != crctl)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/*
+ * CR_RESTORE_HOLD: crctl prints the pid of the rebuilt process and leaves,
+ * but the process runs only once it reads the commit: until then no count.
+ */
+TEST_F(restore, held_until_committed)
+{
+	char line[64];
+	int hold;
+
+	ASSERT_EQ(0, crctl_restore_held(_metadata, self, &hold));
+	ASSERT_LT(0, read_line(self->out, line, sizeof(line), 5000));
+	self->restored = atoi(line);
+	ASSERT_LT(0, self->restored);
+	/* Rebuilt, held: it prints nothing. */
+	EXPECT_EQ(-1, next_count(self->out, 1000));
+	EXPECT_EQ(0, kill(self->restored, 0));
+	ASSERT_EQ(1, write(hold, "C", 1));
+	close(hold);
+	EXPECT_EQ(self->last + 1, next_count(self->out, 5000));
+	EXPECT_EQ(self->last + 2, next_count(self->out, 5000));
+}
+
+/* A hold that ends without the commit ends the process before it ran: its
+ * stdout closes with no count printed. */
+TEST_F(restore, held_then_abandoned)
+{
+	struct pollfd p = { .fd = self->out, .events = POLLIN };
+	char line[64];
+	int hold;
+
+	ASSERT_EQ(0, crctl_restore_held(_metadata, self, &hold));
+	ASSERT_LT(0, read_line(self->out, line, sizeof(line), 5000));
+	ASSERT_LT(0, atoi(line));
+	p.fd = self->out;
+	close(hold);
+	/* The end of the pipe, with nothing in it: the process never wrote. */
+	ASSERT_EQ(1, poll(&p, 1, 10000));
+	EXPECT_EQ(0, read(self->out, line, sizeof(line)));
+}
+
 /* Runs `crctl restore ARGS... IMG` with stdout (crctl's and the restored
  * process's) to a new pipe, *out; crctl's exit status. */
 static int crctl_restore_with(const char *img, const char *a1, const char *a2, int *out)

@@ -15,8 +15,8 @@ use crate::{
     error::{Failure, OrFail, Reason},
     image::WriteError,
     sys::{
-        self,
-        file::{self, OutFile},
+        self, caller,
+        file::{self, InFile, OutFile},
         mm::AddressSpace,
         task::Claim,
     },
@@ -65,11 +65,17 @@ pub(crate) fn checkpoint(
     } else if !status.caller_capable {
         return Err(Failure::new(EPERM, Reason::Perm));
     }
-    // A kill that would not end it must not be promised.
-    if req.kill && !status.killable {
+    // A kill that would not end it must not be promised (a hold's commit
+    // is one).
+    if (req.kill || req.hold_fd.is_some()) && !status.killable {
         return Err(Failure::new(EINVAL, Reason::Unkillable));
     }
     let mut out = OutFile::get(req.out_fd).or_fail(Reason::Output)?;
+    let hold = req
+        .hold_fd
+        .map(InFile::get)
+        .transpose()
+        .or_fail(Reason::Args)?;
     refuse_what_restore_cannot_bring_back(process, &space, None, !req.partial)?;
     let _claim = Claim::take(process).or_fail(Reason::Busy)?;
 
@@ -92,7 +98,24 @@ pub(crate) fn checkpoint(
             .ok_or(Failure::new(EINVAL, Reason::None))?;
     let mut report = write_image(process, &space, &frozen, areas, &fds, &mut out)?;
     report.frozen_ns = sys::now_ns() - frozen.since;
-    if req.kill {
+    // Held: the decision (a migration's: has the copy been restored?) says
+    // whether the process ends or runs on. Anything but a commit thaws it.
+    let kill = match &hold {
+        Some(h) => {
+            // Its reader sees the image end while the decision is awaited.
+            // (Not the ioctl's own file: /dev/cr cannot be written, so an
+            // image could not have been written to it.)
+            drop(out);
+            caller::close_now(req.out_fd);
+            if !h.committed() {
+                target.thaw(frozen);
+                return Err(Failure::new(ECANCELED, Reason::NotCommitted));
+            }
+            true
+        }
+        None => req.kill,
+    };
+    if kill {
         target.signal(Signal::Kill)?;
         target.thaw(frozen);
         drop(space);

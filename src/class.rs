@@ -31,6 +31,10 @@ pub(crate) struct CheckpointRequest {
     /// Write the image even if the process holds what no restore brings
     /// back (never with `kill`).
     pub(crate) partial: bool,
+    /// Once the image is complete, keep the target frozen until the decision
+    /// is read from this fd: commit ends it, anything else thaws it (never
+    /// with `kill` or `partial`).
+    pub(crate) hold_fd: Option<i32>,
     /// How long the threads may take to stop.
     pub(crate) freeze_timeout_ms: u32,
 }

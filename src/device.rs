@@ -196,8 +196,10 @@ impl CrDevice {
         mut out: UserSliceWriter,
     ) -> Result<isize> {
         let mut args: CrRestoreArgs = input.read()?;
-        let bad = args.flags != 0
-            || args.__pad != 0
+        let hold = args.flags & uapi::CR_RESTORE_HOLD != 0;
+        let bad = args.flags & !uapi::CR_RESTORE_FLAGS_ALL != 0
+            || (hold && args.hold_fd < 0)
+            || (!hold && args.hold_fd != 0)
             || args.__reserved.iter().any(|&r| r != 0)
             || args.in_fd < 0
             || args.status_fd < -1
@@ -257,9 +259,12 @@ impl CrDevice {
 
     fn validate(args: &CrCheckpointArgs) -> Result<CheckpointRequest, Failure> {
         let both = uapi::CR_CHECKPOINT_KILL | uapi::CR_CHECKPOINT_PARTIAL;
+        let hold = args.flags & uapi::CR_CHECKPOINT_HOLD != 0;
         let bad = args.flags & !uapi::CR_CHECKPOINT_FLAGS_ALL != 0
             || args.flags & both == both
-            || args.__pad != 0
+            || (hold && args.flags & both != 0)
+            || (hold && args.hold_fd < 0)
+            || (!hold && args.hold_fd != 0)
             || args.__pad2 != 0
             || (args.msg == 0) != (args.msg_len == 0)
             || args.msg_len > uapi::CR_MSG_MAX
@@ -273,6 +278,7 @@ impl CrDevice {
             proof_fd: args.proof_fd,
             kill: args.flags & uapi::CR_CHECKPOINT_KILL != 0,
             partial: args.flags & uapi::CR_CHECKPOINT_PARTIAL != 0,
+            hold_fd: hold.then_some(args.hold_fd),
             freeze_timeout_ms: match args.freeze_timeout_ms {
                 0 => uapi::CR_FREEZE_TIMEOUT_MS_DEFAULT,
                 ms => ms,

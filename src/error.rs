@@ -73,6 +73,9 @@ pub(crate) enum Reason {
     Leaderless = uapi::CR_FAIL_LEADERLESS,
     /// EOPNOTSUPP: it holds what no restore brings back yet (msg names it); nothing was frozen or ended.
     Holds = uapi::CR_FAIL_HOLDS,
+    /// ECANCELED: a hold ended without commit; the target runs on (checkpoint)
+    /// or never ran (restore).
+    NotCommitted = uapi::CR_FAIL_NOT_COMMITTED,
 }
 
 impl Reason {

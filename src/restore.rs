@@ -11,6 +11,9 @@
 //! then the mappings, the pages as they stream in, the mm fields, signal
 //! state and registers. After the point of no return a failure is reported
 //! on the status fd and the process is killed: it never runs half-restored.
+//! With `CR_RESTORE_HOLD` the whole process then waits for a commit read
+//! from the hold fd before its threads start (a migration's copy starts only
+//! once the original has ended); without one it is killed, having never run.
 
 pub(crate) mod plan;
 mod prepare;
@@ -57,7 +60,15 @@ pub(crate) fn restore(args: &CrRestoreArgs, dev: &File) -> Result<isize, Failure
     if args.dev_fd >= 0 && !caller::fd_is(args.dev_fd, dev) {
         return Err(Failure::new(EINVAL, Reason::Args));
     }
-    if caller::fd_is(args.in_fd, dev) || caller::fd_is(args.status_fd, dev) {
+    let hold_fd = if args.flags & CR_RESTORE_HOLD != 0 {
+        args.hold_fd
+    } else {
+        -1
+    };
+    if [args.in_fd, args.status_fd, hold_fd]
+        .iter()
+        .any(|&fd| caller::fd_is(fd, dev))
+    {
         return Err(Failure::new(EINVAL, Reason::Args));
     }
     let meta = caller::UserCopy::new(args.meta, args.meta_len as usize).map_err(|e| {
@@ -71,6 +82,11 @@ pub(crate) fn restore(args: &CrRestoreArgs, dev: &File) -> Result<isize, Failure
         )
     })?;
     let input = InFile::get(args.in_fd).or_fail(Reason::Args)?;
+    let hold = if hold_fd >= 0 {
+        Some(InFile::get(hold_fd).or_fail(Reason::Args)?)
+    } else {
+        None
+    };
     let mut status = if args.status_fd >= 0 {
         Some(StatusFile::get(args.status_fd).or_fail(Reason::Args)?)
     } else {
@@ -100,15 +116,37 @@ pub(crate) fn restore(args: &CrRestoreArgs, dev: &File) -> Result<isize, Failure
     }
     // The fds crctl used close as the process starts. If that cannot be
     // arranged (no memory), the process must not start with them.
-    if let Err(e) = caller::close_on_return([args.in_fd, args.status_fd, args.dev_fd]) {
-        let f = Failure::new(e, Reason::None);
-        report(&mut status, &f);
-        let _ = caller::raise(kernel::bindings::SIGKILL);
-        return Err(f);
-    }
+    // (Held, the status fd is closed as soon as the status is in it: its
+    // reader learns the outcome while the process waits.)
+    let status_fd = if hold.is_some() { -1 } else { args.status_fd };
+    let closing = match caller::CloseOnReturn::new([args.in_fd, status_fd, args.dev_fd, hold_fd]) {
+        Ok(c) => c,
+        Err(e) => {
+            let f = Failure::new(e, Reason::None);
+            report(&mut status, &f);
+            let _ = caller::raise(kernel::bindings::SIGKILL);
+            return Err(f);
+        }
+    };
     report_ok(&mut status);
     drop(status);
     drop(input);
+    if hold.is_some() {
+        caller::close_now(args.status_fd);
+    }
+    // Held: the process is whole but starts only on a commit (a migration's:
+    // the original has ended). Anything else ends it before it ran. (The
+    // wait comes before the closing is queued, which would interrupt it.)
+    if let Some(h) = hold {
+        if !h.committed() {
+            let _ = caller::raise(kernel::bindings::SIGKILL);
+            return Err(Failure::new(ECANCELED, Reason::NotCommitted));
+        }
+    }
+    if let Err(e) = closing.queue() {
+        let _ = caller::raise(kernel::bindings::SIGKILL);
+        return Err(Failure::new(e, Reason::None));
+    }
 
     // The other threads take their state and go.
     let first = plan.threads[0].thread;

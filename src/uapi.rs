@@ -140,8 +140,9 @@ abi_structs! {
         pub vmas: u32,
         /// Out, also on failure: `CR_FAIL_*`.
         pub fail_reason: u32,
-        /// Zero.
-        pub __pad: u32,
+        /// In: with `CR_CHECKPOINT_HOLD`, the fd the decision is read from;
+        /// else 0.
+        pub hold_fd: i32,
         /// Out, on failure: the memory area at fault.
         pub fail_addr: u64,
         /// In: user buffer for a one-line failure message (or 0).
@@ -170,8 +171,9 @@ abi_structs! {
         pub fail_offset: u64,
         /// In: the /dev/cr fd of this call (closed as the process starts), or -1.
         pub dev_fd: i32,
-        /// Zero.
-        pub __pad: u32,
+        /// In: with `CR_RESTORE_HOLD`, the fd the decision is read from
+        /// (closed as the process starts); else 0.
+        pub hold_fd: i32,
         /// Zero.
         pub __reserved: [u64; 2],
     }
@@ -635,15 +637,28 @@ abi_consts! {
     CR_FEATURE_CHECKPOINT: u64 = 1 << 0;
     /// `CR_IOC_RESTORE` is implemented.
     CR_FEATURE_RESTORE: u64 = 1 << 1;
+    /// `CR_CHECKPOINT_HOLD` and `CR_RESTORE_HOLD` are implemented.
+    CR_FEATURE_HOLD: u64 = 1 << 2;
     /// Every `CR_FEATURE_*` bit this ABI version defines.
-    CR_FEATURES_ALL: u64 = CR_FEATURE_CHECKPOINT | CR_FEATURE_RESTORE;
+    CR_FEATURES_ALL: u64 = CR_FEATURE_CHECKPOINT | CR_FEATURE_RESTORE | CR_FEATURE_HOLD;
     /// `CR_CHECKPOINT_KILL`: end the target once the image is complete.
     CR_CHECKPOINT_KILL: u32 = 1 << 0;
     /// `CR_CHECKPOINT_PARTIAL`: write the image even when the process holds what
     /// no restore brings back; not with `CR_CHECKPOINT_KILL`.
     CR_CHECKPOINT_PARTIAL: u32 = 1 << 1;
+    /// `CR_CHECKPOINT_HOLD`: once the image is complete, keep the target
+    /// frozen until a byte is read from `hold_fd`: `CR_HOLD_COMMIT` ends it,
+    /// anything else thaws it (`ECANCELED`). Not with KILL or PARTIAL.
+    CR_CHECKPOINT_HOLD: u32 = 1 << 2;
     /// Every `CR_CHECKPOINT_*` flag.
-    CR_CHECKPOINT_FLAGS_ALL: u32 = CR_CHECKPOINT_KILL | CR_CHECKPOINT_PARTIAL;
+    CR_CHECKPOINT_FLAGS_ALL: u32 = CR_CHECKPOINT_KILL | CR_CHECKPOINT_PARTIAL | CR_CHECKPOINT_HOLD;
+    /// The byte that commits a hold.
+    CR_HOLD_COMMIT: u8 = 0x43;
+    /// `CR_RESTORE_HOLD`: the rebuilt process starts only once
+    /// `CR_HOLD_COMMIT` is read from `hold_fd`; anything else kills it.
+    CR_RESTORE_HOLD: u32 = 1 << 0;
+    /// Every `CR_RESTORE_*` flag.
+    CR_RESTORE_FLAGS_ALL: u32 = CR_RESTORE_HOLD;
     /// Freeze timeout when the argument is 0.
     CR_FREEZE_TIMEOUT_MS_DEFAULT: u32 = 10000;
     /// The ioctl type byte of /dev/cr.
@@ -861,6 +876,9 @@ abi_consts! {
     /// fd, a child, a timer, a lock: the message names it); checked before the
     /// freeze, so nothing was frozen or ended.
     CR_FAIL_HOLDS: u32 = 27;
+    /// ECANCELED: a hold ended without `CR_HOLD_COMMIT`: the image is
+    /// complete; the target was thawed (checkpoint) or never ran (restore).
+    CR_FAIL_NOT_COMMITTED: u32 = 28;
     /// `cr_thread.flags`: the thread group leader.
     CR_THREAD_LEADER: u32 = 1 << 0;
     /// `CR_IOC_INFO`: `_IOR(CR_IOC_MAGIC, 0x00, struct cr_info)`.

@@ -210,6 +210,9 @@ pub fn checkpoint_failure(err: &io::Error, args: &CrCheckpointArgs, msg: &str) -
             "process {pid} could not be restored from an image: {msg} ({:#x}); it was left running",
             args.fail_addr
         ),
+        uapi::CR_FAIL_NOT_COMMITTED => format!(
+            "the image of process {pid} is complete, but the hold ended without a commit; it was thawed and runs on"
+        ),
         _ => format!("checkpoint of process {pid} failed: {err}"),
     };
     if args.fail_reason == uapi::CR_FAIL_OUTPUT || args.fail_reason == uapi::CR_FAIL_NONE {

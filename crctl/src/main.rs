@@ -108,6 +108,11 @@ enum Command {
         /// inspection. Not with --kill.
         #[arg(long, conflicts_with = "kill")]
         allow_partial: bool,
+        /// Plumbing for migration (crd): once the image is complete, keep the
+        /// process frozen and read one byte from FD: C ends it, anything else
+        /// (or end of file) thaws it and crctl fails. Not with --kill.
+        #[arg(long, value_name = "FD", conflicts_with_all = ["kill", "allow_partial"])]
+        hold_fd: Option<i32>,
         /// Replace FILE if it exists (a regular file or a symlink) by renaming
         /// the new image over it; the old file keeps its content and mode, and
         /// a symlink's target is not touched.
@@ -135,6 +140,11 @@ enum Command {
         /// image: the image's, or fail.
         #[arg(long, value_enum, default_value_t = StdioArg::Auto)]
         stdio: StdioArg,
+        /// Plumbing for migration (crd): once the process is rebuilt (crctl
+        /// prints its pid and leaves), it starts only when C is read from
+        /// FD; anything else (or end of file) kills it before it runs.
+        #[arg(long, value_name = "FD")]
+        hold_fd: Option<i32>,
     },
     /// Start a program on a host of the cluster, as you; prints its cluster
     /// pid HOST:PID. Its stdin, stdout and stderr are /dev/null there; it
@@ -215,6 +225,7 @@ fn main() -> ExitCode {
             output,
             kill,
             allow_partial,
+            hold_fd,
             force,
             timeout,
         } => checkpoint(
@@ -224,6 +235,7 @@ fn main() -> ExitCode {
             Ending {
                 kill,
                 allow_partial,
+                hold: hold_fd,
             },
             force,
             timeout,
@@ -234,7 +246,12 @@ fn main() -> ExitCode {
             maps,
             status,
         } => inspect_cmd(&file, json, maps, status),
-        Command::Restore { file, pid, stdio } => {
+        Command::Restore {
+            file,
+            pid,
+            stdio,
+            hold_fd,
+        } => {
             let opts = crctl::restore::Options {
                 pid: match pid {
                     PidArg::Original => crctl::restore::PidChoice::Original,
@@ -246,6 +263,7 @@ fn main() -> ExitCode {
                     StdioArg::Inherit => crctl::restore::Stdio::Inherit,
                     StdioArg::Image => crctl::restore::Stdio::Image,
                 },
+                hold: hold_fd,
             };
             restore_cmd(&cli.device, &file, &opts)
         }
@@ -418,6 +436,10 @@ struct Ending {
     kill: bool,
     /// Write the image even so (never with `kill`).
     allow_partial: bool,
+    /// Keep the process frozen once the image is complete; end it if `C` is
+    /// read from this fd, else thaw it (never with `kill` or
+    /// `allow_partial`).
+    hold: Option<i32>,
 }
 
 fn checkpoint(
@@ -432,7 +454,7 @@ fn checkpoint(
         return Err(Error::Remote(cpid));
     }
     let pid = cpid.pid;
-    let kill = ending.kill;
+    let kill = ending.kill || ending.hold.is_some();
     // First what can be checked without touching the process: the process,
     // then the output (a file is created, nameless, in its directory).
     match std::fs::symlink_metadata(format!("/proc/{pid}")) {
@@ -462,7 +484,12 @@ fn checkpoint(
         target: cpid.raw(),
         out_fd: out.fd(),
         proof_fd: proof.as_ref().map_or(-1, |f| f.as_raw_fd()),
-        flags: if kill { uapi::CR_CHECKPOINT_KILL } else { 0 },
+        flags: match (ending.hold, ending.kill) {
+            (Some(_), _) => uapi::CR_CHECKPOINT_HOLD,
+            (None, true) => uapi::CR_CHECKPOINT_KILL,
+            (None, false) => 0,
+        },
+        hold_fd: ending.hold.unwrap_or(0),
         freeze_timeout_ms: timeout,
         ..Default::default()
     };

@@ -65,6 +65,9 @@ pub enum Stdio {
 pub struct Options {
     pub pid: PidChoice,
     pub stdio: Stdio,
+    /// Start the rebuilt process only once `CR_HOLD_COMMIT` is read from
+    /// this fd (`CR_RESTORE_HOLD`); anything else kills it, unstarted.
+    pub hold: Option<std::os::fd::RawFd>,
 }
 
 /// What a restore gave back.

@@ -578,8 +578,8 @@ pub(crate) fn set_regs(r: &CrRegs, ax: u64) -> Result {
     Ok(())
 }
 
-/// How many fds [`close_on_return`] takes.
-const CLOSE_MAX: usize = 3;
+/// How many fds [`CloseOnReturn`] takes.
+const CLOSE_MAX: usize = 4;
 
 /// Work done on the way back to user space, after the ioctl has returned:
 /// closing fds (the ioctl's own file among them: closing the fd of the
@@ -601,14 +601,23 @@ impl OnReturn {
     /// thing on the way out, in get_signal() before any signal is
     /// delivered, so a handler's frame saves the right ax.
     fn queue(ax: Option<u64>, fds: [i32; CLOSE_MAX]) -> Result {
-        let work = KBox::new(
+        Self::add(Self::new(ax, fds)?)
+    }
+
+    /// The work, not queued yet.
+    fn new(ax: Option<u64>, fds: [i32; CLOSE_MAX]) -> Result<KBox<OnReturn>> {
+        Ok(KBox::new(
             OnReturn {
                 work: bindings::callback_head::default(),
                 ax,
                 fds,
             },
             GFP_KERNEL_ACCOUNT,
-        )?;
+        )?)
+    }
+
+    /// Queues `work` for the calling thread (as [`Self::queue`]).
+    fn add(work: KBox<OnReturn>) -> Result {
         let raw = KBox::into_raw(work);
         // SAFETY: `raw` is a live `OnReturn` we own; its `work` is
         // initialized for `run`, which takes the box back.
@@ -947,8 +956,45 @@ pub(crate) fn pending_to_shared() {
     }
 }
 
-/// Closes the caller's fds `fds` (-1: none) as it returns to user space,
-/// after the ioctl has let go of its own file.
-pub(crate) fn close_on_return(fds: [i32; CLOSE_MAX]) -> Result {
-    OnReturn::queue(None, fds)
+/// Closes the caller's fd `fd` now, as close(2) does: its file is flushed
+/// (POSIX locks go) and, if that was its last reference, released before
+/// this returns, so the reader of a pipe's other end sees its end while the
+/// caller still waits in the ioctl. (An fput() would leave the release to
+/// the caller's way back to user space.) Never the fd of the ioctl's own
+/// file (see [`CloseOnReturn`]): callers check that.
+pub(crate) fn close_now(fd: i32) {
+    let Ok(fd) = u32::try_from(fd) else {
+        return;
+    };
+    // SAFETY: Takes fd `fd` out of the caller's own table, as close(2); the
+    // table's reference to the file becomes ours.
+    let f = unsafe { bindings::file_close_fd(fd) };
+    if f.is_null() {
+        return;
+    }
+    // The flush for the caller's table must not drop the last reference,
+    // which __fput_sync() then drops in place, as close(2) does.
+    // SAFETY: `f` holds our reference, and the one taken first for the flush.
+    unsafe {
+        bindings::get_file(f);
+        bindings::filp_close(f, (*Task::current_raw()).files.cast());
+        bindings::__fput_sync(f);
+    }
+}
+
+/// Closes the caller's fds (-1: none) as it returns to user space, after
+/// the ioctl has let go of its own file. In two steps: the memory first,
+/// where a failure still changes nothing, then the queueing, which only a
+/// dying thread fails. Queued work makes the thread's signal_pending() true until it
+/// returns: nothing may wait interruptibly after [`Self::queue`].
+pub(crate) struct CloseOnReturn(KBox<OnReturn>);
+
+impl CloseOnReturn {
+    pub(crate) fn new(fds: [i32; CLOSE_MAX]) -> Result<CloseOnReturn> {
+        Ok(CloseOnReturn(OnReturn::new(None, fds)?))
+    }
+
+    pub(crate) fn queue(self) -> Result {
+        OnReturn::add(self.0)
+    }
 }

@@ -16,6 +16,7 @@ use kernel::{
 };
 
 use super::{ffi, generated, mm::AddressSpace, mm::PageBatch, read_once};
+use crate::uapi;
 
 /// What a kernel-internal read or write returned, as a `Result`: a count, or
 /// an error, where the codes that ask for a system call to be restarted
@@ -395,6 +396,13 @@ impl InFile {
             }
         }
         Ok(true)
+    }
+
+    /// Reads a hold's decision: one byte, which commits only if it is
+    /// `CR_HOLD_COMMIT`. End of file, a read error or a signal do not.
+    pub(crate) fn committed(&self) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(self.read_exact(&mut byte), Ok(true)) && byte[0] == uapi::CR_HOLD_COMMIT
     }
 }
 

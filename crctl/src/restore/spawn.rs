@@ -17,7 +17,7 @@ use crate::dev::Device;
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::sys;
-use crate::uapi::{CrRestoreArgs, CrRestoreThreadArgs};
+use crate::uapi::{self, CrRestoreArgs, CrRestoreThreadArgs};
 
 /// A process or thread id.
 pub(super) type Pid = sys::Pid;
@@ -71,8 +71,7 @@ pub(super) fn child(
     }
     let status_fd = status_wr.into_raw_fd();
     if opts.pid == PidChoice::Namespace {
-        let pid = img.process.pid as Pid;
-        init(dev, img, meta, fds, src.as_raw_fd(), status_fd, pid);
+        init(dev, img, meta, fds, src.as_raw_fd(), status_fd, opts);
     }
     become_restored(dev, img, meta, fds, src.as_raw_fd(), status_fd, opts);
     sys::exit_now(1);
@@ -88,13 +87,16 @@ fn init(
     fds: FdPlan,
     src_fd: RawFd,
     status_fd: RawFd,
-    pid: Pid,
+    outer: &Options,
 ) -> ! {
+    // The restored process gets the image's pid in the new namespace.
+    let pid = img.process.pid as Pid;
     let leader = match fork(0, Some(&pid)) {
         Ok(0) => {
             let opts = Options {
                 pid: PidChoice::Original,
                 stdio: Stdio::Inherit,
+                hold: outer.hold,
             };
             become_restored(dev, img, meta, fds, src_fd, status_fd, &opts);
             sys::exit_now(1)
@@ -151,9 +153,14 @@ fn become_restored(
     let prepare_and_restore = || -> Error {
         // The restore sets the image's mask; until then nothing may interrupt.
         sys::block_all_signals();
-        let mut keep = [src_fd, status_fd_now, dev.as_raw_fd()];
+        let mut keep = [
+            src_fd,
+            status_fd_now,
+            dev.as_raw_fd(),
+            opts.hold.unwrap_or(-1),
+        ];
         let laid_out = fds::lay_out_fds(fds, &mut keep);
-        let [src_fd, status, dev_fd] = keep;
+        let [src_fd, status, dev_fd, hold_fd] = keep;
         status_fd_now = status;
         if let Err(e) = laid_out {
             return e;
@@ -198,6 +205,12 @@ fn become_restored(
             in_fd: src_fd,
             status_fd: status,
             dev_fd,
+            flags: if opts.hold.is_some() {
+                uapi::CR_RESTORE_HOLD
+            } else {
+                0
+            },
+            hold_fd: hold_fd.max(0),
             ..Default::default()
         };
         match Device::restore_on(dev_fd, &mut args) {

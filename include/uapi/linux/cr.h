@@ -30,7 +30,8 @@
  */
 #define CR_FEATURE_CHECKPOINT	(1ULL << 0)	/* CR_IOC_CHECKPOINT */
 #define CR_FEATURE_RESTORE	(1ULL << 1)	/* CR_IOC_RESTORE */
-#define CR_FEATURES_ALL		(CR_FEATURE_CHECKPOINT | CR_FEATURE_RESTORE)
+#define CR_FEATURE_HOLD		(1ULL << 2)	/* CR_CHECKPOINT_HOLD, CR_RESTORE_HOLD */
+#define CR_FEATURES_ALL		(CR_FEATURE_CHECKPOINT | CR_FEATURE_RESTORE | CR_FEATURE_HOLD)
 
 /* A cluster-wide process id: the host in the high 32 bits (0 = this host). */
 #define CR_CPID(host, pid)	(((__u64)(host) << 32) | (__u32)(pid))
@@ -65,7 +66,21 @@ struct cr_info {
  * that refuses it later. Not with CR_CHECKPOINT_KILL (EINVAL).
  */
 #define CR_CHECKPOINT_PARTIAL	(1U << 1)
-#define CR_CHECKPOINT_FLAGS_ALL	(CR_CHECKPOINT_KILL | CR_CHECKPOINT_PARTIAL)
+/*
+ * Once the image is complete, keep the target frozen and read one byte from
+ * hold_fd: CR_HOLD_COMMIT ends the target (as CR_CHECKPOINT_KILL would);
+ * anything else (another byte, end of file, a read error, a signal to the
+ * caller) thaws it and it runs on, and the ioctl fails with ECANCELED
+ * (CR_FAIL_NOT_COMMITTED). out_fd is closed in the caller as the hold
+ * begins, so that the reader of a pipe sees the image end. For migration:
+ * the original ends only once the target host has restored the copy. Not
+ * with KILL or PARTIAL (EINVAL).
+ */
+#define CR_CHECKPOINT_HOLD	(1U << 2)
+#define CR_CHECKPOINT_FLAGS_ALL	(CR_CHECKPOINT_KILL | CR_CHECKPOINT_PARTIAL | CR_CHECKPOINT_HOLD)
+
+/* The byte that commits a hold (CR_CHECKPOINT_HOLD, CR_RESTORE_HOLD). */
+#define CR_HOLD_COMMIT		0x43	/* 'C' */
 
 /* Freeze timeout when cr_checkpoint_args.freeze_timeout_ms is 0. */
 #define CR_FREEZE_TIMEOUT_MS_DEFAULT 10000
@@ -92,7 +107,8 @@ struct cr_info {
  * @vmas:              out: memory areas described.
  * @fail_reason:       out, also on failure: CR_FAIL_* saying why the
  *                     checkpoint failed (CR_FAIL_NONE on success).
- * @__pad:             zero.
+ * @hold_fd:           in: with CR_CHECKPOINT_HOLD, a readable fd (a pipe)
+ *                     the decision is read from; else 0.
  * @fail_addr:         out, on failure: the address of the memory area that
  *                     caused it (CR_FAIL_SHMEM, CR_FAIL_DEVICE), else 0.
  * @msg:               in: user address of a buffer of @msg_len bytes (or 0):
@@ -117,7 +133,7 @@ struct cr_checkpoint_args {
 	__u32 threads;
 	__u32 vmas;
 	__u32 fail_reason;
-	__u32 __pad;
+	__s32 hold_fd;
 	__u64 fail_addr;
 	__u64 msg;
 	__u32 msg_len;
@@ -156,6 +172,7 @@ struct cr_checkpoint_args {
 #define CR_FAIL_UNRESTORABLE	25	/* EINVAL: a restore would refuse the image (msg says why); nothing was ended */
 #define CR_FAIL_LEADERLESS	26	/* EOPNOTSUPP: the main thread exited (pthread_exit) while others run */
 #define CR_FAIL_HOLDS		27	/* EOPNOTSUPP: it holds what no restore brings back yet (msg names it); nothing was frozen or ended */
+#define CR_FAIL_NOT_COMMITTED	28	/* ECANCELED: a hold ended without CR_HOLD_COMMIT: the image is complete, the target was thawed (checkpoint) or never ran (restore) */
 
 /*
  * ioctl numbers: type 0xC7, numbers 0x00-0x3f (see
@@ -176,7 +193,7 @@ struct cr_checkpoint_args {
  * @status_fd:   in: a pipe (or -1): once the restore succeeds, or fails past
  *               the point of no return, a struct cr_restore_status is
  *               written here, and the fd is closed in the restored process.
- * @flags:       in: zero (no flags are defined yet).
+ * @flags:       in: CR_RESTORE_* flags.
  * @fail_reason: out, on failure: CR_FAIL_* (also in the status record).
  * @fail_offset: out, on failure: byte offset in the image of the record at
  *               fault, when there is one.
@@ -184,7 +201,8 @@ struct cr_checkpoint_args {
  *               closed as the restored process starts (together with @in_fd
  *               and @status_fd), so the restored fd table holds only what
  *               the caller set up.
- * @__pad:       zero.
+ * @hold_fd:     in: with CR_RESTORE_HOLD, a readable fd (a pipe) the
+ *               decision is read from (closed as the process starts); else 0.
  * @__reserved:  zero.
  *
  * The calling process is replaced by the image's: on success the ioctl
@@ -207,9 +225,20 @@ struct cr_restore_args {
 	__u32 fail_reason;
 	__u64 fail_offset;
 	__s32 dev_fd;
-	__u32 __pad;
+	__s32 hold_fd;
 	__u64 __reserved[2];
 };
+
+/*
+ * cr_restore_args.flags: once the process is rebuilt and its success is
+ * written to status_fd (which is then closed at once, so its reader sees the
+ * outcome), read one byte from hold_fd before it runs:
+ * CR_HOLD_COMMIT starts it; anything else (another byte, end of file, a read
+ * error, SIGKILL) kills it before it ran a single instruction. For migration:
+ * the copy starts only once the original has ended.
+ */
+#define CR_RESTORE_HOLD		(1U << 0)
+#define CR_RESTORE_FLAGS_ALL	CR_RESTORE_HOLD
 
 /**
  * struct cr_restore_thread_args - argument of CR_IOC_RESTORE_THREAD
