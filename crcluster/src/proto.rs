@@ -24,6 +24,9 @@ pub const MAX_ARGS: usize = 256;
 pub const MAX_ARG: usize = 4096;
 /// The longest text (a name, a fault's reason).
 pub const MAX_TEXT: usize = 1024;
+/// The most image bytes one `Data` message carries (the frame less its tag
+/// and length).
+pub const MAX_DATA: usize = MAX_MESSAGE - 5;
 
 /// Who asks, as the asking host's crd saw it (`SO_PEERCRED` of crctl).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +60,14 @@ pub enum Op {
     Wait { pid: u32 },
     /// The host's processes: the caller's, or all.
     Ps { all: bool },
+    /// Move process `pid` to host `to` (`fork`: start a copy there, the
+    /// original runs on). Run by the process's host, which streams the
+    /// image to `to` with [`Op::Receive`].
+    Migrate { pid: u32, to: HostRef, fork: bool },
+    /// Host to host only: restore the image that follows (`Data` messages,
+    /// then `End`); for a migration (`fork` false) hold the copy until a
+    /// `Commit` (Documentation/cluster.rst, "Migration").
+    Receive { fork: bool },
 }
 
 /// A process as `ps` lists it.
@@ -93,6 +104,10 @@ pub enum Reply {
     Procs {
         procs: Vec<Proc>,
         more: bool,
+    },
+    /// The image was restored as process `pid`, which waits for the commit.
+    Held {
+        pid: u32,
     },
 }
 
@@ -179,6 +194,12 @@ pub enum Message {
     Answer(Result<Reply, Fault>),
     /// Sent every second while an operation runs: the host is alive.
     Beat,
+    /// Bytes of an image, in order (after a `Receive` request).
+    Data(Vec<u8>),
+    /// The image is complete.
+    End,
+    /// The original has ended: start the held copy.
+    Commit,
 }
 
 /// Why a frame was refused.
@@ -198,18 +219,24 @@ const T_REQUEST: u8 = 2;
 const T_CALL: u8 = 3;
 const T_ANSWER: u8 = 4;
 const T_BEAT: u8 = 5;
+const T_DATA: u8 = 6;
+const T_END: u8 = 7;
+const T_COMMIT: u8 = 8;
 
 const OP_PING: u8 = 1;
 const OP_EXEC: u8 = 2;
 const OP_KILL: u8 = 3;
 const OP_WAIT: u8 = 4;
 const OP_PS: u8 = 5;
+const OP_MIGRATE: u8 = 6;
+const OP_RECEIVE: u8 = 7;
 
 const R_PONG: u8 = 1;
 const R_STARTED: u8 = 2;
 const R_SIGNALLED: u8 = 3;
 const R_EXITED: u8 = 4;
 const R_PROCS: u8 = 5;
+const R_HELD: u8 = 6;
 const R_FAULT: u8 = 0x80;
 
 const TG_THIS: u8 = 0;
@@ -293,6 +320,29 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// A host named by id (`TG_ID`) or name (`TG_NAME`).
+fn encode_host(w: &mut Writer, h: &HostRef) {
+    match h {
+        HostRef::Id(id) => {
+            w.u8(TG_ID);
+            w.u16(*id);
+        }
+        HostRef::Name(n) => {
+            w.u8(TG_NAME);
+            w.bytes(n.as_bytes());
+        }
+    }
+}
+
+/// The name of a host after its `TG_NAME` tag.
+fn decode_name(r: &mut Reader<'_>) -> Result<HostRef, DecodeError> {
+    let n = r.text()?;
+    match HostRef::parse(&n) {
+        Ok(HostRef::Name(n)) => Ok(HostRef::Name(n)),
+        _ => Err(DecodeError("not a host name")),
+    }
+}
+
 impl Op {
     fn encode(&self, w: &mut Writer) {
         match self {
@@ -317,6 +367,16 @@ impl Op {
             Op::Ps { all } => {
                 w.u8(OP_PS);
                 w.u8(*all as u8);
+            }
+            Op::Migrate { pid, to, fork } => {
+                w.u8(OP_MIGRATE);
+                w.u32(*pid);
+                encode_host(w, to);
+                w.u8(*fork as u8);
+            }
+            Op::Receive { fork } => {
+                w.u8(OP_RECEIVE);
+                w.u8(*fork as u8);
             }
         }
     }
@@ -355,6 +415,16 @@ impl Op {
             },
             OP_WAIT => Op::Wait { pid: r.u32()? },
             OP_PS => Op::Ps { all: r.bool()? },
+            OP_MIGRATE => Op::Migrate {
+                pid: r.u32()?,
+                to: match r.u8()? {
+                    TG_ID => HostRef::Id(r.u16()?),
+                    TG_NAME => decode_name(r)?,
+                    _ => return Err(DecodeError("unknown host reference")),
+                },
+                fork: r.bool()?,
+            },
+            OP_RECEIVE => Op::Receive { fork: r.bool()? },
             _ => return Err(DecodeError("unknown operation")),
         })
     }
@@ -386,14 +456,7 @@ impl Message {
                 w.u8(T_CALL);
                 match target {
                     Target::This => w.u8(TG_THIS),
-                    Target::Host(HostRef::Id(id)) => {
-                        w.u8(TG_ID);
-                        w.u16(*id);
-                    }
-                    Target::Host(HostRef::Name(n)) => {
-                        w.u8(TG_NAME);
-                        w.bytes(n.as_bytes());
-                    }
+                    Target::Host(h) => encode_host(&mut w, h),
                     Target::All => w.u8(TG_ALL),
                 }
                 op.encode(&mut w);
@@ -425,6 +488,10 @@ impl Message {
                             w.bytes(&p.command);
                         }
                     }
+                    Reply::Held { pid } => {
+                        w.u8(R_HELD);
+                        w.u32(*pid);
+                    }
                 }
             }
             Message::Answer(Err(fault)) => {
@@ -434,6 +501,12 @@ impl Message {
                 w.bytes(fault.text.as_bytes());
             }
             Message::Beat => w.u8(T_BEAT),
+            Message::Data(d) => {
+                w.u8(T_DATA);
+                w.bytes(d);
+            }
+            Message::End => w.u8(T_END),
+            Message::Commit => w.u8(T_COMMIT),
         }
         w.0
     }
@@ -469,13 +542,7 @@ impl Message {
                 let target = match r.u8()? {
                     TG_THIS => Target::This,
                     TG_ID => Target::Host(HostRef::Id(r.u16()?)),
-                    TG_NAME => {
-                        let n = r.text()?;
-                        match HostRef::parse(&n) {
-                            Ok(HostRef::Name(n)) => Target::Host(HostRef::Name(n)),
-                            _ => return Err(DecodeError("not a host name")),
-                        }
-                    }
+                    TG_NAME => Target::Host(decode_name(&mut r)?),
                     TG_ALL => Target::All,
                     _ => return Err(DecodeError("unknown target")),
                 };
@@ -509,6 +576,7 @@ impl Message {
                     }
                     Ok(Reply::Procs { procs, more })
                 }
+                R_HELD => Ok(Reply::Held { pid: r.u32()? }),
                 R_FAULT => {
                     let code =
                         FaultCode::from_u16(r.u16()?).ok_or(DecodeError("unknown fault code"))?;
@@ -520,6 +588,15 @@ impl Message {
                 _ => return Err(DecodeError("unknown reply")),
             }),
             T_BEAT => Message::Beat,
+            T_DATA => {
+                let d = r.bytes(MAX_DATA)?;
+                if d.is_empty() {
+                    return Err(DecodeError("an empty data message"));
+                }
+                Message::Data(d.to_vec())
+            }
+            T_END => Message::End,
+            T_COMMIT => Message::Commit,
             _ => return Err(DecodeError("unknown message")),
         };
         if !r.0.is_empty() {
@@ -599,6 +676,31 @@ mod tests {
             })),
             Message::Answer(Err(Fault::new(FaultCode::Perm, "not yours"))),
             Message::Beat,
+            Message::Call {
+                target: Target::Host(HostRef::Id(1)),
+                op: Op::Migrate {
+                    pid: 42,
+                    to: HostRef::Name("cr3".into()),
+                    fork: false,
+                },
+            },
+            Message::Call {
+                target: Target::This,
+                op: Op::Migrate {
+                    pid: 42,
+                    to: HostRef::Id(2),
+                    fork: true,
+                },
+            },
+            Message::Request {
+                cred: Cred { uid: 5, gid: 6 },
+                op: Op::Receive { fork: false },
+            },
+            Message::Data(vec![7; 100]),
+            Message::Data(vec![1; MAX_DATA]),
+            Message::End,
+            Message::Commit,
+            Message::Answer(Ok(Reply::Held { pid: 4242 })),
         ]
     }
 
@@ -662,6 +764,16 @@ mod tests {
                 "longer than allowed",
             ),
             (&[T_HELLO, 1, 0, 2, 0, 1, 0, 0, 0, 0xff], "not UTF-8"),
+            (&[T_DATA, 0, 0, 0, 0], "empty data"),
+            (&[T_DATA, 0xff, 0xff, 0, 0, 1], "longer than allowed"),
+            (
+                &[T_CALL, TG_THIS, OP_MIGRATE, 1, 0, 0, 0, 9],
+                "unknown host reference",
+            ),
+            (
+                &[T_CALL, TG_THIS, OP_MIGRATE, 1, 0, 0, 0, TG_ID, 2, 0, 2],
+                "neither 0 nor 1",
+            ),
         ];
         for (f, what) in cases {
             let e = Message::decode(f).unwrap_err();
@@ -720,6 +832,16 @@ mod mutations {
                 name: "cr1".into(),
             }
             .encode(),
+            Message::Call {
+                target: Target::This,
+                op: Op::Migrate {
+                    pid: 9,
+                    to: HostRef::Name("cr2".into()),
+                    fork: true,
+                },
+            }
+            .encode(),
+            Message::Data(b"image bytes".to_vec()).encode(),
         ];
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut next = move || {

@@ -5,7 +5,7 @@
 use std::ffi::c_int;
 use std::fs::File;
 use std::io::{self, BufReader, IsTerminal, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,6 +62,9 @@ enum PidArg {
     Any,
     /// The image's pids, in a new pid namespace.
     Ns,
+    /// The image's pids if all are free here, else as ns (what a
+    /// migration does).
+    Auto,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -172,6 +175,26 @@ enum Command {
         #[arg(value_name = "PID|HOST:PID")]
         pid: ClusterPid,
     },
+    /// Move a process to another host: its image streams there, it goes on
+    /// there, and its new cluster pid HOST:PID is printed. Final only once
+    /// the target has restored it; on any failure before, it runs on where
+    /// it was (and crctl says why).
+    Migrate {
+        #[arg(value_name = "PID|HOST:PID")]
+        pid: ClusterPid,
+        /// The host: its id or its name in the cluster map.
+        #[arg(long, value_name = "HOST")]
+        to: String,
+    },
+    /// Start a copy of a process on another host (remote fork): prints the
+    /// copy's cluster pid HOST:PID; the original runs on.
+    Fork {
+        #[arg(value_name = "PID|HOST:PID")]
+        pid: ClusterPid,
+        /// The host: its id or its name in the cluster map.
+        #[arg(long, value_name = "HOST")]
+        to: String,
+    },
     /// The cluster's processes (yours, or --all): cluster pid, class, host,
     /// state, command.
     Ps {
@@ -257,6 +280,7 @@ fn main() -> ExitCode {
                     PidArg::Original => crctl::restore::PidChoice::Original,
                     PidArg::Any => crctl::restore::PidChoice::Any,
                     PidArg::Ns => crctl::restore::PidChoice::Namespace,
+                    PidArg::Auto => crctl::restore::PidChoice::Auto,
                 },
                 stdio: match stdio {
                     StdioArg::Auto => crctl::restore::Stdio::Auto,
@@ -274,6 +298,8 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Ps { all } => ps_cmd(&cli.crd, all),
+        Command::Migrate { pid, to } => move_cmd(&cli.crd, pid, &to, false),
+        Command::Fork { pid, to } => move_cmd(&cli.crd, pid, &to, true),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -322,6 +348,31 @@ fn kill_cmd(crd: &Path, signal: &str, pid: ClusterPid) -> Result<()> {
     match Crd::connect(crd)?.call(target_of(pid), Op::Kill { pid: pid.pid, sig })? {
         Reply::Signalled => Ok(()),
         _ => Err(Error::Crd("crd answered a kill with something else".into())),
+    }
+}
+
+/// `migrate` (`fork` false) or `fork`: the copy's cluster pid on stdout.
+fn move_cmd(crd: &Path, pid: ClusterPid, to: &str, fork: bool) -> Result<()> {
+    let to = HostRef::parse(to).map_err(Error::Crd)?;
+    let op = Op::Migrate {
+        pid: pid.pid,
+        to,
+        fork,
+    };
+    match Crd::connect(crd)?.call(target_of(pid), op)? {
+        Reply::Started { host, pid } => {
+            println!(
+                "{}",
+                ClusterPid {
+                    host: host.into(),
+                    pid
+                }
+            );
+            Ok(())
+        }
+        _ => Err(Error::Crd(
+            "crd answered a migration with something else".into(),
+        )),
     }
 }
 
@@ -480,9 +531,16 @@ fn checkpoint(
         Err(_) => None,
     };
 
+    // Held, the module closes out_fd once the image is complete (its
+    // reader sees the end): a file crctl still names afterwards goes as a
+    // copy of its fd, left to the module. Stdout goes as fd 1 itself.
+    let out_fd = match (ending.hold, out.file()) {
+        (Some(_), Some(f)) => f.try_clone().map_err(Error::Io)?.into_raw_fd(),
+        _ => out.fd(),
+    };
     let mut args = CrCheckpointArgs {
         target: cpid.raw(),
-        out_fd: out.fd(),
+        out_fd,
         proof_fd: proof.as_ref().map_or(-1, |f| f.as_raw_fd()),
         flags: match (ending.hold, ending.kill) {
             (Some(_), _) => uapi::CR_CHECKPOINT_HOLD,

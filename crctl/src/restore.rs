@@ -44,6 +44,9 @@ pub enum PidChoice {
     Any,
     /// The image's pids, inside a new pid namespace (crctl's child is its init).
     Namespace,
+    /// The image's pids where every one is free on this host, else the
+    /// image's pids in a new pid namespace (a migration's choice).
+    Auto,
 }
 
 /// What fds 0, 1 and 2 of the restored process are.
@@ -81,6 +84,14 @@ pub struct Restored {
 
 pub use fds::fd_kind;
 
+/// Whether no process or thread of this host has one of the image's ids
+/// (a guess: one may be taken before the restore, which then says so).
+fn ids_free(img: &image::Image) -> bool {
+    img.threads
+        .iter()
+        .all(|t| !Path::new(&format!("/proc/{}", t.thread.tid)).exists())
+}
+
 /// Restores the image read from `src` (positioned at its start).
 pub fn restore(device: &Path, src: &mut File, opts: &Options) -> Result<Restored> {
     let dev = Device::open(device)?;
@@ -97,6 +108,14 @@ pub fn restore(device: &Path, src: &mut File, opts: &Options) -> Result<Restored
     }
     let fds = fds::plan_fds(&img, opts.stdio)?;
     let pid = img.process.pid as spawn::Pid;
+    let opts = &Options {
+        pid: match opts.pid {
+            PidChoice::Auto if pid != 1 && ids_free(&img) => PidChoice::Original,
+            PidChoice::Auto => PidChoice::Namespace,
+            p => p,
+        },
+        ..*opts
+    };
     if opts.pid == PidChoice::Namespace && pid == 1 {
         return Err(Error::PidOne);
     }

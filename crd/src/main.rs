@@ -7,6 +7,7 @@
 //! (Documentation/cluster.rst).
 
 mod channel;
+mod migrate;
 mod ops;
 
 use std::io;
@@ -51,6 +52,10 @@ struct Cli {
     /// Serve the local socket only (no TCP listener for the other hosts).
     #[arg(long)]
     no_listen: bool,
+    /// The crctl that checkpoints and restores for migrations (default:
+    /// crctl in PATH).
+    #[arg(long, default_value = "crctl")]
+    crctl: PathBuf,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -66,6 +71,7 @@ struct State {
     me: Host,
     key: Key,
     children: Children,
+    crctl: PathBuf,
 }
 
 fn log(me: &str, text: impl std::fmt::Display) {
@@ -154,6 +160,7 @@ fn setup(cli: &Cli) -> Result<State, String> {
         me,
         key,
         children: Children::default(),
+        crctl: cli.crctl.clone(),
     })
 }
 
@@ -242,6 +249,14 @@ async fn serve_peer(state: Arc<State>, stream: TcpStream, from: SocketAddr) {
         }
     }
     let (cred, op) = match ch.recv().await {
+        // An image follows on this channel.
+        Ok(Message::Request {
+            cred,
+            op: Op::Receive { fork },
+        }) => {
+            migrate::receive(&state, &mut ch, cred, fork, &peer.name).await;
+            return;
+        }
         Ok(Message::Request { cred, op }) => (cred, op),
         Ok(_) => {
             log(me, format!("host {}: not a request; dropped", peer.name));
@@ -301,6 +316,24 @@ async fn run_local(
             .wait(cred, state.me.id, pid)
             .await
             .map(|status| Reply::Exited { status }),
+        Op::Migrate { pid, to, fork } => match state.map.find(&to) {
+            None => Err(Fault::new(
+                FaultCode::NoHost,
+                format!("the cluster map lists no host {to}"),
+            )),
+            Some(h) if h.id == state.me.id => Err(Fault::new(
+                FaultCode::Invalid,
+                format!(
+                    "process {}:{pid} is on host {} ({}) already",
+                    h.id, h.id, h.name
+                ),
+            )),
+            Some(h) => migrate::send(state, cred, pid, h, fork).await,
+        },
+        Op::Receive { .. } => Err(Fault::new(
+            FaultCode::Invalid,
+            "an image is received from another host's crd only",
+        )),
         Op::Ps { all } => {
             let procs = ops::ps(cred, all, state.me.id);
             let mut chunks = procs.chunks(PROCS_PER_ANSWER).peekable();
@@ -357,16 +390,7 @@ async fn relay(
     op: Op,
     tx: &tokio::sync::mpsc::Sender<Result<Reply, Fault>>,
 ) -> Result<(), String> {
-    let stream = timeout(CONNECT_TIME, TcpStream::connect(host.addr))
-        .await
-        .map_err(|_| "no answer to the connection".to_owned())?
-        .map_err(|e| e.to_string())?;
-    let (mut ch, peer) = Channel::connect(stream, &state.key, &hello(state))
-        .await
-        .map_err(|e| e.to_string())?;
-    if peer.host != host.id {
-        return Err(format!("it says it is host {} ({})", peer.host, peer.name));
-    }
+    let mut ch = connect_peer(state, host).await?;
     ch.send(&Message::Request { cred, op })
         .await
         .map_err(|e| e.to_string())?;
@@ -386,6 +410,21 @@ async fn relay(
             Err(e) => return Err(e.to_string()),
         }
     }
+}
+
+/// An authenticated channel to `host`'s crd; why not.
+async fn connect_peer(state: &State, host: &Host) -> Result<Channel, String> {
+    let stream = timeout(CONNECT_TIME, TcpStream::connect(host.addr))
+        .await
+        .map_err(|_| "no answer to the connection".to_owned())?
+        .map_err(|e| e.to_string())?;
+    let (ch, peer) = Channel::connect(stream, &state.key, &hello(state))
+        .await
+        .map_err(|e| e.to_string())?;
+    if peer.host != host.id {
+        return Err(format!("it says it is host {} ({})", peer.host, peer.name));
+    }
+    Ok(ch)
 }
 
 /// Runs `op` where `target` says, as `cred`.

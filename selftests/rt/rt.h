@@ -73,18 +73,34 @@ static inline void rt_die(const char *what)
 	exit(2);
 }
 
-/* Says "ready" and waits for "go" on stdin (a read that spans the restore). */
+/*
+ * Says "ready" and waits for "go" on stdin (a read that spans the restore).
+ * A regular file as stdin (the cluster tests': a file on /shared, which a
+ * migrated process opens again on its new host) is read again every 20 ms
+ * until "go" is appended to it.
+ */
 static inline void rt_ready_wait(void)
 {
+	struct stat st;
+	int file = !fstat(0, &st) && S_ISREG(st.st_mode);
 	char buf[8];
 	ssize_t n;
 
 	rt_say("ready");
-	do
+	for (;;) {
 		n = read(0, buf, sizeof(buf));
-	while (n < 0 && errno == EINTR);
-	if (n <= 0)
+		if (n > 0)
+			return;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0 && file) {
+			struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+			nanosleep(&ts, NULL);
+			continue;
+		}
 		exit(5);
+	}
 }
 
 /* Reports the verdict and exits with it. */

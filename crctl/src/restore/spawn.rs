@@ -39,7 +39,10 @@ fn fork(flags: u64, tid: Option<&Pid>) -> std::io::Result<Pid> {
 /// init of its new pid namespace): 0 in the child, its pid in crctl.
 pub(super) fn fork_restorer(choice: PidChoice, pid: Pid) -> Result<Pid> {
     match choice {
-        PidChoice::Namespace => fork(sys::CLONE_NEWPID, None).map_err(Error::PidNamespace),
+        // (restore() has made Auto one of the others.)
+        PidChoice::Namespace | PidChoice::Auto => {
+            fork(sys::CLONE_NEWPID, None).map_err(Error::PidNamespace)
+        }
         PidChoice::Original => fork(0, Some(&pid)).map_err(|e| pid_error("pid", pid, e)),
         PidChoice::Any => fork(0, None).map_err(|e| pid_error("pid", pid, e)),
     }

@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Migration and remote fork between two crds (Documentation/cluster.rst,
+//! "Migration").
+//!
+//! The source host runs `crctl checkpoint PID -o - --hold-fd 0` as the
+//! caller and streams its stdout to the target as `Data` messages; the
+//! target runs `crctl restore --hold-fd 1 -` as the caller and feeds them to
+//! its stdin. The module keeps the original frozen once its image is
+//! complete, and the copy unstarted once it is rebuilt (`CR_CHECKPOINT_HOLD`,
+//! `CR_RESTORE_HOLD`). The target answers `Held`; only then does the source
+//! commit (the original ends) and send `Commit`, on which the target starts
+//! the copy. Any failure before the source's commit (the target refuses, the
+//! link breaks, either crd or crctl dies, silence) closes the source's hold
+//! pipe, which thaws the original: it runs on as if nothing happened. A
+//! fork does the same without the holds: the copy starts once restored and
+//! the original never stopped being the original.
+
+use std::io::{self, Write};
+use std::os::fd::OwnedFd;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use crcluster::map::Host;
+use crcluster::proto::{Cred, Fault, FaultCode, Message, Reply, MAX_DATA};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+use tokio::time::{interval, timeout, Interval, MissedTickBehavior};
+
+use crate::channel::Channel;
+use crate::{log, State};
+
+/// The byte that commits a hold (`CR_HOLD_COMMIT`).
+const COMMIT: &[u8] = b"C";
+/// How much of crctl's stderr is kept for a fault's text.
+const STDERR_KEPT: usize = 2048;
+/// How long the restored copy's pid may take to arrive once crctl has left.
+const PID_TIME: Duration = Duration::from_secs(5);
+
+fn beats() -> Interval {
+    let mut beat = interval(Duration::from_secs(1));
+    beat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    beat
+}
+
+/// crctl as the caller: `args`, in its own process group (a signal to
+/// crd's does not reach it), killed if crd lets go of it.
+fn crctl(state: &State, cred: Cred, args: &[&str]) -> Command {
+    let mut cmd = Command::new(&state.crctl);
+    cmd.args(args)
+        .current_dir("/")
+        .uid(cred.uid)
+        .gid(cred.gid)
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    cmd
+}
+
+/// The first [`STDERR_KEPT`] bytes of what `from` says until its end, as
+/// one line without crctl's prefix.
+async fn said(from: Option<impl AsyncRead + Unpin>) -> String {
+    let mut text = Vec::new();
+    if let Some(from) = from {
+        let _ = from.take(STDERR_KEPT as u64).read_to_end(&mut text).await;
+    }
+    let text = String::from_utf8_lossy(&text);
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|l| l.strip_prefix("crctl: ").unwrap_or(l).trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.join("; ")
+}
+
+fn ended(st: io::Result<ExitStatus>) -> Result<(), String> {
+    match st {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(format!("crctl {s}")),
+        Err(e) => Err(format!("crctl: {e}")),
+    }
+}
+
+/// The source's half: moves (or, with `fork`, copies) process `pid` of this
+/// host to `to`, as `cred`; the copy's cluster pid.
+pub async fn send(
+    state: &State,
+    cred: Cred,
+    pid: u32,
+    to: &Host,
+    fork: bool,
+) -> Result<Reply, Fault> {
+    let what = if fork { "fork" } else { "migration" };
+    let me = state.me.id;
+    let there = format!("host {} ({})", to.id, to.name);
+    // Nothing is touched until the target is there and authenticated.
+    let mut ch = crate::connect_peer(state, to).await.map_err(|why| {
+        Fault::new(
+            FaultCode::Unreachable,
+            format!("{there} is unreachable: {why}"),
+        )
+    })?;
+    ch.send(&Message::Request {
+        cred,
+        op: crcluster::proto::Op::Receive { fork },
+    })
+    .await
+    .map_err(|e| {
+        Fault::new(
+            FaultCode::Unreachable,
+            format!("{there} is unreachable: {e}"),
+        )
+    })?;
+
+    // The hold: crctl reads the decision from its stdin, whose write end is
+    // `hold` (dropping it is the "no").
+    let pid_arg = pid.to_string();
+    let mut args = vec!["checkpoint", &pid_arg, "-o", "-"];
+    let (stdin, mut hold) = if fork {
+        (Stdio::null(), None)
+    } else {
+        args.extend(["--hold-fd", "0"]);
+        let (r, w) = io::pipe().map_err(|e| fail(what, me, pid, &there, &e.to_string()))?;
+        (Stdio::from(OwnedFd::from(r)), Some(w))
+    };
+    let mut child = crctl(state, cred, &args)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            fail(
+                what,
+                me,
+                pid,
+                &there,
+                &format!("cannot run {}: {e}", state.crctl.display()),
+            )
+        })?;
+    let stderr = tokio::spawn(said(child.stderr.take()));
+    let outcome = stream_and_decide(&mut ch, &mut child, hold.as_mut(), fork).await;
+    match outcome {
+        Ok(reply) => Ok(reply),
+        Err(why) => {
+            // Thaw the original (if it is held) before anything else.
+            drop(hold);
+            let _ = timeout(Duration::from_secs(30), child.wait()).await;
+            let text = stderr.await.unwrap_or_default();
+            let why = match (why, text.is_empty()) {
+                (Why::Checkpoint, true) => "the checkpoint failed".to_owned(),
+                (Why::Checkpoint, false) => text,
+                (Why::Other(w), _) => w,
+            };
+            Err(fail(what, me, pid, &there, &why))
+        }
+    }
+}
+
+fn fail(what: &str, me: u16, pid: u32, there: &str, why: &str) -> Fault {
+    Fault::new(
+        FaultCode::Failed,
+        format!("{what} of process {me}:{pid} to {there} failed: {why}; the process runs on here"),
+    )
+}
+
+/// Why [`stream_and_decide`] gave up.
+enum Why {
+    /// crctl checkpoint failed: its stderr says why.
+    Checkpoint,
+    Other(String),
+}
+
+/// Streams the image to the target and carries out the decision; the
+/// copy's cluster pid.
+async fn stream_and_decide(
+    ch: &mut Channel,
+    child: &mut Child,
+    hold: Option<&mut io::PipeWriter>,
+    fork: bool,
+) -> Result<Reply, Why> {
+    let link = |e: io::Error| Why::Other(format!("the link to the target broke: {e}"));
+    let mut out = child.stdout.take().ok_or(Why::Checkpoint)?;
+    let mut buf = vec![0u8; MAX_DATA];
+    let mut beat = beats();
+    // The image, until the end of crctl's stdout (held: the module closed
+    // it; else crctl ended).
+    loop {
+        tokio::select! {
+            n = out.read(&mut buf) => match n {
+                Ok(0) => break,
+                Ok(n) => ch.send(&Message::Data(buf[..n].to_vec())).await.map_err(link)?,
+                Err(e) => return Err(Why::Other(format!("reading the image: {e}"))),
+            },
+            _ = beat.tick() => ch.send(&Message::Beat).await.map_err(link)?,
+        }
+    }
+    drop(out);
+    // A checkpoint that failed ends crctl: the image is not whole. A held
+    // one keeps crctl waiting for the decision; a fork's has ended.
+    let failed = if fork {
+        ended(child.wait().await).is_err()
+    } else {
+        matches!(child.try_wait(), Ok(Some(_)))
+    };
+    if failed {
+        return Err(Why::Checkpoint);
+    }
+    ch.send(&Message::End).await.map_err(link)?;
+    // The target's answer; a held crctl may still fail meanwhile.
+    let held = loop {
+        tokio::select! {
+            _ = child.wait(), if !fork => return Err(Why::Checkpoint),
+            m = ch.recv() => match m {
+                Ok(Message::Beat) => continue,
+                Ok(Message::Answer(Ok(Reply::Started { host, pid }))) if fork => {
+                    return Ok(Reply::Started { host, pid });
+                }
+                Ok(Message::Answer(Ok(Reply::Held { pid }))) if !fork => break pid,
+                Ok(Message::Answer(Err(f))) => {
+                    return Err(Why::Other(format!("the target refused it: {}", f.text)))
+                }
+                Ok(_) => return Err(Why::Other("the target answered with something else".into())),
+                Err(e) => return Err(link(e)),
+            },
+        }
+    };
+    let Some(hold) = hold else {
+        return Err(Why::Other("no hold".into()));
+    };
+    // The copy is whole and waits: end the original (crctl returns once
+    // every thread has exited), then start the copy.
+    hold.write_all(COMMIT)
+        .map_err(|e| Why::Other(format!("cannot commit: {e}")))?;
+    let st = loop {
+        tokio::select! {
+            st = child.wait() => break st,
+            _ = beat.tick() => {
+                // The target must not take the silence for a loss.
+                let _ = ch.send(&Message::Beat).await;
+            }
+        }
+    };
+    if let Err(why) = ended(st) {
+        return Err(Why::Other(format!("the commit failed: {why}")));
+    }
+    // From here the copy is the process: a failure loses it (see
+    // Documentation/cluster.rst, "Migration", for the window).
+    let lost = |why: String| {
+        Why::Other(format!(
+            "the original has ended, but the copy (pid {held} there) was not confirmed started: {why}"
+        ))
+    };
+    ch.send(&Message::Commit)
+        .await
+        .map_err(|e| lost(e.to_string()))?;
+    loop {
+        match ch.recv().await {
+            Ok(Message::Beat) => continue,
+            Ok(Message::Answer(Ok(Reply::Started { host, pid }))) => {
+                return Ok(Reply::Started { host, pid })
+            }
+            Ok(Message::Answer(Err(f))) => return Err(lost(f.text)),
+            Ok(_) => return Err(lost("the target answered with something else".into())),
+            Err(e) => return Err(lost(e.to_string())),
+        }
+    }
+}
+
+/// The target's half, on the channel a `Receive` request came on: restores
+/// the image that follows as `cred`, and (not `fork`) starts the copy only
+/// on the source's `Commit`.
+pub async fn receive(state: &State, ch: &mut Channel, cred: Cred, fork: bool, from: &str) {
+    let me = &state.me.name;
+    match restore(state, ch, cred, fork).await {
+        Ok(pid) => log(
+            me,
+            format!(
+                "{} from {from}: process {}:{pid} runs",
+                if fork { "fork" } else { "migration" },
+                state.me.id
+            ),
+        ),
+        Err(why) => {
+            log(me, format!("image from {from} not restored: {why}"));
+            let _ = ch
+                .send(&Message::Answer(Err(Fault::new(FaultCode::Failed, why))))
+                .await;
+        }
+    }
+}
+
+async fn restore(state: &State, ch: &mut Channel, cred: Cred, fork: bool) -> Result<u32, String> {
+    // The copy's pid comes back on stdout; held, stdout is also the hold
+    // (a socket: crd writes the decision into its end).
+    let (mine, theirs) = std::os::unix::net::UnixStream::pair()
+        .map_err(|e| format!("cannot make a socket pair: {e}"))?;
+    mine.set_nonblocking(true)
+        .map_err(|e| format!("cannot make a socket pair: {e}"))?;
+    let mut mine = tokio::net::UnixStream::from_std(mine)
+        .map_err(|e| format!("cannot make a socket pair: {e}"))?;
+    let mut args = vec!["restore", "--stdio", "image", "--pid", "auto"];
+    if !fork {
+        args.extend(["--hold-fd", "1"]);
+    }
+    args.push("-");
+    let mut child = crctl(state, cred, &args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::from(OwnedFd::from(theirs)))
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", state.crctl.display()))?;
+    let stderr = tokio::spawn(said(child.stderr.take()));
+    // The image into crctl's stdin, until `End`. If crctl stops reading (it
+    // refused the image), the rest is drained: its stderr says why.
+    let mut stdin = child.stdin.take();
+    loop {
+        match ch.recv().await {
+            Ok(Message::Data(d)) => {
+                if let Some(s) = stdin.as_mut() {
+                    if s.write_all(&d).await.is_err() {
+                        stdin = None;
+                    }
+                }
+            }
+            Ok(Message::Beat) => {}
+            Ok(Message::End) => break,
+            Ok(_) => return Err("the source sent something else than the image".into()),
+            Err(e) => return Err(format!("the image did not arrive whole: {e}")),
+        }
+    }
+    drop(stdin);
+    let mut beat = beats();
+    let st = loop {
+        tokio::select! {
+            st = child.wait() => break st,
+            _ = beat.tick() => {
+                ch.send(&Message::Beat).await.map_err(|e| format!("the source went away: {e}"))?;
+            }
+        }
+    };
+    if let Err(why) = ended(st) {
+        let text = stderr.await.unwrap_or_default();
+        return Err(if text.is_empty() { why } else { text });
+    }
+    let pid = read_pid(&mut mine).await?;
+    if fork {
+        send_started(state, ch, pid).await;
+        return Ok(pid);
+    }
+    ch.send(&Message::Answer(Ok(Reply::Held { pid })))
+        .await
+        .map_err(|e| format!("the source went away: {e}; the copy {pid} never ran"))?;
+    loop {
+        match ch.recv().await {
+            Ok(Message::Beat) => continue,
+            Ok(Message::Commit) => break,
+            Ok(_) => {
+                return Err(format!(
+                    "no commit but something else; the copy {pid} never ran"
+                ))
+            }
+            Err(e) => return Err(format!("no commit ({e}); the copy {pid} never ran")),
+        }
+    }
+    mine.write_all(COMMIT)
+        .await
+        .map_err(|e| format!("the copy {pid} is gone: {e}"))?;
+    send_started(state, ch, pid).await;
+    Ok(pid)
+}
+
+async fn send_started(state: &State, ch: &mut Channel, pid: u32) {
+    let _ = ch
+        .send(&Message::Answer(Ok(Reply::Started {
+            host: state.me.id,
+            pid,
+        })))
+        .await;
+}
+
+/// The pid line crctl restore printed (it has ended; its copy may hold the
+/// socket open, so no end of file comes).
+async fn read_pid(from: &mut tokio::net::UnixStream) -> Result<u32, String> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\n") && line.len() < 32 {
+        match timeout(PID_TIME, from.read(&mut byte)).await {
+            Ok(Ok(1)) => line.push(byte[0]),
+            _ => break,
+        }
+    }
+    std::str::from_utf8(&line)
+        .ok()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(|| "crctl restore printed no pid".to_owned())
+}
