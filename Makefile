@@ -36,7 +36,7 @@ CLIPPY_DRIVER ?= /usr/bin/clippy-driver
 KMAKE = kdir=$$($(KDIR_CMD)) && $(MAKE) -C $$kdir M=$(TOP) MO=$(MODOUT) $(KARGS)
 
 .PHONY: all module module-strict crctl selftests guest setup kernel headers \
-	check fresh-check demo bench bench-criu fuzz clean modules_install rust-analyzer
+	check fresh-check demo bench bench-criu bench-cluster fuzz clean modules_install rust-analyzer
 
 all: module crctl selftests
 
@@ -117,6 +117,14 @@ bench:
 	@$(MAKE) -s FLAVOR=fast guest $(BENCH)
 	@CR_FLAVOR=fast CR_VM_MEM=$${CR_VM_MEM:-2G} CR_VM_NO_BUILD=1 \
 		$(TOP)/scripts/vm --add $(BENCH) -- /extra/cr_bench $(RUNS)
+	@CR_FLAVOR=fast CR_VM_MEM=$${CR_VM_MEM:-2G} CR_VM_NO_BUILD=1 \
+		$(TOP)/scripts/vm --hosts 2 --add $(TOP)/bench/cluster_bench -- /extra/cluster_bench $(RUNS)
+
+# Migration between two hosts only (bench/cluster_bench).
+bench-cluster:
+	@$(MAKE) -s FLAVOR=fast guest
+	@CR_FLAVOR=fast CR_VM_MEM=$${CR_VM_MEM:-2G} CR_VM_NO_BUILD=1 \
+		$(TOP)/scripts/vm --hosts 2 --add $(TOP)/bench/cluster_bench -- /extra/cluster_bench $(RUNS)
 
 # cr against CRIU (Debian's criu 3.17.1, installed by scripts/setup) in one
 # guest: dump, restore and downtime. vdso=0: criu 3.17 does not know 7.3's

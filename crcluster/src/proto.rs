@@ -66,9 +66,23 @@ pub enum Op {
     Migrate { pid: u32, to: HostRef, fork: bool },
     /// Host to host only: restore the image that follows (`Data` messages,
     /// then `End`); for a migration (`fork` false) hold the copy until a
-    /// `Commit` (Documentation/cluster.rst, "Migration").
-    Receive { fork: bool },
+    /// `Commit` (Documentation/cluster.rst, "Migration"). `token` names the
+    /// migration among the sender's, for a [`Op::Resume`].
+    Receive { fork: bool, token: u64 },
+    /// Host to host only: the commit of migration `token` of the sending
+    /// host, whose connection broke after `Held`: start the held copy (or
+    /// say again that it started).
+    Resume { token: u64 },
+    /// Measure the link to host `to`: stream `bytes` of `Data` to it over
+    /// the channel a migration uses, as [`Op::Sink`]; answered with `Link`.
+    LinkTest { to: HostRef, bytes: u64 },
+    /// Host to host only: count the `Data` that follows until `End` and
+    /// answer `Link` with the count.
+    Sink,
 }
+
+/// The most a link test may send (16 GiB).
+pub const MAX_LINK_TEST: u64 = 16 << 30;
 
 /// A process as `ps` lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,6 +122,22 @@ pub enum Reply {
     /// The image was restored as process `pid`, which waits for the commit.
     Held {
         pid: u32,
+    },
+    /// A migration or fork is done: the copy is process `pid` of `host`;
+    /// the image was `bytes` long, the whole took `total_ns`, and the
+    /// process did not run for at most `stopped_ns` (a fork: 0, its
+    /// checkpoint's stop is crctl checkpoint's to tell).
+    Moved {
+        host: u16,
+        pid: u32,
+        bytes: u64,
+        total_ns: u64,
+        stopped_ns: u64,
+    },
+    /// A link test: `bytes` went through in `ns` (the receiver: 0).
+    Link {
+        bytes: u64,
+        ns: u64,
     },
 }
 
@@ -230,6 +260,9 @@ const OP_WAIT: u8 = 4;
 const OP_PS: u8 = 5;
 const OP_MIGRATE: u8 = 6;
 const OP_RECEIVE: u8 = 7;
+const OP_LINK_TEST: u8 = 8;
+const OP_SINK: u8 = 9;
+const OP_RESUME: u8 = 10;
 
 const R_PONG: u8 = 1;
 const R_STARTED: u8 = 2;
@@ -237,6 +270,8 @@ const R_SIGNALLED: u8 = 3;
 const R_EXITED: u8 = 4;
 const R_PROCS: u8 = 5;
 const R_HELD: u8 = 6;
+const R_MOVED: u8 = 7;
+const R_LINK: u8 = 8;
 const R_FAULT: u8 = 0x80;
 
 const TG_THIS: u8 = 0;
@@ -257,6 +292,9 @@ impl Writer {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
     fn i32(&mut self, v: i32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
     fn bytes(&mut self, b: &[u8]) {
@@ -289,6 +327,19 @@ impl<'a> Reader<'a> {
     }
     fn i32(&mut self) -> Result<i32, DecodeError> {
         Ok(self.u32()? as i32)
+    }
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+    fn host(&mut self) -> Result<HostRef, DecodeError> {
+        match self.u8()? {
+            TG_ID => Ok(HostRef::Id(self.u16()?)),
+            TG_NAME => decode_name(self),
+            _ => Err(DecodeError("unknown host reference")),
+        }
     }
     fn bool(&mut self) -> Result<bool, DecodeError> {
         match self.u8()? {
@@ -374,10 +425,21 @@ impl Op {
                 encode_host(w, to);
                 w.u8(*fork as u8);
             }
-            Op::Receive { fork } => {
+            Op::Receive { fork, token } => {
                 w.u8(OP_RECEIVE);
                 w.u8(*fork as u8);
+                w.u64(*token);
             }
+            Op::Resume { token } => {
+                w.u8(OP_RESUME);
+                w.u64(*token);
+            }
+            Op::LinkTest { to, bytes } => {
+                w.u8(OP_LINK_TEST);
+                encode_host(w, to);
+                w.u64(*bytes);
+            }
+            Op::Sink => w.u8(OP_SINK),
         }
     }
 
@@ -417,14 +479,23 @@ impl Op {
             OP_PS => Op::Ps { all: r.bool()? },
             OP_MIGRATE => Op::Migrate {
                 pid: r.u32()?,
-                to: match r.u8()? {
-                    TG_ID => HostRef::Id(r.u16()?),
-                    TG_NAME => decode_name(r)?,
-                    _ => return Err(DecodeError("unknown host reference")),
-                },
+                to: r.host()?,
                 fork: r.bool()?,
             },
-            OP_RECEIVE => Op::Receive { fork: r.bool()? },
+            OP_RECEIVE => Op::Receive {
+                fork: r.bool()?,
+                token: r.u64()?,
+            },
+            OP_RESUME => Op::Resume { token: r.u64()? },
+            OP_LINK_TEST => {
+                let to = r.host()?;
+                let bytes = r.u64()?;
+                if bytes == 0 || bytes > MAX_LINK_TEST {
+                    return Err(DecodeError("a link test of 0 bytes or more than allowed"));
+                }
+                Op::LinkTest { to, bytes }
+            }
+            OP_SINK => Op::Sink,
             _ => return Err(DecodeError("unknown operation")),
         })
     }
@@ -491,6 +562,25 @@ impl Message {
                     Reply::Held { pid } => {
                         w.u8(R_HELD);
                         w.u32(*pid);
+                    }
+                    Reply::Moved {
+                        host,
+                        pid,
+                        bytes,
+                        total_ns,
+                        stopped_ns,
+                    } => {
+                        w.u8(R_MOVED);
+                        w.u16(*host);
+                        w.u32(*pid);
+                        w.u64(*bytes);
+                        w.u64(*total_ns);
+                        w.u64(*stopped_ns);
+                    }
+                    Reply::Link { bytes, ns } => {
+                        w.u8(R_LINK);
+                        w.u64(*bytes);
+                        w.u64(*ns);
                     }
                 }
             }
@@ -577,6 +667,17 @@ impl Message {
                     Ok(Reply::Procs { procs, more })
                 }
                 R_HELD => Ok(Reply::Held { pid: r.u32()? }),
+                R_MOVED => Ok(Reply::Moved {
+                    host: r.u16()?,
+                    pid: r.u32()?,
+                    bytes: r.u64()?,
+                    total_ns: r.u64()?,
+                    stopped_ns: r.u64()?,
+                }),
+                R_LINK => Ok(Reply::Link {
+                    bytes: r.u64()?,
+                    ns: r.u64()?,
+                }),
                 R_FAULT => {
                     let code =
                         FaultCode::from_u16(r.u16()?).ok_or(DecodeError("unknown fault code"))?;
@@ -694,13 +795,42 @@ mod tests {
             },
             Message::Request {
                 cred: Cred { uid: 5, gid: 6 },
-                op: Op::Receive { fork: false },
+                op: Op::Receive {
+                    fork: false,
+                    token: 0x1234_5678_9abc_def0,
+                },
+            },
+            Message::Request {
+                cred: Cred { uid: 5, gid: 6 },
+                op: Op::Resume { token: 7 },
             },
             Message::Data(vec![7; 100]),
             Message::Data(vec![1; MAX_DATA]),
             Message::End,
             Message::Commit,
             Message::Answer(Ok(Reply::Held { pid: 4242 })),
+            Message::Answer(Ok(Reply::Moved {
+                host: 2,
+                pid: 71,
+                bytes: 1 << 33,
+                total_ns: 123_456_789,
+                stopped_ns: 120_000_000,
+            })),
+            Message::Answer(Ok(Reply::Link {
+                bytes: 64 << 20,
+                ns: 1_000_000_000,
+            })),
+            Message::Call {
+                target: Target::This,
+                op: Op::LinkTest {
+                    to: HostRef::Id(2),
+                    bytes: MAX_LINK_TEST,
+                },
+            },
+            Message::Request {
+                cred: Cred { uid: 0, gid: 0 },
+                op: Op::Sink,
+            },
         ]
     }
 
@@ -765,6 +895,44 @@ mod tests {
             ),
             (&[T_HELLO, 1, 0, 2, 0, 1, 0, 0, 0, 0xff], "not UTF-8"),
             (&[T_DATA, 0, 0, 0, 0], "empty data"),
+            (
+                &[
+                    T_CALL,
+                    TG_THIS,
+                    OP_LINK_TEST,
+                    TG_ID,
+                    2,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                ],
+                "0 bytes",
+            ),
+            (
+                &[
+                    T_CALL,
+                    TG_THIS,
+                    OP_LINK_TEST,
+                    TG_ID,
+                    2,
+                    0,
+                    1,
+                    0,
+                    0,
+                    0,
+                    4,
+                    0,
+                    0,
+                    0,
+                ],
+                "more than allowed",
+            ),
             (&[T_DATA, 0xff, 0xff, 0, 0, 1], "longer than allowed"),
             (
                 &[T_CALL, TG_THIS, OP_MIGRATE, 1, 0, 0, 0, 9],

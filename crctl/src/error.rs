@@ -95,6 +95,12 @@ pub enum Error {
     /// An fd no restore rebuilds (`rules::FdRefusal`'s words); `inheritable`
     /// when `--stdio` could give crctl's own instead.
     FdRefused { refusal: String, inheritable: bool },
+    /// The process holds what keeps it on its host (`--portable`): who
+    /// (`process PID`, or `the process` of an image), and the fd.
+    Pinned {
+        who: String,
+        pin: crate::portable::Pin,
+    },
     /// One of the image's fds could not be opened as it was.
     Fd {
         fd: i32,
@@ -266,6 +272,7 @@ impl fmt::Display for Error {
                 };
                 write!(f, "{refusal}{hint}")
             }
+            Error::Pinned { who, pin } => write!(f, "{who} stays on its host: {pin}"),
             Error::Fd { fd, path, problem } => {
                 let what = format!("fd {fd} ({path})");
                 match problem {

@@ -19,6 +19,7 @@ pub mod fuzz;
 pub mod image;
 pub mod inspect;
 pub mod output;
+pub mod portable;
 pub mod restore;
 /// What no restore brings back, from the same file the kernel module compiles
 /// (`src/rules.rs`).

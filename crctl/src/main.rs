@@ -116,6 +116,11 @@ enum Command {
         /// (or end of file) thaws it and crctl fails. Not with --kill.
         #[arg(long, value_name = "FD", conflicts_with_all = ["kill", "allow_partial"])]
         hold_fd: Option<i32>,
+        /// For migration (crd): refuse, before the process is touched, an
+        /// fd that keeps it on this host (a device other than /dev/null,
+        /// /dev/zero, /dev/random, /dev/urandom).
+        #[arg(long)]
+        portable: bool,
         /// Replace FILE if it exists (a regular file or a symlink) by renaming
         /// the new image over it; the old file keeps its content and mode, and
         /// a symlink's target is not touched.
@@ -148,6 +153,10 @@ enum Command {
         /// FD; anything else (or end of file) kills it before it runs.
         #[arg(long, value_name = "FD")]
         hold_fd: Option<i32>,
+        /// For migration (crd): refuse an image with an fd that keeps the
+        /// process on the host it came from (as checkpoint --portable).
+        #[arg(long)]
+        portable: bool,
     },
     /// Start a program on a host of the cluster, as you; prints its cluster
     /// pid HOST:PID. Its stdin, stdout and stderr are /dev/null there; it
@@ -194,6 +203,15 @@ enum Command {
         /// The host: its id or its name in the cluster map.
         #[arg(long, value_name = "HOST")]
         to: String,
+    },
+    /// Measure the link to another host as migrations use it: MIB MiB
+    /// streamed over crd's authenticated channel (root only).
+    LinkTest {
+        /// The host: its id or its name in the cluster map.
+        #[arg(long, value_name = "HOST")]
+        to: String,
+        #[arg(long, value_name = "MIB", default_value_t = 64)]
+        mib: u64,
     },
     /// The cluster's processes (yours, or --all): cluster pid, class, host,
     /// state, command.
@@ -249,6 +267,7 @@ fn main() -> ExitCode {
             kill,
             allow_partial,
             hold_fd,
+            portable,
             force,
             timeout,
         } => checkpoint(
@@ -259,6 +278,7 @@ fn main() -> ExitCode {
                 kill,
                 allow_partial,
                 hold: hold_fd,
+                portable,
             },
             force,
             timeout,
@@ -274,6 +294,7 @@ fn main() -> ExitCode {
             pid,
             stdio,
             hold_fd,
+            portable,
         } => {
             let opts = crctl::restore::Options {
                 pid: match pid {
@@ -288,6 +309,7 @@ fn main() -> ExitCode {
                     StdioArg::Image => crctl::restore::Stdio::Image,
                 },
                 hold: hold_fd,
+                portable,
             };
             restore_cmd(&cli.device, &file, &opts)
         }
@@ -300,6 +322,7 @@ fn main() -> ExitCode {
         Command::Ps { all } => ps_cmd(&cli.crd, all),
         Command::Migrate { pid, to } => move_cmd(&cli.crd, pid, &to, false),
         Command::Fork { pid, to } => move_cmd(&cli.crd, pid, &to, true),
+        Command::LinkTest { to, mib } => link_test_cmd(&cli.crd, &to, mib),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -360,18 +383,54 @@ fn move_cmd(crd: &Path, pid: ClusterPid, to: &str, fork: bool) -> Result<()> {
         fork,
     };
     match Crd::connect(crd)?.call(target_of(pid), op)? {
-        Reply::Started { host, pid } => {
-            println!(
-                "{}",
-                ClusterPid {
-                    host: host.into(),
-                    pid
-                }
+        Reply::Moved {
+            host,
+            pid: new,
+            bytes,
+            total_ns,
+            stopped_ns,
+        } => {
+            let copy = ClusterPid {
+                host: host.into(),
+                pid: new,
+            };
+            println!("{copy}");
+            let stopped = if fork {
+                String::new()
+            } else {
+                format!("; it did not run for at most {}", ms(stopped_ns))
+            };
+            eprintln!(
+                "crctl: {} process {pid} to {copy}: image {bytes} bytes ({}) in {}{stopped}",
+                if fork { "forked" } else { "moved" },
+                mib(bytes),
+                ms(total_ns),
             );
             Ok(())
         }
         _ => Err(Error::Crd(
             "crd answered a migration with something else".into(),
+        )),
+    }
+}
+
+fn link_test_cmd(crd: &Path, to: &str, mib: u64) -> Result<()> {
+    let to = HostRef::parse(to).map_err(Error::Crd)?;
+    let op = Op::LinkTest {
+        to: to.clone(),
+        bytes: mib << 20,
+    };
+    match Crd::connect(crd)?.call(Target::This, op)? {
+        Reply::Link { bytes, ns } => {
+            println!(
+                "{bytes} bytes to {to} in {}: {:.1} MB/s",
+                ms(ns),
+                bytes as f64 * 1000.0 / ns.max(1) as f64
+            );
+            Ok(())
+        }
+        _ => Err(Error::Crd(
+            "crd answered a link test with something else".into(),
         )),
     }
 }
@@ -491,6 +550,8 @@ struct Ending {
     /// read from this fd, else thaw it (never with `kill` or
     /// `allow_partial`).
     hold: Option<i32>,
+    /// Refuse what keeps the process on this host.
+    portable: bool,
 }
 
 fn checkpoint(
@@ -512,6 +573,14 @@ fn checkpoint(
         Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::NoProcess(pid)),
         Err(err) => return Err(Error::LookUp { pid, err }),
+    }
+    if ending.portable {
+        if let Some(pin) = crctl::portable::live_pin(pid) {
+            return Err(Error::Pinned {
+                who: format!("process {pid}"),
+                pin,
+            });
+        }
     }
     let out = Output::open(output, force)?;
 

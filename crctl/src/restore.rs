@@ -71,6 +71,9 @@ pub struct Options {
     /// Start the rebuilt process only once `CR_HOLD_COMMIT` is read from
     /// this fd (`CR_RESTORE_HOLD`); anything else kills it, unstarted.
     pub hold: Option<std::os::fd::RawFd>,
+    /// Refuse an image with an fd that keeps the process on the host it
+    /// came from ([`crate::portable`]).
+    pub portable: bool,
 }
 
 /// What a restore gave back.
@@ -100,6 +103,14 @@ pub fn restore(device: &Path, src: &mut File, opts: &Options) -> Result<Restored
         return Err(Error::NoRestore);
     }
     let (meta, img) = image::read_metadata(&mut *src)?;
+    if opts.portable {
+        if let Some(pin) = crate::portable::image_pin(&img) {
+            return Err(Error::Pinned {
+                who: "the process".into(),
+                pin,
+            });
+        }
+    }
     let cwd = fds::plan_dirs(&img)?;
     if let Some(t) = img.threads.iter().find(|t| {
         t.thread.policy & !crate::format::SCHED_RESET_ON_FORK == crate::format::SCHED_DEADLINE

@@ -56,6 +56,11 @@ struct Cli {
     /// crctl in PATH).
     #[arg(long, default_value = "crctl")]
     crctl: PathBuf,
+    /// Fault injection for the tests: as the source of a migration, break
+    /// the connection after the original has ended instead of sending the
+    /// commit (the target must get it through a resume).
+    #[arg(long, hide = true)]
+    test_drop_commit: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -72,6 +77,9 @@ struct State {
     key: Key,
     children: Children,
     crctl: PathBuf,
+    /// Migrations' held copies (the target's side).
+    held: migrate::HeldCopies,
+    fault_drop_commit: bool,
 }
 
 fn log(me: &str, text: impl std::fmt::Display) {
@@ -161,6 +169,8 @@ fn setup(cli: &Cli) -> Result<State, String> {
         key,
         children: Children::default(),
         crctl: cli.crctl.clone(),
+        held: Default::default(),
+        fault_drop_commit: cli.test_drop_commit,
     })
 }
 
@@ -252,9 +262,23 @@ async fn serve_peer(state: Arc<State>, stream: TcpStream, from: SocketAddr) {
         // An image follows on this channel.
         Ok(Message::Request {
             cred,
-            op: Op::Receive { fork },
+            op: Op::Receive { fork, token },
         }) => {
-            migrate::receive(&state, &mut ch, cred, fork, &peer.name).await;
+            migrate::receive(&state, &mut ch, cred, (fork, token), &peer).await;
+            return;
+        }
+        Ok(Message::Request {
+            op: Op::Resume { token },
+            ..
+        }) => {
+            migrate::resumed(&state, &mut ch, &peer, token).await;
+            return;
+        }
+        // Data to count and drop: a link test.
+        Ok(Message::Request { op: Op::Sink, .. }) => {
+            if let Err(e) = migrate::sink(&mut ch).await {
+                log(me, format!("link test from {}: {e}", peer.name));
+            }
             return;
         }
         Ok(Message::Request { cred, op }) => (cred, op),
@@ -330,10 +354,22 @@ async fn run_local(
             )),
             Some(h) => migrate::send(state, cred, pid, h, fork).await,
         },
-        Op::Receive { .. } => Err(Fault::new(
+        Op::Receive { .. } | Op::Sink | Op::Resume { .. } => Err(Fault::new(
             FaultCode::Invalid,
-            "an image is received from another host's crd only",
+            "only another host's crd sends images and link tests",
         )),
+        // It loads the link: root's to ask for.
+        Op::LinkTest { .. } if cred.uid != 0 => Err(Fault::new(
+            FaultCode::Perm,
+            "only root may test the link between hosts",
+        )),
+        Op::LinkTest { to, bytes } => match state.map.find(&to) {
+            Some(h) if h.id != state.me.id => migrate::link_test(state, h, bytes).await,
+            _ => Err(Fault::new(
+                FaultCode::NoHost,
+                format!("no other host {to} in the cluster map"),
+            )),
+        },
         Op::Ps { all } => {
             let procs = ops::ps(cred, all, state.me.id);
             let mut chunks = procs.chunks(PROCS_PER_ANSWER).peekable();

@@ -16,10 +16,13 @@
 //! fork does the same without the holds: the copy starts once restored and
 //! the original never stopped being the original.
 
+use std::collections::HashMap;
 use std::io::{self, Write};
 use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 use std::process::{ExitStatus, Stdio};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crcluster::map::Host;
 use crcluster::proto::{Cred, Fault, FaultCode, Message, Reply, MAX_DATA};
@@ -27,7 +30,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 use tokio::time::{interval, timeout, Interval, MissedTickBehavior};
 
-use crate::channel::Channel;
+use crate::channel::{Channel, Peer};
 use crate::{log, State};
 
 /// The byte that commits a hold (`CR_HOLD_COMMIT`).
@@ -92,6 +95,7 @@ pub async fn send(
 ) -> Result<Reply, Fault> {
     let what = if fork { "fork" } else { "migration" };
     let me = state.me.id;
+    let start = Instant::now();
     let there = format!("host {} ({})", to.id, to.name);
     // Nothing is touched until the target is there and authenticated.
     let mut ch = crate::connect_peer(state, to).await.map_err(|why| {
@@ -100,9 +104,10 @@ pub async fn send(
             format!("{there} is unreachable: {why}"),
         )
     })?;
+    let token = new_token();
     ch.send(&Message::Request {
         cred,
-        op: crcluster::proto::Op::Receive { fork },
+        op: crcluster::proto::Op::Receive { fork, token },
     })
     .await
     .map_err(|e| {
@@ -115,7 +120,7 @@ pub async fn send(
     // The hold: crctl reads the decision from its stdin, whose write end is
     // `hold` (dropping it is the "no").
     let pid_arg = pid.to_string();
-    let mut args = vec!["checkpoint", &pid_arg, "-o", "-"];
+    let mut args = vec!["checkpoint", &pid_arg, "-o", "-", "--portable"];
     let (stdin, mut hold) = if fork {
         (Stdio::null(), None)
     } else {
@@ -123,6 +128,8 @@ pub async fn send(
         let (r, w) = io::pipe().map_err(|e| fail(what, me, pid, &there, &e.to_string()))?;
         (Stdio::from(OwnedFd::from(r)), Some(w))
     };
+    // The process stops after this; held, it never runs again here.
+    let spawned = Instant::now();
     let mut child = crctl(state, cred, &args)
         .stdin(stdin)
         .stdout(Stdio::piped())
@@ -137,9 +144,50 @@ pub async fn send(
             )
         })?;
     let stderr = tokio::spawn(said(child.stderr.take()));
-    let outcome = stream_and_decide(&mut ch, &mut child, hold.as_mut(), fork).await;
+    let mut bytes = 0;
+    let mut outcome = stream_and_decide(
+        &mut ch,
+        &mut child,
+        hold.as_mut(),
+        (pid, fork),
+        &mut bytes,
+        state.fault_drop_commit,
+    )
+    .await;
+    drop(ch);
+    if let Err(Why::Uncommitted { copy, why }) = outcome {
+        // The original has ended: the copy must start. Its host keeps it
+        // held for a while when the link breaks; commit it anew.
+        log(
+            &state.me.name,
+            format!(
+                "{what} of {me}:{pid} to {there}: the commit did not get through ({why}); resuming"
+            ),
+        );
+        outcome = resume(state, to, cred, token)
+            .await
+            .map_err(|why| Why::Lost { copy, why });
+    }
+    let moved = |(host, pid)| Reply::Moved {
+        host,
+        pid,
+        bytes,
+        total_ns: start.elapsed().as_nanos() as u64,
+        stopped_ns: if fork {
+            0
+        } else {
+            spawned.elapsed().as_nanos() as u64
+        },
+    };
     match outcome {
-        Ok(reply) => Ok(reply),
+        Ok(copy) => Ok(moved(copy)),
+        Err(Why::Lost { copy, why }) | Err(Why::Uncommitted { copy, why }) => Err(Fault::new(
+            FaultCode::Failed,
+            format!(
+                "{what} of process {me}:{pid} to {there}: the original has ended, but the copy (pid {copy} there) was not confirmed started: {why}; {there} kills it if no commit reaches it within {} s of the break",
+                RESUME_TIME.as_secs()
+            ),
+        )),
         Err(why) => {
             // Thaw the original (if it is held) before anything else.
             drop(hold);
@@ -149,10 +197,23 @@ pub async fn send(
                 (Why::Checkpoint, true) => "the checkpoint failed".to_owned(),
                 (Why::Checkpoint, false) => text,
                 (Why::Other(w), _) => w,
+                (Why::Uncommitted { why, .. } | Why::Lost { why, .. }, _) => why,
             };
             Err(fail(what, me, pid, &there, &why))
         }
     }
+}
+
+/// Whether process `pid` of this host is there and not a zombie.
+fn running(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .iter()
+        .rposition(|&b| b == b')')
+        .and_then(|i| stat.get(i + 2).copied());
+    !matches!(state, None | Some(b'Z') | Some(b'X'))
 }
 
 fn fail(what: &str, me: u16, pid: u32, there: &str, why: &str) -> Fault {
@@ -167,16 +228,84 @@ enum Why {
     /// crctl checkpoint failed: its stderr says why.
     Checkpoint,
     Other(String),
+    /// The original has ended, the commit of the held `copy` did not get
+    /// through.
+    Uncommitted {
+        copy: u32,
+        why: String,
+    },
+    /// Nor did a [`resume`].
+    Lost {
+        copy: u32,
+        why: String,
+    },
 }
 
-/// Streams the image to the target and carries out the decision; the
-/// copy's cluster pid.
+/// How long a target keeps a held copy whose link broke, waiting for a
+/// `Resume`; the source tries for a little less.
+pub const RESUME_TIME: Duration = Duration::from_secs(30);
+
+/// A name for a migration among this host's.
+fn new_token() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    now ^ NEXT
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        .rotate_right(16)
+}
+
+/// Commits migration `token` on `to` over new connections until it answers
+/// that the copy runs, or [`RESUME_TIME`] less a margin has passed.
+async fn resume(state: &State, to: &Host, cred: Cred, token: u64) -> Result<(u16, u32), String> {
+    let deadline = Instant::now() + RESUME_TIME - Duration::from_secs(5);
+    let mut last;
+    loop {
+        last = match resume_once(state, to, cred, token).await {
+            Ok(copy) => return Ok(copy),
+            Err(why) => why,
+        };
+        if Instant::now() >= deadline {
+            return Err(last);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn resume_once(
+    state: &State,
+    to: &Host,
+    cred: Cred,
+    token: u64,
+) -> Result<(u16, u32), String> {
+    let mut ch = crate::connect_peer(state, to).await?;
+    ch.send(&Message::Request {
+        cred,
+        op: crcluster::proto::Op::Resume { token },
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    loop {
+        match ch.recv().await.map_err(|e| e.to_string())? {
+            Message::Beat => continue,
+            Message::Answer(Ok(Reply::Started { host, pid })) => return Ok((host, pid)),
+            Message::Answer(Err(f)) => return Err(f.text),
+            _ => return Err("it answered with something else".into()),
+        }
+    }
+}
+
+/// Streams the image to the target (counting its bytes in `bytes`) and
+/// carries out the decision; the copy's cluster pid.
 async fn stream_and_decide(
     ch: &mut Channel,
     child: &mut Child,
     hold: Option<&mut io::PipeWriter>,
-    fork: bool,
-) -> Result<Reply, Why> {
+    (original, fork): (u32, bool),
+    bytes: &mut u64,
+    drop_commit: bool,
+) -> Result<(u16, u32), Why> {
     let link = |e: io::Error| Why::Other(format!("the link to the target broke: {e}"));
     let mut out = child.stdout.take().ok_or(Why::Checkpoint)?;
     let mut buf = vec![0u8; MAX_DATA];
@@ -187,7 +316,10 @@ async fn stream_and_decide(
         tokio::select! {
             n = out.read(&mut buf) => match n {
                 Ok(0) => break,
-                Ok(n) => ch.send(&Message::Data(buf[..n].to_vec())).await.map_err(link)?,
+                Ok(n) => {
+                    *bytes += n as u64;
+                    ch.send(&Message::Data(buf[..n].to_vec())).await.map_err(link)?
+                }
                 Err(e) => return Err(Why::Other(format!("reading the image: {e}"))),
             },
             _ = beat.tick() => ch.send(&Message::Beat).await.map_err(link)?,
@@ -212,7 +344,7 @@ async fn stream_and_decide(
             m = ch.recv() => match m {
                 Ok(Message::Beat) => continue,
                 Ok(Message::Answer(Ok(Reply::Started { host, pid }))) if fork => {
-                    return Ok(Reply::Started { host, pid });
+                    return Ok((host, pid));
                 }
                 Ok(Message::Answer(Ok(Reply::Held { pid }))) if !fork => break pid,
                 Ok(Message::Answer(Err(f))) => {
@@ -240,24 +372,26 @@ async fn stream_and_decide(
         }
     };
     if let Err(why) = ended(st) {
-        return Err(Why::Other(format!("the commit failed: {why}")));
+        // Whether the original ended says which copy is the process.
+        if running(original) {
+            return Err(Why::Other(format!("the commit failed: {why}")));
+        }
     }
-    // From here the copy is the process: a failure loses it (see
-    // Documentation/cluster.rst, "Migration", for the window).
-    let lost = |why: String| {
-        Why::Other(format!(
-            "the original has ended, but the copy (pid {held} there) was not confirmed started: {why}"
-        ))
-    };
+    // From here the copy is the process (Documentation/cluster.rst,
+    // "Migration": the window).
+    let lost = |why: String| Why::Uncommitted { copy: held, why };
+    if drop_commit {
+        return Err(lost(
+            "dropped before the commit (crd --test-drop-commit)".into(),
+        ));
+    }
     ch.send(&Message::Commit)
         .await
         .map_err(|e| lost(e.to_string()))?;
     loop {
         match ch.recv().await {
             Ok(Message::Beat) => continue,
-            Ok(Message::Answer(Ok(Reply::Started { host, pid }))) => {
-                return Ok(Reply::Started { host, pid })
-            }
+            Ok(Message::Answer(Ok(Reply::Started { host, pid }))) => return Ok((host, pid)),
             Ok(Message::Answer(Err(f))) => return Err(lost(f.text)),
             Ok(_) => return Err(lost("the target answered with something else".into())),
             Err(e) => return Err(lost(e.to_string())),
@@ -268,9 +402,17 @@ async fn stream_and_decide(
 /// The target's half, on the channel a `Receive` request came on: restores
 /// the image that follows as `cred`, and (not `fork`) starts the copy only
 /// on the source's `Commit`.
-pub async fn receive(state: &State, ch: &mut Channel, cred: Cred, fork: bool, from: &str) {
+pub async fn receive(
+    state: &Arc<State>,
+    ch: &mut Channel,
+    cred: Cred,
+    (fork, token): (bool, u64),
+    from: &Peer,
+) {
     let me = &state.me.name;
-    match restore(state, ch, cred, fork).await {
+    let key = (from.host, token);
+    let from = &from.name;
+    match restore(state, ch, cred, fork, key).await {
         Ok(pid) => log(
             me,
             format!(
@@ -280,7 +422,7 @@ pub async fn receive(state: &State, ch: &mut Channel, cred: Cred, fork: bool, fr
             ),
         ),
         Err(why) => {
-            log(me, format!("image from {from} not restored: {why}"));
+            log(me, format!("image from {from}: {why}"));
             let _ = ch
                 .send(&Message::Answer(Err(Fault::new(FaultCode::Failed, why))))
                 .await;
@@ -288,7 +430,13 @@ pub async fn receive(state: &State, ch: &mut Channel, cred: Cred, fork: bool, fr
     }
 }
 
-async fn restore(state: &State, ch: &mut Channel, cred: Cred, fork: bool) -> Result<u32, String> {
+async fn restore(
+    state: &Arc<State>,
+    ch: &mut Channel,
+    cred: Cred,
+    fork: bool,
+    key: Key,
+) -> Result<u32, String> {
     // The copy's pid comes back on stdout; held, stdout is also the hold
     // (a socket: crd writes the decision into its end).
     let (mine, theirs) = std::os::unix::net::UnixStream::pair()
@@ -297,7 +445,7 @@ async fn restore(state: &State, ch: &mut Channel, cred: Cred, fork: bool) -> Res
         .map_err(|e| format!("cannot make a socket pair: {e}"))?;
     let mut mine = tokio::net::UnixStream::from_std(mine)
         .map_err(|e| format!("cannot make a socket pair: {e}"))?;
-    let mut args = vec!["restore", "--stdio", "image", "--pid", "auto"];
+    let mut args = vec!["restore", "--stdio", "image", "--pid", "auto", "--portable"];
     if !fork {
         args.extend(["--hold-fd", "1"]);
     }
@@ -345,26 +493,121 @@ async fn restore(state: &State, ch: &mut Channel, cred: Cred, fork: bool) -> Res
         send_started(state, ch, pid).await;
         return Ok(pid);
     }
-    ch.send(&Message::Answer(Ok(Reply::Held { pid })))
-        .await
-        .map_err(|e| format!("the source went away: {e}; the copy {pid} never ran"))?;
-    loop {
-        match ch.recv().await {
-            Ok(Message::Beat) => continue,
-            Ok(Message::Commit) => break,
-            Ok(_) => {
-                return Err(format!(
-                    "no commit but something else; the copy {pid} never ran"
-                ))
+    // Held until the commit, on this channel or (if it breaks) a Resume on
+    // another one, for RESUME_TIME at most.
+    let hold = mine
+        .into_std()
+        .map_err(|e| format!("the hold socket: {e}"))?;
+    state.held.hold(key, hold, pid);
+    state.held.expire_later(state.clone(), key);
+    let why = match ch.send(&Message::Answer(Ok(Reply::Held { pid }))).await {
+        Err(e) => format!("the source went away: {e}"),
+        Ok(()) => loop {
+            match ch.recv().await {
+                Ok(Message::Beat) => continue,
+                Ok(Message::Commit) => {
+                    return match state.held.commit(key) {
+                        Ok(pid) => {
+                            send_started(state, ch, pid).await;
+                            Ok(pid)
+                        }
+                        Err(why) => Err(why),
+                    }
+                }
+                Ok(_) => break "no commit but something else".to_owned(),
+                Err(e) => break format!("no commit ({e})"),
             }
-            Err(e) => return Err(format!("no commit ({e}); the copy {pid} never ran")),
+        },
+    };
+    Err(format!(
+        "{why}; the copy {pid} waits {} s for the source to resume",
+        RESUME_TIME.as_secs()
+    ))
+}
+
+/// A migration, by its source host and token.
+type Key = (u16, u64);
+
+enum Parked {
+    /// The copy `pid`, held: writing the commit byte to `hold` starts it.
+    Held { hold: UnixStream, pid: u32 },
+    /// The copy `pid` was started.
+    Started(u32),
+}
+
+/// The migrations whose copy waits for its commit (or was committed, for a
+/// `Resume` that comes after its answer was lost), for [`RESUME_TIME`].
+#[derive(Default)]
+pub struct HeldCopies(Mutex<HashMap<Key, Parked>>);
+
+impl HeldCopies {
+    fn hold(&self, key: Key, hold: UnixStream, pid: u32) {
+        self.0
+            .lock()
+            .unwrap()
+            .insert(key, Parked::Held { hold, pid });
+    }
+
+    /// Starts the copy of `key` (or finds it started); its pid.
+    fn commit(&self, key: Key) -> Result<u32, String> {
+        let mut t = self.0.lock().unwrap();
+        match t.remove(&key) {
+            Some(Parked::Held { hold, pid }) => {
+                // One byte into an empty socket buffer: it does not block.
+                (&hold)
+                    .write_all(COMMIT)
+                    .map_err(|e| format!("the copy {pid} is gone: {e}"))?;
+                t.insert(key, Parked::Started(pid));
+                Ok(pid)
+            }
+            Some(Parked::Started(pid)) => {
+                t.insert(key, Parked::Started(pid));
+                Ok(pid)
+            }
+            None => Err("no copy of that migration is held here (its time ran out)".into()),
         }
     }
-    mine.write_all(COMMIT)
-        .await
-        .map_err(|e| format!("the copy {pid} is gone: {e}"))?;
-    send_started(state, ch, pid).await;
-    Ok(pid)
+
+    /// After [`RESUME_TIME`], forgets `key`; a copy still held then is
+    /// killed (the end of its hold) before it ran.
+    fn expire_later(&self, state: Arc<State>, key: Key) {
+        tokio::spawn(async move {
+            tokio::time::sleep(RESUME_TIME).await;
+            let gone = state.held.0.lock().unwrap().remove(&key);
+            if let Some(Parked::Held { pid, .. }) = gone {
+                log(
+                    &state.me.name,
+                    format!(
+                        "the copy {pid} of a migration from host {} had no commit in {} s: ended before it ran",
+                        key.0,
+                        RESUME_TIME.as_secs()
+                    ),
+                );
+            }
+        });
+    }
+}
+
+/// The target's answer to a `Resume` of migration `token` from host `from`.
+pub async fn resumed(state: &State, ch: &mut Channel, from: &Peer, token: u64) {
+    let answer = state
+        .held
+        .commit((from.host, token))
+        .map(|pid| Reply::Started {
+            host: state.me.id,
+            pid,
+        })
+        .map_err(|why| Fault::new(FaultCode::Failed, why));
+    if let Ok(Reply::Started { pid, .. }) = &answer {
+        log(
+            &state.me.name,
+            format!(
+                "migration from {} resumed: process {}:{pid} runs",
+                from.name, state.me.id
+            ),
+        );
+    }
+    let _ = ch.send(&Message::Answer(answer)).await;
 }
 
 async fn send_started(state: &State, ch: &mut Channel, pid: u32) {
@@ -391,4 +634,66 @@ async fn read_pid(from: &mut tokio::net::UnixStream) -> Result<u32, String> {
         .ok()
         .and_then(|l| l.trim().parse().ok())
         .ok_or_else(|| "crctl restore printed no pid".to_owned())
+}
+
+/// A link test's sending half: `bytes` of `Data` to `to`'s crd, then `End`;
+/// how long until it answered that it had them all.
+pub async fn link_test(state: &State, to: &Host, bytes: u64) -> Result<Reply, Fault> {
+    let there = format!("host {} ({})", to.id, to.name);
+    let broke = |e: String| Fault::new(FaultCode::Unreachable, format!("{there}: {e}"));
+    let mut ch = crate::connect_peer(state, to).await.map_err(broke)?;
+    let start = Instant::now();
+    ch.send(&Message::Request {
+        cred: Cred { uid: 0, gid: 0 },
+        op: crcluster::proto::Op::Sink,
+    })
+    .await
+    .map_err(|e| broke(e.to_string()))?;
+    let chunk = vec![0x5au8; MAX_DATA];
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(MAX_DATA as u64) as usize;
+        ch.send(&Message::Data(chunk[..n].to_vec()))
+            .await
+            .map_err(|e| broke(e.to_string()))?;
+        left -= n as u64;
+    }
+    ch.send(&Message::End)
+        .await
+        .map_err(|e| broke(e.to_string()))?;
+    loop {
+        match ch.recv().await {
+            Ok(Message::Beat) => continue,
+            Ok(Message::Answer(Ok(Reply::Link { bytes: got, .. }))) if got == bytes => {
+                return Ok(Reply::Link {
+                    bytes,
+                    ns: start.elapsed().as_nanos() as u64,
+                })
+            }
+            Ok(Message::Answer(Err(f))) => return Err(f),
+            Ok(_) => return Err(broke("it answered with something else".into())),
+            Err(e) => return Err(broke(e.to_string())),
+        }
+    }
+}
+
+/// A link test's receiving half, on the channel a `Sink` request came on:
+/// counts the `Data` until `End` and answers with the count.
+pub async fn sink(ch: &mut Channel) -> io::Result<()> {
+    let mut bytes = 0u64;
+    loop {
+        match ch.recv().await? {
+            Message::Data(d) => bytes += d.len() as u64,
+            Message::Beat => {}
+            Message::End => break,
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "a link test sent something else than data",
+                ))
+            }
+        }
+    }
+    ch.send(&Message::Answer(Ok(Reply::Link { bytes, ns: 0 })))
+        .await
 }

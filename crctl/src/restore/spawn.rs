@@ -100,6 +100,7 @@ fn init(
                 pid: PidChoice::Original,
                 stdio: Stdio::Inherit,
                 hold: outer.hold,
+                portable: outer.portable,
             };
             become_restored(dev, img, meta, fds, src_fd, status_fd, &opts);
             sys::exit_now(1)
