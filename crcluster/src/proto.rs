@@ -73,6 +73,10 @@ pub enum Op {
     /// host, whose connection broke after `Held`: start the held copy (or
     /// say again that it started).
     Resume { token: u64 },
+    /// Host to host only, before a migration or fork touches the process:
+    /// are these files there, and the same? Answered `Pong`, or a fault
+    /// naming the first that is not.
+    Probe { files: Vec<ProbeFile> },
     /// Measure the link to host `to`: stream `bytes` of `Data` to it over
     /// the channel a migration uses, as [`Op::Sink`]; answered with `Link`.
     LinkTest { to: HostRef, bytes: u64 },
@@ -83,6 +87,20 @@ pub enum Op {
 
 /// The most a link test may send (16 GiB).
 pub const MAX_LINK_TEST: u64 = 16 << 30;
+
+/// A file a process has open (`fd` 0 or more) or mapped (`fd` -1), as its
+/// host sees it, for an [`Op::Probe`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeFile {
+    pub fd: i32,
+    pub dir: bool,
+    pub ino: u64,
+    pub size: u64,
+    pub path: Vec<u8>,
+}
+
+/// The most files a probe names.
+pub const MAX_PROBE: usize = 1024;
 
 /// A process as `ps` lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -263,6 +281,7 @@ const OP_RECEIVE: u8 = 7;
 const OP_LINK_TEST: u8 = 8;
 const OP_SINK: u8 = 9;
 const OP_RESUME: u8 = 10;
+const OP_PROBE: u8 = 11;
 
 const R_PONG: u8 = 1;
 const R_STARTED: u8 = 2;
@@ -434,6 +453,17 @@ impl Op {
                 w.u8(OP_RESUME);
                 w.u64(*token);
             }
+            Op::Probe { files } => {
+                w.u8(OP_PROBE);
+                w.u32(files.len() as u32);
+                for f in files {
+                    w.i32(f.fd);
+                    w.u8(f.dir as u8);
+                    w.u64(f.ino);
+                    w.u64(f.size);
+                    w.bytes(&f.path);
+                }
+            }
             Op::LinkTest { to, bytes } => {
                 w.u8(OP_LINK_TEST);
                 encode_host(w, to);
@@ -487,6 +517,31 @@ impl Op {
                 token: r.u64()?,
             },
             OP_RESUME => Op::Resume { token: r.u64()? },
+            OP_PROBE => {
+                // Each at least 4+1+8+8+4 bytes.
+                let n = r.count(MAX_PROBE, 25)?;
+                let mut files = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let fd = r.i32()?;
+                    let dir = r.bool()?;
+                    let ino = r.u64()?;
+                    let size = r.u64()?;
+                    let path = r.bytes(MAX_ARG)?;
+                    if fd < -1 || path.first() != Some(&b'/') || path.contains(&0) {
+                        return Err(DecodeError(
+                            "a probed file is not an fd and an absolute path",
+                        ));
+                    }
+                    files.push(ProbeFile {
+                        fd,
+                        dir,
+                        ino,
+                        size,
+                        path: path.to_vec(),
+                    });
+                }
+                Op::Probe { files }
+            }
             OP_LINK_TEST => {
                 let to = r.host()?;
                 let bytes = r.u64()?;
@@ -804,6 +859,27 @@ mod tests {
                 cred: Cred { uid: 5, gid: 6 },
                 op: Op::Resume { token: 7 },
             },
+            Message::Request {
+                cred: Cred { uid: 5, gid: 6 },
+                op: Op::Probe {
+                    files: vec![
+                        ProbeFile {
+                            fd: 1,
+                            dir: false,
+                            ino: 42,
+                            size: 4096,
+                            path: b"/shared/out".to_vec(),
+                        },
+                        ProbeFile {
+                            fd: -1,
+                            dir: false,
+                            ino: 7,
+                            size: 1 << 20,
+                            path: b"/usr/lib/libc.so.6".to_vec(),
+                        },
+                    ],
+                },
+            },
             Message::Data(vec![7; 100]),
             Message::Data(vec![1; MAX_DATA]),
             Message::End,
@@ -948,6 +1024,24 @@ mod tests {
             assert!(e.0.contains(what), "{f:?}: {e} (want {what})");
         }
         assert!(Message::decode(&vec![T_BEAT; MAX_MESSAGE + 1]).is_err());
+        // A probe's files: an fd of -1 or more, an absolute path.
+        for (fd, path) in [(-2, &b"/x"[..]), (1, &b"x"[..]), (1, &b"/a\0b"[..])] {
+            let f = Message::Request {
+                cred: Cred { uid: 0, gid: 0 },
+                op: Op::Probe {
+                    files: vec![ProbeFile {
+                        fd,
+                        dir: false,
+                        ino: 1,
+                        size: 2,
+                        path: path.to_vec(),
+                    }],
+                },
+            }
+            .encode();
+            let e = Message::decode(&f).unwrap_err();
+            assert!(e.0.contains("absolute path"), "{fd} {path:?}: {e}");
+        }
     }
 
     #[test]

@@ -61,6 +61,10 @@ struct Cli {
     /// commit (the target must get it through a resume).
     #[arg(long, hide = true)]
     test_drop_commit: bool,
+    /// Fault injection for the tests: as the source of a migration, skip
+    /// the probe of the target's files (its restore must refuse instead).
+    #[arg(long, hide = true)]
+    test_no_probe: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -80,6 +84,7 @@ struct State {
     /// Migrations' held copies (the target's side).
     held: migrate::HeldCopies,
     fault_drop_commit: bool,
+    fault_no_probe: bool,
 }
 
 fn log(me: &str, text: impl std::fmt::Display) {
@@ -171,6 +176,7 @@ fn setup(cli: &Cli) -> Result<State, String> {
         crctl: cli.crctl.clone(),
         held: Default::default(),
         fault_drop_commit: cli.test_drop_commit,
+        fault_no_probe: cli.test_no_probe,
     })
 }
 
@@ -274,6 +280,13 @@ async fn serve_peer(state: Arc<State>, stream: TcpStream, from: SocketAddr) {
             migrate::resumed(&state, &mut ch, &peer, token).await;
             return;
         }
+        Ok(Message::Request {
+            op: Op::Probe { files },
+            ..
+        }) => {
+            migrate::probed(&mut ch, &files).await;
+            return;
+        }
         // Data to count and drop: a link test.
         Ok(Message::Request { op: Op::Sink, .. }) => {
             if let Err(e) = migrate::sink(&mut ch).await {
@@ -354,7 +367,7 @@ async fn run_local(
             )),
             Some(h) => migrate::send(state, cred, pid, h, fork).await,
         },
-        Op::Receive { .. } | Op::Sink | Op::Resume { .. } => Err(Fault::new(
+        Op::Receive { .. } | Op::Sink | Op::Resume { .. } | Op::Probe { .. } => Err(Fault::new(
             FaultCode::Invalid,
             "only another host's crd sends images and link tests",
         )),

@@ -17,15 +17,19 @@
 //! the original never stopped being the original.
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::io::{self, Write};
 use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crcluster::map::Host;
-use crcluster::proto::{Cred, Fault, FaultCode, Message, Reply, MAX_DATA};
+use crcluster::proto::{Cred, Fault, FaultCode, Message, ProbeFile, Reply, MAX_DATA, MAX_PROBE};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 use tokio::time::{interval, timeout, Interval, MissedTickBehavior};
@@ -97,6 +101,13 @@ pub async fn send(
     let me = state.me.id;
     let start = Instant::now();
     let there = format!("host {} ({})", to.id, to.name);
+    // What the target will not have is said before the process is touched.
+    if let Err(why) = probe(state, cred, pid, to).await {
+        return Err(Fault::new(
+            FaultCode::Failed,
+            format!("{what} of process {me}:{pid} to {there} refused before the process was touched: {why}; the process runs on here"),
+        ));
+    }
     // Nothing is touched until the target is there and authenticated.
     let mut ch = crate::connect_peer(state, to).await.map_err(|why| {
         Fault::new(
@@ -696,4 +707,125 @@ pub async fn sink(ch: &mut Channel) -> io::Result<()> {
     }
     ch.send(&Message::Answer(Ok(Reply::Link { bytes, ns: 0 })))
         .await
+}
+
+/// The files process `pid` has open (fds 0 and up: regular files and
+/// directories) and mapped, as this host sees them; as many as a probe
+/// takes. Only for a caller who owns the process (or root): it names paths.
+fn files_of(cred: Cred, pid: u32) -> Vec<ProbeFile> {
+    let mut files = Vec::new();
+    match crate::ops::uids(pid) {
+        Some([real, ..]) if cred.uid == 0 || cred.uid == real => {}
+        _ => return files,
+    }
+    let mut room = MAX_DATA - 64;
+    let mut add = |files: &mut Vec<ProbeFile>, fd: i32, path: &Path| {
+        let Ok(st) = std::fs::metadata(path) else {
+            return;
+        };
+        let path = path.as_os_str().as_bytes();
+        let cost = 25 + path.len();
+        if (!st.is_file() && !st.is_dir())
+            || files.len() >= MAX_PROBE
+            || cost > room
+            || path.first() != Some(&b'/')
+        {
+            return;
+        }
+        room -= cost;
+        files.push(ProbeFile {
+            fd,
+            dir: st.is_dir(),
+            ino: st.ino(),
+            size: if st.is_file() { st.size() } else { 0 },
+            path: path.to_vec(),
+        });
+    };
+    if let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+        let mut fds: Vec<i32> = dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect();
+        fds.sort_unstable();
+        for fd in fds {
+            if let Ok(p) = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")) {
+                add(&mut files, fd, &p);
+            }
+        }
+    }
+    if let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) {
+        let mut seen = std::collections::HashSet::new();
+        for line in maps.lines() {
+            // "start-end perms offset dev inode path"
+            let Some(path) = line.splitn(6, ' ').nth(5).map(str::trim_start) else {
+                continue;
+            };
+            if path.starts_with('/') && !path.ends_with(" (deleted)") && seen.insert(path) {
+                add(&mut files, -1, Path::new(path));
+            }
+        }
+    }
+    files
+}
+
+/// Asks `to` whether it has the files process `pid` uses; why not.
+async fn probe(state: &State, cred: Cred, pid: u32, to: &Host) -> Result<(), String> {
+    let files = files_of(cred, pid);
+    if files.is_empty() || state.fault_no_probe {
+        return Ok(());
+    }
+    // A target that cannot be reached is the migration's to find out.
+    let Ok(mut ch) = crate::connect_peer(state, to).await else {
+        return Ok(());
+    };
+    if ch
+        .send(&Message::Request {
+            cred,
+            op: crcluster::proto::Op::Probe { files },
+        })
+        .await
+        .is_err()
+    {
+        return Ok(());
+    }
+    loop {
+        match ch.recv().await {
+            Ok(Message::Beat) => continue,
+            Ok(Message::Answer(Err(f))) => return Err(f.text),
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// The target's answer to a probe: the first file that is not here as the
+/// source has it, in the words a restore uses.
+pub async fn probed(ch: &mut Channel, files: &[ProbeFile]) {
+    let answer = match files.iter().find_map(probe_one) {
+        Some(why) => Err(Fault::new(FaultCode::Failed, why)),
+        None => Ok(Reply::Pong),
+    };
+    let _ = ch.send(&Message::Answer(answer)).await;
+}
+
+fn probe_one(f: &ProbeFile) -> Option<String> {
+    let path = Path::new(OsStr::from_bytes(&f.path));
+    let what = if f.fd >= 0 {
+        format!("fd {} ({})", f.fd, path.display())
+    } else {
+        format!("the mapped file {}", path.display())
+    };
+    match std::fs::metadata(path) {
+        Err(e) if f.fd >= 0 => Some(format!("{what}: cannot open it again: {e}")),
+        Err(e) => Some(format!("{what}: {e}")),
+        // An open file may grow meanwhile (a restore compares its inode);
+        // a mapped one is compared as a restore does, size included.
+        Ok(st)
+            if st.is_dir() != f.dir
+                || st.ino() != f.ino
+                || (f.fd < 0 && !f.dir && st.size() != f.size) =>
+        {
+            Some(format!("{what} is another file on this host"))
+        }
+        Ok(_) => None,
+    }
 }

@@ -128,7 +128,7 @@ impl Children {
 }
 
 /// The uids of `/proc/PID/status`: real, effective, saved.
-fn uids(pid: u32) -> Option<[u32; 3]> {
+pub fn uids(pid: u32) -> Option<[u32; 3]> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = s.lines().find(|l| l.starts_with("Uid:"))?;
     let mut it = line[4..].split_ascii_whitespace().map(|w| w.parse::<u32>());
