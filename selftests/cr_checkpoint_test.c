@@ -1187,4 +1187,166 @@ TEST_F_TIMEOUT(ckpt, two_hundred_in_a_row, 600)
 	close(fd);
 }
 
+/* --- deputies ------------------------------------------------------------- */
+
+/* The next message on a deputy's link, bounded by 10 s; kind 0 if none. */
+static struct cr_deputy_msg deputy_msg(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct cr_deputy_msg m = { 0, 0 };
+
+	if (poll(&p, 1, 10000) != 1 || read(fd, &m, sizeof(m)) != sizeof(m))
+		m.kind = 0;
+	return m;
+}
+
+/* Lines of /proc/@pid/maps that are not the kernel's ([vdso], [vvar]...). */
+static int user_maps(pid_t pid)
+{
+	char path[64], line[512];
+	int n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strstr(line, " ["))
+			n++;
+	fclose(f);
+	return n;
+}
+
+/* Checkpoints @pid held on socket pair @sp (the module's end sp[0]) and
+ * decides CR_HOLD_DEPUTY. */
+static long leave_deputy(pid_t pid, int sp[2])
+{
+	struct cr_checkpoint_args a = { .target = CR_CPID(0, pid), .out_fd = image_file(),
+					.proof_fd = -1, .flags = CR_CHECKPOINT_HOLD, .hold_fd = sp[0] };
+
+	if (write(sp[1], "D", 1) != 1)
+		return -EIO;
+	return ckpt_args(&a);
+}
+
+/* Waits (bounded by looks) until @pid has one thread left. */
+static int one_thread(pid_t pid)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (status_field(pid, "Threads") == 1)
+			return 1;
+		usleep(10000);
+	}
+	return 0;
+}
+
+/*
+ * CR_HOLD_DEPUTY: the process stays this test's child with its pid, one
+ * thread and no memory; every signal sent to it (but SIGKILL) comes out of
+ * the link instead of acting, and CR_DEPUTY_EXIT ends it with that wait
+ * status, which waitpid() gets.
+ */
+TEST_F_TIMEOUT(ckpt, deputy_stands_in, 120)
+{
+	const int sigs[] = { SIGTERM, SIGUSR1, SIGCHLD, SIGINT, SIGSTOP, SIGCONT, SIGRTMIN + 2 };
+	struct cr_deputy_msg m;
+	int sp[2], status;
+
+	self->t = spawn(THREADS8);
+	ASSERT_NE(REPORT_ERROR, progress(&self->t, 200));
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp));
+	ASSERT_EQ(0, leave_deputy(self->t.pid, sp));
+	close(sp[0]);
+	ASSERT_TRUE(one_thread(self->t.pid));
+	EXPECT_EQ(0, user_maps(self->t.pid));
+	drain(&self->t);
+	EXPECT_EQ(REPORT_ERROR, next_report(&self->t, 300));
+	for (unsigned int i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		ASSERT_EQ(0, kill(self->t.pid, sigs[i]));
+		m = deputy_msg(sp[1]);
+		EXPECT_EQ(CR_DEPUTY_SIGNAL, m.kind);
+		EXPECT_EQ(sigs[i], (int)m.value);
+		EXPECT_TRUE(alive(self->t.pid));
+	}
+	/* A checkpoint of it is refused: nothing is left to save. */
+	EXPECT_EQ(-EBUSY, ckpt(self->t.pid, image_file(), 0, NULL));
+	/* A message it does not know changes nothing. */
+	m = (struct cr_deputy_msg){ 77, 1 };
+	ASSERT_EQ(sizeof(m), write(sp[1], &m, sizeof(m)));
+	m = (struct cr_deputy_msg){ CR_DEPUTY_EXIT, 0x7f };
+	ASSERT_EQ(sizeof(m), write(sp[1], &m, sizeof(m)));
+	usleep(100000);
+	EXPECT_TRUE(alive(self->t.pid));
+	/* The copy's end is the deputy's. */
+	m = (struct cr_deputy_msg){ CR_DEPUTY_EXIT, 42 << 8 };
+	ASSERT_EQ(sizeof(m), write(sp[1], &m, sizeof(m)));
+	ASSERT_EQ(self->t.pid, waitpid(self->t.pid, &status, 0));
+	self->t.pid = -1;
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(42, WEXITSTATUS(status));
+	close(sp[1]);
+}
+
+/*
+ * A deputy's other ends: a copy killed by a signal (the wait status says
+ * so), SIGKILL sent to the deputy itself (the holder hears CR_DEPUTY_KILLED),
+ * its holder closing the link (it ends as if killed); and a hold fd that
+ * cannot carry messages (a pipe) leaves the process running.
+ */
+TEST_F_TIMEOUT(ckpt, deputy_ends, 120)
+{
+	struct cr_checkpoint_args a;
+	struct cr_deputy_msg m;
+	int sp[2], hp[2], status;
+
+	self->t = spawn(SLEEPER);
+	ASSERT_NE(REPORT_ERROR, progress(&self->t, 200));
+	ASSERT_EQ(0, pipe(hp));
+	ASSERT_EQ(1, write(hp[1], "D", 1));
+	a = (struct cr_checkpoint_args){ .target = CR_CPID(0, self->t.pid), .out_fd = image_file(),
+					 .proof_fd = -1, .flags = CR_CHECKPOINT_HOLD, .hold_fd = hp[0] };
+	EXPECT_EQ(-EBADF, ckpt_args(&a));
+	close(hp[0]);
+	close(hp[1]);
+	drain(&self->t);
+	EXPECT_TRUE(unharmed(&self->t));
+
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp));
+	ASSERT_EQ(0, leave_deputy(self->t.pid, sp));
+	close(sp[0]);
+	m = (struct cr_deputy_msg){ CR_DEPUTY_EXIT, SIGTERM };
+	ASSERT_EQ(sizeof(m), write(sp[1], &m, sizeof(m)));
+	ASSERT_EQ(self->t.pid, waitpid(self->t.pid, &status, 0));
+	self->t.pid = -1;
+	EXPECT_TRUE(WIFSIGNALED(status));
+	EXPECT_EQ(SIGTERM, WTERMSIG(status));
+	close(sp[1]);
+
+	self->t = spawn(SLEEPER);
+	ASSERT_NE(REPORT_ERROR, progress(&self->t, 200));
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp));
+	ASSERT_EQ(0, leave_deputy(self->t.pid, sp));
+	close(sp[0]);
+	ASSERT_EQ(0, kill(self->t.pid, SIGKILL));
+	m = deputy_msg(sp[1]);
+	EXPECT_EQ(CR_DEPUTY_KILLED, m.kind);
+	ASSERT_EQ(self->t.pid, waitpid(self->t.pid, &status, 0));
+	self->t.pid = -1;
+	EXPECT_TRUE(WIFSIGNALED(status));
+	EXPECT_EQ(SIGKILL, WTERMSIG(status));
+	close(sp[1]);
+
+	self->t = spawn(SLEEPER);
+	ASSERT_NE(REPORT_ERROR, progress(&self->t, 200));
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp));
+	ASSERT_EQ(0, leave_deputy(self->t.pid, sp));
+	close(sp[0]);
+	close(sp[1]);
+	ASSERT_EQ(self->t.pid, waitpid(self->t.pid, &status, 0));
+	self->t.pid = -1;
+	EXPECT_TRUE(WIFSIGNALED(status));
+	EXPECT_EQ(SIGKILL, WTERMSIG(status));
+}
+
 TEST_HARNESS_MAIN

@@ -12,11 +12,12 @@ use kernel::prelude::*;
 
 use crate::{
     class::{local::Local, CheckpointReport, CheckpointRequest, ProcessClass, Signal},
+    deputy::Deputy,
     error::{Failure, OrFail, Reason},
     image::WriteError,
     sys::{
         self, caller,
-        file::{self, InFile, OutFile},
+        file::{self, Decision, InFile, OutFile},
         mm::AddressSpace,
         task::Claim,
     },
@@ -77,7 +78,7 @@ pub(crate) fn checkpoint(
         .transpose()
         .or_fail(Reason::Args)?;
     refuse_what_restore_cannot_bring_back(process, &space, None, !req.partial)?;
-    let _claim = Claim::take(process).or_fail(Reason::Busy)?;
+    let claim = Claim::take(process).or_fail(Reason::Busy)?;
 
     let frozen = target.freeze(req.freeze_timeout_ms)?;
     // Frozen now; check what may have changed before the last thread stopped:
@@ -99,19 +100,33 @@ pub(crate) fn checkpoint(
     let mut report = write_image(process, &space, &frozen, areas, &fds, &mut out)?;
     report.frozen_ns = sys::now_ns() - frozen.since;
     // Held: the decision (a migration's: has the copy been restored?) says
-    // whether the process ends or runs on. Anything but a commit thaws it.
-    let kill = match &hold {
+    // whether the process ends, leaves a deputy or runs on. Anything but a
+    // commit thaws it.
+    let kill = match hold {
         Some(h) => {
             // Its reader sees the image end while the decision is awaited.
             // (Not the ioctl's own file: /dev/cr cannot be written, so an
             // image could not have been written to it.)
             drop(out);
             caller::close_now(req.out_fd);
-            if !h.committed() {
-                target.thaw(frozen);
-                return Err(Failure::new(ECANCELED, Reason::NotCommitted));
+            match h.decision() {
+                Decision::Commit => true,
+                Decision::Deputy => {
+                    let Ok(link) = h.into_link() else {
+                        target.thaw(frozen);
+                        return Err(Failure::new(EBADF, Reason::Args));
+                    };
+                    drop(space);
+                    let leader = process.leader().as_ptr() as usize;
+                    let deputy = Deputy::new(link, leader, report.carried, claim);
+                    target.leave_deputy(frozen, deputy)?;
+                    return Ok(report);
+                }
+                Decision::No => {
+                    target.thaw(frozen);
+                    return Err(Failure::new(ECANCELED, Reason::NotCommitted));
+                }
             }
-            true
         }
         None => req.kill,
     };
@@ -125,5 +140,6 @@ pub(crate) fn checkpoint(
     } else {
         target.thaw(frozen);
     }
+    drop(claim);
     Ok(report)
 }

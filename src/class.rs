@@ -14,6 +14,7 @@ use kernel::prelude::*;
 
 pub(crate) use crate::freeze::Frozen;
 use crate::{
+    deputy::{Deputy, SignalCounts},
     error::{Failure, Reason},
     uapi,
 };
@@ -47,6 +48,9 @@ pub(crate) struct CheckpointReport {
     pub(crate) frozen_ns: u64,
     pub(crate) threads: u32,
     pub(crate) vmas: u32,
+    /// The signals the image carries that the process's main thread could
+    /// take (its own and the process's), for a deputy to drop.
+    pub(crate) carried: SignalCounts,
 }
 
 /// What cr knows of a process it may act on ([`ProcessClass::status`]).
@@ -95,6 +99,12 @@ pub(crate) trait ProcessClass {
 
     /// Lets a frozen process run on.
     fn thaw(&self, frozen: Frozen);
+
+    /// Leaves `deputy` in place of the frozen process, which now runs on
+    /// another host: its threads but the main one exit, its memory goes,
+    /// and what stays forwards signals and waits for the copy's exit status
+    /// (src/deputy.rs). The process is thawed instead if that cannot be.
+    fn leave_deputy(&self, frozen: Frozen, deputy: Deputy) -> Result<(), Failure>;
 
     /// Sends `sig` to the whole process.
     fn signal(&self, sig: Signal) -> Result<(), Failure>;

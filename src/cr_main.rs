@@ -19,6 +19,7 @@ use kernel::{
 mod ahead;
 mod checkpoint;
 mod class;
+mod deputy;
 mod device;
 mod error;
 mod freeze;

@@ -25,11 +25,12 @@ use kernel::{
 };
 
 use crate::{
+    deputy::{self, Deputy},
     resume,
     sys::{
         self,
         gate::Gate,
-        task::{self as systask, Process, TaskWork, WorkHead},
+        task::{self as systask, Process, TaskWork, WorkEnd, WorkHead},
     },
     uapi::CrThread,
 };
@@ -54,6 +55,9 @@ struct Counts {
     failed: Option<Error>,
     /// The gate is open: works that run from now on do nothing.
     released: bool,
+    /// Set before the gate opens when the process leaves a deputy: its main
+    /// thread serves it, the others exit.
+    deputy: Option<Arc<Deputy>>,
 }
 
 /// What a freeze and its threads share.
@@ -127,15 +131,16 @@ unsafe impl TaskWork for ThreadStop {
         unsafe { kernel::container_of!(head, ThreadStop, work) }
     }
 
-    /// Runs in the thread itself (task_work): save, park, wait for the thaw.
-    fn run(this: Arc<ThreadStop>) {
+    /// Runs in the thread itself (task_work): save, park, wait for the thaw
+    /// (or become or make way for a deputy).
+    fn run(this: Arc<ThreadStop>) -> WorkEnd {
         let shared = &this.shared;
         if systask::current_exiting() {
             shared.update(|c| c.exited += 1);
-            return;
+            return WorkEnd::Return;
         }
         if shared.counts.lock().released {
-            return;
+            return WorkEnd::Return;
         }
         let saved = {
             let mut s = this.saved.lock();
@@ -154,7 +159,7 @@ unsafe impl TaskWork for ThreadStop {
                 shared.update(|c| {
                     c.failed.get_or_insert(e);
                 });
-                return;
+                return WorkEnd::Return;
             }
         }
         if shared.release.wait_killable().is_err() {
@@ -165,6 +170,18 @@ unsafe impl TaskWork for ThreadStop {
                     c.killed += 1;
                 }
             });
+            return WorkEnd::Return;
+        }
+        let Some(d) = shared.counts.lock().deputy.clone() else {
+            return WorkEnd::Return;
+        };
+        if this.task.as_ptr() as usize == d.leader {
+            drop(this);
+            deputy::serve(&d)
+        } else {
+            // The thread's state went with the image; the process stays
+            // with its main thread.
+            WorkEnd::Exit(0)
         }
     }
 }
@@ -210,6 +227,22 @@ pub(crate) struct Frozen {
 }
 
 impl Frozen {
+    /// Lets the threads go, to leave `deputy` in place of the process: its
+    /// main thread serves it, the others exit. `ESRCH` (and the process
+    /// thawed) if the main thread did not stop with the others.
+    pub(crate) fn leave_deputy(self, deputy: Arc<Deputy>) -> Result {
+        let leader = self
+            .stops
+            .first()
+            .filter(|s| s.task.as_ptr() as usize == deputy.leader && s.saved.lock().valid);
+        if leader.is_none() {
+            return Err(ESRCH);
+        }
+        self.shared.update(|c| c.deputy = Some(deputy));
+        drop(self);
+        Ok(())
+    }
+
     /// Threads that died from a fatal signal while frozen.
     pub(crate) fn killed(&self) -> usize {
         self.shared.counts.lock().killed
@@ -238,6 +271,7 @@ pub(crate) fn freeze(process: &Process, timeout_ms: u32) -> Result<Frozen, Freez
                 killed: 0,
                 failed: None,
                 released: false,
+                deputy: None,
             }),
             changed <- new_condvar!(),
             release <- Gate::new(),

@@ -5,7 +5,8 @@
  *   mmap_write_lock(), vma_start_write(), vm_flags_mod(), folio_test_anon(),
  *   bvec_set_virt(), rseq_reset();
  * - the page-table walk with interrupts off (cr_pt_next());
- * - arch code: task_pt_regs(), the user gs selector, the fs and gs bases.
+ * - arch code: task_pt_regs(), the user gs selector, the fs and gs bases;
+ * - a deputy's signal mask and queue, under the siglock.
  * Kernel structs the kernel crate's bindings leave opaque are read in Rust,
  * through the bindings the module generates from src/sys/bindings_helper.h.
  * No function here decides policy or fills an image record: src/sys/ does
@@ -19,6 +20,7 @@
 #include <linux/pgtable.h>
 #include <linux/rseq.h>
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
 #include <linux/sched/task_stack.h>
 #include <asm/fsgsbase.h>
 #include <asm/msr.h>
@@ -245,3 +247,44 @@ void cr_set_user_bases(u64 fs_base, u64 gs_base)
 	preempt_enable();
 }
 
+
+/* --- a deputy's signals (siglock is taken with interrupts off) ----------- */
+
+/*
+ * Has every signal but SIGKILL wake the calling thread without being acted
+ * on, as sigtimedwait() does (kernel/signal.c, do_sigtimedwait(), static):
+ * real_blocked keeps a sender from treating one as fatal at send time or
+ * dropping an ignored one, and the empty blocked set has each one interrupt
+ * the thread's sleep. The thread never returns to user space afterwards.
+ */
+void cr_deputy_catch_signals(void)
+{
+	spin_lock_irq(&current->sighand->siglock);
+	siginitsetinv(&current->real_blocked, sigmask(SIGKILL));
+	sigemptyset(&current->blocked);
+	recalc_sigpending();
+	spin_unlock_irq(&current->sighand->siglock);
+}
+
+/* Takes the next pending signal but SIGKILL off the calling thread's or its
+ * process's queue: its number, or 0. (dequeue_signal() wants the lock, and
+ * the set of signals it must leave.) */
+int cr_deputy_next_signal(void)
+{
+	kernel_siginfo_t info;
+	enum pid_type type;
+	sigset_t leave;
+	int sig;
+
+	siginitset(&leave, sigmask(SIGKILL));
+	spin_lock_irq(&current->sighand->siglock);
+	sig = dequeue_signal(&leave, &info, &type);
+	spin_unlock_irq(&current->sighand->siglock);
+	return sig;
+}
+
+/* fatal_signal_pending(current) is a static inline. */
+bool cr_fatal_signal_pending(void)
+{
+	return fatal_signal_pending(current);
+}

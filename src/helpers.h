@@ -31,4 +31,8 @@ struct pt_regs *cr_current_pt_regs(void);
 unsigned int cr_user_gs_selector(void);
 void cr_set_user_bases(u64 fs_base, u64 gs_base);
 
+void cr_deputy_catch_signals(void);
+int cr_deputy_next_signal(void);
+bool cr_fatal_signal_pending(void);
+
 #endif /* CR_HELPERS_H */

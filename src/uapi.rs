@@ -98,6 +98,14 @@ macro_rules! abi_structs {
 }
 
 abi_structs! {
+    /// One message on a deputy's hold fd (`struct cr_deputy_msg`).
+    pub struct CrDeputyMsg (8) {
+        /// `CR_DEPUTY_*`.
+        pub kind: u32,
+        /// The signal number, or a wait status.
+        pub value: u32,
+    }
+
     /// What the module is and what it can do (`struct cr_info`).
     pub struct CrInfo (56) {
         /// `CR_ABI_VERSION` of the module.
@@ -639,8 +647,11 @@ abi_consts! {
     CR_FEATURE_RESTORE: u64 = 1 << 1;
     /// `CR_CHECKPOINT_HOLD` and `CR_RESTORE_HOLD` are implemented.
     CR_FEATURE_HOLD: u64 = 1 << 2;
+    /// `CR_HOLD_DEPUTY` is implemented.
+    CR_FEATURE_DEPUTY: u64 = 1 << 3;
     /// Every `CR_FEATURE_*` bit this ABI version defines.
-    CR_FEATURES_ALL: u64 = CR_FEATURE_CHECKPOINT | CR_FEATURE_RESTORE | CR_FEATURE_HOLD;
+    CR_FEATURES_ALL: u64 =
+        CR_FEATURE_CHECKPOINT | CR_FEATURE_RESTORE | CR_FEATURE_HOLD | CR_FEATURE_DEPUTY;
     /// `CR_CHECKPOINT_KILL`: end the target once the image is complete.
     CR_CHECKPOINT_KILL: u32 = 1 << 0;
     /// `CR_CHECKPOINT_PARTIAL`: write the image even when the process holds what
@@ -654,6 +665,15 @@ abi_consts! {
     CR_CHECKPOINT_FLAGS_ALL: u32 = CR_CHECKPOINT_KILL | CR_CHECKPOINT_PARTIAL | CR_CHECKPOINT_HOLD;
     /// The byte that commits a hold.
     CR_HOLD_COMMIT: u8 = 0x43;
+    /// The byte that commits a checkpoint's hold and leaves a deputy.
+    CR_HOLD_DEPUTY: u8 = 0x44;
+    /// `cr_deputy_msg.kind`: module to holder, a signal for the process.
+    CR_DEPUTY_SIGNAL: u32 = 1;
+    /// `cr_deputy_msg.kind`: module to holder, SIGKILL ended the deputy.
+    CR_DEPUTY_KILLED: u32 = 2;
+    /// `cr_deputy_msg.kind`: holder to module, the process ended (a wait
+    /// status).
+    CR_DEPUTY_EXIT: u32 = 3;
     /// `CR_RESTORE_HOLD`: the rebuilt process starts only once
     /// `CR_HOLD_COMMIT` is read from `hold_fd`; anything else kills it.
     CR_RESTORE_HOLD: u32 = 1 << 0;

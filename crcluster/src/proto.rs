@@ -16,7 +16,7 @@ use std::fmt;
 use crate::map::HostRef;
 
 /// The protocol version a crd speaks; peers must speak the same.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// The largest frame: a Noise transport message (65535 bytes) less its tag.
 pub const MAX_MESSAGE: usize = 65535 - 16;
 /// Arguments an exec may carry, and bytes each.
@@ -68,7 +68,15 @@ pub enum Op {
     /// then `End`); for a migration (`fork` false) hold the copy until a
     /// `Commit` (Documentation/cluster.rst, "Migration"). `token` names the
     /// migration among the sender's, for a [`Op::Resume`].
-    Receive { fork: bool, token: u64 },
+    ///
+    /// `home` names the process's home for a migration: the host and pid of
+    /// its deputy, to which the copy's end is told ([`Op::Ended`]); host 0
+    /// for none (a fork).
+    Receive {
+        fork: bool,
+        token: u64,
+        home: (u16, u32),
+    },
     /// Host to host only: the commit of migration `token` of the sending
     /// host, whose connection broke after `Held`: start the held copy (or
     /// say again that it started).
@@ -83,6 +91,16 @@ pub enum Op {
     /// Host to host only: count the `Data` that follows until `End` and
     /// answer `Link` with the count.
     Sink,
+    /// Host to host only, from a process's home: signal `sig` was sent to
+    /// the deputy of the copy `pid` that runs on the receiving host.
+    Forward { pid: u32, sig: i32 },
+    /// Host to host only, to a process's home: the copy of the process
+    /// whose deputy is `home_pid` ended with wait status `status`.
+    Ended { home_pid: u32, status: i32 },
+    /// Host to host only, to a process's home: the copy of the process
+    /// whose deputy is `home_pid` moved from the sender to process `pid` of
+    /// host `host`.
+    Relocated { home_pid: u32, host: u16, pid: u32 },
 }
 
 /// The most a link test may send (16 GiB).
@@ -110,8 +128,11 @@ pub struct Proc {
     pub uid: u32,
     /// `/proc/PID/stat`'s state letter.
     pub state: u8,
-    /// The process class: [`CLASS_LOCAL`], ...
+    /// The process class: [`CLASS_LOCAL`], or [`CLASS_REMOTE`] for a
+    /// deputy.
     pub class: u8,
+    /// The host the process runs on: `host`, or for a deputy its copy's.
+    pub runs_on: u16,
     pub command: Vec<u8>,
 }
 
@@ -282,6 +303,9 @@ const OP_LINK_TEST: u8 = 8;
 const OP_SINK: u8 = 9;
 const OP_RESUME: u8 = 10;
 const OP_PROBE: u8 = 11;
+const OP_FORWARD: u8 = 12;
+const OP_ENDED: u8 = 13;
+const OP_RELOCATED: u8 = 14;
 
 const R_PONG: u8 = 1;
 const R_STARTED: u8 = 2;
@@ -444,10 +468,12 @@ impl Op {
                 encode_host(w, to);
                 w.u8(*fork as u8);
             }
-            Op::Receive { fork, token } => {
+            Op::Receive { fork, token, home } => {
                 w.u8(OP_RECEIVE);
                 w.u8(*fork as u8);
                 w.u64(*token);
+                w.u16(home.0);
+                w.u32(home.1);
             }
             Op::Resume { token } => {
                 w.u8(OP_RESUME);
@@ -470,6 +496,26 @@ impl Op {
                 w.u64(*bytes);
             }
             Op::Sink => w.u8(OP_SINK),
+            Op::Forward { pid, sig } => {
+                w.u8(OP_FORWARD);
+                w.u32(*pid);
+                w.i32(*sig);
+            }
+            Op::Ended { home_pid, status } => {
+                w.u8(OP_ENDED);
+                w.u32(*home_pid);
+                w.i32(*status);
+            }
+            Op::Relocated {
+                home_pid,
+                host,
+                pid,
+            } => {
+                w.u8(OP_RELOCATED);
+                w.u32(*home_pid);
+                w.u16(*host);
+                w.u32(*pid);
+            }
         }
     }
 
@@ -515,6 +561,7 @@ impl Op {
             OP_RECEIVE => Op::Receive {
                 fork: r.bool()?,
                 token: r.u64()?,
+                home: (r.u16()?, r.u32()?),
             },
             OP_RESUME => Op::Resume { token: r.u64()? },
             OP_PROBE => {
@@ -551,6 +598,19 @@ impl Op {
                 Op::LinkTest { to, bytes }
             }
             OP_SINK => Op::Sink,
+            OP_FORWARD => Op::Forward {
+                pid: r.u32()?,
+                sig: r.i32()?,
+            },
+            OP_ENDED => Op::Ended {
+                home_pid: r.u32()?,
+                status: r.i32()?,
+            },
+            OP_RELOCATED => Op::Relocated {
+                home_pid: r.u32()?,
+                host: r.u16()?,
+                pid: r.u32()?,
+            },
             _ => return Err(DecodeError("unknown operation")),
         })
     }
@@ -611,6 +671,7 @@ impl Message {
                             w.u32(p.uid);
                             w.u8(p.state);
                             w.u8(p.class);
+                            w.u16(p.runs_on);
                             w.bytes(&p.command);
                         }
                     }
@@ -706,8 +767,8 @@ impl Message {
                 R_EXITED => Ok(Reply::Exited { status: r.i32()? }),
                 R_PROCS => {
                     let more = r.bool()?;
-                    // Each at least 2+4+4+1+1+4 bytes.
-                    let n = r.count(MAX_MESSAGE, 16)?;
+                    // Each at least 2+4+4+1+1+2+4 bytes.
+                    let n = r.count(MAX_MESSAGE, 18)?;
                     let mut procs = Vec::with_capacity(n);
                     for _ in 0..n {
                         procs.push(Proc {
@@ -716,6 +777,7 @@ impl Message {
                             uid: r.u32()?,
                             state: r.u8()?,
                             class: r.u8()?,
+                            runs_on: r.u16()?,
                             command: r.bytes(MAX_ARG)?.to_vec(),
                         });
                     }
@@ -826,6 +888,7 @@ mod tests {
                     uid: 0,
                     state: b'S',
                     class: CLASS_LOCAL,
+                    runs_on: 1,
                     command: b"init".to_vec(),
                 }],
                 more: true,
@@ -853,6 +916,26 @@ mod tests {
                 op: Op::Receive {
                     fork: false,
                     token: 0x1234_5678_9abc_def0,
+                    home: (1, 4242),
+                },
+            },
+            Message::Request {
+                cred: Cred { uid: 0, gid: 0 },
+                op: Op::Forward { pid: 77, sig: 15 },
+            },
+            Message::Request {
+                cred: Cred { uid: 0, gid: 0 },
+                op: Op::Ended {
+                    home_pid: 77,
+                    status: 0x0900,
+                },
+            },
+            Message::Request {
+                cred: Cred { uid: 0, gid: 0 },
+                op: Op::Relocated {
+                    home_pid: 77,
+                    host: 3,
+                    pid: 1234,
                 },
             },
             Message::Request {
@@ -1077,7 +1160,8 @@ mod mutations {
                     pid: 2,
                     uid: 3,
                     state: b'R',
-                    class: 0,
+                    class: CLASS_REMOTE,
+                    runs_on: 3,
                     command: b"x y".to_vec(),
                 }],
                 more: false,

@@ -260,9 +260,11 @@ pub fn arch_name(arch: u32) -> &'static str {
 
 /// The names of the `CR_FEATURE_*` bits in `features`, with unknown bits in hex.
 pub fn feature_names(features: u64) -> Vec<String> {
-    let known: [(u64, &str); 2] = [
+    let known: [(u64, &str); 4] = [
         (uapi::CR_FEATURE_CHECKPOINT, "checkpoint"),
         (uapi::CR_FEATURE_RESTORE, "restore"),
+        (uapi::CR_FEATURE_HOLD, "hold"),
+        (uapi::CR_FEATURE_DEPUTY, "deputy"),
     ];
     let mut names: Vec<String> = known
         .iter()

@@ -74,6 +74,10 @@ pub enum Error {
     OpenImage { path: String, err: io::Error },
     /// Stdin could not be taken as the image.
     Stdin(io::Error),
+    /// Stdout could not be written.
+    Stdout(io::Error),
+    /// `restore --wait` could not wait for the restored process.
+    Wait(rustix::io::Errno),
 
     /// `--pid ns` with an image of pid 1.
     PidOne,
@@ -237,6 +241,8 @@ impl fmt::Display for Error {
             }
             Error::OpenImage { path, err } => write!(f, "cannot open {path}: {err}"),
             Error::Stdin(e) => write!(f, "cannot use stdin: {e}"),
+            Error::Stdout(e) => write!(f, "cannot write to stdout: {e}"),
+            Error::Wait(e) => write!(f, "cannot wait for the restored process: {e}"),
 
             Error::PidOne => f.write_str("the image's pid is 1: restore it with --pid any"),
             Error::Deadline(tid) => crate::rules::Held::Deadline(*tid).fmt(f),

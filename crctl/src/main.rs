@@ -157,6 +157,11 @@ enum Command {
         /// process on the host it came from (as checkpoint --portable).
         #[arg(long)]
         portable: bool,
+        /// Stay until the restored process ends (crctl is its parent), then
+        /// print "ended STATUS" (its raw wait status) after its pid. crd
+        /// uses it to tell a migrated process's home how it ended.
+        #[arg(long)]
+        wait: bool,
     },
     /// Start a program on a host of the cluster, as you; prints its cluster
     /// pid HOST:PID. Its stdin, stdout and stderr are /dev/null there; it
@@ -213,8 +218,9 @@ enum Command {
         #[arg(long, value_name = "MIB", default_value_t = 64)]
         mib: u64,
     },
-    /// The cluster's processes (yours, or --all): cluster pid, class, host,
-    /// state, command.
+    /// The cluster's processes (yours, or --all): cluster pid, class (local,
+    /// or remote for a deputy whose process runs elsewhere), the host it runs
+    /// on, state, command.
     Ps {
         /// Every user's processes.
         #[arg(long)]
@@ -295,6 +301,7 @@ fn main() -> ExitCode {
             stdio,
             hold_fd,
             portable,
+            wait,
         } => {
             let opts = crctl::restore::Options {
                 pid: match pid {
@@ -311,7 +318,7 @@ fn main() -> ExitCode {
                 hold: hold_fd,
                 portable,
             };
-            restore_cmd(&cli.device, &file, &opts)
+            restore_cmd(&cli.device, &file, &opts, wait)
         }
         Command::Exec { on, argv } => exec_cmd(&cli.crd, &on, &argv),
         Command::Kill { signal, pid } => kill_cmd(&cli.crd, &signal, pid),
@@ -470,7 +477,7 @@ fn ps_cmd(crd: &Path, all: bool) -> Result<()> {
             "{:<14} {:<7} {:>5} {:<5} {}",
             format!("{}:{}", p.host, p.pid),
             class,
-            p.host,
+            p.runs_on,
             p.state as char,
             String::from_utf8_lossy(&p.command)
         );
@@ -691,7 +698,12 @@ fn open_error(path: &str, err: io::Error) -> Error {
     }
 }
 
-fn restore_cmd(device: &Path, file: &str, opts: &crctl::restore::Options) -> Result<()> {
+fn restore_cmd(
+    device: &Path,
+    file: &str,
+    opts: &crctl::restore::Options,
+    wait: bool,
+) -> Result<()> {
     let mut src = if file == "-" {
         let fd = io::stdin()
             .as_fd()
@@ -709,5 +721,12 @@ fn restore_cmd(device: &Path, file: &str, opts: &crctl::restore::Options) -> Res
         );
     }
     println!("{}", r.pid);
+    if wait {
+        io::stdout().flush().map_err(Error::Stdout)?;
+        // The image's fds are the process's now; this one waits.
+        drop(src);
+        let status = crctl::restore::wait_for(r.pid)?;
+        println!("ended {status}");
+    }
     Ok(())
 }

@@ -95,6 +95,21 @@ fn ids_free(img: &image::Image) -> bool {
         .all(|t| !Path::new(&format!("/proc/{}", t.thread.tid)).exists())
 }
 
+/// Waits for the restored process `pid` (crctl's child) to end: its raw wait
+/// status.
+pub fn wait_for(pid: u32) -> Result<i32> {
+    let p =
+        rustix::process::Pid::from_raw(pid as i32).ok_or(Error::Wait(rustix::io::Errno::SRCH))?;
+    loop {
+        match rustix::process::waitpid(Some(p), rustix::process::WaitOptions::empty()) {
+            Ok(Some((_, st))) => return Ok(st.as_raw()),
+            Ok(None) => continue,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(Error::Wait(e)),
+        }
+    }
+}
+
 /// Restores the image read from `src` (positioned at its start).
 pub fn restore(device: &Path, src: &mut File, opts: &Options) -> Result<Restored> {
     let dev = Device::open(device)?;

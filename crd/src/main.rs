@@ -7,6 +7,7 @@
 //! (Documentation/cluster.rst).
 
 mod channel;
+mod deputy;
 mod migrate;
 mod ops;
 
@@ -83,6 +84,9 @@ struct State {
     crctl: PathBuf,
     /// Migrations' held copies (the target's side).
     held: migrate::HeldCopies,
+    /// Deputies of processes that left, and copies that came for another
+    /// host's deputy.
+    deputies: deputy::Deputies,
     fault_drop_commit: bool,
     fault_no_probe: bool,
 }
@@ -175,6 +179,7 @@ fn setup(cli: &Cli) -> Result<State, String> {
         children: Children::default(),
         crctl: cli.crctl.clone(),
         held: Default::default(),
+        deputies: Default::default(),
         fault_drop_commit: cli.test_drop_commit,
         fault_no_probe: cli.test_no_probe,
     })
@@ -268,9 +273,23 @@ async fn serve_peer(state: Arc<State>, stream: TcpStream, from: SocketAddr) {
         // An image follows on this channel.
         Ok(Message::Request {
             cred,
-            op: Op::Receive { fork, token },
+            op: Op::Receive { fork, token, home },
         }) => {
-            migrate::receive(&state, &mut ch, cred, (fork, token), &peer).await;
+            migrate::receive(&state, &mut ch, cred, (fork, token, home), &peer).await;
+            return;
+        }
+        // A deputy's or its process's news.
+        Ok(Message::Request {
+            op: op @ (Op::Forward { .. } | Op::Ended { .. } | Op::Relocated { .. }),
+            ..
+        }) => {
+            let answer = peer_op(&state, peer.host, op)
+                .map(|()| Reply::Pong)
+                .map_err(|why| Fault::new(FaultCode::Invalid, why));
+            if let Err(f) = &answer {
+                log(me, format!("host {}: {f}", peer.name));
+            }
+            let _ = ch.send(&Message::Answer(answer)).await;
             return;
         }
         Ok(Message::Request {
@@ -328,10 +347,30 @@ async fn serve_peer(state: Arc<State>, stream: TcpStream, from: SocketAddr) {
     }
 }
 
+/// Runs host-to-host operation `op` (`Forward`, `Ended`, `Relocated`) that
+/// host `from` sent (or this host, for itself); why it was refused.
+fn peer_op(state: &State, from: u16, op: Op) -> Result<(), String> {
+    match op {
+        Op::Forward { pid, sig } if state.deputies.is_home_of(from, pid) => {
+            ops::signal(pid, sig).map_err(|f| f.text)
+        }
+        Op::Forward { pid, .. } => Err(format!(
+            "process {pid} does not run here for a deputy on host {from}"
+        )),
+        Op::Ended { home_pid, status } => state.deputies.ended(from, home_pid, status),
+        Op::Relocated {
+            home_pid,
+            host,
+            pid,
+        } => state.deputies.relocated(from, home_pid, (host, pid)),
+        _ => Err("not a deputy's operation".into()),
+    }
+}
+
 /// Runs `op` on this host as `cred`; its answers go to `tx` (several for
 /// `ps`, the last with `more` false).
 async fn run_local(
-    state: &State,
+    state: &Arc<State>,
     cred: Cred,
     op: Op,
     tx: &tokio::sync::mpsc::Sender<Result<Reply, Fault>>,
@@ -365,9 +404,47 @@ async fn run_local(
                     h.id, h.id, h.name
                 ),
             )),
-            Some(h) => migrate::send(state, cred, pid, h, fork).await,
+            // A deputy: its process is moved (or copied) where it runs.
+            Some(h) => match state.deputies.runs_at(pid) {
+                Some((at, _)) if at == h.id => Err(Fault::new(
+                    FaultCode::Invalid,
+                    format!(
+                        "process {}:{pid} runs on host {} ({}) already (its deputy is here)",
+                        state.me.id, h.id, h.name
+                    ),
+                )),
+                Some((at, rpid)) => match state.map.by_id(at) {
+                    Some(there) => {
+                        let (rtx, mut rrx) = tokio::sync::mpsc::channel(4);
+                        let op = Op::Migrate {
+                            pid: rpid,
+                            to: HostRef::Id(h.id),
+                            fork,
+                        };
+                        run_remote(state, &there.clone(), cred, op, &rtx).await;
+                        drop(rtx);
+                        rrx.recv()
+                            .await
+                            .unwrap_or_else(|| Err(Fault::new(FaultCode::Failed, "no answer")))
+                    }
+                    None => Err(Fault::new(
+                        FaultCode::NoHost,
+                        format!(
+                            "process {}:{pid} runs on host {at}, which the map does not list",
+                            state.me.id
+                        ),
+                    )),
+                },
+                None => migrate::send(state, cred, pid, h, fork).await,
+            },
         },
-        Op::Receive { .. } | Op::Sink | Op::Resume { .. } | Op::Probe { .. } => Err(Fault::new(
+        Op::Receive { .. }
+        | Op::Sink
+        | Op::Resume { .. }
+        | Op::Probe { .. }
+        | Op::Forward { .. }
+        | Op::Ended { .. }
+        | Op::Relocated { .. } => Err(Fault::new(
             FaultCode::Invalid,
             "only another host's crd sends images and link tests",
         )),
@@ -384,7 +461,7 @@ async fn run_local(
             )),
         },
         Op::Ps { all } => {
-            let procs = ops::ps(cred, all, state.me.id);
+            let procs = ops::ps(cred, all, state.me.id, &state.deputies.list());
             let mut chunks = procs.chunks(PROCS_PER_ANSWER).peekable();
             while let Some(c) = chunks.next() {
                 let more = chunks.peek().is_some();
@@ -419,7 +496,7 @@ fn last(a: &Result<Reply, Fault>) -> bool {
 /// Runs `op` on `host` (another host) as `cred`: the answers, in order, to
 /// `tx`; a host that cannot be reached or goes silent gives one fault.
 async fn run_remote(
-    state: &State,
+    state: &Arc<State>,
     host: &Host,
     cred: Cred,
     op: Op,

@@ -39,6 +39,9 @@ use crate::{log, State};
 
 /// The byte that commits a hold (`CR_HOLD_COMMIT`).
 const COMMIT: &[u8] = b"C";
+/// The byte that commits a checkpoint's hold and leaves a deputy
+/// (`CR_HOLD_DEPUTY`).
+const DEPUTY: &[u8] = b"D";
 /// How much of crctl's stderr is kept for a fault's text.
 const STDERR_KEPT: usize = 2048;
 /// How long the restored copy's pid may take to arrive once crctl has left.
@@ -91,7 +94,7 @@ fn ended(st: io::Result<ExitStatus>) -> Result<(), String> {
 /// The source's half: moves (or, with `fork`, copies) process `pid` of this
 /// host to `to`, as `cred`; the copy's cluster pid.
 pub async fn send(
-    state: &State,
+    state: &Arc<State>,
     cred: Cred,
     pid: u32,
     to: &Host,
@@ -99,6 +102,19 @@ pub async fn send(
 ) -> Result<Reply, Fault> {
     let what = if fork { "fork" } else { "migration" };
     let me = state.me.id;
+    // A process that came here for another host's deputy moves on and
+    // ends here; one of this host leaves its deputy.
+    let guest_of = if fork {
+        None
+    } else {
+        state.deputies.home_of(pid)
+    };
+    let home = match (fork, guest_of) {
+        (true, _) => (0, 0),
+        (false, Some(h)) => h,
+        (false, None) => (me, pid),
+    };
+    let command = command_line(pid);
     let start = Instant::now();
     let there = format!("host {} ({})", to.id, to.name);
     // What the target will not have is said before the process is touched.
@@ -118,7 +134,7 @@ pub async fn send(
     let token = new_token();
     ch.send(&Message::Request {
         cred,
-        op: crcluster::proto::Op::Receive { fork, token },
+        op: crcluster::proto::Op::Receive { fork, token, home },
     })
     .await
     .map_err(|e| {
@@ -128,17 +144,22 @@ pub async fn send(
         )
     })?;
 
-    // The hold: crctl reads the decision from its stdin, whose write end is
-    // `hold` (dropping it is the "no").
+    // The hold: crctl's stdin is a socket the module reads the decision
+    // from, whose other end is `hold` (dropping it is the "no"); a deputy
+    // keeps it as its link.
     let pid_arg = pid.to_string();
     let mut args = vec!["checkpoint", &pid_arg, "-o", "-", "--portable"];
     let (stdin, mut hold) = if fork {
         (Stdio::null(), None)
     } else {
         args.extend(["--hold-fd", "0"]);
-        let (r, w) = io::pipe().map_err(|e| fail(what, me, pid, &there, &e.to_string()))?;
+        let (r, w) = UnixStream::pair().map_err(|e| fail(what, me, pid, &there, &e.to_string()))?;
         (Stdio::from(OwnedFd::from(r)), Some(w))
     };
+    if guest_of.is_some() {
+        state.deputies.begin_move(pid);
+    }
+    let decision = if guest_of.is_some() { COMMIT } else { DEPUTY };
     // The process stops after this; held, it never runs again here.
     let spawned = Instant::now();
     let mut child = crctl(state, cred, &args)
@@ -160,7 +181,7 @@ pub async fn send(
         &mut ch,
         &mut child,
         hold.as_mut(),
-        (pid, fork),
+        (pid, fork, decision),
         &mut bytes,
         state.fault_drop_commit,
     )
@@ -190,6 +211,41 @@ pub async fn send(
             spawned.elapsed().as_nanos() as u64
         },
     };
+    // The original has ended (or is a deputy): the copy is the process,
+    // confirmed or not; its home learns where it is.
+    let copy = match &outcome {
+        Ok(copy) => Some(*copy),
+        Err(Why::Lost { copy, .. } | Why::Uncommitted { copy, .. }) => Some((to.id, *copy)),
+        Err(_) => None,
+    };
+    if let Some(copy) = copy {
+        if !fork {
+            match (guest_of, hold.take()) {
+                (Some(home), _) => {
+                    state.deputies.end_move(pid, true);
+                    let op = crcluster::proto::Op::Relocated {
+                        home_pid: home.1,
+                        host: copy.0,
+                        pid: copy.1,
+                    };
+                    if let Err(why) = crate::deputy::tell(state, home.0, op).await {
+                        log(
+                            &state.me.name,
+                            format!("the deputy {}:{} did not learn that its process moved to {}:{}: {why}", home.0, home.1, copy.0, copy.1),
+                        );
+                    }
+                }
+                (None, Some(link)) => {
+                    crate::deputy::Deputies::adopt(state, pid, copy, link, command)
+                }
+                (None, None) => {}
+            }
+        }
+    } else if guest_of.is_some() {
+        if let Some((home, status)) = state.deputies.end_move(pid, false) {
+            crate::deputy::tell_ended(state, home, status).await;
+        }
+    }
     match outcome {
         Ok(copy) => Ok(moved(copy)),
         Err(Why::Lost { copy, why }) | Err(Why::Uncommitted { copy, why }) => Err(Fault::new(
@@ -213,6 +269,21 @@ pub async fn send(
             Err(fail(what, me, pid, &there, &why))
         }
     }
+}
+
+/// The command line of process `pid`, as `ps` shows it.
+fn command_line(pid: u32) -> Vec<u8> {
+    let mut c = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    while c.last() == Some(&0) {
+        c.pop();
+    }
+    for b in c.iter_mut() {
+        if *b == 0 {
+            *b = b' ';
+        }
+    }
+    c.truncate(256);
+    c
 }
 
 /// Whether process `pid` of this host is there and not a zombie.
@@ -312,8 +383,8 @@ async fn resume_once(
 async fn stream_and_decide(
     ch: &mut Channel,
     child: &mut Child,
-    hold: Option<&mut io::PipeWriter>,
-    (original, fork): (u32, bool),
+    hold: Option<&mut UnixStream>,
+    (original, fork, decision): (u32, bool, &[u8]),
     bytes: &mut u64,
     drop_commit: bool,
 ) -> Result<(u16, u32), Why> {
@@ -370,8 +441,8 @@ async fn stream_and_decide(
         return Err(Why::Other("no hold".into()));
     };
     // The copy is whole and waits: end the original (crctl returns once
-    // every thread has exited), then start the copy.
-    hold.write_all(COMMIT)
+    // every thread has exited) or make it the deputy, then start the copy.
+    hold.write_all(decision)
         .map_err(|e| Why::Other(format!("cannot commit: {e}")))?;
     let st = loop {
         tokio::select! {
@@ -417,13 +488,13 @@ pub async fn receive(
     state: &Arc<State>,
     ch: &mut Channel,
     cred: Cred,
-    (fork, token): (bool, u64),
+    (fork, token, home): (bool, u64, (u16, u32)),
     from: &Peer,
 ) {
     let me = &state.me.name;
     let key = (from.host, token);
     let from = &from.name;
-    match restore(state, ch, cred, fork, key).await {
+    match restore(state, ch, cred, (fork, home), key).await {
         Ok(pid) => log(
             me,
             format!(
@@ -445,7 +516,7 @@ async fn restore(
     state: &Arc<State>,
     ch: &mut Channel,
     cred: Cred,
-    fork: bool,
+    (fork, home): (bool, (u16, u32)),
     key: Key,
 ) -> Result<u32, String> {
     // The copy's pid comes back on stdout; held, stdout is also the hold
@@ -458,7 +529,8 @@ async fn restore(
         .map_err(|e| format!("cannot make a socket pair: {e}"))?;
     let mut args = vec!["restore", "--stdio", "image", "--pid", "auto", "--portable"];
     if !fork {
-        args.extend(["--hold-fd", "1"]);
+        // crctl stays as the copy's parent and says how it ended.
+        args.extend(["--hold-fd", "1", "--wait"]);
     }
     args.push("-");
     let mut child = crctl(state, cred, &args)
@@ -486,20 +558,34 @@ async fn restore(
         }
     }
     drop(stdin);
+    // The pid line comes once the copy is rebuilt (crctl then ends, or
+    // with --wait stays); crctl ending without it failed.
     let mut beat = beats();
-    let st = loop {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    let pid = loop {
         tokio::select! {
-            st = child.wait() => break st,
+            st = child.wait() => {
+                if let Err(why) = ended(st) {
+                    let text = stderr.await.unwrap_or_default();
+                    return Err(if text.is_empty() { why } else { text });
+                }
+                break read_pid(&mut mine, line).await?;
+            }
+            n = mine.read(&mut byte) => match n {
+                Ok(1) => {
+                    line.push(byte[0]);
+                    if line.ends_with(b"\n") || line.len() >= 32 {
+                        break parse_pid(&line)?;
+                    }
+                }
+                _ => return Err("crctl restore printed no pid".into()),
+            },
             _ = beat.tick() => {
                 ch.send(&Message::Beat).await.map_err(|e| format!("the source went away: {e}"))?;
             }
         }
     };
-    if let Err(why) = ended(st) {
-        let text = stderr.await.unwrap_or_default();
-        return Err(if text.is_empty() { why } else { text });
-    }
-    let pid = read_pid(&mut mine).await?;
     if fork {
         send_started(state, ch, pid).await;
         return Ok(pid);
@@ -509,6 +595,13 @@ async fn restore(
     let hold = mine
         .into_std()
         .map_err(|e| format!("the hold socket: {e}"))?;
+    let said = hold
+        .try_clone()
+        .map_err(|e| format!("the hold socket: {e}"))?;
+    if home.0 != 0 {
+        state.deputies.guest(pid, home);
+    }
+    tokio::spawn(watch(state.clone(), pid, child, said));
     state.held.hold(key, hold, pid);
     state.held.expire_later(state.clone(), key);
     let why = match ch.send(&Message::Answer(Ok(Reply::Held { pid }))).await {
@@ -630,10 +723,9 @@ async fn send_started(state: &State, ch: &mut Channel, pid: u32) {
         .await;
 }
 
-/// The pid line crctl restore printed (it has ended; its copy may hold the
-/// socket open, so no end of file comes).
-async fn read_pid(from: &mut tokio::net::UnixStream) -> Result<u32, String> {
-    let mut line = Vec::new();
+/// The rest of the pid line crctl restore printed, after `line` (it has
+/// ended; its copy may hold the socket open, so no end of file comes).
+async fn read_pid(from: &mut tokio::net::UnixStream, mut line: Vec<u8>) -> Result<u32, String> {
     let mut byte = [0u8; 1];
     while !line.ends_with(b"\n") && line.len() < 32 {
         match timeout(PID_TIME, from.read(&mut byte)).await {
@@ -641,10 +733,56 @@ async fn read_pid(from: &mut tokio::net::UnixStream) -> Result<u32, String> {
             _ => break,
         }
     }
-    std::str::from_utf8(&line)
+    parse_pid(&line)
+}
+
+fn parse_pid(line: &[u8]) -> Result<u32, String> {
+    std::str::from_utf8(line)
         .ok()
         .and_then(|l| l.trim().parse().ok())
         .ok_or_else(|| "crctl restore printed no pid".to_owned())
+}
+
+/// Waits for `crctl restore --wait` (`child`) to say how copy `pid` ended
+/// (an "ended STATUS" line on `said`), and tells the copy's home, if it is a
+/// guest here.
+async fn watch(state: Arc<State>, pid: u32, mut child: Child, said: UnixStream) {
+    let mut text = Vec::new();
+    if let Ok(()) = said.set_nonblocking(true) {
+        if let Ok(mut s) = tokio::net::UnixStream::from_std(said) {
+            // One line; the copy's own children may keep the socket open.
+            let mut byte = [0u8; 1];
+            while text.len() < 64 && !text.ends_with(b"\n") {
+                match s.read(&mut byte).await {
+                    Ok(1) => text.push(byte[0]),
+                    _ => break,
+                }
+            }
+        }
+    }
+    let _ = child.wait().await;
+    let status = std::str::from_utf8(&text)
+        .ok()
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("ended ")))
+        .and_then(|s| s.trim().parse::<i32>().ok());
+    match status {
+        Some(st) => {
+            if let Some(home) = state.deputies.guest_ended(pid, st) {
+                crate::deputy::tell_ended(&state, home, st).await;
+            }
+        }
+        None => {
+            if let Some(home) = state.deputies.home_of(pid) {
+                log(
+                    &state.me.name,
+                    format!(
+                        "the crctl watching process {pid} (whose deputy is {}:{}) ended without saying how it did",
+                        home.0, home.1
+                    ),
+                );
+            }
+        }
+    }
 }
 
 /// A link test's sending half: `bytes` of `Data` to `to`'s crd, then `End`;

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
-use crcluster::proto::{Cred, Fault, FaultCode, Proc, CLASS_LOCAL};
+use crcluster::proto::{Cred, Fault, FaultCode, Proc, CLASS_LOCAL, CLASS_REMOTE};
 use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags, Signal};
 use tokio::sync::watch;
 
@@ -173,8 +173,33 @@ pub fn kill(cred: Cred, host: u16, pid: u32, sig: i32) -> Result<(), Fault> {
     Ok(())
 }
 
+/// Sends `sig` to `pid` for a deputy (its sender passed kill(2)'s check
+/// where the deputy is).
+pub fn signal(pid: u32, sig: i32) -> Result<(), Fault> {
+    let no_process = || fault(FaultCode::NoProcess, format!("no process {pid}"));
+    let p = i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(no_process)?;
+    let signal = Signal::from_named_raw(sig).ok_or_else(|| {
+        fault(
+            FaultCode::Invalid,
+            format!("{sig} is not a signal crd forwards (1 to 31)"),
+        )
+    })?;
+    let fd = pidfd_open(p, PidfdFlags::empty()).map_err(|_| no_process())?;
+    pidfd_send_signal(&fd, signal).map_err(|e| {
+        fault(
+            FaultCode::Failed,
+            format!("cannot signal process {pid}: {e}"),
+        )
+    })
+}
+
 /// This host's processes (`host` is this host's id): the caller's, or all.
-pub fn ps(cred: Cred, all: bool, host: u16) -> Vec<Proc> {
+/// `deputies` (pid, the host its process runs on, its command line) are
+/// listed with class remote.
+pub fn ps(cred: Cred, all: bool, host: u16, deputies: &[(u32, u16, Vec<u8>)]) -> Vec<Proc> {
     let mut procs = Vec::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return procs;
@@ -211,13 +236,22 @@ pub fn ps(cred: Cred, all: bool, host: u16) -> Vec<Proc> {
             let open = stat.iter().position(|&b| b == b'(').unwrap_or(0);
             command = [b"[", &stat[open + 1..close], b"]"].concat();
         }
+        let deputy = deputies.iter().find(|d| d.0 == pid);
+        if let Some((_, _, c)) = deputy {
+            command = c.clone();
+        }
         command.truncate(256);
         procs.push(Proc {
             host,
             pid,
             uid: real,
             state,
-            class: CLASS_LOCAL,
+            class: if deputy.is_some() {
+                CLASS_REMOTE
+            } else {
+                CLASS_LOCAL
+            },
+            runs_on: deputy.map_or(host, |d| d.1),
             command,
         });
     }

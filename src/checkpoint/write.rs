@@ -8,6 +8,7 @@ use kernel::{page::PAGE_SIZE, prelude::*};
 
 use crate::{
     class::CheckpointReport,
+    deputy::SignalCounts,
     error::{Failure, OrFail, Reason},
     freeze::Frozen,
     image::ImageWriter,
@@ -110,6 +111,8 @@ pub(super) fn write_image(
         .map_err(output_failure)?;
     drop(sighand);
     let (set, queued) = process.shared_pending().or_fail(Reason::NoProcess)?;
+    let mut carried = SignalCounts::default();
+    carried.add(set, &queued);
     let pending = CrSigpending {
         signal: set,
         count: queued.len() as u32,
@@ -176,6 +179,7 @@ pub(super) fn write_image(
             th.tid = systask::tid(&stop.task);
             if i == 0 && stop.task.as_ptr() == process.leader().as_ptr() {
                 th.flags |= uapi::CR_THREAD_LEADER;
+                carried.add(set, &queued);
             }
             th.pending = set;
             th.pending_count = queued.len() as u32;
@@ -204,6 +208,7 @@ pub(super) fn write_image(
         frozen_ns: 0,
         threads: threads as u32,
         vmas: areas.vmas.len() as u32,
+        carried,
     };
     let bytes = w.trailer().map_err(output_failure)?;
     Ok(CheckpointReport { bytes, ..report })

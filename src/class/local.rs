@@ -2,13 +2,14 @@
 
 //! The local class: a process on this host, acted on directly.
 
-use kernel::prelude::*;
+use kernel::{prelude::*, sync::Arc};
 
 use crate::{
     checkpoint,
     class::{
         CheckpointReport, CheckpointRequest, Frozen, ProcessClass, RestoreRequest, Signal, Status,
     },
+    deputy::Deputy,
     error::{Failure, OrFail, Reason},
     freeze::{self, FreezeError},
     restore,
@@ -77,6 +78,13 @@ impl ProcessClass for Local {
 
     fn thaw(&self, frozen: Frozen) {
         drop(frozen);
+    }
+
+    fn leave_deputy(&self, frozen: Frozen, deputy: Deputy) -> Result<(), Failure> {
+        let deputy = Arc::new(deputy, GFP_KERNEL_ACCOUNT)?;
+        frozen
+            .leave_deputy(deputy)
+            .map_err(|e| Failure::new(e, Reason::Leaderless))
     }
 
     fn signal(&self, sig: Signal) -> Result<(), Failure> {

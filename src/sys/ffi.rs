@@ -38,4 +38,8 @@ extern "C" {
     pub(super) fn cr_current_pt_regs() -> *mut bindings::pt_regs;
     pub(super) fn cr_user_gs_selector() -> c_uint;
     pub(super) fn cr_set_user_bases(fs_base: u64, gs_base: u64);
+
+    pub(super) fn cr_deputy_catch_signals();
+    pub(super) fn cr_deputy_next_signal() -> c_int;
+    pub(super) fn cr_fatal_signal_pending() -> bool;
 }

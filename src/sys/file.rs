@@ -401,8 +401,76 @@ impl InFile {
     /// Reads a hold's decision: one byte, which commits only if it is
     /// `CR_HOLD_COMMIT`. End of file, a read error or a signal do not.
     pub(crate) fn committed(&self) -> bool {
+        self.decision() == Decision::Commit
+    }
+
+    /// Reads a checkpoint hold's decision: one byte. `CR_HOLD_COMMIT`
+    /// commits, `CR_HOLD_DEPUTY` commits and asks for a deputy; anything
+    /// else (another byte, end of file, a read error, a signal) does not.
+    pub(crate) fn decision(&self) -> Decision {
         let mut byte = [0u8; 1];
-        matches!(self.read_exact(&mut byte), Ok(true)) && byte[0] == uapi::CR_HOLD_COMMIT
+        match self.read_exact(&mut byte) {
+            Ok(true) if byte[0] == uapi::CR_HOLD_COMMIT => Decision::Commit,
+            Ok(true) if byte[0] == uapi::CR_HOLD_DEPUTY => Decision::Deputy,
+            _ => Decision::No,
+        }
+    }
+
+    /// The file as a deputy's link: `EBADF` unless it is open for reading
+    /// and writing (a socket).
+    pub(crate) fn into_link(self) -> Result<DeputyLink> {
+        use kernel::fs::file::flags::{O_ACCMODE, O_RDWR};
+        if self.file.flags() & O_ACCMODE != O_RDWR {
+            return Err(EBADF);
+        }
+        // SAFETY: The file came from `fget()` in this ioctl, not from
+        // `fdget_pos()`, and this thread, inside an ioctl on another file,
+        // holds no `fdget_pos()` of it: nothing relies on the position lock
+        // being this thread's.
+        let file = unsafe { LocalFile::assume_no_fdget_pos(self.file) };
+        Ok(DeputyLink { file })
+    }
+}
+
+/// A hold's decision ([`InFile::decision`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// End the process.
+    Commit,
+    /// Leave a deputy of it.
+    Deputy,
+    /// Let it run on.
+    No,
+}
+
+/// A deputy's link to its holder (a socket): messages both ways, read and
+/// written by the deputy thread alone.
+pub(crate) struct DeputyLink {
+    file: ARef<kernel::fs::File>,
+}
+
+impl DeputyLink {
+    /// Reads into `buf` what has arrived (blocking until something has):
+    /// the bytes read, 0 at the end of the stream, `EINTR` on a signal.
+    pub(crate) fn read_some(&self, buf: &mut [u8]) -> Result<usize> {
+        let f = self.file.as_ptr();
+        let mut pos = 0;
+        // SAFETY: `buf` is writable for its length; the file is valid (we
+        // hold a reference); a socket has no position.
+        io_result(unsafe { bindings::kernel_read(f, buf.as_mut_ptr().cast(), buf.len(), &mut pos) })
+    }
+
+    /// Writes one message (whole, or `EIO`).
+    pub(crate) fn send(&self, msg: &uapi::CrDeputyMsg) -> Result {
+        let bytes = uapi::as_bytes(msg);
+        let f = self.file.as_ptr();
+        write_all(bytes.len(), |done| {
+            let rest = &bytes[done..];
+            let mut pos = 0;
+            // SAFETY: `rest` is readable for its length; the file is valid.
+            unsafe { bindings::kernel_write(f, rest.as_ptr().cast(), rest.len(), &mut pos) }
+        })
+        .map(|_| ())
     }
 }
 

@@ -14,7 +14,7 @@ use kernel::{
 };
 
 use super::{
-    errno, file, generated,
+    errno, ffi, file, generated,
     lock::{SigLock, TaskLock},
     read_once,
 };
@@ -1010,8 +1010,18 @@ pub(crate) unsafe trait TaskWork: Send + Sync + Sized {
     /// `head` must be the [`TaskWork::head`] of a live `Self`.
     unsafe fn from_head(head: *const WorkHead) -> *const Self;
 
-    /// Runs in the thread the work was queued for.
-    fn run(this: Arc<Self>);
+    /// Runs in the thread the work was queued for; what the thread does
+    /// next.
+    fn run(this: Arc<Self>) -> WorkEnd;
+}
+
+/// What a thread does once its [`TaskWork`] has run.
+pub(crate) enum WorkEnd {
+    /// Goes on on its way (to user space, or to a signal's action).
+    Return,
+    /// Exits with this code (`do_exit()`: the thread alone; the process's
+    /// wait status when it is the last one), without returning to user space.
+    Exit(kernel::ffi::c_long),
 }
 
 /// Makes `t` run [`TaskWork::run`] of `work` in its own context at its next
@@ -1065,9 +1075,44 @@ unsafe extern "C" fn run_work<W: TaskWork>(cb: *mut bindings::callback_head) {
     // SAFETY: Per the contract, `cb` is the head of a live `W`, and
     // `queue_work` leaked exactly one reference for this callback.
     let work = unsafe { Arc::from_raw(W::from_head(cb.cast::<WorkHead>())) };
-    W::run(work);
+    let end = W::run(work);
     // SAFETY: The module reference `queue_work` took for this callback.
     unsafe { bindings::module_put(this_module()) };
+    if let WorkEnd::Exit(code) = end {
+        // Nothing of the work is left to drop (`run` consumed it), and
+        // do_exit() never returns into this module.
+        // SAFETY: In the thread's own context, from a task_work, where a
+        // fatal signal's do_group_exit() runs too.
+        unsafe { bindings::do_exit(code) };
+    }
+}
+
+/// Makes the calling thread catch every signal but SIGKILL without acting on
+/// it: each interrupts its sleeps, and stays queued for
+/// [`deputy_next_signal`]. For a thread that never returns to user space.
+pub(crate) fn deputy_catch_signals() {
+    // SAFETY: Changes the calling thread's masks under its siglock.
+    unsafe { ffi::cr_deputy_catch_signals() }
+}
+
+/// The next signal queued for the calling thread or its process (not
+/// SIGKILL), taken off the queue; `None` if there is none.
+pub(crate) fn deputy_next_signal() -> Option<u32> {
+    // SAFETY: Dequeues from the calling thread's queues under its siglock.
+    let sig = unsafe { ffi::cr_deputy_next_signal() };
+    u32::try_from(sig).ok().filter(|&s| s > 0)
+}
+
+/// Whether SIGKILL is pending for the calling thread.
+pub(crate) fn fatal_signal_pending() -> bool {
+    // SAFETY: Reads the calling thread's pending set.
+    unsafe { ffi::cr_fatal_signal_pending() }
+}
+
+/// Sleeps `ms` milliseconds whatever is pending (uninterruptibly).
+pub(crate) fn sleep_ms(ms: u32) {
+    // SAFETY: msleep() may be called from any sleepable context.
+    unsafe { bindings::msleep(ms) }
 }
 
 kernel::sync::global_lock! {

@@ -31,7 +31,9 @@
 #define CR_FEATURE_CHECKPOINT	(1ULL << 0)	/* CR_IOC_CHECKPOINT */
 #define CR_FEATURE_RESTORE	(1ULL << 1)	/* CR_IOC_RESTORE */
 #define CR_FEATURE_HOLD		(1ULL << 2)	/* CR_CHECKPOINT_HOLD, CR_RESTORE_HOLD */
-#define CR_FEATURES_ALL		(CR_FEATURE_CHECKPOINT | CR_FEATURE_RESTORE | CR_FEATURE_HOLD)
+#define CR_FEATURE_DEPUTY	(1ULL << 3)	/* CR_HOLD_DEPUTY */
+#define CR_FEATURES_ALL		(CR_FEATURE_CHECKPOINT | CR_FEATURE_RESTORE | CR_FEATURE_HOLD | \
+				 CR_FEATURE_DEPUTY)
 
 /* A cluster-wide process id: the host in the high 32 bits (0 = this host). */
 #define CR_CPID(host, pid)	(((__u64)(host) << 32) | (__u32)(pid))
@@ -81,6 +83,32 @@ struct cr_info {
 
 /* The byte that commits a hold (CR_CHECKPOINT_HOLD, CR_RESTORE_HOLD). */
 #define CR_HOLD_COMMIT		0x43	/* 'C' */
+/*
+ * The byte that commits a checkpoint's hold and leaves a deputy: instead of
+ * ending, the process stays in the process table with its pid, parent and
+ * fds, one thread and no memory, standing for its copy that now runs on
+ * another host (Documentation/userspace-api.rst, "Deputies"). hold_fd must
+ * then be a socket (read and written): the module writes a struct
+ * cr_deputy_msg CR_DEPUTY_SIGNAL for each signal sent to the deputy and reads
+ * a CR_DEPUTY_EXIT, on which the deputy exits with the copy's wait status.
+ */
+#define CR_HOLD_DEPUTY		0x44	/* 'D' */
+
+/**
+ * struct cr_deputy_msg - one message on a deputy's hold_fd
+ * @kind:  CR_DEPUTY_*.
+ * @value: CR_DEPUTY_SIGNAL: the signal number; CR_DEPUTY_KILLED: 9;
+ *         CR_DEPUTY_EXIT: a wait status (an exit code << 8, or a signal
+ *         number, 0x80 for a core dump).
+ */
+struct cr_deputy_msg {
+	__u32 kind;
+	__u32 value;
+};
+
+#define CR_DEPUTY_SIGNAL	1	/* module to holder: a signal for the process */
+#define CR_DEPUTY_KILLED	2	/* module to holder: SIGKILL ended the deputy */
+#define CR_DEPUTY_EXIT		3	/* holder to module: the process ended so */
 
 /* Freeze timeout when cr_checkpoint_args.freeze_timeout_ms is 0. */
 #define CR_FREEZE_TIMEOUT_MS_DEFAULT 10000
