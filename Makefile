@@ -5,6 +5,7 @@
 #   make                  the module, crctl and the selftests for FLAVOR
 #   make check            set up what is missing, then every test; ends "N passed, N failed"
 #   make demo             boot the fast kernel and show the main job
+#   make demo-cluster     two guests: a counter migrates from cr1 to cr2 and back
 #   make bench            checkpoint speed, each figure beside its limit (RUNS=5)
 #   make bench-criu       cr against Debian's CRIU, side by side (RUNS=3)
 #   make KDIR=/path       build the module against another Rust-enabled kernel tree
@@ -36,7 +37,7 @@ CLIPPY_DRIVER ?= /usr/bin/clippy-driver
 KMAKE = kdir=$$($(KDIR_CMD)) && $(MAKE) -C $$kdir M=$(TOP) MO=$(MODOUT) $(KARGS)
 
 .PHONY: all module module-strict crctl selftests guest setup kernel headers \
-	check fresh-check demo bench bench-criu bench-cluster fuzz clean modules_install rust-analyzer
+	check fresh-check demo demo-cluster bench bench-criu bench-cluster fuzz clean modules_install rust-analyzer
 
 all: module crctl selftests
 
@@ -148,6 +149,9 @@ bench-criu:
 
 demo:
 	@$(TOP)/scripts/demo
+
+demo-cluster:
+	@$(TOP)/scripts/demo-cluster
 
 clean:
 	rm -rf $(TOP)/build

@@ -31,10 +31,12 @@
  *             pattern and a TLS value and prints "count N" on stdout (fd 1,
  *             which a restore keeps); prints "BROKEN" and exits if either
  *             is wrong
+ *   sigecho   prints "ready", then "got N" on stdout for the Nth SIGUSR1
  */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -326,12 +328,51 @@ static void counter(void)
 	}
 }
 
+static volatile sig_atomic_t usr1s;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	usr1s++;
+}
+
+/* Answers each SIGUSR1 on stdout ("got N"): the far end of a signal's round
+ * trip (bench/cluster_bench). */
+static void sigecho(void)
+{
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	sigset_t usr1, old;
+	sig_atomic_t seen = 0;
+	char line[32];
+	int n;
+
+	sigemptyset(&sa.sa_mask);
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	if (sigaction(SIGUSR1, &sa, NULL) || sigprocmask(SIG_BLOCK, &usr1, &old))
+		_exit(2);
+	if (write(1, "ready\n", 6) != 6)
+		_exit(3);
+	for (;;) {
+		while (usr1s == seen)
+			sigsuspend(&old);
+		seen = usr1s;
+		n = snprintf(line, sizeof(line), "got %d\n", (int)seen);
+		if (write(1, line, n) != n)
+			_exit(3);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *m = argc > 1 ? argv[1] : "";
 
 	if (!strcmp(m, "counter")) {
 		counter();
+		return 0;
+	}
+	if (!strcmp(m, "sigecho")) {
+		sigecho();
 		return 0;
 	}
 	if (!strcmp(m, "touch") || !strcmp(m, "sparse")) {

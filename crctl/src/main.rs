@@ -725,7 +725,7 @@ fn restore_cmd(
         io::stdout().flush().map_err(Error::Stdout)?;
         // The image's fds are the process's now; this one waits.
         drop(src);
-        let status = crctl::restore::wait_for(r.pid)?;
+        let status = crctl::restore::wait_for(r.child)?;
         println!("ended {status}");
     }
     Ok(())

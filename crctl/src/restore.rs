@@ -83,6 +83,10 @@ pub struct Restored {
     pub pid: u32,
     /// Its pid inside its own namespace (the image's), for `--pid ns`.
     pub inner_pid: u32,
+    /// crctl's child: the restored process, or with `--pid ns` the init of
+    /// its namespace (which ends with it, its exit code 128 + N for a death
+    /// by signal N).
+    pub child: u32,
 }
 
 pub use fds::fd_kind;

@@ -392,51 +392,52 @@ async fn run_local(
             .wait(cred, state.me.id, pid)
             .await
             .map(|status| Reply::Exited { status }),
-        Op::Migrate { pid, to, fork } => match state.map.find(&to) {
-            None => Err(Fault::new(
+        // A deputy's process is moved (or copied) from where it runs.
+        Op::Migrate { pid, to, fork } => match (state.map.find(&to), state.deputies.runs_at(pid)) {
+            (None, _) => Err(Fault::new(
                 FaultCode::NoHost,
                 format!("the cluster map lists no host {to}"),
             )),
-            Some(h) if h.id == state.me.id => Err(Fault::new(
+            (Some(h), Some((at, _))) if at == h.id => Err(Fault::new(
+                FaultCode::Invalid,
+                format!(
+                    "process {}:{pid} runs on host {} ({}) already (its deputy is here)",
+                    state.me.id, h.id, h.name
+                ),
+            )),
+            (Some(h), Some((at, rpid))) if at == state.me.id => {
+                migrate::send(state, cred, rpid, h, fork).await
+            }
+            (Some(h), Some((at, rpid))) => match state.map.by_id(at) {
+                Some(there) => {
+                    let (rtx, mut rrx) = tokio::sync::mpsc::channel(4);
+                    let op = Op::Migrate {
+                        pid: rpid,
+                        to: HostRef::Id(h.id),
+                        fork,
+                    };
+                    run_remote(state, &there.clone(), cred, op, &rtx).await;
+                    drop(rtx);
+                    rrx.recv()
+                        .await
+                        .unwrap_or_else(|| Err(Fault::new(FaultCode::Failed, "no answer")))
+                }
+                None => Err(Fault::new(
+                    FaultCode::NoHost,
+                    format!(
+                        "process {}:{pid} runs on host {at}, which the map does not list",
+                        state.me.id
+                    ),
+                )),
+            },
+            (Some(h), None) if h.id == state.me.id => Err(Fault::new(
                 FaultCode::Invalid,
                 format!(
                     "process {}:{pid} is on host {} ({}) already",
                     h.id, h.id, h.name
                 ),
             )),
-            // A deputy: its process is moved (or copied) where it runs.
-            Some(h) => match state.deputies.runs_at(pid) {
-                Some((at, _)) if at == h.id => Err(Fault::new(
-                    FaultCode::Invalid,
-                    format!(
-                        "process {}:{pid} runs on host {} ({}) already (its deputy is here)",
-                        state.me.id, h.id, h.name
-                    ),
-                )),
-                Some((at, rpid)) => match state.map.by_id(at) {
-                    Some(there) => {
-                        let (rtx, mut rrx) = tokio::sync::mpsc::channel(4);
-                        let op = Op::Migrate {
-                            pid: rpid,
-                            to: HostRef::Id(h.id),
-                            fork,
-                        };
-                        run_remote(state, &there.clone(), cred, op, &rtx).await;
-                        drop(rtx);
-                        rrx.recv()
-                            .await
-                            .unwrap_or_else(|| Err(Fault::new(FaultCode::Failed, "no answer")))
-                    }
-                    None => Err(Fault::new(
-                        FaultCode::NoHost,
-                        format!(
-                            "process {}:{pid} runs on host {at}, which the map does not list",
-                            state.me.id
-                        ),
-                    )),
-                },
-                None => migrate::send(state, cred, pid, h, fork).await,
-            },
+            (Some(h), None) => migrate::send(state, cred, pid, h, fork).await,
         },
         Op::Receive { .. }
         | Op::Sink

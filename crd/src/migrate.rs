@@ -563,6 +563,7 @@ async fn restore(
     let mut beat = beats();
     let mut line = Vec::new();
     let mut byte = [0u8; 1];
+    let mut eof = false;
     let pid = loop {
         tokio::select! {
             st = child.wait() => {
@@ -572,14 +573,15 @@ async fn restore(
                 }
                 break read_pid(&mut mine, line).await?;
             }
-            n = mine.read(&mut byte) => match n {
+            n = mine.read(&mut byte), if !eof => match n {
                 Ok(1) => {
                     line.push(byte[0]);
                     if line.ends_with(b"\n") || line.len() >= 32 {
                         break parse_pid(&line)?;
                     }
                 }
-                _ => return Err("crctl restore printed no pid".into()),
+                // crctl's end (or failure) says why.
+                _ => eof = true,
             },
             _ = beat.tick() => {
                 ch.send(&Message::Beat).await.map_err(|e| format!("the source went away: {e}"))?;

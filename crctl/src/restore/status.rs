@@ -83,5 +83,6 @@ pub(super) fn outcome(
     Ok(Restored {
         pid: outer,
         inner_pid: s.pid,
+        child: child as u32,
     })
 }
