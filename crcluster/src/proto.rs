@@ -101,6 +101,10 @@ pub enum Op {
     /// whose deputy is `home_pid` moved from the sender to process `pid` of
     /// host `host`.
     Relocated { home_pid: u32, host: u16, pid: u32 },
+    /// Host to host only, to a process's home: what its copy writes on fd
+    /// `fd` (1 or 2), which led to a pipe at home, follows as `Data` until
+    /// `End`; the home writes it into the deputy's fd.
+    Output { home_pid: u32, fd: u8 },
 }
 
 /// The most a link test may send (16 GiB).
@@ -306,6 +310,7 @@ const OP_PROBE: u8 = 11;
 const OP_FORWARD: u8 = 12;
 const OP_ENDED: u8 = 13;
 const OP_RELOCATED: u8 = 14;
+const OP_OUTPUT: u8 = 15;
 
 const R_PONG: u8 = 1;
 const R_STARTED: u8 = 2;
@@ -516,6 +521,11 @@ impl Op {
                 w.u16(*host);
                 w.u32(*pid);
             }
+            Op::Output { home_pid, fd } => {
+                w.u8(OP_OUTPUT);
+                w.u32(*home_pid);
+                w.u8(*fd);
+            }
         }
     }
 
@@ -611,6 +621,14 @@ impl Op {
                 host: r.u16()?,
                 pid: r.u32()?,
             },
+            OP_OUTPUT => {
+                let home_pid = r.u32()?;
+                let fd = r.u8()?;
+                if !(1..=2).contains(&fd) {
+                    return Err(DecodeError("output of an fd other than 1 or 2"));
+                }
+                Op::Output { home_pid, fd }
+            }
             _ => return Err(DecodeError("unknown operation")),
         })
     }
@@ -936,6 +954,13 @@ mod tests {
                     home_pid: 77,
                     host: 3,
                     pid: 1234,
+                },
+            },
+            Message::Request {
+                cred: Cred { uid: 0, gid: 0 },
+                op: Op::Output {
+                    home_pid: 77,
+                    fd: 2,
                 },
             },
             Message::Request {

@@ -78,6 +78,8 @@ pub enum Error {
     Stdout(io::Error),
     /// `restore --wait` could not wait for the restored process.
     Wait(rustix::io::Errno),
+    /// `--stdio forward`: fd 0 is a pipe to another process.
+    NotForwarded { fd: i32, kind: String, path: String },
 
     /// `--pid ns` with an image of pid 1.
     PidOne,
@@ -243,6 +245,10 @@ impl fmt::Display for Error {
             Error::Stdin(e) => write!(f, "cannot use stdin: {e}"),
             Error::Stdout(e) => write!(f, "cannot write to stdout: {e}"),
             Error::Wait(e) => write!(f, "cannot wait for the restored process: {e}"),
+            Error::NotForwarded { fd, kind, path } => write!(
+                f,
+                "fd {fd} ({path}) is {kind} to another process: cr forwards a migrated process's stdout and stderr home, not its stdin"
+            ),
 
             Error::PidOne => f.write_str("the image's pid is 1: restore it with --pid any"),
             Error::Deadline(tid) => crate::rules::Held::Deadline(*tid).fmt(f),

@@ -75,6 +75,10 @@ enum StdioArg {
     Inherit,
     /// What the image had open there.
     Image,
+    /// As image, but fds 1 and 2 that were pipes to another process are new
+    /// pipes crctl relays on its stdout (with --wait; crd uses it to forward
+    /// a migrated process's output home).
+    Forward,
 }
 
 #[derive(Subcommand)]
@@ -158,8 +162,10 @@ enum Command {
         #[arg(long)]
         portable: bool,
         /// Stay until the restored process ends (crctl is its parent), then
-        /// print "ended STATUS" (its raw wait status) after its pid. crd
-        /// uses it to tell a migrated process's home how it ended.
+        /// print "ended STATUS" (its raw wait status) after its pid; with
+        /// --stdio forward, relay its forwarded output meanwhile ("out FD
+        /// LEN" and the bytes, "eof FD"). crd uses it to tell a migrated
+        /// process's home how it ended and what it wrote.
         #[arg(long)]
         wait: bool,
     },
@@ -314,6 +320,7 @@ fn main() -> ExitCode {
                     StdioArg::Auto => crctl::restore::Stdio::Auto,
                     StdioArg::Inherit => crctl::restore::Stdio::Inherit,
                     StdioArg::Image => crctl::restore::Stdio::Image,
+                    StdioArg::Forward => crctl::restore::Stdio::Forward,
                 },
                 hold: hold_fd,
                 portable,
@@ -725,8 +732,9 @@ fn restore_cmd(
         io::stdout().flush().map_err(Error::Stdout)?;
         // The image's fds are the process's now; this one waits.
         drop(src);
-        let status = crctl::restore::wait_for(r.child)?;
-        println!("ended {status}");
+        let mut out = io::stdout().lock();
+        let status = crctl::restore::relay_and_wait(r.child, r.forwarded, &mut out)?;
+        writeln!(out, "ended {status}").map_err(Error::Stdout)?;
     }
     Ok(())
 }

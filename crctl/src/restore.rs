@@ -28,6 +28,8 @@ mod specials;
 mod status;
 
 use std::fs::File;
+use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use crate::dev::Device;
@@ -61,6 +63,11 @@ pub enum Stdio {
     Inherit,
     /// What the image had there, reopened like every other fd.
     Image,
+    /// As `Image`, but a pipe at fd 1 or 2 that led to another process is a
+    /// new pipe whose read end crctl keeps ([`Restored::forwarded`]): a
+    /// migrated process's output, forwarded home by crd. Fd 0 must be one
+    /// that can be opened again.
+    Forward,
 }
 
 /// How to restore.
@@ -77,7 +84,7 @@ pub struct Options {
 }
 
 /// What a restore gave back.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 pub struct Restored {
     /// The restored process's pid, in crctl's pid namespace.
     pub pid: u32,
@@ -87,6 +94,9 @@ pub struct Restored {
     /// its namespace (which ends with it, its exit code 128 + N for a death
     /// by signal N).
     pub child: u32,
+    /// `Stdio::Forward`: the read ends of the pipes at the process's fds 1
+    /// and 2 that stand for pipes to another process, by fd.
+    pub forwarded: Vec<(i32, OwnedFd)>,
 }
 
 pub use fds::fd_kind;
@@ -114,6 +124,81 @@ pub fn wait_for(pid: u32) -> Result<i32> {
     }
 }
 
+/// Relays what the restored process writes on its forwarded fds
+/// ([`Restored::forwarded`]) to `out`, as frames ("out FD LEN" and a newline,
+/// then the bytes; "eof FD" at the end of one), until the process
+/// (crctl's child `child`) has ended and its output is drained; then its raw
+/// wait status.
+pub fn relay_and_wait(
+    child: u32,
+    mut forwarded: Vec<(i32, OwnedFd)>,
+    out: &mut impl Write,
+) -> Result<i32> {
+    use rustix::event::{poll, PollFd, PollFlags};
+    use rustix::process::{pidfd_open, Pid, PidfdFlags};
+    let pid = Pid::from_raw(child as i32).ok_or(Error::Wait(rustix::io::Errno::SRCH))?;
+    let pidfd = pidfd_open(pid, PidfdFlags::empty()).map_err(Error::Wait)?;
+    let mut buf = vec![0u8; 65536];
+    let mut exited = false;
+    while !forwarded.is_empty() {
+        let ready: Vec<bool> = {
+            let mut pfds: Vec<PollFd> = forwarded
+                .iter()
+                .map(|(_, r)| PollFd::new(r, PollFlags::IN))
+                .collect();
+            pfds.push(PollFd::new(&pidfd, PollFlags::IN));
+            // Once it has ended, only what is already there is read.
+            let zero = rustix::time::Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            match poll(&mut pfds, exited.then_some(&zero)) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(Error::Wait(e)),
+            }
+            pfds.iter().map(|p| !p.revents().is_empty()).collect()
+        };
+        let ended_now = ready[forwarded.len()];
+        let mut any = false;
+        let mut i = 0;
+        while i < forwarded.len() {
+            let n = if ready[i] || exited {
+                any |= ready[i];
+                if ready[i] {
+                    rustix::io::read(&forwarded[i].1, &mut buf[..]).unwrap_or(0)
+                } else {
+                    0
+                }
+            } else {
+                i += 1;
+                continue;
+            };
+            let fd = forwarded[i].0;
+            if n > 0 {
+                writeln!(out, "out {fd} {n}")
+                    .and_then(|()| out.write_all(&buf[..n]))
+                    .and_then(|()| out.flush())
+                    .map_err(Error::Stdout)?;
+                i += 1;
+            } else if ready[i] || exited {
+                // Its end (or, the process gone, nothing more now).
+                writeln!(out, "eof {fd}")
+                    .and_then(|()| out.flush())
+                    .map_err(Error::Stdout)?;
+                forwarded.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        if exited && !any {
+            break;
+        }
+        exited |= ended_now;
+    }
+    wait_for(child)
+}
+
 /// Restores the image read from `src` (positioned at its start).
 pub fn restore(device: &Path, src: &mut File, opts: &Options) -> Result<Restored> {
     let dev = Device::open(device)?;
@@ -136,7 +221,8 @@ pub fn restore(device: &Path, src: &mut File, opts: &Options) -> Result<Restored
     }) {
         return Err(Error::Deadline(t.thread.tid));
     }
-    let fds = fds::plan_fds(&img, opts.stdio)?;
+    let mut fds = fds::plan_fds(&img, opts.stdio)?;
+    let forwarded = fds.take_forwarded();
     let pid = img.process.pid as spawn::Pid;
     let opts = &Options {
         pid: match opts.pid {
@@ -159,5 +245,7 @@ pub fn restore(device: &Path, src: &mut File, opts: &Options) -> Result<Restored
     // The files now live in the child.
     drop(fds);
     drop(status_wr);
-    status::outcome(status_rd, child, opts.pid)
+    let mut r = status::outcome(status_rd, child, opts.pid)?;
+    r.forwarded = forwarded;
+    Ok(r)
 }

@@ -301,3 +301,157 @@ pub async fn tell_ended(state: &Arc<State>, home: (u16, u32), status: i32) {
         );
     }
 }
+
+/// Where a guest's forwarded output goes: its deputy's fd, on this host or
+/// through a channel to its home.
+pub enum OutputSink {
+    /// The home is this host: the deputy's fd itself.
+    Local(Arc<std::fs::File>),
+    /// A channel to the home, after an `Output` request.
+    Remote(crate::channel::Channel),
+    /// It could not be opened or broke: the output is dropped (logged once).
+    Broken,
+}
+
+impl OutputSink {
+    /// Opens the way to fd `fd` of deputy `home`.
+    pub async fn open(state: &Arc<State>, home: (u16, u32), fd: u8) -> OutputSink {
+        let r = if home.0 == state.me.id {
+            deputy_fd(state, home.1, fd).map(OutputSink::Local)
+        } else {
+            open_remote(state, home, fd).await.map(OutputSink::Remote)
+        };
+        r.unwrap_or_else(|why| {
+            log(
+                &state.me.name,
+                format!(
+                    "the output on fd {fd} of the process whose deputy is {}:{} is dropped: {why}",
+                    home.0, home.1
+                ),
+            );
+            OutputSink::Broken
+        })
+    }
+
+    /// Sends `data` on.
+    pub async fn send(&mut self, state: &State, data: Vec<u8>) {
+        let r = match self {
+            OutputSink::Local(f) => write_file(f.clone(), data).await,
+            OutputSink::Remote(ch) => {
+                let mut r = Ok(());
+                for part in data.chunks(crcluster::proto::MAX_DATA) {
+                    if let Err(e) = ch.send(&Message::Data(part.to_vec())).await {
+                        r = Err(e.to_string());
+                        break;
+                    }
+                }
+                r
+            }
+            OutputSink::Broken => Ok(()),
+        };
+        if let Err(why) = r {
+            log(
+                &state.me.name,
+                format!("forwarded output dropped from here on: {why}"),
+            );
+            *self = OutputSink::Broken;
+        }
+    }
+
+    /// Keeps a remote channel alive while the process writes nothing.
+    pub async fn beat(&mut self) {
+        if let OutputSink::Remote(ch) = self {
+            if ch.send(&Message::Beat).await.is_err() {
+                *self = OutputSink::Broken;
+            }
+        }
+    }
+
+    /// The end of the output: the home has written all of it.
+    pub async fn finish(self) {
+        if let OutputSink::Remote(mut ch) = self {
+            if ch.send(&Message::End).await.is_ok() {
+                // Until the answer: the home has written it all.
+                while let Ok(Message::Beat) = ch.recv().await {}
+            }
+        }
+    }
+}
+
+async fn open_remote(
+    state: &Arc<State>,
+    home: (u16, u32),
+    fd: u8,
+) -> Result<crate::channel::Channel, String> {
+    let h = state
+        .map
+        .by_id(home.0)
+        .ok_or_else(|| format!("no host {} in the map", home.0))?;
+    let mut ch = crate::connect_peer(state, h).await?;
+    ch.send(&Message::Request {
+        cred: Cred { uid: 0, gid: 0 },
+        op: Op::Output {
+            home_pid: home.1,
+            fd,
+        },
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(ch)
+}
+
+/// Writes `data` into `f` (a pipe: it may block) off crd's thread.
+async fn write_file(f: Arc<std::fs::File>, data: Vec<u8>) -> Result<(), String> {
+    tokio::task::spawn_blocking(move || (&*f).write_all(&data))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}
+
+/// Fd `fd` of deputy `pid` of this host, duplicated (`pidfd_getfd`).
+fn deputy_fd(state: &State, pid: u32, fd: u8) -> Result<Arc<std::fs::File>, String> {
+    use rustix::process::{pidfd_getfd, pidfd_open, Pid, PidfdFlags, PidfdGetfdFlags};
+    if state.deputies.runs_at(pid).is_none() {
+        return Err(format!("no deputy {pid} here"));
+    }
+    let p = i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| format!("no process {pid}"))?;
+    let pidfd = pidfd_open(p, PidfdFlags::empty()).map_err(|e| format!("deputy {pid}: {e}"))?;
+    let f = pidfd_getfd(&pidfd, i32::from(fd), PidfdGetfdFlags::empty())
+        .map_err(|e| format!("fd {fd} of deputy {pid}: {e}"))?;
+    Ok(Arc::new(std::fs::File::from(f)))
+}
+
+/// The home's side of an `Output` request from another host: writes the
+/// `Data` that follows into fd `fd` of deputy `pid` until `End`.
+pub async fn output_in(state: &Arc<State>, ch: &mut crate::channel::Channel, pid: u32, fd: u8) {
+    let file = deputy_fd(state, pid, fd);
+    let mut failed = file.as_ref().err().cloned();
+    loop {
+        match ch.recv().await {
+            Ok(Message::Data(d)) => {
+                if let (Ok(f), None) = (&file, &failed) {
+                    if let Err(why) = write_file(f.clone(), d).await {
+                        failed = Some(format!("writing to fd {fd} of deputy {pid}: {why}"));
+                    }
+                }
+            }
+            Ok(Message::Beat) => {}
+            Ok(Message::End) => break,
+            _ => return,
+        }
+    }
+    let answer = match failed {
+        None => Ok(crcluster::proto::Reply::Pong),
+        Some(why) => {
+            log(&state.me.name, format!("forwarded output: {why}"));
+            Err(crcluster::proto::Fault::new(
+                crcluster::proto::FaultCode::Failed,
+                why,
+            ))
+        }
+    };
+    let _ = ch.send(&Message::Answer(answer)).await;
+}

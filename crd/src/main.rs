@@ -278,6 +278,14 @@ async fn serve_peer(state: Arc<State>, stream: TcpStream, from: SocketAddr) {
             migrate::receive(&state, &mut ch, cred, (fork, token, home), &peer).await;
             return;
         }
+        // A guest's output, for its deputy here.
+        Ok(Message::Request {
+            op: Op::Output { home_pid, fd },
+            ..
+        }) => {
+            deputy::output_in(&state, &mut ch, home_pid, fd).await;
+            return;
+        }
         // A deputy's or its process's news.
         Ok(Message::Request {
             op: op @ (Op::Forward { .. } | Op::Ended { .. } | Op::Relocated { .. }),
@@ -445,7 +453,8 @@ async fn run_local(
         | Op::Probe { .. }
         | Op::Forward { .. }
         | Op::Ended { .. }
-        | Op::Relocated { .. } => Err(Fault::new(
+        | Op::Relocated { .. }
+        | Op::Output { .. } => Err(Fault::new(
             FaultCode::Invalid,
             "only another host's crd sends images and link tests",
         )),

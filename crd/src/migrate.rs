@@ -527,7 +527,10 @@ async fn restore(
         .map_err(|e| format!("cannot make a socket pair: {e}"))?;
     let mut mine = tokio::net::UnixStream::from_std(mine)
         .map_err(|e| format!("cannot make a socket pair: {e}"))?;
-    let mut args = vec!["restore", "--stdio", "image", "--pid", "auto", "--portable"];
+    // A migration's pipes at fds 1 and 2 that led to another process are
+    // forwarded to its deputy; a fork's copy has none to forward to.
+    let stdio = if fork { "image" } else { "forward" };
+    let mut args = vec!["restore", "--stdio", stdio, "--pid", "auto", "--portable"];
     if !fork {
         // crctl stays as the copy's parent and says how it ended.
         args.extend(["--hold-fd", "1", "--wait"]);
@@ -746,27 +749,76 @@ fn parse_pid(line: &[u8]) -> Result<u32, String> {
 }
 
 /// Waits for `crctl restore --wait` (`child`) to say how copy `pid` ended
-/// (an "ended STATUS" line on `said`), and tells the copy's home, if it is a
-/// guest here.
+/// (an "ended STATUS" line on `said`) and tells the copy's home, if it is a
+/// guest here; meanwhile forwards what the copy writes on its forwarded fds
+/// ("out FD LEN" and the bytes, "eof FD") to its deputy.
 async fn watch(state: Arc<State>, pid: u32, mut child: Child, said: UnixStream) {
-    let mut text = Vec::new();
-    if let Ok(()) = said.set_nonblocking(true) {
-        if let Ok(mut s) = tokio::net::UnixStream::from_std(said) {
-            // One line; the copy's own children may keep the socket open.
-            let mut byte = [0u8; 1];
-            while text.len() < 64 && !text.ends_with(b"\n") {
-                match s.read(&mut byte).await {
-                    Ok(1) => text.push(byte[0]),
-                    _ => break,
+    let mut status = None;
+    if let Ok(mut s) = said
+        .set_nonblocking(true)
+        .and_then(|()| tokio::net::UnixStream::from_std(said))
+    {
+        let mut sinks: HashMap<u8, crate::deputy::OutputSink> = HashMap::new();
+        let mut beat = beats();
+        loop {
+            // (A partial line must not be lost: wait for something to read,
+            // which can be cancelled, rather than for the line.)
+            let ready = tokio::select! {
+                r = s.readable() => r.is_ok(),
+                _ = beat.tick() => {
+                    for sink in sinks.values_mut() {
+                        sink.beat().await;
+                    }
+                    continue;
                 }
+            };
+            if !ready {
+                break;
             }
+            let Some(line) = read_line(&mut s).await else {
+                break;
+            };
+            let words: Vec<&str> = line.split(' ').collect();
+            match words[..] {
+                ["out", fd, len] => {
+                    let (Ok(fd), Ok(len)) = (fd.parse::<u8>(), len.parse::<usize>()) else {
+                        break;
+                    };
+                    if len > 1 << 16 {
+                        break;
+                    }
+                    let mut data = vec![0u8; len];
+                    if s.read_exact(&mut data).await.is_err() {
+                        break;
+                    }
+                    let Some(home) = state.deputies.home_of(pid) else {
+                        continue;
+                    };
+                    let sink = match sinks.entry(fd) {
+                        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(e) => {
+                            e.insert(crate::deputy::OutputSink::open(&state, home, fd).await)
+                        }
+                    };
+                    sink.send(&state, data).await;
+                }
+                ["eof", fd] => {
+                    if let Some(sink) = fd.parse::<u8>().ok().and_then(|fd| sinks.remove(&fd)) {
+                        sink.finish().await;
+                    }
+                }
+                ["ended", st] => {
+                    status = st.parse::<i32>().ok();
+                    break;
+                }
+                _ => break,
+            }
+        }
+        for (_, sink) in sinks.drain() {
+            sink.finish().await;
         }
     }
     let _ = child.wait().await;
-    let status = std::str::from_utf8(&text)
-        .ok()
-        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("ended ")))
-        .and_then(|s| s.trim().parse::<i32>().ok());
     match status {
         Some(st) => {
             if let Some(home) = state.deputies.guest_ended(pid, st) {
@@ -783,6 +835,20 @@ async fn watch(state: Arc<State>, pid: u32, mut child: Child, said: UnixStream) 
                     ),
                 );
             }
+        }
+    }
+}
+
+/// One line (without its newline) of at most 64 bytes; `None` at the end
+/// (or a longer line).
+async fn read_line(s: &mut tokio::net::UnixStream) -> Option<String> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match s.read(&mut byte).await {
+            Ok(1) if byte[0] == b'\n' => return String::from_utf8(line).ok(),
+            Ok(1) if line.len() < 64 => line.push(byte[0]),
+            _ => return None,
         }
     }
 }

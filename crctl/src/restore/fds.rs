@@ -38,6 +38,17 @@ pub(super) struct FdPlan {
     inherit: [bool; 3],
     /// The highest fd number the restored process has.
     max: RawFd,
+    /// `Stdio::Forward`: the read ends of the new pipes at fds 1 and 2, by
+    /// fd, for crctl to keep.
+    forwarded: Vec<(RawFd, OwnedFd)>,
+}
+
+impl FdPlan {
+    /// The read ends of the forwarded fds, which crctl keeps (the child must
+    /// not hold them).
+    pub(super) fn take_forwarded(&mut self) -> Vec<(RawFd, OwnedFd)> {
+        std::mem::take(&mut self.forwarded)
+    }
 }
 
 /// The open flags that a reopen keeps (`O_CLOEXEC` is the fd's, applied
@@ -62,6 +73,7 @@ pub(super) fn plan_fds(img: &Image, stdio: Stdio) -> Result<FdPlan> {
         fds: Vec::new(),
         inherit: [stdio == Stdio::Inherit; 3],
         max: 2,
+        forwarded: Vec::new(),
     };
     let mut pipes: Vec<(u64, u64, OwnedFd, OwnedFd)> = Vec::new();
     for (f, path) in &img.fds {
@@ -74,6 +86,25 @@ pub(super) fn plan_fds(img: &Image, stdio: Stdio) -> Result<FdPlan> {
         }
         let f_flags = OFlags::from_bits_retain(f.f_flags);
         let cloexec = f_flags.contains(OFlags::CLOEXEC);
+        if f.fd <= 2 && stdio == Stdio::Forward && f.r#type == CR_FD_PIPE && !pipe_within(img, f) {
+            // Output to a pipe that led to another process: a new pipe,
+            // whose other end crctl relays. (Anything else is reopened.)
+            if f.fd == 0 {
+                return Err(Error::NotForwarded {
+                    fd: f.fd,
+                    kind: fd_kind(f, path),
+                    path: path.clone(),
+                });
+            }
+            let (r, w) = pipe_cloexec()?;
+            plan.fds.push(PlannedFd {
+                target: f.fd,
+                file: w,
+                cloexec,
+            });
+            plan.forwarded.push((f.fd, r));
+            continue;
+        }
         let flags = f_flags & REOPEN_FLAGS;
         let fd_error = |problem| Error::Fd {
             fd: f.fd,

@@ -84,5 +84,6 @@ pub(super) fn outcome(
         pid: outer,
         inner_pid: s.pid,
         child: child as u32,
+        forwarded: Vec::new(),
     })
 }
