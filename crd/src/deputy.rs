@@ -18,10 +18,11 @@
 //! then; if it succeeds, the end was the commit's and the next host takes
 //! over.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crcluster::proto::{Cred, Message, Op};
 use tokio::io::AsyncReadExt;
@@ -38,6 +39,13 @@ const DEPUTY_KILLED: u32 = 2;
 const DEPUTY_EXIT: u32 = 3;
 /// SIGKILL's wait status: how a process whose copy is lost ends.
 pub const KILLED: i32 = 9;
+/// How long a host that runs processes of this host's deputies may stay
+/// unreachable before those processes count as lost: their deputies end as
+/// if killed (a wait at home does not hang on a host that is gone).
+pub const HOST_LOST: Duration = Duration::from_secs(12);
+/// How often such a host is asked whether it is there (only while it runs
+/// some).
+const HOST_CHECK: Duration = Duration::from_secs(2);
 
 fn msg(kind: u32, value: u32) -> [u8; MSG] {
     let mut m = [0u8; MSG];
@@ -74,6 +82,8 @@ pub struct Deputies {
     home: Mutex<HashMap<u32, Home>>,
     guests: Mutex<HashMap<u32, Guest>>,
     generation: Mutex<u64>,
+    /// The hosts a watch runs for ([`watch_host`]).
+    watched: Mutex<HashSet<u16>>,
 }
 
 impl Deputies {
@@ -104,6 +114,16 @@ impl Deputies {
             },
         );
         tokio::spawn(serve_link(state.clone(), pid, reader, generation));
+        watch_host(state, at.0);
+    }
+
+    /// Home: the deputies whose process runs on `host`.
+    fn on_host(&self, host: u16) -> Vec<u32> {
+        let t = self.home.lock().unwrap();
+        t.iter()
+            .filter(|(_, h)| h.at.0 == host)
+            .map(|(pid, _)| *pid)
+            .collect()
     }
 
     /// Home: where the process whose deputy is `pid` runs.
@@ -454,4 +474,50 @@ pub async fn output_in(state: &Arc<State>, ch: &mut crate::channel::Channel, pid
         }
     };
     let _ = ch.send(&Message::Answer(answer)).await;
+}
+
+/// Home: watches `host` while it runs processes of this host's deputies;
+/// if it stays unreachable for [`HOST_LOST`], their deputies end as if
+/// killed, and the loss is logged.
+pub fn watch_host(state: &Arc<State>, host: u16) {
+    if host == state.me.id || !state.deputies.watched.lock().unwrap().insert(host) {
+        return;
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut unreachable_since: Option<Instant> = None;
+        loop {
+            tokio::time::sleep(HOST_CHECK).await;
+            if state.deputies.on_host(host).is_empty() {
+                state.deputies.watched.lock().unwrap().remove(&host);
+                // A deputy adopted meanwhile finds no watch: start anew.
+                if !state.deputies.on_host(host).is_empty() {
+                    watch_host(&state, host);
+                }
+                return;
+            }
+            match tell(&state, host, Op::Ping).await {
+                Ok(()) => unreachable_since = None,
+                Err(why) => {
+                    let since = *unreachable_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() < HOST_LOST {
+                        continue;
+                    }
+                    state.deputies.watched.lock().unwrap().remove(&host);
+                    let lost = state.deputies.on_host(host);
+                    log(
+                        &state.me.name,
+                        format!(
+                            "host {host} has been unreachable for {} s ({why}): the processes of deputies {lost:?} that ran there count as lost; their deputies end as if killed",
+                            HOST_LOST.as_secs()
+                        ),
+                    );
+                    for pid in lost {
+                        let _ = state.deputies.ended(host, pid, KILLED);
+                    }
+                    return;
+                }
+            }
+        }
+    });
 }

@@ -357,7 +357,7 @@ async fn serve_peer(state: Arc<State>, stream: TcpStream, from: SocketAddr) {
 
 /// Runs host-to-host operation `op` (`Forward`, `Ended`, `Relocated`) that
 /// host `from` sent (or this host, for itself); why it was refused.
-fn peer_op(state: &State, from: u16, op: Op) -> Result<(), String> {
+fn peer_op(state: &Arc<State>, from: u16, op: Op) -> Result<(), String> {
     match op {
         Op::Forward { pid, sig } if state.deputies.is_home_of(from, pid) => {
             ops::signal(pid, sig).map_err(|f| f.text)
@@ -370,7 +370,10 @@ fn peer_op(state: &State, from: u16, op: Op) -> Result<(), String> {
             home_pid,
             host,
             pid,
-        } => state.deputies.relocated(from, home_pid, (host, pid)),
+        } => state
+            .deputies
+            .relocated(from, home_pid, (host, pid))
+            .map(|()| deputy::watch_host(state, host)),
         _ => Err("not a deputy's operation".into()),
     }
 }
