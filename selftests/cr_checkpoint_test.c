@@ -1230,6 +1230,37 @@ static long leave_deputy(pid_t pid, int sp[2])
 	return ckpt_args(&a);
 }
 
+/* A sleeper, left as a deputy on a new socket pair (*@t, @sp[1] the
+ * holder's end): 0, or -1. */
+static int sleeper_deputy(struct target *t, int sp[2])
+{
+	*t = spawn(SLEEPER);
+	if (progress(t, 200) == REPORT_ERROR ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp))
+		return -1;
+	if (leave_deputy(t->pid, sp)) {
+		close(sp[0]);
+		close(sp[1]);
+		return -1;
+	}
+	close(sp[0]);
+	return 0;
+}
+
+/* The wait status of @t's process (a deputy's end); the target is gone. */
+static int deputy_end(struct target *t)
+{
+	int status = -1;
+
+	if (waitpid(t->pid, &status, 0) != t->pid)
+		status = -1;
+	t->pid = -1;
+	close(t->rep);
+	close(t->ctl);
+	t->rep = t->ctl = -1;
+	return status;
+}
+
 /* Waits (bounded by looks) until @pid has one thread left and no memory:
  * the deputy in place (the ioctl returns as its threads set out). */
 static int deputy_in_place(pid_t pid)
@@ -1312,39 +1343,31 @@ TEST_F_TIMEOUT(ckpt, deputy_ends, 120)
 	drain(&self->t);
 	EXPECT_TRUE(unharmed(&self->t));
 
-	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp));
-	ASSERT_EQ(0, leave_deputy(self->t.pid, sp));
-	close(sp[0]);
+	end(&self->t);
+
+	/* The copy killed by a signal: so is the deputy. */
+	ASSERT_EQ(0, sleeper_deputy(&self->t, sp));
 	m = (struct cr_deputy_msg){ CR_DEPUTY_EXIT, SIGTERM };
 	ASSERT_EQ(sizeof(m), write(sp[1], &m, sizeof(m)));
-	ASSERT_EQ(self->t.pid, waitpid(self->t.pid, &status, 0));
-	self->t.pid = -1;
+	status = deputy_end(&self->t);
 	EXPECT_TRUE(WIFSIGNALED(status));
 	EXPECT_EQ(SIGTERM, WTERMSIG(status));
 	close(sp[1]);
 
-	self->t = spawn(SLEEPER);
-	ASSERT_NE(REPORT_ERROR, progress(&self->t, 200));
-	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp));
-	ASSERT_EQ(0, leave_deputy(self->t.pid, sp));
-	close(sp[0]);
+	/* SIGKILL to the deputy: its holder hears of it. */
+	ASSERT_EQ(0, sleeper_deputy(&self->t, sp));
 	ASSERT_EQ(0, kill(self->t.pid, SIGKILL));
 	m = deputy_msg(sp[1]);
 	EXPECT_EQ(CR_DEPUTY_KILLED, m.kind);
-	ASSERT_EQ(self->t.pid, waitpid(self->t.pid, &status, 0));
-	self->t.pid = -1;
+	status = deputy_end(&self->t);
 	EXPECT_TRUE(WIFSIGNALED(status));
 	EXPECT_EQ(SIGKILL, WTERMSIG(status));
 	close(sp[1]);
 
-	self->t = spawn(SLEEPER);
-	ASSERT_NE(REPORT_ERROR, progress(&self->t, 200));
-	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp));
-	ASSERT_EQ(0, leave_deputy(self->t.pid, sp));
-	close(sp[0]);
+	/* Its holder closes the link: it ends as if killed. */
+	ASSERT_EQ(0, sleeper_deputy(&self->t, sp));
 	close(sp[1]);
-	ASSERT_EQ(self->t.pid, waitpid(self->t.pid, &status, 0));
-	self->t.pid = -1;
+	status = deputy_end(&self->t);
 	EXPECT_TRUE(WIFSIGNALED(status));
 	EXPECT_EQ(SIGKILL, WTERMSIG(status));
 }
