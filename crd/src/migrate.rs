@@ -114,7 +114,8 @@ pub async fn send(
         (false, Some(h)) => h,
         (false, None) => (me, pid),
     };
-    let command = command_line(pid);
+    let mut command = crate::ops::command_line(pid);
+    command.truncate(256);
     let start = Instant::now();
     let there = format!("host {} ({})", to.id, to.name);
     // What the target will not have is said before the process is touched.
@@ -269,21 +270,6 @@ pub async fn send(
             Err(fail(what, me, pid, &there, &why))
         }
     }
-}
-
-/// The command line of process `pid`, as `ps` shows it.
-fn command_line(pid: u32) -> Vec<u8> {
-    let mut c = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    while c.last() == Some(&0) {
-        c.pop();
-    }
-    for b in c.iter_mut() {
-        if *b == 0 {
-            *b = b' ';
-        }
-    }
-    c.truncate(256);
-    c
 }
 
 /// Whether process `pid` of this host is there and not a zombie.

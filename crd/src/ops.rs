@@ -173,6 +173,21 @@ pub fn kill(cred: Cred, host: u16, pid: u32, sig: i32) -> Result<(), Fault> {
     Ok(())
 }
 
+/// The command line of process `pid`, its arguments joined by spaces
+/// (empty for a kernel thread or a process gone).
+pub fn command_line(pid: u32) -> Vec<u8> {
+    let mut command = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    while command.last() == Some(&0) {
+        command.pop();
+    }
+    for b in command.iter_mut() {
+        if *b == 0 {
+            *b = b' ';
+        }
+    }
+    command
+}
+
 /// Sends `sig` to `pid` for a deputy (its sender passed kill(2)'s check
 /// where the deputy is).
 pub fn signal(pid: u32, sig: i32) -> Result<(), Fault> {
@@ -222,15 +237,7 @@ pub fn ps(cred: Cred, all: bool, host: u16, deputies: &[(u32, u16, Vec<u8>)]) ->
             continue;
         };
         let state = stat.get(close + 2).copied().unwrap_or(b'?');
-        let mut command = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        while command.last() == Some(&0) {
-            command.pop();
-        }
-        for b in command.iter_mut() {
-            if *b == 0 {
-                *b = b' ';
-            }
-        }
+        let mut command = command_line(pid);
         if command.is_empty() {
             // A kernel thread: its name, as ps shows it.
             let open = stat.iter().position(|&b| b == b'(').unwrap_or(0);

@@ -423,10 +423,8 @@ impl InFile {
         if self.file.flags() & O_ACCMODE != O_RDWR {
             return Err(EBADF);
         }
-        // SAFETY: The file came from `fget()` in this ioctl, not from
-        // `fdget_pos()`, and this thread, inside an ioctl on another file,
-        // holds no `fdget_pos()` of it: nothing relies on the position lock
-        // being this thread's.
+        // SAFETY: `fget()` (not `fdget_pos()`) took the file, and this thread,
+        // in an ioctl on another file, holds no `fdget_pos()` of it.
         let file = unsafe { LocalFile::assume_no_fdget_pos(self.file) };
         Ok(DeputyLink { file })
     }
