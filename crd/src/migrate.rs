@@ -118,8 +118,14 @@ pub async fn send(
     command.truncate(256);
     let start = Instant::now();
     let there = format!("host {} ({})", to.id, to.name);
-    // What the target will not have is said before the process is touched.
-    if let Err(why) = probe(state, cred, pid, to).await {
+    // What the target will not have is said before the process is touched:
+    // the files (a probe), and a stdin from a pipe here, which a migration's
+    // restore refuses (it is not forwarded).
+    let refusal = match stdin_from_pipe(cred, pid) {
+        Some(why) if !fork => Err(why),
+        _ => probe(state, cred, pid, to).await,
+    };
+    if let Err(why) = refusal {
         return Err(Fault::new(
             FaultCode::Failed,
             format!("{what} of process {me}:{pid} to {there} refused before the process was touched: {why}; the process runs on here"),
@@ -958,6 +964,36 @@ fn files_of(cred: Cred, pid: u32) -> Vec<ProbeFile> {
         }
     }
     files
+}
+
+/// Why process `pid`'s stdin cannot follow it to another host: a pipe or
+/// FIFO that no other fd of the process holds (so it leads to another
+/// process), in the words `crctl restore --stdio forward` uses. Only for a
+/// caller who owns the process (or root): it names a path.
+fn stdin_from_pipe(cred: Cred, pid: u32) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    match crate::ops::uids(pid) {
+        Some([real, ..]) if cred.uid == 0 || cred.uid == real => {}
+        _ => return None,
+    }
+    let fd0 = std::fs::metadata(format!("/proc/{pid}/fd/0")).ok()?;
+    if !fd0.file_type().is_fifo() {
+        return None;
+    }
+    let within = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_name() != "0")
+        .filter_map(|e| std::fs::metadata(e.path()).ok())
+        .any(|m| m.dev() == fd0.dev() && m.ino() == fd0.ino());
+    if within {
+        return None;
+    }
+    let path = std::fs::read_link(format!("/proc/{pid}/fd/0")).ok()?;
+    Some(format!(
+        "fd 0 ({}) is a pipe or FIFO to another process: cr forwards a migrated process's stdout and stderr home, not its stdin",
+        path.display()
+    ))
 }
 
 /// Asks `to` whether it has the files process `pid` uses; why not.
