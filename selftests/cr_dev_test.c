@@ -321,6 +321,7 @@ static void fuzz_batch(int n, unsigned int seed)
 
 	static const unsigned int cmds[] = {
 		CR_IOC_INFO, CR_IOC_CHECKPOINT, CR_IOC_RESTORE, CR_IOC_RESTORE_THREAD,
+		CR_IOC_SERVE,
 	};
 	uint64_t arg[64];
 	char *msg = malloc(8192);
@@ -340,7 +341,7 @@ static void fuzz_batch(int n, unsigned int seed)
 			pause();
 	}
 	for (int i = 0; i < n; i++) {
-		unsigned int cmd = cmds[rand_r(&seed) % 4];
+		unsigned int cmd = cmds[rand_r(&seed) % 5];
 		int size = _IOC_SIZE(cmd);
 
 		if (rand_r(&seed) % 8 == 0)
@@ -369,6 +370,21 @@ static void fuzz_batch(int n, unsigned int seed)
 			}
 			if (rand_r(&seed) % 2)
 				a->freeze_timeout_ms = 1 + rand_r(&seed) % 200;
+		} else if (cmd == CR_IOC_SERVE) {
+			/* Root's may make this file the channel and wait for a
+			 * request (the alarm ends the wait); its checkpoints of
+			 * CR_CPID(3, victim) then queue on it. */
+			struct cr_serve_args *a = (void *)arg;
+
+			if (rand_r(&seed) % 2) {
+				a->flags = CR_SERVE_ANSWER_ONLY;
+				a->__pad = 0;
+				a->__reserved[0] = a->__reserved[1] = 0;
+			}
+			if (rand_r(&seed) % 2) {
+				a->msg = rand_r(&seed) % 4 ? (uintptr_t)msg : edge(&seed, 8);
+				a->msg_len = rand_r(&seed) % 5000;
+			}
 		} else if (cmd == CR_IOC_RESTORE) {
 			struct cr_restore_args *a = (void *)arg;
 

@@ -56,7 +56,7 @@ pub(super) fn output_failure(err: WriteError) -> Failure {
 #[inline(never)]
 pub(crate) fn checkpoint(
     target: &Local,
-    req: &CheckpointRequest,
+    req: &CheckpointRequest<'_>,
 ) -> Result<CheckpointReport, Failure> {
     let process = target.process();
     let status = target.status()?;

@@ -6,9 +6,10 @@
 //! one indirect call per operation, not per page or record, which is all the
 //! layer costs a local process.
 //!
-//! Classes: [`local::Local`] (this host, implemented), `Debugged` and `Remote`
-//! (designed in Documentation/design.rst, not built yet: a cluster pid naming
-//! another host is refused with `EREMOTE`).
+//! Classes: [`local::Local`] (a process of this host) and [`remote::Remote`]
+//! (a process of another host: its checkpoint goes through the cluster
+//! daemon's channel). `Debugged` is designed in Documentation/design.rst,
+//! not built yet.
 
 use kernel::prelude::*;
 
@@ -20,9 +21,12 @@ use crate::{
 };
 
 pub(crate) mod local;
+pub(crate) mod remote;
 
 /// What a checkpoint is asked to do (from `struct cr_checkpoint_args`).
-pub(crate) struct CheckpointRequest {
+pub(crate) struct CheckpointRequest<'a> {
+    /// The caller's file of /dev/cr.
+    pub(crate) dev: &'a kernel::fs::File,
     /// fd the image is streamed to.
     pub(crate) out_fd: i32,
     /// fd of the target's /proc/<pid>/mem, or -1.
@@ -115,7 +119,7 @@ pub(crate) trait ProcessClass {
 
     /// Streams the image of the process to `req.out_fd`, then lets it run
     /// on, or ends it when `req.kill` is set.
-    fn checkpoint(&self, req: &CheckpointRequest) -> Result<CheckpointReport, Failure>;
+    fn checkpoint(&self, req: &CheckpointRequest<'_>) -> Result<CheckpointReport, Failure>;
 
     /// Makes the process the image's: the target of a restore.
     fn restore_into(&self, req: RestoreRequest<'_>) -> Result<isize, Failure>;
@@ -123,7 +127,11 @@ pub(crate) trait ProcessClass {
 
 /// The class instance for cluster-wide pid `cpid`.
 pub(crate) fn resolve(cpid: u64) -> Result<KBox<dyn ProcessClass>, Failure> {
-    let class: KBox<dyn ProcessClass> = KBox::new(resolve_local(cpid)?, GFP_KERNEL_ACCOUNT)?;
+    let class: KBox<dyn ProcessClass> = if uapi::cpid_host(cpid) != 0 {
+        KBox::new(remote::Remote::new(cpid), GFP_KERNEL_ACCOUNT)?
+    } else {
+        KBox::new(resolve_local(cpid)?, GFP_KERNEL_ACCOUNT)?
+    };
     Ok(class)
 }
 

@@ -94,6 +94,7 @@ impl kernel::InPlaceModule for CrModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         sys::init();
         restore::thread_meeting::init();
+        class::remote::init();
         pr_info!("ABI {} loaded\n", uapi::CR_ABI_VERSION);
         let dir = debugfs::Dir::new(c"cr");
         try_pin_init!(Self {

@@ -20,15 +20,20 @@ use kernel::{
 };
 
 use crate::{
-    class::{self, CheckpointRequest, ProcessClass, RestoreRequest},
+    class::{
+        self,
+        remote::{Answer, Channel},
+        CheckpointRequest, ProcessClass, RestoreRequest,
+    },
     error::{Failure, Reason},
-    sys,
+    sys::{self, file::FdSlot},
     uapi::{
         self,
         CrCheckpointArgs,
         CrInfo,
         CrRestoreArgs,
-        CrRestoreThreadArgs, //
+        CrRestoreThreadArgs,
+        CrServeArgs, //
     },
 };
 
@@ -47,6 +52,10 @@ unsafe impl FromBytes for CrRestoreArgs {}
 unsafe impl AsBytes for CrRestoreThreadArgs {}
 // SAFETY: As for `CrCheckpointArgs`.
 unsafe impl FromBytes for CrRestoreThreadArgs {}
+// SAFETY: As for `CrCheckpointArgs`.
+unsafe impl AsBytes for CrServeArgs {}
+// SAFETY: As for `CrCheckpointArgs`.
+unsafe impl FromBytes for CrServeArgs {}
 
 /// Every command /dev/cr knows.
 #[derive(Clone, Copy)]
@@ -55,14 +64,16 @@ enum Command {
     Checkpoint,
     Restore,
     RestoreThread,
+    Serve,
 }
 
 impl Command {
-    const ALL: [(u32, Command); 4] = [
+    const ALL: [(u32, Command); 5] = [
         (uapi::CR_IOC_INFO, Command::Info),
         (uapi::CR_IOC_CHECKPOINT, Command::Checkpoint),
         (uapi::CR_IOC_RESTORE, Command::Restore),
         (uapi::CR_IOC_RESTORE_THREAD, Command::RestoreThread),
+        (uapi::CR_IOC_SERVE, Command::Serve),
     ];
 
     /// Decodes an ioctl number.
@@ -84,8 +95,9 @@ impl Command {
 
 /// One open file of /dev/cr.
 ///
-/// Holds no state yet: every ioctl is self-contained. Later per-open state (a
-/// restore in progress, say) lives here and is freed when the file is released.
+/// Holds no state: every ioctl is self-contained. The one open file that
+/// serves the remote class is known by its `struct file` (the channel's
+/// owner), and its release ends the channel.
 pub(crate) struct CrDevice;
 
 #[vtable]
@@ -96,6 +108,10 @@ impl MiscDevice for CrDevice {
         Ok(KBox::pin(CrDevice, GFP_KERNEL_ACCOUNT)?)
     }
 
+    fn release(_device: Pin<KBox<Self>>, file: &File) {
+        Channel::close(file.as_ptr() as usize);
+    }
+
     fn ioctl(me: Pin<&CrDevice>, file: &File, cmd: u32, arg: usize) -> Result<isize> {
         let command = Command::decode(cmd)?;
         let user = UserSlice::new(UserPtr::from_addr(arg), uapi::ioc_size(cmd));
@@ -103,7 +119,7 @@ impl MiscDevice for CrDevice {
             Command::Info => me.info(user.writer()),
             Command::Checkpoint => {
                 let (reader, writer) = user.reader_writer();
-                me.checkpoint(reader, writer)
+                me.checkpoint(file, reader, writer)
             }
             Command::Restore => {
                 let (reader, writer) = user.reader_writer();
@@ -112,6 +128,10 @@ impl MiscDevice for CrDevice {
             Command::RestoreThread => {
                 let (reader, writer) = user.reader_writer();
                 me.restore_thread(reader, writer)
+            }
+            Command::Serve => {
+                let (reader, writer) = user.reader_writer();
+                me.serve(file, reader, writer)
             }
         }
     }
@@ -138,10 +158,15 @@ impl CrDevice {
     /// failure that got as far as choosing a reason (`fail_reason`,
     /// `fail_addr`), so user space can say exactly what went wrong.
     #[inline(never)]
-    fn checkpoint(&self, mut input: UserSliceReader, mut out: UserSliceWriter) -> Result<isize> {
+    fn checkpoint(
+        &self,
+        file: &File,
+        mut input: UserSliceReader,
+        mut out: UserSliceWriter,
+    ) -> Result<isize> {
         let mut args: CrCheckpointArgs = input.read()?;
         let started = sys::now_ns();
-        let result = Self::validate(&args).and_then(|req| {
+        let result = Self::validate(&args, file).and_then(|req| {
             if crate::BENCH_DIRECT_CALLS.load(kernel::sync::atomic::Relaxed) {
                 // `make bench` measures the layer against this direct call.
                 return class::resolve_local(args.target)?.checkpoint(&req);
@@ -227,6 +252,77 @@ impl CrDevice {
         }
     }
 
+    /// `CR_IOC_SERVE`: the cluster daemon answers a remote-class request
+    /// and takes the next (include/uapi/linux/cr.h, src/class/remote.rs).
+    #[inline(never)]
+    fn serve(
+        &self,
+        file: &File,
+        mut input: UserSliceReader,
+        mut out: UserSliceWriter,
+    ) -> Result<isize> {
+        let mut args: CrServeArgs = input.read()?;
+        if !sys::caller::is_host_admin() {
+            return Err(EPERM);
+        }
+        let bad = args.flags & !uapi::CR_SERVE_ANSWER_ONLY != 0
+            || args.__pad != 0
+            || args.__reserved.iter().any(|&r| r != 0)
+            || (args.msg == 0) != (args.msg_len == 0)
+            || args.msg_len > uapi::CR_MSG_MAX
+            || !(-4095..=0).contains(&args.error)
+            || (args.done == 0 && (args.error != 0 || args.msg != 0));
+        if bad {
+            return Err(EINVAL);
+        }
+        let channel = Channel::serve(file.as_ptr() as usize)?;
+        if args.done != 0 {
+            let mut msg = KVec::new();
+            if args.error != 0 && args.msg != 0 {
+                msg.resize(args.msg_len as usize, 0, GFP_KERNEL_ACCOUNT)?;
+                UserSlice::new(UserPtr::from_addr(args.msg as usize), msg.len())
+                    .reader()
+                    .read_slice(&mut msg)?;
+                let end = msg.iter().position(|&b| b == 0).unwrap_or(msg.len());
+                msg.truncate(end);
+            }
+            let answer = Answer {
+                error: args.error,
+                reason: args.fail_reason,
+                addr: args.fail_addr,
+                bytes: args.bytes,
+                pages: args.pages,
+                frozen_ns: args.frozen_ns,
+                threads: args.threads,
+                vmas: args.vmas,
+                msg,
+            };
+            channel.answer(args.done, answer);
+        }
+        if args.flags & uapi::CR_SERVE_ANSWER_ONLY != 0 {
+            return Ok(0);
+        }
+        let slot = FdSlot::reserve()?;
+        let taken = channel.take()?;
+        let r = &taken.request;
+        args.id = taken.id;
+        args.op = uapi::CR_SERVE_OP_CHECKPOINT;
+        args.req_flags = r.flags;
+        args.target = r.target;
+        args.fd = slot.fd();
+        args.freeze_timeout_ms = r.freeze_timeout_ms;
+        args.uid = r.uid;
+        args.gid = r.gid;
+        args.capable = u32::from(r.capable);
+        if let Err(e) = out.write(&args) {
+            // The daemon cannot know of it: another take gets it.
+            channel.untake(taken);
+            return Err(e);
+        }
+        slot.install(&taken.request.file);
+        Ok(0)
+    }
+
     /// Checks the input fields of a checkpoint request.
     #[inline(never)]
     fn restore_thread(
@@ -257,7 +353,10 @@ impl CrDevice {
         }
     }
 
-    fn validate(args: &CrCheckpointArgs) -> Result<CheckpointRequest, Failure> {
+    fn validate<'a>(
+        args: &CrCheckpointArgs,
+        dev: &'a File,
+    ) -> Result<CheckpointRequest<'a>, Failure> {
         let both = uapi::CR_CHECKPOINT_KILL | uapi::CR_CHECKPOINT_PARTIAL;
         let hold = args.flags & uapi::CR_CHECKPOINT_HOLD != 0;
         let bad = args.flags & !uapi::CR_CHECKPOINT_FLAGS_ALL != 0
@@ -274,6 +373,7 @@ impl CrDevice {
             return Err(Failure::new(EINVAL, Reason::Args));
         }
         Ok(CheckpointRequest {
+            dev,
             out_fd: args.out_fd,
             proof_fd: args.proof_fd,
             kill: args.flags & uapi::CR_CHECKPOINT_KILL != 0,

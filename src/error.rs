@@ -76,12 +76,53 @@ pub(crate) enum Reason {
     /// ECANCELED: a hold ended without commit; the target runs on (checkpoint)
     /// or never ran (restore).
     NotCommitted = uapi::CR_FAIL_NOT_COMMITTED,
+    /// The operation failed on the process's host (msg: that host's words).
+    Elsewhere = uapi::CR_FAIL_ELSEWHERE,
 }
 
 impl Reason {
     /// The ABI's `CR_FAIL_*` value.
     pub(crate) fn code(self) -> u32 {
         self as u32
+    }
+
+    /// The reason whose code is `code`, if the ABI defines one.
+    pub(crate) fn from_code(code: u32) -> Option<Reason> {
+        use Reason::*;
+        [
+            None,
+            Args,
+            Remote,
+            NoProcess,
+            Kthread,
+            SelfProcess,
+            Stopped,
+            Perm,
+            Proof,
+            Output,
+            Busy,
+            Timeout,
+            Interrupted,
+            Exec,
+            Shmem,
+            Device,
+            Limit,
+            Image,
+            Cpu,
+            Vdso,
+            File,
+            Unsupported,
+            Caller,
+            Canceled,
+            Unkillable,
+            Unrestorable,
+            Leaderless,
+            Holds,
+            NotCommitted,
+            Elsewhere,
+        ]
+        .into_iter()
+        .find(|r| r.code() == code)
     }
 }
 

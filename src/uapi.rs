@@ -186,6 +186,57 @@ abi_structs! {
         pub __reserved: [u64; 2],
     }
 
+    /// The argument of `CR_IOC_SERVE` (`struct cr_serve_args`): in, the
+    /// answer to a request; out, the next request.
+    pub struct CrServeArgs (136) {
+        /// In: the request answered, or 0.
+        pub done: u64,
+        /// In: 0, or a negative errno.
+        pub error: i32,
+        /// In: with `error`, `CR_FAIL_*`.
+        pub fail_reason: u32,
+        /// In: with `error`, the memory area at fault.
+        pub fail_addr: u64,
+        /// In: on success, image bytes written.
+        pub bytes: u64,
+        /// In: on success, memory pages written.
+        pub pages: u64,
+        /// In: on success, how long the target was stopped.
+        pub frozen_ns: u64,
+        /// In: on success, threads checkpointed.
+        pub threads: u32,
+        /// In: on success, memory areas described.
+        pub vmas: u32,
+        /// In: with `error`, a message for the requester (or 0).
+        pub msg: u64,
+        /// In: its buffer's size.
+        pub msg_len: u32,
+        /// In: `CR_SERVE_*`.
+        pub flags: u32,
+        /// Out: the request.
+        pub id: u64,
+        /// Out: `CR_SERVE_OP_*`.
+        pub op: u32,
+        /// Out: the request's `CR_CHECKPOINT_*` flags.
+        pub req_flags: u32,
+        /// Out: the cluster pid.
+        pub target: u64,
+        /// Out: the request's out_fd, installed in the caller.
+        pub fd: i32,
+        /// Out: the freeze timeout asked for (0: default).
+        pub freeze_timeout_ms: u32,
+        /// Out: the requester's effective uid (initial user namespace).
+        pub uid: u32,
+        /// Out: the requester's effective gid (initial user namespace).
+        pub gid: u32,
+        /// Out: 1 if the requester may checkpoint others' processes.
+        pub capable: u32,
+        /// Zero.
+        pub __pad: u32,
+        /// Zero.
+        pub __reserved: [u64; 2],
+    }
+
     /// The argument of `CR_IOC_RESTORE_THREAD` (`struct cr_restore_thread_args`).
     pub struct CrRestoreThreadArgs (32) {
         /// In: the thread's place among the image's threads (1..threads).
@@ -649,9 +700,18 @@ abi_consts! {
     CR_FEATURE_HOLD: u64 = 1 << 2;
     /// `CR_HOLD_DEPUTY` is implemented.
     CR_FEATURE_DEPUTY: u64 = 1 << 3;
+    /// `CR_IOC_SERVE` (the remote class) is implemented.
+    CR_FEATURE_REMOTE: u64 = 1 << 4;
     /// Every `CR_FEATURE_*` bit this ABI version defines.
-    CR_FEATURES_ALL: u64 =
-        CR_FEATURE_CHECKPOINT | CR_FEATURE_RESTORE | CR_FEATURE_HOLD | CR_FEATURE_DEPUTY;
+    CR_FEATURES_ALL: u64 = CR_FEATURE_CHECKPOINT
+        | CR_FEATURE_RESTORE
+        | CR_FEATURE_HOLD
+        | CR_FEATURE_DEPUTY
+        | CR_FEATURE_REMOTE;
+    /// `CR_SERVE_ANSWER_ONLY`: answer `done` and return at once.
+    CR_SERVE_ANSWER_ONLY: u32 = 1 << 0;
+    /// `cr_serve_args.op`: a checkpoint of `target` into `fd`.
+    CR_SERVE_OP_CHECKPOINT: u32 = 1;
     /// `CR_CHECKPOINT_KILL`: end the target once the image is complete.
     CR_CHECKPOINT_KILL: u32 = 1 << 0;
     /// `CR_CHECKPOINT_PARTIAL`: write the image even when the process holds what
@@ -899,6 +959,9 @@ abi_consts! {
     /// ECANCELED: a hold ended without `CR_HOLD_COMMIT`: the image is
     /// complete; the target was thawed (checkpoint) or never ran (restore).
     CR_FAIL_NOT_COMMITTED: u32 = 28;
+    /// The operation failed on the process's host (the message is that
+    /// host's words).
+    CR_FAIL_ELSEWHERE: u32 = 29;
     /// `cr_thread.flags`: the thread group leader.
     CR_THREAD_LEADER: u32 = 1 << 0;
     /// `CR_IOC_INFO`: `_IOR(CR_IOC_MAGIC, 0x00, struct cr_info)`.
@@ -923,5 +986,12 @@ abi_consts! {
         CR_IOC_MAGIC,
         0x01,
         size_of::<CrCheckpointArgs>(),
+    );
+    /// `CR_IOC_SERVE`: `_IOWR(CR_IOC_MAGIC, 0x04, struct cr_serve_args)`.
+    CR_IOC_SERVE: u32 = ioc(
+        IOC_READ | IOC_WRITE,
+        CR_IOC_MAGIC,
+        0x04,
+        size_of::<CrServeArgs>(),
     );
 }

@@ -16,7 +16,7 @@ use std::fmt;
 use crate::map::HostRef;
 
 /// The protocol version a crd speaks; peers must speak the same.
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 /// The largest frame: a Noise transport message (65535 bytes) less its tag.
 pub const MAX_MESSAGE: usize = 65535 - 16;
 /// Arguments an exec may carry, and bytes each.
@@ -105,6 +105,20 @@ pub enum Op {
     /// `fd` (1 or 2), which led to a pipe at home, follows as `Data` until
     /// `End`; the home writes it into the deputy's fd.
     Output { home_pid: u32, fd: u8 },
+    /// Stream the image of process `pid` back as `Data` until `End` (the
+    /// remote class: a checkpoint of another host's process through this
+    /// host's module). With `kill` the process stays frozen after `End`
+    /// until a `Commit` comes back (the image is safe at the asker), then
+    /// ends; without one it runs on. `partial`: write the image even if a
+    /// restore would refuse it. `for_user`: crctl to its crd only, from
+    /// root (`crctl serve` asks for the user the module named).
+    Checkpoint {
+        pid: u32,
+        kill: bool,
+        partial: bool,
+        timeout_ms: u32,
+        for_user: Option<Cred>,
+    },
 }
 
 /// The most a link test may send (16 GiB).
@@ -181,6 +195,20 @@ pub enum Reply {
     Link {
         bytes: u64,
         ns: u64,
+    },
+    /// How a `Checkpoint` went, as the process's host's module said it:
+    /// `errno` 0 with the image's figures, or an errno, a `CR_FAIL_*`
+    /// reason, the address at fault and the text crctl said there.
+    Checkpointed {
+        errno: u16,
+        reason: u32,
+        addr: u64,
+        bytes: u64,
+        pages: u64,
+        frozen_ns: u64,
+        threads: u32,
+        vmas: u32,
+        text: String,
     },
 }
 
@@ -311,6 +339,12 @@ const OP_FORWARD: u8 = 12;
 const OP_ENDED: u8 = 13;
 const OP_RELOCATED: u8 = 14;
 const OP_OUTPUT: u8 = 15;
+const OP_CHECKPOINT: u8 = 16;
+
+/// `Op::Checkpoint`'s flag bits.
+const CK_KILL: u8 = 1 << 0;
+const CK_PARTIAL: u8 = 1 << 1;
+const CK_FOR_USER: u8 = 1 << 2;
 
 const R_PONG: u8 = 1;
 const R_STARTED: u8 = 2;
@@ -320,6 +354,7 @@ const R_PROCS: u8 = 5;
 const R_HELD: u8 = 6;
 const R_MOVED: u8 = 7;
 const R_LINK: u8 = 8;
+const R_CHECKPOINTED: u8 = 9;
 const R_FAULT: u8 = 0x80;
 
 const TG_THIS: u8 = 0;
@@ -526,6 +561,32 @@ impl Op {
                 w.u32(*home_pid);
                 w.u8(*fd);
             }
+            Op::Checkpoint {
+                pid,
+                kill,
+                partial,
+                timeout_ms,
+                for_user,
+            } => {
+                w.u8(OP_CHECKPOINT);
+                w.u32(*pid);
+                let mut flags = 0;
+                if *kill {
+                    flags |= CK_KILL;
+                }
+                if *partial {
+                    flags |= CK_PARTIAL;
+                }
+                if for_user.is_some() {
+                    flags |= CK_FOR_USER;
+                }
+                w.u8(flags);
+                w.u32(*timeout_ms);
+                if let Some(c) = for_user {
+                    w.u32(c.uid);
+                    w.u32(c.gid);
+                }
+            }
         }
     }
 
@@ -629,6 +690,34 @@ impl Op {
                 }
                 Op::Output { home_pid, fd }
             }
+            OP_CHECKPOINT => {
+                let pid = r.u32()?;
+                let flags = r.u8()?;
+                if flags & !(CK_KILL | CK_PARTIAL | CK_FOR_USER) != 0 {
+                    return Err(DecodeError("unknown checkpoint flags"));
+                }
+                if flags & CK_KILL != 0 && flags & CK_PARTIAL != 0 {
+                    return Err(DecodeError(
+                        "a checkpoint both partial and ending the process",
+                    ));
+                }
+                let timeout_ms = r.u32()?;
+                let for_user = if flags & CK_FOR_USER != 0 {
+                    Some(Cred {
+                        uid: r.u32()?,
+                        gid: r.u32()?,
+                    })
+                } else {
+                    None
+                };
+                Op::Checkpoint {
+                    pid,
+                    kill: flags & CK_KILL != 0,
+                    partial: flags & CK_PARTIAL != 0,
+                    timeout_ms,
+                    for_user,
+                }
+            }
             _ => return Err(DecodeError("unknown operation")),
         })
     }
@@ -715,6 +804,28 @@ impl Message {
                         w.u8(R_LINK);
                         w.u64(*bytes);
                         w.u64(*ns);
+                    }
+                    Reply::Checkpointed {
+                        errno,
+                        reason,
+                        addr,
+                        bytes,
+                        pages,
+                        frozen_ns,
+                        threads,
+                        vmas,
+                        text,
+                    } => {
+                        w.u8(R_CHECKPOINTED);
+                        w.u16(*errno);
+                        w.u32(*reason);
+                        w.u64(*addr);
+                        w.u64(*bytes);
+                        w.u64(*pages);
+                        w.u64(*frozen_ns);
+                        w.u32(*threads);
+                        w.u32(*vmas);
+                        w.bytes(text.as_bytes());
                     }
                 }
             }
@@ -812,6 +923,17 @@ impl Message {
                 R_LINK => Ok(Reply::Link {
                     bytes: r.u64()?,
                     ns: r.u64()?,
+                }),
+                R_CHECKPOINTED => Ok(Reply::Checkpointed {
+                    errno: r.u16()?,
+                    reason: r.u32()?,
+                    addr: r.u64()?,
+                    bytes: r.u64()?,
+                    pages: r.u64()?,
+                    frozen_ns: r.u64()?,
+                    threads: r.u32()?,
+                    vmas: r.u32()?,
+                    text: r.text()?,
                 }),
                 R_FAULT => {
                     let code =
@@ -1015,6 +1137,54 @@ mod tests {
                 cred: Cred { uid: 0, gid: 0 },
                 op: Op::Sink,
             },
+            Message::Request {
+                cred: Cred {
+                    uid: 1000,
+                    gid: 100,
+                },
+                op: Op::Checkpoint {
+                    pid: 51,
+                    kill: true,
+                    partial: false,
+                    timeout_ms: 10_000,
+                    for_user: None,
+                },
+            },
+            Message::Call {
+                target: Target::Host(HostRef::Id(2)),
+                op: Op::Checkpoint {
+                    pid: 51,
+                    kill: false,
+                    partial: true,
+                    timeout_ms: 0,
+                    for_user: Some(Cred {
+                        uid: 1000,
+                        gid: 100,
+                    }),
+                },
+            },
+            Message::Answer(Ok(Reply::Checkpointed {
+                errno: 0,
+                reason: 0,
+                addr: 0,
+                bytes: 1 << 30,
+                pages: 1 << 18,
+                frozen_ns: 5_000_000,
+                threads: 3,
+                vmas: 20,
+                text: String::new(),
+            })),
+            Message::Answer(Ok(Reply::Checkpointed {
+                errno: 3,
+                reason: 3,
+                addr: 0x7f00_0000_0000,
+                bytes: 0,
+                pages: 0,
+                frozen_ns: 0,
+                threads: 0,
+                vmas: 0,
+                text: "no process 51".into(),
+            })),
         ]
     }
 
@@ -1041,6 +1211,54 @@ mod tests {
             (
                 &[T_REQUEST, 0, 0, 0, 0, 0, 0, 0, 0, 77],
                 "unknown operation",
+            ),
+            (
+                &[
+                    T_REQUEST,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    OP_CHECKPOINT,
+                    1,
+                    0,
+                    0,
+                    0,
+                    CK_KILL | CK_PARTIAL,
+                    0,
+                    0,
+                    0,
+                    0,
+                ],
+                "both partial and ending",
+            ),
+            (
+                &[
+                    T_REQUEST,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    OP_CHECKPOINT,
+                    1,
+                    0,
+                    0,
+                    0,
+                    0x80,
+                    0,
+                    0,
+                    0,
+                    0,
+                ],
+                "unknown checkpoint flags",
             ),
             // An exec whose count claims more arguments than bytes follow.
             (

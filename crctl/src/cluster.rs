@@ -46,7 +46,8 @@ impl Crd {
         }
     }
 
-    fn send(&mut self, m: &Message) -> Result<()> {
+    /// Sends one message.
+    pub fn send(&mut self, m: &Message) -> Result<()> {
         let f = m.encode();
         let mut out = Vec::with_capacity(4 + f.len());
         out.extend_from_slice(&(f.len() as u32).to_le_bytes());
@@ -56,8 +57,8 @@ impl Crd {
             .map_err(|e| Error::Crd(format!("crd went away: {e}")))
     }
 
-    /// The next answer; a fault is the error it says.
-    fn answer(&mut self) -> Result<std::result::Result<Reply, Fault>> {
+    /// The next message, whatever it is.
+    pub fn recv(&mut self) -> Result<Message> {
         let mut len = [0u8; 4];
         self.s
             .read_exact(&mut len)
@@ -70,10 +71,14 @@ impl Crd {
         self.s
             .read_exact(&mut buf)
             .map_err(|_| Error::Crd("crd went away while it answered".into()))?;
-        match Message::decode(&buf) {
-            Ok(Message::Answer(a)) => Ok(a),
-            Ok(_) => Err(bad("with something that is not an answer")),
-            Err(e) => Err(Error::Crd(format!("crd's answer is {e}"))),
+        Message::decode(&buf).map_err(|e| Error::Crd(format!("crd's answer is {e}")))
+    }
+
+    /// The next answer; a fault is the error it says.
+    fn answer(&mut self) -> Result<std::result::Result<Reply, Fault>> {
+        match self.recv()? {
+            Message::Answer(a) => Ok(a),
+            _ => Err(bad("with something that is not an answer")),
         }
     }
 

@@ -5,13 +5,13 @@
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use rustix::io::Errno;
 
 use crate::sys;
-use crate::uapi::{self, CrCheckpointArgs, CrInfo, CrRestoreArgs};
+use crate::uapi::{self, CrCheckpointArgs, CrInfo, CrRestoreArgs, CrServeArgs};
 
 /// The default device node.
 pub const DEFAULT_PATH: &str = "/dev/cr";
@@ -92,7 +92,85 @@ impl AsFd for Device {
     }
 }
 
+/// A remote-class request the module handed to its cluster daemon
+/// (`CR_IOC_SERVE`): a checkpoint of `target` (a process of another host)
+/// into `out`, as user `uid`/`gid`.
+#[derive(Debug)]
+pub struct ServeRequest {
+    pub id: u64,
+    pub target: u64,
+    /// `CR_CHECKPOINT_*`.
+    pub flags: u32,
+    pub freeze_timeout_ms: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub capable: bool,
+    pub out: OwnedFd,
+}
+
+/// The answer to a [`ServeRequest`], as the module hands it to the caller.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServeAnswer {
+    /// 0, or a positive errno.
+    pub errno: i32,
+    /// `CR_FAIL_*`.
+    pub reason: u32,
+    pub addr: u64,
+    pub bytes: u64,
+    pub pages: u64,
+    pub frozen_ns: u64,
+    pub threads: u32,
+    pub vmas: u32,
+    /// With `errno`: what went wrong, for the caller.
+    pub msg: String,
+}
+
 impl Device {
+    /// `CR_IOC_SERVE`: answers request `done` with its answer (if any),
+    /// then, unless `answer_only`, waits for the next request.
+    pub fn serve(
+        &self,
+        done: Option<(u64, &ServeAnswer)>,
+        answer_only: bool,
+    ) -> Result<Option<ServeRequest>, DevError> {
+        let mut args = CrServeArgs {
+            flags: if answer_only {
+                uapi::CR_SERVE_ANSWER_ONLY
+            } else {
+                0
+            },
+            ..Default::default()
+        };
+        let mut msg = None;
+        if let Some((id, a)) = done {
+            args.done = id;
+            args.error = -a.errno.clamp(0, 4095);
+            if a.errno != 0 {
+                args.fail_reason = a.reason;
+                args.fail_addr = a.addr;
+                msg = Some(a.msg.as_bytes());
+            } else {
+                args.bytes = a.bytes;
+                args.pages = a.pages;
+                args.frozen_ns = a.frozen_ns;
+                args.threads = a.threads;
+                args.vmas = a.vmas;
+            }
+        }
+        let out = sys::ioctl_serve(self.as_fd(), &mut args, msg)
+            .map_err(|e| DevError::Ioctl("CR_IOC_SERVE", e))?;
+        Ok(out.map(|out| ServeRequest {
+            id: args.id,
+            target: args.target,
+            flags: args.req_flags,
+            freeze_timeout_ms: args.freeze_timeout_ms,
+            uid: args.uid,
+            gid: args.gid,
+            capable: args.capable != 0,
+            out,
+        }))
+    }
+
     /// Opens the device node at `path`.
     pub fn open(path: &Path) -> Result<Device, DevError> {
         let file = OpenOptions::new()
@@ -160,6 +238,12 @@ pub fn checkpoint_failure(err: &io::Error, args: &CrCheckpointArgs, msg: &str) -
         0 => uapi::CR_FREEZE_TIMEOUT_MS_DEFAULT,
         t => t,
     };
+    // Another host's process: the words are that host's (or the remote
+    // class's), already whole.
+    let host = uapi::cpid_host(args.target);
+    if host != 0 && !msg.is_empty() {
+        return format!("checkpoint of process {host}:{pid}: {msg}");
+    }
     let text = match args.fail_reason {
         uapi::CR_FAIL_ARGS => "the module refused the request's arguments; crctl and the module are from different builds".to_owned(),
         uapi::CR_FAIL_REMOTE => format!(

@@ -58,8 +58,11 @@ pub enum Error {
     /// Reading or writing failed, with nothing more to say.
     Io(io::Error),
 
-    /// A process of another host: the cluster daemon is not there yet.
+    /// A process of another host, and a module without the remote class.
     Remote(crate::cpid::ClusterPid),
+    /// An option that acts on a process of this host only, given another
+    /// host's (the option, the process).
+    LocalOnly(&'static str, crate::cpid::ClusterPid),
     /// The cluster daemon refused or failed an operation (its words).
     Crd(String),
     /// `crctl checkpoint`: no process has this pid.
@@ -230,7 +233,12 @@ impl fmt::Display for Error {
             Error::Crd(text) => f.write_str(text),
             Error::Remote(c) => write!(
                 f,
-                "process {c} lives on host {}: cr cannot checkpoint another host's process yet (migration is not built)",
+                "process {c} lives on host {}: this cr module has no remote class (no CR_FEATURE_REMOTE); load the module built with this crctl",
+                c.host
+            ),
+            Error::LocalOnly(opt, c) => write!(
+                f,
+                "{opt} is for a process of this host; {c} lives on host {}",
                 c.host
             ),
             Error::NoProcess(pid) => write!(f, "no process {pid}"),

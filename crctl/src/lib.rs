@@ -25,6 +25,7 @@ pub mod restore;
 /// (`src/rules.rs`).
 #[path = "../../src/rules.rs"]
 pub mod rules;
+pub mod serve;
 mod sys;
 
 /// The ABI, from the same file the kernel module compiles (`src/uapi.rs`).

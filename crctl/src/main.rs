@@ -133,6 +133,11 @@ enum Command {
         /// How long every thread may take to stop, in milliseconds.
         #[arg(long, value_name = "MS", default_value_t = uapi::CR_FREEZE_TIMEOUT_MS_DEFAULT)]
         timeout: u32,
+        /// Plumbing for crd: end with one line "crctl-report ERRNO REASON
+        /// ADDR BYTES PAGES FROZEN_NS THREADS VMAS" on stderr (the module's
+        /// figures; ERRNO 0 on success).
+        #[arg(long, hide = true)]
+        machine_report: bool,
     },
     /// Bring a process back from an image; prints its pid, and it runs on.
     Restore {
@@ -224,6 +229,10 @@ enum Command {
         #[arg(long, value_name = "MIB", default_value_t = 64)]
         mib: u64,
     },
+    /// Plumbing for crd (which starts it, as root): serve the remote class:
+    /// checkpoints of other hosts' processes asked of this host's module
+    /// go through crd, as the user who asked.
+    Serve,
     /// The cluster's processes (yours, or --all): cluster pid, class (local,
     /// or remote for a deputy whose process runs elsewhere), the host it runs
     /// on, state, command.
@@ -282,19 +291,27 @@ fn main() -> ExitCode {
             portable,
             force,
             timeout,
-        } => checkpoint(
-            &cli.device,
-            pid,
-            &output,
-            Ending {
-                kill,
-                allow_partial,
-                hold: hold_fd,
-                portable,
-            },
-            force,
-            timeout,
-        ),
+            machine_report,
+        } => {
+            let mut report = CrCheckpointArgs::default();
+            let r = checkpoint(
+                &cli.device,
+                pid,
+                &output,
+                Ending {
+                    kill,
+                    allow_partial,
+                    hold: hold_fd,
+                    portable,
+                },
+                (force, timeout),
+                &mut report,
+            );
+            if machine_report {
+                machine_report_line(&r, &report);
+            }
+            r
+        }
         Command::Inspect {
             file,
             json,
@@ -337,6 +354,7 @@ fn main() -> ExitCode {
         Command::Migrate { pid, to } => move_cmd(&cli.crd, pid, &to, false),
         Command::Fork { pid, to } => move_cmd(&cli.crd, pid, &to, true),
         Command::LinkTest { to, mib } => link_test_cmd(&cli.crd, &to, mib),
+        Command::Serve => crctl::serve::run(&cli.device, &cli.crd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -568,16 +586,98 @@ struct Ending {
     portable: bool,
 }
 
+/// `crctl checkpoint --machine-report`'s last line, for crd.
+fn machine_report_line(r: &Result<()>, args: &CrCheckpointArgs) {
+    let (errno, reason, a) = match r {
+        Ok(()) => (0, 0, *args),
+        Err(Error::Dev(crctl::dev::DevError::Checkpoint { err, args, .. })) => (
+            err.raw_os_error().unwrap_or(libc::EIO),
+            args.fail_reason,
+            **args,
+        ),
+        Err(Error::NoProcess(_)) => (libc::ESRCH, uapi::CR_FAIL_NO_PROCESS, *args),
+        Err(_) => (libc::EIO, uapi::CR_FAIL_ELSEWHERE, *args),
+    };
+    eprintln!(
+        "crctl-report {errno} {reason} {} {} {} {} {} {}",
+        a.fail_addr, a.bytes, a.pages, a.frozen_ns, a.threads, a.vmas
+    );
+}
+
+/// A checkpoint of a process of another host: through the module's remote
+/// class (crd carries it out there, as the caller).
+fn checkpoint_remote(
+    device: &Path,
+    cpid: ClusterPid,
+    (output, force): (&str, bool),
+    ending: &Ending,
+    timeout: u32,
+    report: &mut CrCheckpointArgs,
+) -> Result<()> {
+    // The module first: a refusal touches no output.
+    let dev = Device::open(device)?;
+    let info = dev.checked_info()?;
+    if info.features & uapi::CR_FEATURE_REMOTE == 0 {
+        return Err(Error::Remote(cpid));
+    }
+    let out = Output::open(output, force)?;
+    output::ignore_sigpipe();
+    let mut args = CrCheckpointArgs {
+        target: cpid.raw(),
+        out_fd: out.fd(),
+        proof_fd: -1,
+        flags: if ending.kill {
+            uapi::CR_CHECKPOINT_KILL
+        } else if ending.allow_partial {
+            uapi::CR_CHECKPOINT_PARTIAL
+        } else {
+            0
+        },
+        freeze_timeout_ms: timeout,
+        ..Default::default()
+    };
+    let done = Arc::new(AtomicBool::new(false));
+    let shower = out.file().and_then(|f| progress(f, done.clone()));
+    let result = dev.checkpoint(&mut args);
+    done.store(true, Ordering::Relaxed);
+    if let Some(t) = shower {
+        let _ = t.join();
+    }
+    result?;
+    out.commit()?;
+    io::stdout().flush()?;
+    *report = args;
+    eprintln!(
+        "crctl: checkpointed process {cpid} (through crd): {} thread{}, {} areas, {} pages ({}), image {} bytes in {} (stopped there for {}){}",
+        args.threads,
+        if args.threads == 1 { "" } else { "s" },
+        args.vmas,
+        args.pages,
+        mib(args.pages * u64::from(info.page_size)),
+        args.bytes,
+        ms(args.total_ns),
+        ms(args.frozen_ns),
+        if ending.kill { ", then ended it" } else { "" }
+    );
+    Ok(())
+}
+
 fn checkpoint(
     device: &Path,
     cpid: ClusterPid,
     output: &str,
     ending: Ending,
-    force: bool,
-    timeout: u32,
+    (force, timeout): (bool, u32),
+    report: &mut CrCheckpointArgs,
 ) -> Result<()> {
     if !cpid.is_local() {
-        return Err(Error::Remote(cpid));
+        if ending.hold.is_some() {
+            return Err(Error::LocalOnly("--hold-fd", cpid));
+        }
+        if ending.portable {
+            return Err(Error::LocalOnly("--portable", cpid));
+        }
+        return checkpoint_remote(device, cpid, (output, force), &ending, timeout, report);
     }
     let pid = cpid.pid;
     let kill = ending.kill || ending.hold.is_some();
@@ -659,6 +759,7 @@ fn checkpoint(
     result?;
     out.commit()?;
     io::stdout().flush()?;
+    *report = args;
     eprintln!(
         "crctl: checkpointed process {pid}: {} thread{}, {} areas, {} pages ({}), image {} bytes in {} (stopped for {}){}",
         args.threads,

@@ -10,11 +10,13 @@
 
 use std::ffi::{c_int, CStr};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use rustix::ioctl::{ioctl, Updater};
 
-use crate::uapi::{self, CrCheckpointArgs, CrInfo, CrRestoreArgs, CrRestoreThreadArgs};
+use crate::uapi::{
+    self, CrCheckpointArgs, CrInfo, CrRestoreArgs, CrRestoreThreadArgs, CrServeArgs,
+};
 
 /// A process or thread id.
 pub type Pid = libc::pid_t;
@@ -405,6 +407,42 @@ pub fn ioctl_info(dev: BorrowedFd<'_>, info: &mut CrInfo) -> io::Result<()> {
 /// `CR_IOC_CHECKPOINT` with `args`, the module's explanation of a failure
 /// going into `msg` (`args.msg` and `args.msg_len` are set for the call,
 /// then cleared).
+/// `CR_IOC_SERVE`: answers `args.done` (with `msg`, if any) and, unless
+/// `CR_SERVE_ANSWER_ONLY`, takes the next request into `args`; its fd is
+/// returned owned.
+pub fn ioctl_serve(
+    dev: BorrowedFd<'_>,
+    args: &mut CrServeArgs,
+    msg: Option<&[u8]>,
+) -> io::Result<Option<OwnedFd>> {
+    // The message goes NUL-terminated.
+    let mut text: Vec<u8> = msg.map(|m| m.to_vec()).unwrap_or_default();
+    text.truncate(uapi::CR_MSG_MAX as usize - 1);
+    if msg.is_some() {
+        text.push(0);
+        args.msg = text.as_ptr() as u64;
+        args.msg_len = text.len() as u32;
+    }
+    let answer_only = args.flags & uapi::CR_SERVE_ANSWER_ONLY != 0;
+    // SAFETY: CR_IOC_SERVE reads and writes one `CrServeArgs` at `args` and
+    // reads at most `msg_len` bytes at `msg`, both borrowed across the call.
+    let r = unsafe {
+        ioctl(
+            dev,
+            Updater::<{ uapi::CR_IOC_SERVE }, CrServeArgs>::new(args),
+        )
+    };
+    args.msg = 0;
+    args.msg_len = 0;
+    r?;
+    if answer_only {
+        return Ok(None);
+    }
+    // SAFETY: on success the module installed `fd` in this process for the
+    // caller, who owns it from here; nothing else knows of it.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(args.fd) }))
+}
+
 pub fn ioctl_checkpoint(
     dev: BorrowedFd<'_>,
     args: &mut CrCheckpointArgs,

@@ -10,6 +10,7 @@ mod channel;
 mod deputy;
 mod migrate;
 mod ops;
+mod remote;
 
 use std::io;
 use std::net::SocketAddr;
@@ -227,6 +228,8 @@ async fn serve(state: Arc<State>, cli: &Cli) -> io::Result<()> {
             }
         });
     }
+    // The remote class's way out of the module.
+    tokio::spawn(serve_remote_class(state.clone(), cli.socket.clone()));
     loop {
         let (s, _) = local.accept().await?;
         let st = state.clone();
@@ -235,6 +238,33 @@ async fn serve(state: Arc<State>, cli: &Cli) -> io::Result<()> {
                 log(&st.me.name, format!("crctl connection: {e}"));
             }
         });
+    }
+}
+
+/// Runs `crctl serve` (as root): checkpoints of other hosts' processes
+/// asked of this host's module come to crd through it. Started again 10 s
+/// after it ends (a module without the remote class, or none, ends it).
+async fn serve_remote_class(state: Arc<State>, socket: PathBuf) {
+    loop {
+        let child = tokio::process::Command::new(&state.crctl)
+            .arg("serve")
+            .arg("--crd")
+            .arg(&socket)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn();
+        let why = match child {
+            Ok(mut c) => match c.wait().await {
+                Ok(st) => format!("crctl serve ended ({st})"),
+                Err(e) => format!("crctl serve: {e}"),
+            },
+            Err(e) => format!("cannot run {} serve: {e}", state.crctl.display()),
+        };
+        log(
+            &state.me.name,
+            format!("{why}; the remote class is not served; trying again in 10 s"),
+        );
+        tokio::time::sleep(Duration::from_secs(10)).await;
     }
 }
 
@@ -312,6 +342,27 @@ async fn serve_peer(state: Arc<State>, stream: TcpStream, from: SocketAddr) {
             ..
         }) => {
             migrate::probed(&mut ch, &files).await;
+            return;
+        }
+        // An image for the asker: the remote class.
+        Ok(Message::Request {
+            cred,
+            op:
+                Op::Checkpoint {
+                    pid,
+                    kill,
+                    partial,
+                    timeout_ms,
+                    for_user: None,
+                },
+        }) => {
+            let ask = remote::Ask {
+                pid,
+                kill,
+                partial,
+                timeout_ms,
+            };
+            remote::checkpoint_out(&state, &mut ch, cred, ask).await;
             return;
         }
         // Data to count and drop: a link test.
@@ -460,6 +511,12 @@ async fn run_local(
         | Op::Output { .. } => Err(Fault::new(
             FaultCode::Invalid,
             "only another host's crd sends images and link tests",
+        )),
+        // It streams: crctl asks on its own connection (serve_local), a
+        // peer on its channel (serve_peer).
+        Op::Checkpoint { .. } => Err(Fault::new(
+            FaultCode::Invalid,
+            "a checkpoint of a process of another host is asked on a connection of its own",
         )),
         // It loads the link: root's to ask for.
         Op::LinkTest { .. } if cred.uid != 0 => Err(Fault::new(
@@ -669,6 +726,10 @@ async fn serve_local(state: Arc<State>, mut s: UnixStream) -> io::Result<()> {
         let Message::Call { target, op } = m else {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "not a call"));
         };
+        if let Op::Checkpoint { .. } = op {
+            remote::checkpoint_in(&state, &mut s, cred, target, op).await?;
+            continue;
+        }
         let (tx, mut rx) = tokio::sync::mpsc::channel(4);
         tokio::spawn(dispatch(state.clone(), cred, target, op, tx));
         while let Some(a) = rx.recv().await {

@@ -38,7 +38,7 @@ use crate::channel::{Channel, Peer};
 use crate::{log, State};
 
 /// The byte that commits a hold (`CR_HOLD_COMMIT`).
-const COMMIT: &[u8] = b"C";
+pub(crate) const COMMIT: &[u8] = b"C";
 /// The byte that commits a checkpoint's hold and leaves a deputy
 /// (`CR_HOLD_DEPUTY`).
 const DEPUTY: &[u8] = b"D";
@@ -47,7 +47,7 @@ const STDERR_KEPT: usize = 2048;
 /// How long the restored copy's pid may take to arrive once crctl has left.
 const PID_TIME: Duration = Duration::from_secs(5);
 
-fn beats() -> Interval {
+pub(crate) fn beats() -> Interval {
     let mut beat = interval(Duration::from_secs(1));
     beat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     beat
@@ -55,7 +55,7 @@ fn beats() -> Interval {
 
 /// crctl as the caller: `args`, in its own process group (a signal to
 /// crd's does not reach it), killed if crd lets go of it.
-fn crctl(state: &State, cred: Cred, args: &[&str]) -> Command {
+pub(crate) fn crctl(state: &State, cred: Cred, args: &[&str]) -> Command {
     let mut cmd = Command::new(&state.crctl);
     cmd.args(args)
         .current_dir("/")

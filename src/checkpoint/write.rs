@@ -33,26 +33,18 @@ use super::{
 /// which a restore may give back as a huge page.
 pub(super) const BATCH: usize = CHUNK_PAGES;
 
-/// Streams the image of a frozen process.
+/// The header, process, mm and area records; the threads the image holds.
+/// (A frame of its own: the records are big, and the caller's frame holds
+/// others.)
 #[inline(never)]
-pub(super) fn write_image(
+fn write_process_and_mm(
+    w: &mut ImageWriter<'_>,
     process: &Process,
     space: &AddressSpace,
     frozen: &Frozen,
-    areas: Areas,
-    fds: &Fds,
-    out: &mut OutFile,
-) -> Result<CheckpointReport, Failure> {
-    let mut path = KVec::new();
-    path.resize(PATH_MAX, 0u8, GFP_KERNEL_ACCOUNT)?;
-    let mut w = ImageWriter::new(out).map_err(output_failure)?;
-    // The first pages are taken and hashed on another CPU while the records
-    // that come before them are written.
-    // (Boxed: the walk's state stays off this frame, which holds the records.)
-    let mut runs = KBox::new(Runs::new(space, &areas), GFP_KERNEL_ACCOUNT)?;
-    let mut pages = Pipeline::new(space);
-    pages.prime(&mut runs)?;
-
+    areas: &Areas,
+    path: &mut KVec<u8>,
+) -> Result<usize, Failure> {
     let xstate_size = systask::xstate_size();
     let (release, hostname) = sys::uts();
     let header = CrImageHeader {
@@ -84,7 +76,7 @@ pub(super) fn write_image(
     let mut mm_info = {
         let mm = space.read();
         let info = mm.info(&mut auxv);
-        let exe_len = mm.exe_path(&mut path)?;
+        let exe_len = mm.exe_path(path)?;
         exe.extend_from_slice(&path[..exe_len], GFP_KERNEL_ACCOUNT)?;
         info
     };
@@ -104,6 +96,30 @@ pub(super) fn write_image(
     for (v, p) in areas.iter() {
         w.record(uapi::CR_REC_VMA, v, p).map_err(output_failure)?;
     }
+    Ok(threads)
+}
+
+/// Streams the image of a frozen process.
+#[inline(never)]
+pub(super) fn write_image(
+    process: &Process,
+    space: &AddressSpace,
+    frozen: &Frozen,
+    areas: Areas,
+    fds: &Fds,
+    out: &mut OutFile,
+) -> Result<CheckpointReport, Failure> {
+    let mut path = KVec::new();
+    path.resize(PATH_MAX, 0u8, GFP_KERNEL_ACCOUNT)?;
+    let mut w = ImageWriter::new(out).map_err(output_failure)?;
+    // The first pages are taken and hashed on another CPU while the records
+    // that come before them are written.
+    // (Boxed: the walk's state stays off this frame, which holds the records.)
+    let mut runs = KBox::new(Runs::new(space, &areas), GFP_KERNEL_ACCOUNT)?;
+    let mut pages = Pipeline::new(space);
+    pages.prime(&mut runs)?;
+
+    let threads = write_process_and_mm(&mut w, process, space, frozen, &areas, &mut path)?;
 
     let mut sighand = sys::zeroed_box::<CrSighand>()?;
     process.sighand(&mut sighand).or_fail(Reason::NoProcess)?;

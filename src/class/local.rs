@@ -100,7 +100,7 @@ impl ProcessClass for Local {
             .map_err(|e| Failure::new(e, Reason::Timeout))
     }
 
-    fn checkpoint(&self, req: &CheckpointRequest) -> Result<CheckpointReport, Failure> {
+    fn checkpoint(&self, req: &CheckpointRequest<'_>) -> Result<CheckpointReport, Failure> {
         checkpoint::checkpoint(self, req)
     }
 

@@ -77,6 +77,36 @@ pub(crate) fn creds_are_callers(uid: u32, euid: u32, gid: u32, egid: u32) -> boo
     }
 }
 
+/// The caller's effective uid and gid as the initial user namespace sees
+/// them (the overflow ids if it has no mapping there).
+pub(crate) fn ids_in_init_ns() -> (u32, u32) {
+    // SAFETY: The caller's own credentials (`current_cred()`) cannot change
+    // under it; the initial user namespace is static.
+    unsafe {
+        let c = &*(*Task::current_raw()).cred;
+        let ns = addr_of_mut!(bindings::init_user_ns);
+        (
+            bindings::from_kuid_munged(ns, c.euid),
+            bindings::from_kgid_munged(ns, c.egid),
+        )
+    }
+}
+
+/// Whether the caller may checkpoint any user's process of any host:
+/// `CAP_CHECKPOINT_RESTORE` or `CAP_SYS_ADMIN` in the initial user
+/// namespace.
+pub(crate) fn may_act_on_others() -> bool {
+    // SAFETY: The initial user namespace is static.
+    unsafe { super::task::capable_in(addr_of_mut!(bindings::init_user_ns)) }
+}
+
+/// Whether the caller may serve the remote class for every user of this
+/// host: `CAP_SYS_ADMIN` in the initial user namespace.
+pub(crate) fn is_host_admin() -> bool {
+    // SAFETY: Any capability number is accepted.
+    unsafe { bindings::capable(bindings::CAP_SYS_ADMIN as i32) }
+}
+
 /// Whether the caller may restore another user's process.
 pub(crate) fn may_restore_others() -> bool {
     // SAFETY: The caller's user namespace is valid while it runs.

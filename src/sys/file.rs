@@ -7,7 +7,10 @@ use core::ptr::{addr_of, addr_of_mut, NonNull};
 
 use kernel::{
     bindings,
-    fs::file::{flags::O_NONBLOCK, LocalFile},
+    fs::file::{
+        flags::{O_CLOEXEC, O_NONBLOCK},
+        File, FileDescriptorReservation, LocalFile,
+    },
     prelude::*,
     sync::{
         aref::ARef,
@@ -427,6 +430,52 @@ impl InFile {
         // in an ioctl on another file, holds no `fdget_pos()` of it.
         let file = unsafe { LocalFile::assume_no_fdget_pos(self.file) };
         Ok(DeputyLink { file })
+    }
+}
+
+/// A file handed from one process to another: a remote checkpoint's
+/// out_fd, which the cluster daemon gets as an fd of its own.
+pub(crate) struct PassedFile {
+    file: ARef<File>,
+}
+
+impl PassedFile {
+    /// The caller's file at `fd`: `EBADF` if none, `EINVAL` if it is a file
+    /// of /dev/cr, like `dev` (a request holding the channel's own file
+    /// would keep the channel from ever closing).
+    pub(crate) fn get(fd: i32, dev: &File) -> Result<PassedFile> {
+        let file = LocalFile::fget(u32::try_from(fd).map_err(|_| EBADF)?)?;
+        // SAFETY: Both files are valid (a reference each); `f_op` is set
+        // at open and not changed after.
+        let same = unsafe { core::ptr::eq((*file.as_ptr()).f_op, (*dev.as_ptr()).f_op) };
+        if same {
+            return Err(EINVAL);
+        }
+        // SAFETY: `fget()` (not `fdget_pos()`) took the file, and this thread,
+        // in an ioctl on another file, holds no `fdget_pos()` of it.
+        let file = unsafe { LocalFile::assume_no_fdget_pos(file) };
+        Ok(PassedFile { file })
+    }
+}
+
+/// An fd reserved in the caller's table (close-on-exec), for a
+/// [`PassedFile`]; given back unless installed.
+pub(crate) struct FdSlot(FileDescriptorReservation);
+
+impl FdSlot {
+    pub(crate) fn reserve() -> Result<FdSlot> {
+        Ok(FdSlot(FileDescriptorReservation::get_unused_fd_flags(
+            O_CLOEXEC,
+        )?))
+    }
+
+    pub(crate) fn fd(&self) -> i32 {
+        self.0.reserved_fd() as i32
+    }
+
+    /// Makes the fd `file`'s (a reference of its own).
+    pub(crate) fn install(self, file: &PassedFile) {
+        self.0.fd_install(file.file.clone());
     }
 }
 

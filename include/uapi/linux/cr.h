@@ -32,8 +32,9 @@
 #define CR_FEATURE_RESTORE	(1ULL << 1)	/* CR_IOC_RESTORE */
 #define CR_FEATURE_HOLD		(1ULL << 2)	/* CR_CHECKPOINT_HOLD, CR_RESTORE_HOLD */
 #define CR_FEATURE_DEPUTY	(1ULL << 3)	/* CR_HOLD_DEPUTY */
+#define CR_FEATURE_REMOTE	(1ULL << 4)	/* CR_IOC_SERVE: the remote class */
 #define CR_FEATURES_ALL		(CR_FEATURE_CHECKPOINT | CR_FEATURE_RESTORE | CR_FEATURE_HOLD | \
-				 CR_FEATURE_DEPUTY)
+				 CR_FEATURE_DEPUTY | CR_FEATURE_REMOTE)
 
 /* A cluster-wide process id: the host in the high 32 bits (0 = this host). */
 #define CR_CPID(host, pid)	(((__u64)(host) << 32) | (__u32)(pid))
@@ -174,7 +175,7 @@ struct cr_checkpoint_args {
 /* cr_checkpoint_args.fail_reason: the errno says what, this says why. */
 #define CR_FAIL_NONE		0
 #define CR_FAIL_ARGS		1	/* EINVAL: unknown flags, nonzero reserved fields */
-#define CR_FAIL_REMOTE		2	/* EREMOTE: the target lives on another host */
+#define CR_FAIL_REMOTE		2	/* EREMOTE: the target lives on another host and no cluster daemon serves this one (ECONNRESET: it went away) */
 #define CR_FAIL_NO_PROCESS	3	/* ESRCH: no such process (or it exited) */
 #define CR_FAIL_KTHREAD		4	/* EINVAL: a kernel thread */
 #define CR_FAIL_SELF		5	/* EDEADLK: the caller's own process */
@@ -201,6 +202,7 @@ struct cr_checkpoint_args {
 #define CR_FAIL_LEADERLESS	26	/* EOPNOTSUPP: the main thread exited (pthread_exit) while others run */
 #define CR_FAIL_HOLDS		27	/* EOPNOTSUPP: it holds what no restore brings back yet (msg names it); nothing was frozen or ended */
 #define CR_FAIL_NOT_COMMITTED	28	/* ECANCELED: a hold ended without CR_HOLD_COMMIT: the image is complete, the target was thawed (checkpoint) or never ran (restore) */
+#define CR_FAIL_ELSEWHERE	29	/* the operation failed on the process's host (msg: that host's words) */
 
 /*
  * ioctl numbers: type 0xC7, numbers 0x00-0x3f (see
@@ -308,10 +310,81 @@ struct cr_restore_status {
 	__u32 __pad;
 };
 
+/**
+ * struct cr_serve_args - CR_IOC_SERVE: the cluster daemon serves the remote class
+ *
+ * A checkpoint of a process of another host (CR_CPID_HOST(target) != 0) goes
+ * through the remote class: the module queues it on this host's channel and
+ * the cluster daemon (crd, through ``crctl serve``) carries it out there and
+ * answers. The first CR_IOC_SERVE makes the calling open file of /dev/cr the
+ * channel (CAP_SYS_ADMIN; one per host, else EBUSY); closing that file ends
+ * it, and every request still waiting on it fails (ECONNRESET,
+ * CR_FAIL_REMOTE). Without a channel such a checkpoint fails with EREMOTE,
+ * CR_FAIL_REMOTE.
+ *
+ * Each call first takes the answer to request @done (if not 0; an answer to
+ * a request whose caller has gone is dropped), then, unless
+ * CR_SERVE_ANSWER_ONLY, waits (interruptibly: EINTR) for the next request and
+ * describes it; its out_fd is installed in the caller (close-on-exec) as @fd.
+ *
+ * @done:        in: the request answered, or 0.
+ * @error:       in: 0 (it succeeded) or a negative errno.
+ * @fail_reason: in: with @error, CR_FAIL_* (CR_FAIL_ELSEWHERE: see @msg).
+ * @fail_addr:   in: with @error, as cr_checkpoint_args.fail_addr.
+ * @bytes, @pages, @frozen_ns, @threads, @vmas: in: on success, as
+ *               cr_checkpoint_args has them.
+ * @msg:         in: with @error, a message for the requester, or 0.
+ * @msg_len:     in: its buffer's size (at most CR_MSG_MAX; it ends at its
+ *               first NUL or there).
+ * @flags:       in: CR_SERVE_*.
+ * @id:          out: the request (never 0).
+ * @op:          out: CR_SERVE_OP_*.
+ * @req_flags:   out: the request's CR_CHECKPOINT_* flags.
+ * @target:      out: the cluster pid.
+ * @fd:          out: the request's out_fd, now the daemon's.
+ * @freeze_timeout_ms: out: as requested (0: the default).
+ * @uid, @gid:   out: the requester's effective ids (initial user namespace):
+ *               the daemon acts as that user.
+ * @capable:     out: 1 if the requester has CAP_CHECKPOINT_RESTORE or
+ *               CAP_SYS_ADMIN in the initial user namespace, else 0.
+ * @__pad, @__reserved: zero.
+ */
+struct cr_serve_args {
+	__u64 done;
+	__s32 error;
+	__u32 fail_reason;
+	__u64 fail_addr;
+	__u64 bytes;
+	__u64 pages;
+	__u64 frozen_ns;
+	__u32 threads;
+	__u32 vmas;
+	__u64 msg;
+	__u32 msg_len;
+	__u32 flags;
+	__u64 id;
+	__u32 op;
+	__u32 req_flags;
+	__u64 target;
+	__s32 fd;
+	__u32 freeze_timeout_ms;
+	__u32 uid;
+	__u32 gid;
+	__u32 capable;
+	__u32 __pad;
+	__u64 __reserved[2];
+};
+
+/* cr_serve_args.flags: answer @done and return, without waiting for a request. */
+#define CR_SERVE_ANSWER_ONLY	(1U << 0)
+/* cr_serve_args.op: stream the image of @target to @fd, as cr_checkpoint_args. */
+#define CR_SERVE_OP_CHECKPOINT	1
+
 #define CR_IOC_INFO		_IOR(CR_IOC_MAGIC, 0x00, struct cr_info)
 #define CR_IOC_CHECKPOINT	_IOWR(CR_IOC_MAGIC, 0x01, struct cr_checkpoint_args)
 #define CR_IOC_RESTORE		_IOWR(CR_IOC_MAGIC, 0x02, struct cr_restore_args)
 #define CR_IOC_RESTORE_THREAD	_IOWR(CR_IOC_MAGIC, 0x03, struct cr_restore_thread_args)
+#define CR_IOC_SERVE		_IOWR(CR_IOC_MAGIC, 0x04, struct cr_serve_args)
 
 #ifndef __KERNEL__
 _Static_assert(sizeof(struct cr_info) == 56, "struct cr_info layout");
@@ -319,6 +392,7 @@ _Static_assert(sizeof(struct cr_checkpoint_args) == 96, "struct cr_checkpoint_ar
 _Static_assert(sizeof(struct cr_restore_args) == 64, "struct cr_restore_args layout");
 _Static_assert(sizeof(struct cr_restore_status) == 24, "struct cr_restore_status layout");
 _Static_assert(sizeof(struct cr_restore_thread_args) == 32, "struct cr_restore_thread_args layout");
+_Static_assert(sizeof(struct cr_serve_args) == 136, "struct cr_serve_args layout");
 #endif
 
 #endif /* _UAPI_LINUX_CR_H */
