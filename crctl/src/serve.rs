@@ -25,6 +25,16 @@ use crate::{Error, Result};
 pub fn run(device: &Path, socket: &Path) -> Result<()> {
     // A reader that goes away is an EPIPE for that request, not our end.
     crate::output::ignore_sigpipe();
+    // The channel is crd's: if crd dies (even by SIGKILL), this ends with
+    // it, the module closes the channel and what waits on it fails, and
+    // the next crd can serve. (Asked before the check: a parent already
+    // gone is init then.)
+    let parent = rustix::process::getppid();
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .map_err(|e| Error::Io(e.into()))?;
+    if rustix::process::getppid() != parent {
+        return Err(Error::Crd("crd ended before crctl serve began".into()));
+    }
     let dev = Arc::new(Device::open(device)?);
     let info = dev.checked_info()?;
     if info.features & uapi::CR_FEATURE_REMOTE == 0 {

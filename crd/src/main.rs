@@ -214,11 +214,18 @@ async fn serve(state: Arc<State>, cli: &Cli) -> io::Result<()> {
         let net = TcpListener::bind(state.me.addr).await?;
         let st = state.clone();
         tokio::spawn(async move {
+            let mut limit = Limit::new(MAX_PEERS, "connections from peers");
             loop {
                 match net.accept().await {
                     Ok((s, from)) => {
+                        let Some(permit) = limit.admit(&st.me.name) else {
+                            continue;
+                        };
                         let st = st.clone();
-                        tokio::spawn(async move { serve_peer(st, s, from).await });
+                        tokio::spawn(async move {
+                            serve_peer(st, s, from).await;
+                            drop(permit);
+                        });
                     }
                     Err(e) => {
                         log(&st.me.name, format!("accept: {e}"));
@@ -230,14 +237,72 @@ async fn serve(state: Arc<State>, cli: &Cli) -> io::Result<()> {
     }
     // The remote class's way out of the module.
     tokio::spawn(serve_remote_class(state.clone(), cli.socket.clone()));
+    let mut limit = Limit::new(MAX_LOCAL, "crctl connections");
     loop {
         let (s, _) = local.accept().await?;
+        let Some(permit) = limit.admit(&state.me.name) else {
+            continue;
+        };
         let st = state.clone();
         tokio::spawn(async move {
             if let Err(e) = serve_local(st.clone(), s).await {
                 log(&st.me.name, format!("crctl connection: {e}"));
             }
+            drop(permit);
         });
+    }
+}
+
+/// Connections served at once, from peers and from crctl: past these, a new
+/// one is closed at once. A flood costs crd no more than this many fds and
+/// tasks, and what they start (a crctl with three pipes each) stays within
+/// the usual 1024 open files crd has (it does not raise the limit: the
+/// programs `exec` starts inherit it).
+const MAX_PEERS: usize = 128;
+const MAX_LOCAL: usize = 128;
+
+/// A bound on connections served at once, and the log of what it refuses
+/// (one line per 10 s at most, with the count).
+struct Limit {
+    max: usize,
+    slots: Arc<tokio::sync::Semaphore>,
+    what: &'static str,
+    refused: u64,
+    logged: Option<tokio::time::Instant>,
+}
+
+impl Limit {
+    fn new(n: usize, what: &'static str) -> Limit {
+        Limit {
+            max: n,
+            slots: Arc::new(tokio::sync::Semaphore::new(n)),
+            what,
+            refused: 0,
+            logged: None,
+        }
+    }
+
+    /// A slot for one more connection, or `None` (the caller drops it).
+    fn admit(&mut self, me: &str) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        if let Ok(p) = self.slots.clone().try_acquire_owned() {
+            return Some(p);
+        }
+        self.refused += 1;
+        let now = tokio::time::Instant::now();
+        if self
+            .logged
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10))
+        {
+            log(
+                me,
+                format!(
+                    "{} {} served at once: refused the next ({} refused so far)",
+                    self.max, self.what, self.refused
+                ),
+            );
+            self.logged = Some(now);
+        }
+        None
     }
 }
 
@@ -737,4 +802,22 @@ async fn serve_local(state: Arc<State>, mut s: UnixStream) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_admits_its_number_then_refuses_until_one_ends() {
+        let mut l = Limit::new(2, "test connections");
+        let a = l.admit("test");
+        let b = l.admit("test");
+        assert!(a.is_some() && b.is_some());
+        assert!(l.admit("test").is_none());
+        assert!(l.admit("test").is_none());
+        assert_eq!(l.refused, 2);
+        drop(a);
+        assert!(l.admit("test").is_some());
+    }
 }

@@ -239,10 +239,15 @@ async fn run_in(
     };
     let host = match host {
         Some(h) if h.id != state.me.id => h,
-        Some(_) => return Err(Fault::new(
-            FaultCode::Invalid,
-            "a process of this host is checkpointed by this host's module (crctl checkpoint PID)",
-        )),
+        Some(h) => {
+            return Err(Fault::new(
+                FaultCode::Invalid,
+                format!(
+                    "host {} is this host: its process is checkpointed by its pid alone ({pid}), by this host's module",
+                    h.id
+                ),
+            ))
+        }
         None => {
             let what = match target {
                 Target::Host(HostRef::Id(id)) => format!("host {id}"),
