@@ -28,9 +28,10 @@
  *   hold N    touches N MiB, prints "ready" on stdout (it uses no other fd,
  *             so crctl can restore it), then sleeps in pause()
  *   counter   touches 1 MiB with a pattern, then every 20 ms checks the
- *             pattern and a TLS value and prints "count N" on stdout (fd 1,
- *             which a restore keeps); prints "BROKEN" and exits if either
- *             is wrong
+ *             pattern, a TLS value and that CLOCK_MONOTONIC and
+ *             CLOCK_BOOTTIME did not go back, and prints "count N" on stdout
+ *             (fd 1, which a restore keeps); prints "BROKEN ..." (what) and
+ *             exits if one is wrong
  *   sigecho   prints "ready", then "got N" on stdout for the Nth SIGUSR1
  */
 #include <errno.h>
@@ -302,6 +303,11 @@ static unsigned long arg_ul(int argc, char **argv, int i)
 
 static __thread uint64_t counter_tls = 0x1234567890abcdefULL;
 
+static int64_t ts_ns(const struct timespec *t)
+{
+	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
 static void counter(void)
 {
 	unsigned char *m = malloc(MiB);
@@ -312,14 +318,25 @@ static void counter(void)
 		_exit(2);
 	touch(m, 1);
 	sum = pattern_sum(m, MiB);
+	struct timespec mono0, boot0, mono, boot;
+
+	clock_gettime(CLOCK_MONOTONIC, &mono0);
+	clock_gettime(CLOCK_BOOTTIME, &boot0);
 	for (uint64_t i = 0;; i++) {
 		struct timespec ts = { 0, 20 * 1000 * 1000 };
 		int n;
 
+		clock_gettime(CLOCK_MONOTONIC, &mono);
+		clock_gettime(CLOCK_BOOTTIME, &boot);
 		if (pattern_sum(m, MiB) != sum || counter_tls != 0x1234567890abcdefULL)
 			n = snprintf(line, sizeof(line), "BROKEN at %llu\n", (unsigned long long)i);
+		else if (ts_ns(&mono) < ts_ns(&mono0) || ts_ns(&boot) < ts_ns(&boot0))
+			n = snprintf(line, sizeof(line), "BROKEN at %llu: a clock went back\n",
+				     (unsigned long long)i);
 		else
 			n = snprintf(line, sizeof(line), "count %llu\n", (unsigned long long)i);
+		mono0 = mono;
+		boot0 = boot;
 		if (write(1, line, n) != n)
 			_exit(3);
 		if (line[0] == 'B')

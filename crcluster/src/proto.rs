@@ -72,10 +72,14 @@ pub enum Op {
     /// `home` names the process's home for a migration: the host and pid of
     /// its deputy, to which the copy's end is told ([`Op::Ended`]); host 0
     /// for none (a fork).
+    ///
+    /// `clocks`: the process's clocks on the sending host as the request
+    /// goes, for the copy's to go on from (a time namespace; root's only).
     Receive {
         fork: bool,
         token: u64,
         home: (u16, u32),
+        clocks: Option<Clocks>,
     },
     /// Host to host only: the commit of migration `token` of the sending
     /// host, whose connection broke after `Held`: start the held copy (or
@@ -119,6 +123,16 @@ pub enum Op {
         timeout_ms: u32,
         for_user: Option<Cred>,
     },
+}
+
+/// A process's clocks at one moment, in nanoseconds: `CLOCK_MONOTONIC` and
+/// `CLOCK_BOOTTIME` as the process reads them (its time namespace's), and
+/// the host's `CLOCK_REALTIME` then (shared time: how long the move took).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Clocks {
+    pub monotonic_ns: i64,
+    pub boottime_ns: i64,
+    pub realtime_ns: i64,
 }
 
 /// The most a link test may send (16 GiB).
@@ -508,12 +522,23 @@ impl Op {
                 encode_host(w, to);
                 w.u8(*fork as u8);
             }
-            Op::Receive { fork, token, home } => {
+            Op::Receive {
+                fork,
+                token,
+                home,
+                clocks,
+            } => {
                 w.u8(OP_RECEIVE);
                 w.u8(*fork as u8);
                 w.u64(*token);
                 w.u16(home.0);
                 w.u32(home.1);
+                w.u8(clocks.is_some() as u8);
+                if let Some(c) = clocks {
+                    w.u64(c.monotonic_ns as u64);
+                    w.u64(c.boottime_ns as u64);
+                    w.u64(c.realtime_ns as u64);
+                }
             }
             Op::Resume { token } => {
                 w.u8(OP_RESUME);
@@ -633,6 +658,19 @@ impl Op {
                 fork: r.bool()?,
                 token: r.u64()?,
                 home: (r.u16()?, r.u32()?),
+                clocks: if r.bool()? {
+                    let c = Clocks {
+                        monotonic_ns: r.u64()? as i64,
+                        boottime_ns: r.u64()? as i64,
+                        realtime_ns: r.u64()? as i64,
+                    };
+                    if c.monotonic_ns < 0 || c.boottime_ns < 0 || c.realtime_ns < 0 {
+                        return Err(DecodeError("a clock before its epoch"));
+                    }
+                    Some(c)
+                } else {
+                    None
+                },
             },
             OP_RESUME => Op::Resume { token: r.u64()? },
             OP_PROBE => {
@@ -1057,6 +1095,20 @@ mod tests {
                     fork: false,
                     token: 0x1234_5678_9abc_def0,
                     home: (1, 4242),
+                    clocks: None,
+                },
+            },
+            Message::Request {
+                cred: Cred { uid: 0, gid: 0 },
+                op: Op::Receive {
+                    fork: true,
+                    token: 7,
+                    home: (0, 0),
+                    clocks: Some(Clocks {
+                        monotonic_ns: 123_456_789_012,
+                        boottime_ns: 123_456_789_999,
+                        realtime_ns: 1_796_000_000_000_000_000,
+                    }),
                 },
             },
             Message::Request {

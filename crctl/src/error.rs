@@ -81,6 +81,8 @@ pub enum Error {
     Stdout(io::Error),
     /// `restore --wait` could not wait for the restored process.
     Wait(rustix::io::Errno),
+    /// `--clocks`: the time namespace could not be made.
+    Clocks(io::Error),
     /// `--stdio forward`: fd 0 is a pipe to another process.
     NotForwarded { fd: i32, kind: String, path: String },
 
@@ -235,6 +237,10 @@ impl fmt::Display for Error {
                 f,
                 "process {c} lives on host {}: this cr module has no remote class (no CR_FEATURE_REMOTE); load the module built with this crctl",
                 c.host
+            ),
+            Error::Clocks(e) => write!(
+                f,
+                "cannot give the process its clocks (a new time namespace with offsets: CAP_SYS_ADMIN and CAP_SYS_TIME): {e}; nothing was restored"
             ),
             Error::LocalOnly(opt, c) => write!(
                 f,

@@ -173,6 +173,13 @@ enum Command {
         /// process's home how it ended and what it wrote.
         #[arg(long)]
         wait: bool,
+        /// The restored process's CLOCK_MONOTONIC and CLOCK_BOOTTIME read
+        /// MONO and BOOT (nanoseconds) as it starts, and go on from there: it
+        /// runs in a new time namespace with those offsets (needs root:
+        /// CAP_SYS_ADMIN and CAP_SYS_TIME). crd gives a migrated process the
+        /// clocks it had, plus the time the move took.
+        #[arg(long, value_name = "MONO,BOOT", value_parser = parse_clocks)]
+        clocks: Option<crctl::restore::Clocks>,
     },
     /// Start a program on a host of the cluster, as you; prints its cluster
     /// pid HOST:PID. Its stdin, stdout and stderr are /dev/null there; it
@@ -325,6 +332,7 @@ fn main() -> ExitCode {
             hold_fd,
             portable,
             wait,
+            clocks,
         } => {
             let opts = crctl::restore::Options {
                 pid: match pid {
@@ -341,6 +349,7 @@ fn main() -> ExitCode {
                 },
                 hold: hold_fd,
                 portable,
+                clocks,
             };
             restore_cmd(&cli.device, &file, &opts, wait)
         }
@@ -363,6 +372,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--clocks MONO,BOOT`: two clock readings in nanoseconds, not negative.
+fn parse_clocks(s: &str) -> std::result::Result<crctl::restore::Clocks, String> {
+    let bad = || format!("'{s}' is not MONO,BOOT (two counts of nanoseconds)");
+    let (m, b) = s.split_once(',').ok_or_else(bad)?;
+    let m: i64 = m.parse().map_err(|_| bad())?;
+    let b: i64 = b.parse().map_err(|_| bad())?;
+    if m < 0 || b < 0 {
+        return Err(bad());
+    }
+    Ok(crctl::restore::Clocks {
+        monotonic_ns: m,
+        boottime_ns: b,
+    })
 }
 
 /// Where a cluster pid's operations go.
@@ -586,6 +610,32 @@ struct Ending {
     portable: bool,
 }
 
+/// A checkpoint that succeeded: its image committed (named, for a file)
+/// and flushed, and crctl's line about it: process `who`, how long it was
+/// `stopped`, whether it was then ended.
+fn checkpointed(
+    out: Output,
+    args: &CrCheckpointArgs,
+    page_size: u32,
+    (who, stopped, kill): (&str, &str, bool),
+) -> Result<()> {
+    out.commit()?;
+    io::stdout().flush()?;
+    eprintln!(
+        "crctl: checkpointed process {who}: {} thread{}, {} areas, {} pages ({}), image {} bytes in {} ({stopped} for {}){}",
+        args.threads,
+        if args.threads == 1 { "" } else { "s" },
+        args.vmas,
+        args.pages,
+        mib(args.pages * u64::from(page_size)),
+        args.bytes,
+        ms(args.total_ns),
+        ms(args.frozen_ns),
+        if kill { ", then ended it" } else { "" }
+    );
+    Ok(())
+}
+
 /// `crctl checkpoint --machine-report`'s last line, for crd.
 fn machine_report_line(r: &Result<()>, args: &CrCheckpointArgs) {
     let (errno, reason, a) = match r {
@@ -644,21 +694,17 @@ fn checkpoint_remote(
         let _ = t.join();
     }
     result?;
-    out.commit()?;
-    io::stdout().flush()?;
+    checkpointed(
+        out,
+        &args,
+        info.page_size,
+        (
+            &format!("{cpid} (through crd)"),
+            "stopped there",
+            ending.kill,
+        ),
+    )?;
     *report = args;
-    eprintln!(
-        "crctl: checkpointed process {cpid} (through crd): {} thread{}, {} areas, {} pages ({}), image {} bytes in {} (stopped there for {}){}",
-        args.threads,
-        if args.threads == 1 { "" } else { "s" },
-        args.vmas,
-        args.pages,
-        mib(args.pages * u64::from(info.page_size)),
-        args.bytes,
-        ms(args.total_ns),
-        ms(args.frozen_ns),
-        if ending.kill { ", then ended it" } else { "" }
-    );
     Ok(())
 }
 
@@ -757,21 +803,13 @@ fn checkpoint(
     }
     // On a failure, dropping `out` removes the unfinished file.
     result?;
-    out.commit()?;
-    io::stdout().flush()?;
+    checkpointed(
+        out,
+        &args,
+        info.page_size,
+        (&pid.to_string(), "stopped", kill),
+    )?;
     *report = args;
-    eprintln!(
-        "crctl: checkpointed process {pid}: {} thread{}, {} areas, {} pages ({}), image {} bytes in {} (stopped for {}){}",
-        args.threads,
-        if args.threads == 1 { "" } else { "s" },
-        args.vmas,
-        args.pages,
-        mib(args.pages * u64::from(info.page_size)),
-        args.bytes,
-        ms(args.total_ns),
-        ms(args.frozen_ns),
-        if kill { ", then ended it" } else { "" }
-    );
     Ok(())
 }
 

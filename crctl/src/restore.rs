@@ -81,6 +81,40 @@ pub struct Options {
     /// Refuse an image with an fd that keeps the process on the host it
     /// came from ([`crate::portable`]).
     pub portable: bool,
+    /// Start the process in a new time namespace whose clocks read these.
+    pub clocks: Option<Clocks>,
+}
+
+/// What a restored process's `CLOCK_MONOTONIC` and `CLOCK_BOOTTIME` read
+/// as it starts (a migrated process's: what they read on the host it left,
+/// plus the time the move took), in nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Clocks {
+    pub monotonic_ns: i64,
+    pub boottime_ns: i64,
+}
+
+/// Makes the children crctl forks from here start in a new time namespace
+/// whose clocks read `c` now (its offsets from this host's clocks, written
+/// before any process is in it, as time_namespaces(7) asks).
+fn enter_clocks(c: Clocks) -> Result<()> {
+    use rustix::time::{clock_gettime, ClockId};
+    let now = |id| {
+        let t = clock_gettime(id);
+        t.tv_sec * 1_000_000_000 + t.tv_nsec
+    };
+    crate::sys::unshare_time().map_err(Error::Clocks)?;
+    // "CLOCK SECONDS NANOSECONDS", the nanoseconds 0 to 999999999.
+    let line = |name: &str, off: i64| {
+        format!(
+            "{name} {} {}\n",
+            off.div_euclid(1_000_000_000),
+            off.rem_euclid(1_000_000_000)
+        )
+    };
+    let text = line("monotonic", c.monotonic_ns - now(ClockId::Monotonic))
+        + &line("boottime", c.boottime_ns - now(ClockId::Boottime));
+    std::fs::write("/proc/self/timens_offsets", text).map_err(Error::Clocks)
 }
 
 /// What a restore gave back.
@@ -236,6 +270,9 @@ pub fn restore(device: &Path, src: &mut File, opts: &Options) -> Result<Restored
         return Err(Error::PidOne);
     }
 
+    if let Some(c) = opts.clocks {
+        enter_clocks(c)?;
+    }
     let (status_rd, status_wr) = status::pipe()?;
     let child = spawn::fork_restorer(opts.pid, pid)?;
     if child == 0 {

@@ -407,6 +407,15 @@ pub fn ioctl_info(dev: BorrowedFd<'_>, info: &mut CrInfo) -> io::Result<()> {
 /// `CR_IOC_CHECKPOINT` with `args`, the module's explanation of a failure
 /// going into `msg` (`args.msg` and `args.msg_len` are set for the call,
 /// then cleared).
+/// unshare(CLONE_NEWTIME): the children crctl forks from here on start in a
+/// new time namespace (crctl itself stays in its own).
+pub fn unshare_time() -> io::Result<()> {
+    // SAFETY: CLONE_NEWTIME changes only the time namespace of the children
+    // to come; no fd table is unshared (what makes unshare unsafe).
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWTIME) }
+        .map_err(Into::into)
+}
+
 /// `CR_IOC_SERVE`: answers `args.done` (with `msg`, if any) and, unless
 /// `CR_SERVE_ANSWER_ONLY`, takes the next request into `args`; its fd is
 /// returned owned.

@@ -368,9 +368,15 @@ async fn serve_peer(state: Arc<State>, stream: TcpStream, from: SocketAddr) {
         // An image follows on this channel.
         Ok(Message::Request {
             cred,
-            op: Op::Receive { fork, token, home },
+            op:
+                Op::Receive {
+                    fork,
+                    token,
+                    home,
+                    clocks,
+                },
         }) => {
-            migrate::receive(&state, &mut ch, cred, (fork, token, home), &peer).await;
+            migrate::receive(&state, &mut ch, cred, (fork, token, home, clocks), &peer).await;
             return;
         }
         // A guest's output, for its deputy here.

@@ -29,7 +29,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crcluster::map::Host;
-use crcluster::proto::{Cred, Fault, FaultCode, Message, ProbeFile, Reply, MAX_DATA, MAX_PROBE};
+use crcluster::proto::{
+    Clocks, Cred, Fault, FaultCode, Message, ProbeFile, Reply, MAX_DATA, MAX_PROBE,
+};
+use rustix::time::ClockId;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 use tokio::time::{interval, timeout, Interval, MissedTickBehavior};
@@ -141,7 +144,14 @@ pub async fn send(
     let token = new_token();
     ch.send(&Message::Request {
         cred,
-        op: crcluster::proto::Op::Receive { fork, token, home },
+        op: crcluster::proto::Op::Receive {
+            fork,
+            token,
+            home,
+            // Root's copies go on with the clocks they had (crctl restore
+            // --clocks: a time namespace, which a user cannot make).
+            clocks: if cred.uid == 0 { clocks_of(pid) } else { None },
+        },
     })
     .await
     .map_err(|e| {
@@ -278,6 +288,31 @@ pub async fn send(
     }
 }
 
+fn now_ns(id: ClockId) -> i64 {
+    let t = rustix::time::clock_gettime(id);
+    t.tv_sec * 1_000_000_000 + t.tv_nsec
+}
+
+/// Process `pid`'s clocks now: this host's, moved by the offsets of its time
+/// namespace (a process that came here with clocks of its own has one).
+fn clocks_of(pid: u32) -> Option<Clocks> {
+    let offsets = std::fs::read_to_string(format!("/proc/{pid}/timens_offsets")).ok()?;
+    let offset = |name: &str| -> Option<i64> {
+        let l = offsets
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))?;
+        let mut f = l.split_whitespace().skip(1);
+        let s: i64 = f.next()?.parse().ok()?;
+        let ns: i64 = f.next()?.parse().ok()?;
+        Some(s * 1_000_000_000 + ns)
+    };
+    Some(Clocks {
+        monotonic_ns: now_ns(ClockId::Monotonic) + offset("monotonic")?,
+        boottime_ns: now_ns(ClockId::Boottime) + offset("boottime")?,
+        realtime_ns: now_ns(ClockId::Realtime),
+    })
+}
+
 /// Whether process `pid` of this host is there and not a zombie.
 fn running(pid: u32) -> bool {
     let Ok(stat) = std::fs::read(format!("/proc/{pid}/stat")) else {
@@ -382,23 +417,13 @@ async fn stream_and_decide(
 ) -> Result<(u16, u32), Why> {
     let link = |e: io::Error| Why::Other(format!("the link to the target broke: {e}"));
     let mut out = child.stdout.take().ok_or(Why::Checkpoint)?;
-    let mut buf = vec![0u8; MAX_DATA];
     let mut beat = beats();
     // The image, until the end of crctl's stdout (held: the module closed
     // it; else crctl ended).
-    loop {
-        tokio::select! {
-            n = out.read(&mut buf) => match n {
-                Ok(0) => break,
-                Ok(n) => {
-                    *bytes += n as u64;
-                    ch.send(&Message::Data(buf[..n].to_vec())).await.map_err(link)?
-                }
-                Err(e) => return Err(Why::Other(format!("reading the image: {e}"))),
-            },
-            _ = beat.tick() => ch.send(&Message::Beat).await.map_err(link)?,
-        }
-    }
+    pump(ch, &mut out, bytes).await.map_err(|p| match p {
+        Pump::Read(e) => Why::Other(format!("reading the image: {e}")),
+        Pump::Link(e) => link(e),
+    })?;
     drop(out);
     // A checkpoint that failed ends crctl: the image is not whole. A held
     // one keeps crctl waiting for the decision; a fork's has ended.
@@ -473,6 +498,39 @@ async fn stream_and_decide(
     }
 }
 
+/// Why [`pump`] stopped before the end.
+pub(crate) enum Pump {
+    /// Reading what to send failed.
+    Read(io::Error),
+    /// Sending it failed.
+    Link(io::Error),
+}
+
+/// Sends what `out` gives, as `Data`, until its end, with a `Beat` after
+/// each second of silence (a freeze before the first byte); counts the
+/// bytes into `bytes`.
+pub(crate) async fn pump(
+    ch: &mut Channel,
+    out: &mut (impl AsyncRead + Unpin),
+    bytes: &mut u64,
+) -> Result<(), Pump> {
+    let mut buf = vec![0u8; MAX_DATA];
+    let mut beat = beats();
+    loop {
+        tokio::select! {
+            n = out.read(&mut buf) => match n {
+                Ok(0) => return Ok(()),
+                Ok(n) => {
+                    *bytes += n as u64;
+                    ch.send(&Message::Data(buf[..n].to_vec())).await.map_err(Pump::Link)?
+                }
+                Err(e) => return Err(Pump::Read(e)),
+            },
+            _ = beat.tick() => ch.send(&Message::Beat).await.map_err(Pump::Link)?,
+        }
+    }
+}
+
 /// The target's half, on the channel a `Receive` request came on: restores
 /// the image that follows as `cred`, and (not `fork`) starts the copy only
 /// on the source's `Commit`.
@@ -480,13 +538,13 @@ pub async fn receive(
     state: &Arc<State>,
     ch: &mut Channel,
     cred: Cred,
-    (fork, token, home): (bool, u64, (u16, u32)),
+    (fork, token, home, clocks): (bool, u64, (u16, u32), Option<Clocks>),
     from: &Peer,
 ) {
     let me = &state.me.name;
     let key = (from.host, token);
     let from = &from.name;
-    match restore(state, ch, cred, (fork, home), key).await {
+    match restore(state, ch, cred, (fork, home, clocks), key).await {
         Ok(pid) => log(
             me,
             format!(
@@ -508,7 +566,7 @@ async fn restore(
     state: &Arc<State>,
     ch: &mut Channel,
     cred: Cred,
-    (fork, home): (bool, (u16, u32)),
+    (fork, home, clocks): (bool, (u16, u32), Option<Clocks>),
     key: Key,
 ) -> Result<u32, String> {
     // The copy's pid comes back on stdout; held, stdout is also the hold
@@ -526,6 +584,15 @@ async fn restore(
     if !fork {
         // crctl stays as the copy's parent and says how it ended.
         args.extend(["--hold-fd", "1", "--wait"]);
+    }
+    // The copy's clocks go on from the original's, by the time the move
+    // has taken so far (shared time: the hosts' realtime clocks agree).
+    let clocks = clocks.filter(|_| cred.uid == 0).map(|c| {
+        let gone = (now_ns(ClockId::Realtime) - c.realtime_ns).max(0);
+        format!("{},{}", c.monotonic_ns + gone, c.boottime_ns + gone)
+    });
+    if let Some(c) = &clocks {
+        args.extend(["--clocks", c]);
     }
     args.push("-");
     let mut child = crctl(state, cred, &args)

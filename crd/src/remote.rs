@@ -18,14 +18,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crcluster::map::HostRef;
-use crcluster::proto::{Cred, Fault, FaultCode, Message, Op, Reply, Target, MAX_DATA};
+use crcluster::proto::{Cred, Fault, FaultCode, Message, Op, Reply, Target};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::UnixStream;
 use tokio::process::Child;
 use tokio::time::timeout;
 
 use crate::channel::Channel;
-use crate::migrate::{beats, crctl, COMMIT};
+use crate::migrate::{crctl, pump, Pump, COMMIT};
 use crate::{connect_peer, log, read_local, write_local, State};
 
 /// How long a held process waits for the asker's commit.
@@ -126,18 +126,11 @@ async fn run_out(
         .stdout
         .take()
         .ok_or_else(|| Fault::new(FaultCode::Failed, "crctl has no stdout"))?;
-    let mut buf = vec![0u8; MAX_DATA];
-    let mut beat = beats();
-    loop {
-        tokio::select! {
-            n = out.read(&mut buf) => match n {
-                Ok(0) => break,
-                Ok(n) => ch.send(&Message::Data(buf[..n].to_vec())).await.map_err(link)?,
-                Err(e) => return Err(Fault::new(FaultCode::Failed, format!("reading the image: {e}"))),
-            },
-            _ = beat.tick() => ch.send(&Message::Beat).await.map_err(link)?,
-        }
-    }
+    let mut bytes = 0;
+    pump(ch, &mut out, &mut bytes).await.map_err(|p| match p {
+        Pump::Read(e) => Fault::new(FaultCode::Failed, format!("reading the image: {e}")),
+        Pump::Link(e) => link(e),
+    })?;
     drop(out);
     if let Some(h) = hold.as_mut() {
         // Held: the image is whole unless crctl has ended (it failed).

@@ -101,6 +101,7 @@ fn init(
                 stdio: Stdio::Inherit,
                 hold: outer.hold,
                 portable: outer.portable,
+                clocks: None,
             };
             become_restored(dev, img, meta, fds, src_fd, status_fd, &opts);
             sys::exit_now(1)
