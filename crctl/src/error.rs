@@ -83,6 +83,9 @@ pub enum Error {
     Wait(rustix::io::Errno),
     /// `--clocks`: the time namespace could not be made.
     Clocks(io::Error),
+    /// `--run-as`: crctl could not become the user, or use or let go of the
+    /// capabilities it kept for its forks.
+    RunAs(io::Error),
     /// `--stdio forward`: fd 0 is a pipe to another process.
     NotForwarded { fd: i32, kind: String, path: String },
 
@@ -241,6 +244,10 @@ impl fmt::Display for Error {
             Error::Clocks(e) => write!(
                 f,
                 "cannot give the process its clocks (a new time namespace with offsets: CAP_SYS_ADMIN and CAP_SYS_TIME): {e}; nothing was restored"
+            ),
+            Error::RunAs(e) => write!(
+                f,
+                "cannot restore as the user asked for (--run-as: root becomes that user, keeping CAP_CHECKPOINT_RESTORE and CAP_SYS_ADMIN for its forks only): {e}; nothing was restored"
             ),
             Error::LocalOnly(opt, c) => write!(
                 f,

@@ -180,6 +180,14 @@ enum Command {
         /// clocks it had, plus the time the move took.
         #[arg(long, value_name = "MONO,BOOT", value_parser = parse_clocks)]
         clocks: Option<crctl::restore::Clocks>,
+        /// Plumbing for migration (crd, root only): after --clocks, root
+        /// becomes user UID (group GID, no other groups) before it reads
+        /// anything, keeping only CAP_CHECKPOINT_RESTORE and CAP_SYS_ADMIN
+        /// for the forks that give the process its pid (or a pid
+        /// namespace); the restored process keeps none. A user's migrated
+        /// process so keeps its pid and its clocks.
+        #[arg(long, value_name = "UID:GID", value_parser = parse_run_as)]
+        run_as: Option<(u32, u32)>,
     },
     /// Start a program on a host of the cluster, as you; prints its cluster
     /// pid HOST:PID. Its stdin, stdout and stderr are /dev/null there; it
@@ -333,7 +341,22 @@ fn main() -> ExitCode {
             portable,
             wait,
             clocks,
+            run_as,
         } => {
+            // Root's part first: the time namespace, then root becomes the
+            // user, before the image or any file is opened.
+            if let Some(c) = clocks {
+                if let Err(e) = crctl::restore::enter_clocks(c) {
+                    eprintln!("crctl: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            if let Some((uid, gid)) = run_as {
+                if let Err(e) = crctl::restore::become_user(uid, gid) {
+                    eprintln!("crctl: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
             let opts = crctl::restore::Options {
                 pid: match pid {
                     PidArg::Original => crctl::restore::PidChoice::Original,
@@ -349,7 +372,7 @@ fn main() -> ExitCode {
                 },
                 hold: hold_fd,
                 portable,
-                clocks,
+                user: run_as.is_some(),
             };
             restore_cmd(&cli.device, &file, &opts, wait)
         }
@@ -371,6 +394,17 @@ fn main() -> ExitCode {
             eprintln!("crctl: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `--run-as UID:GID`: a user other than root, and a group.
+fn parse_run_as(s: &str) -> std::result::Result<(u32, u32), String> {
+    let (u, g) = s.split_once(':').ok_or("want UID:GID")?;
+    let id = |t: &str| t.parse::<u32>().ok().filter(|&v| v != u32::MAX);
+    match (id(u), id(g)) {
+        (Some(0), _) => Err("root needs no --run-as".into()),
+        (Some(u), Some(g)) => Ok((u, g)),
+        _ => Err("want UID:GID, two numbers".into()),
     }
 }
 
@@ -876,4 +910,19 @@ fn restore_cmd(
         writeln!(out, "ended {status}").map_err(Error::Stdout)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_run_as;
+
+    #[test]
+    fn run_as_takes_a_user_and_a_group() {
+        assert_eq!(parse_run_as("1000:1001"), Ok((1000, 1001)));
+        assert!(parse_run_as("0:0").is_err());
+        assert!(parse_run_as("1000").is_err());
+        assert!(parse_run_as("1000:").is_err());
+        assert!(parse_run_as("4294967295:1").is_err());
+        assert!(parse_run_as("a:b").is_err());
+    }
 }

@@ -81,8 +81,11 @@ pub struct Options {
     /// Refuse an image with an fd that keeps the process on the host it
     /// came from ([`crate::portable`]).
     pub portable: bool,
-    /// Start the process in a new time namespace whose clocks read these.
-    pub clocks: Option<Clocks>,
+    /// crctl became a user with [`crate::sys::become_user`] (`--run-as`):
+    /// its forks that choose a pid or make a pid namespace raise the
+    /// capabilities it kept for them, and the process that becomes the
+    /// restored one lets them go once it has its pid.
+    pub user: bool,
 }
 
 /// What a restored process's `CLOCK_MONOTONIC` and `CLOCK_BOOTTIME` read
@@ -96,8 +99,10 @@ pub struct Clocks {
 
 /// Makes the children crctl forks from here start in a new time namespace
 /// whose clocks read `c` now (its offsets from this host's clocks, written
-/// before any process is in it, as time_namespaces(7) asks).
-fn enter_clocks(c: Clocks) -> Result<()> {
+/// before any process is in it, as time_namespaces(7) asks). Needs root
+/// (CAP_SYS_ADMIN and CAP_SYS_TIME): `--clocks` of a user's restore is done
+/// before crctl becomes that user (`--run-as`).
+pub fn enter_clocks(c: Clocks) -> Result<()> {
     use rustix::time::{clock_gettime, ClockId};
     let now = |id| {
         let t = clock_gettime(id);
@@ -115,6 +120,14 @@ fn enter_clocks(c: Clocks) -> Result<()> {
     let text = line("monotonic", c.monotonic_ns - now(ClockId::Monotonic))
         + &line("boottime", c.boottime_ns - now(ClockId::Boottime));
     std::fs::write("/proc/self/timens_offsets", text).map_err(Error::Clocks)
+}
+
+/// `--run-as`: root becomes user `uid` (group `gid`) for the rest of the
+/// restore, keeping only what its pid-choosing forks need
+/// ([`crate::sys::become_user`]); pass [`Options::user`] then. crctl must
+/// have one thread.
+pub fn become_user(uid: u32, gid: u32) -> Result<()> {
+    crate::sys::become_user(uid, gid).map_err(Error::RunAs)
 }
 
 /// What a restore gave back.
@@ -270,11 +283,8 @@ pub fn restore(device: &Path, src: &mut File, opts: &Options) -> Result<Restored
         return Err(Error::PidOne);
     }
 
-    if let Some(c) = opts.clocks {
-        enter_clocks(c)?;
-    }
     let (status_rd, status_wr) = status::pipe()?;
-    let child = spawn::fork_restorer(opts.pid, pid)?;
+    let child = spawn::fork_restorer(opts.pid, pid, opts.user)?;
     if child == 0 {
         drop(status_rd);
         spawn::child(&dev, &img, &meta, fds, src, status_wr, cwd.as_deref(), opts);

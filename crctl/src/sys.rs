@@ -416,6 +416,71 @@ pub fn unshare_time() -> io::Result<()> {
         .map_err(Into::into)
 }
 
+/// The capabilities `crctl restore --run-as` keeps, permitted but not
+/// effective, for its forks only: `CAP_CHECKPOINT_RESTORE` (a chosen pid,
+/// clone3's set_tid) and `CAP_SYS_ADMIN` (a new pid namespace).
+const FORK_CAPS: rustix::thread::CapabilitySet = rustix::thread::CapabilitySet::CHECKPOINT_RESTORE
+    .union(rustix::thread::CapabilitySet::SYS_ADMIN);
+
+/// Sets this thread's capability sets: `effective` of [`FORK_CAPS`] (or
+/// none), `permitted` the same or none.
+fn set_caps(effective: bool, permitted: bool) -> io::Result<()> {
+    use rustix::thread::{set_capabilities, CapabilitySet, CapabilitySets};
+    let pick = |on: bool| {
+        if on {
+            FORK_CAPS
+        } else {
+            CapabilitySet::empty()
+        }
+    };
+    set_capabilities(
+        None,
+        CapabilitySets {
+            effective: pick(effective),
+            permitted: pick(permitted),
+            inheritable: CapabilitySet::empty(),
+        },
+    )
+    .map_err(Into::into)
+}
+
+/// Root becomes user `uid` (group `gid`, no supplementary groups) for
+/// good, keeping only [`FORK_CAPS`], permitted and not effective (see
+/// [`fork_caps`]), and stays dumpable, as a process of that user is (the
+/// restored process is a fork of this one: its owner may trace and
+/// checkpoint it). Per thread: call it while crctl has one.
+pub fn become_user(uid: u32, gid: u32) -> io::Result<()> {
+    use rustix::process::{set_dumpable_behavior, DumpableBehavior};
+    use rustix::thread::{
+        set_keep_capabilities, set_thread_groups, set_thread_res_gid, set_thread_res_uid,
+    };
+    use rustix::{fs::Gid, fs::Uid};
+    if uid == 0 || uid == u32::MAX || gid == u32::MAX {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let (u, g) = (Uid::from_raw(uid), Gid::from_raw(gid));
+    set_keep_capabilities(true)?;
+    set_thread_groups(&[])?;
+    set_thread_res_gid(g, g, g)?;
+    set_thread_res_uid(u, u, u)?;
+    set_keep_capabilities(false)?;
+    set_caps(false, true)?;
+    set_dumpable_behavior(DumpableBehavior::Dumpable)?;
+    Ok(())
+}
+
+/// After [`become_user`]: makes [`FORK_CAPS`] effective (`on`) for a fork
+/// that needs them, or no longer.
+pub fn fork_caps(on: bool) -> io::Result<()> {
+    set_caps(on, true)
+}
+
+/// After [`become_user`]: lets go of [`FORK_CAPS`] for good (the process
+/// that becomes the restored one, once it has its pid).
+pub fn drop_fork_caps() -> io::Result<()> {
+    set_caps(false, false)
+}
+
 /// `CR_IOC_SERVE`: answers `args.done` (with `msg`, if any) and, unless
 /// `CR_SERVE_ANSWER_ONLY`, takes the next request into `args`; its fd is
 /// returned owned.

@@ -148,9 +148,10 @@ pub async fn send(
             fork,
             token,
             home,
-            // Root's copies go on with the clocks they had (crctl restore
-            // --clocks: a time namespace, which a user cannot make).
-            clocks: if cred.uid == 0 { clocks_of(pid) } else { None },
+            // The copy goes on with the clocks it had (crctl restore
+            // --clocks: a time namespace, made as root before crctl becomes
+            // the user).
+            clocks: clocks_of(pid),
         },
     })
     .await
@@ -587,15 +588,26 @@ async fn restore(
     }
     // The copy's clocks go on from the original's, by the time the move
     // has taken so far (shared time: the hosts' realtime clocks agree).
-    let clocks = clocks.filter(|_| cred.uid == 0).map(|c| {
+    let clocks = clocks.map(|c| {
         let gone = (now_ns(ClockId::Realtime) - c.realtime_ns).max(0);
         format!("{},{}", c.monotonic_ns + gone, c.boottime_ns + gone)
     });
     if let Some(c) = &clocks {
         args.extend(["--clocks", c]);
     }
+    // A user's copy: crctl starts as root (the time namespace, the pid) and
+    // becomes the user before it reads the image.
+    let run_as = (cred.uid != 0).then(|| format!("{}:{}", cred.uid, cred.gid));
+    if let Some(r) = &run_as {
+        args.extend(["--run-as", r]);
+    }
     args.push("-");
-    let mut child = crctl(state, cred, &args)
+    let starts_as = if run_as.is_some() {
+        Cred { uid: 0, gid: 0 }
+    } else {
+        cred
+    };
+    let mut child = crctl(state, starts_as, &args)
         .stdin(Stdio::piped())
         .stdout(Stdio::from(OwnedFd::from(theirs)))
         .spawn()

@@ -37,15 +37,26 @@ fn fork(flags: u64, tid: Option<&Pid>) -> std::io::Result<Pid> {
 
 /// Forks the process that becomes the restored one (or, for `--pid ns`, the
 /// init of its new pid namespace): 0 in the child, its pid in crctl.
-pub(super) fn fork_restorer(choice: PidChoice, pid: Pid) -> Result<Pid> {
-    match choice {
+/// With `user` (crctl became a user, `--run-as`), the capabilities it kept
+/// are effective for the fork (and in the child, until it lets them go).
+pub(super) fn fork_restorer(choice: PidChoice, pid: Pid, user: bool) -> Result<Pid> {
+    if user {
+        sys::fork_caps(true).map_err(Error::RunAs)?;
+    }
+    let forked = match choice {
         // (restore() has made Auto one of the others.)
         PidChoice::Namespace | PidChoice::Auto => {
             fork(sys::CLONE_NEWPID, None).map_err(Error::PidNamespace)
         }
         PidChoice::Original => fork(0, Some(&pid)).map_err(|e| pid_error("pid", pid, e)),
         PidChoice::Any => fork(0, None).map_err(|e| pid_error("pid", pid, e)),
+    };
+    // crctl needs them no more (the child lets them go once it has its pid,
+    // or for `--pid ns` once it has forked the restored process).
+    if user && !matches!(forked, Ok(0)) {
+        sys::drop_fork_caps().map_err(Error::RunAs)?;
     }
+    forked
 }
 
 /// The child forked by [`fork_restorer`]: enters the working directory and
@@ -101,7 +112,7 @@ fn init(
                 stdio: Stdio::Inherit,
                 hold: outer.hold,
                 portable: outer.portable,
-                clocks: None,
+                user: outer.user,
             };
             become_restored(dev, img, meta, fds, src_fd, status_fd, &opts);
             sys::exit_now(1)
@@ -112,6 +123,10 @@ fn init(
             sys::exit_now(1)
         }
     };
+    // The init of a user's namespace forks nothing more that needs them.
+    if outer.user && sys::drop_fork_caps().is_err() {
+        sys::exit_now(1);
+    }
     // Let go of everything: the restored process has its own copies.
     drop(fds);
     sys::close_all_fds();
@@ -146,6 +161,13 @@ fn become_restored(
     status_fd: RawFd,
     opts: &Options,
 ) {
+    // A user's restored process has its pid: it keeps no capability.
+    if opts.user {
+        if let Err(e) = sys::drop_fork_caps() {
+            status::tell(status_fd, &Error::RunAs(e));
+            return;
+        }
+    }
     let mut status_fd_now = status_fd;
     // The waiting threads read their arguments until the restore: they live
     // here, past `prepare_and_restore`.
