@@ -1,21 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The cluster map: one line per host, `ID NAME ADDRESS`, as MOSIX's map
-//! lists its nodes (Documentation/cluster.rst).
+//! The cluster map: one line per host, `ID NAME ADDRESS KEY`, as MOSIX's
+//! map lists its nodes (Documentation/cluster.rst).
 //!
 //! ```text
-//! # id  name  address[:port]
-//! 1     cr1   10.77.0.1
-//! 2     cr2   10.77.0.2:7070
-//! 3     cr3   [fd00::3]:7070
+//! # id  name  address[:port]   public host key (crd pubkey)
+//! 1     cr1   10.77.0.1        4c3e...(64 hex digits)
+//! 2     cr2   10.77.0.2:7070   9a01...
+//! 3     cr3   [fd00::3]:7070   07bd...
 //! ```
 //!
 //! Ids go from 1 to [`MAX_HOST`] (0 means "this host" in a cluster pid),
 //! names are host names (letters, digits, `-` and `.`, 1 to 63 bytes, not
 //! all digits, so a name never reads as an id), addresses are IPv4 or IPv6
 //! literals (no name lookups: the map must not depend on DNS) with an
-//! optional port ([`DEFAULT_PORT`]). Ids, names and addresses are each
-//! unique. `#` starts a comment; blank lines are ignored.
+//! optional port ([`DEFAULT_PORT`]), keys are the host's public X25519 key
+//! (64 hex digits), which its crd proves it holds in every handshake. Ids,
+//! names, addresses and keys are each unique. `#` starts a comment; blank
+//! lines are ignored.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -35,6 +37,8 @@ pub struct Host {
     pub id: u16,
     pub name: String,
     pub addr: SocketAddr,
+    /// Its public host key.
+    pub key: [u8; 32],
 }
 
 /// The hosts of the cluster, in the map's order.
@@ -124,6 +128,24 @@ fn parse_addr(s: &str) -> Result<SocketAddr, String> {
     }
 }
 
+/// 32 bytes written as 64 hex digits (a key).
+pub fn parse_key(s: &str) -> Result<[u8; 32], String> {
+    let hex = s.trim();
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("{s:?} is not a key (64 hex digits)"));
+    }
+    let mut k = [0u8; 32];
+    for (i, byte) in k.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
+    }
+    Ok(k)
+}
+
+/// A key as 64 hex digits.
+pub fn key_hex(k: &[u8; 32]) -> String {
+    k.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl Map {
     /// Parses a map file's text.
     pub fn parse(text: &str) -> Result<Map, MapError> {
@@ -139,8 +161,12 @@ impl Map {
             if words.is_empty() {
                 continue;
             }
-            let [id, name, addr] = words[..] else {
-                return Err(err(line, "want three fields: ID NAME ADDRESS".into()));
+            let [id, name, addr, key] = words[..] else {
+                return Err(err(
+                    line,
+                    "want four fields: ID NAME ADDRESS KEY (the host's public key: crd pubkey)"
+                        .into(),
+                ));
             };
             let id = match HostRef::parse(id) {
                 Ok(HostRef::Id(id)) if id > 0 => id,
@@ -153,6 +179,7 @@ impl Map {
             };
             valid_name(name).map_err(|w| err(line, w))?;
             let addr = parse_addr(addr).map_err(|w| err(line, w))?;
+            let key = parse_key(key).map_err(|w| err(line, w))?;
             if let Some(h) = map.hosts.iter().find(|h| h.id == id) {
                 return Err(err(line, format!("host id {id} is {} already", h.name)));
             }
@@ -165,6 +192,9 @@ impl Map {
                     format!("address {addr} is host {}'s already", h.id),
                 ));
             }
+            if let Some(h) = map.hosts.iter().find(|h| h.key == key) {
+                return Err(err(line, format!("that key is host {}'s already", h.id)));
+            }
             if map.hosts.len() == MAX_HOSTS {
                 return Err(err(line, format!("a map lists at most {MAX_HOSTS} hosts")));
             }
@@ -172,6 +202,7 @@ impl Map {
                 id,
                 name: name.to_owned(),
                 addr,
+                key,
             });
         }
         if map.hosts.is_empty() {
@@ -211,14 +242,25 @@ pub fn fuzz_map(data: &[u8]) {
 mod tests {
     use super::*;
 
+    /// Key number `n`, as the map writes it.
+    fn k(n: u8) -> String {
+        key_hex(&[n; 32])
+    }
+
     #[test]
     fn parses() {
-        let m = Map::parse(
-            "# the test cluster\n1 cr1 10.77.0.1\n\n 2\tcr2  10.77.0.2:7000 # two\n3 cr-3.lan [fd00::3]:9\n4 c4 fd00::4\n",
-        )
-        .unwrap();
+        let text = format!(
+            "# the test cluster\n1 cr1 10.77.0.1 {}\n\n 2\tcr2  10.77.0.2:7000 {} # two\n3 cr-3.lan [fd00::3]:9 {}\n4 c4 fd00::4 {}\n",
+            k(1),
+            k(2),
+            k(3),
+            k(4).to_uppercase()
+        );
+        let m = Map::parse(&text).unwrap();
         assert_eq!(m.hosts.len(), 4);
         assert_eq!(m.by_id(1).unwrap().addr, "10.77.0.1:7070".parse().unwrap());
+        assert_eq!(m.by_id(1).unwrap().key, [1; 32]);
+        assert_eq!(m.by_id(4).unwrap().key, [4; 32]);
         assert_eq!(m.by_name("cr2").unwrap().addr.port(), 7000);
         assert_eq!(m.by_id(3).unwrap().name, "cr-3.lan");
         assert_eq!(m.by_id(4).unwrap().addr, "[fd00::4]:7070".parse().unwrap());
@@ -229,29 +271,46 @@ mod tests {
 
     #[test]
     fn refuses() {
+        let (k1, k2) = (k(1), k(2));
         for (text, line, what) in [
-            ("", 0, "no host"),
-            ("# nothing\n", 0, "no host"),
-            ("1 cr1\n", 1, "three fields"),
-            ("1 cr1 10.0.0.1 extra\n", 1, "three fields"),
-            ("0 cr0 10.0.0.1\n", 1, "not a host id"),
-            ("65536 big 10.0.0.1\n", 1, "not a host id"),
-            ("-1 neg 10.0.0.1\n", 1, "not a host id"),
-            ("x1 cr1 10.0.0.1\n", 1, "not a host id"),
-            ("1 12 10.0.0.1\n", 1, "not a host name"),
-            ("1 a_b 10.0.0.1\n", 1, "not a host name"),
-            ("1 cr1 cr1.example\n", 1, "not an address"),
-            ("1 cr1 10.0.0.1:0\n", 1, "port 0"),
-            ("1 cr1 10.0.0.1:99999\n", 1, "not an address"),
-            ("1 cr1 10.0.0.1\n1 cr2 10.0.0.2\n", 2, "is cr1 already"),
-            ("1 cr1 10.0.0.1\n2 cr1 10.0.0.2\n", 2, "used already"),
+            (String::new(), 0, "no host"),
+            ("# nothing\n".into(), 0, "no host"),
+            ("1 cr1\n".into(), 1, "four fields"),
+            ("1 cr1 10.0.0.1\n".into(), 1, "four fields"),
+            (format!("1 cr1 10.0.0.1 {k1} extra\n"), 1, "four fields"),
+            (format!("0 cr0 10.0.0.1 {k1}\n"), 1, "not a host id"),
+            (format!("65536 big 10.0.0.1 {k1}\n"), 1, "not a host id"),
+            (format!("-1 neg 10.0.0.1 {k1}\n"), 1, "not a host id"),
+            (format!("x1 cr1 10.0.0.1 {k1}\n"), 1, "not a host id"),
+            (format!("1 12 10.0.0.1 {k1}\n"), 1, "not a host name"),
+            (format!("1 a_b 10.0.0.1 {k1}\n"), 1, "not a host name"),
+            (format!("1 cr1 cr1.example {k1}\n"), 1, "not an address"),
+            (format!("1 cr1 10.0.0.1:0 {k1}\n"), 1, "port 0"),
+            (format!("1 cr1 10.0.0.1:99999 {k1}\n"), 1, "not an address"),
+            ("1 cr1 10.0.0.1 0f0f\n".into(), 1, "not a key"),
+            (format!("1 cr1 10.0.0.1 {}zz\n", &k1[..62]), 1, "not a key"),
             (
-                "1 cr1 10.0.0.1\n2 cr2 10.0.0.1:7070\n",
+                format!("1 cr1 10.0.0.1 {k1}\n1 cr2 10.0.0.2 {k2}\n"),
+                2,
+                "is cr1 already",
+            ),
+            (
+                format!("1 cr1 10.0.0.1 {k1}\n2 cr1 10.0.0.2 {k2}\n"),
+                2,
+                "used already",
+            ),
+            (
+                format!("1 cr1 10.0.0.1 {k1}\n2 cr2 10.0.0.1:7070 {k2}\n"),
                 2,
                 "host 1's already",
             ),
+            (
+                format!("1 cr1 10.0.0.1 {k1}\n2 cr2 10.0.0.2 {k1}\n"),
+                2,
+                "that key is host 1's already",
+            ),
         ] {
-            let e = Map::parse(text).unwrap_err();
+            let e = Map::parse(&text).unwrap_err();
             assert_eq!(e.line, line, "{text:?}: {e}");
             assert!(e.what.contains(what), "{text:?}: {e}");
         }

@@ -16,7 +16,7 @@ use std::fmt;
 use crate::map::HostRef;
 
 /// The protocol version a crd speaks; peers must speak the same.
-pub const VERSION: u16 = 3;
+pub const VERSION: u16 = 4;
 /// The largest frame: a Noise transport message (65535 bytes) less its tag.
 pub const MAX_MESSAGE: usize = 65535 - 16;
 /// Arguments an exec may carry, and bytes each.

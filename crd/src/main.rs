@@ -2,7 +2,8 @@
 
 //! crd, the cr cluster daemon: one per host. It serves crctl on a local unix
 //! socket (whose peer credentials say who asks) and the other hosts' crds on
-//! TCP, after a Noise handshake keyed with the cluster key; it runs the
+//! TCP, after a Noise handshake in which each proves it holds its host's key
+//! (listed in the map) and the cluster key; it runs the
 //! operations on this host's processes as the user who asked
 //! (Documentation/cluster.rst).
 
@@ -15,7 +16,7 @@ mod remote;
 use std::io;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +28,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::time::timeout;
 
-use channel::{Channel, Key};
+use channel::{Channel, Key, Keys};
 use ops::Children;
 
 /// How long connecting to a peer may take.
@@ -38,12 +39,17 @@ const PROCS_PER_ANSWER: usize = 200;
 #[derive(Parser)]
 #[command(version, about = "The cr cluster daemon: runs operations on this host's processes for crctl and for the other hosts' crds", long_about = None)]
 struct Cli {
-    /// The cluster map: one "ID NAME ADDRESS" line per host.
+    /// The cluster map: one "ID NAME ADDRESS KEY" line per host (KEY: the
+    /// host's public key, crd pubkey).
     #[arg(long, default_value = "/etc/cr/cluster.map")]
     map: PathBuf,
     /// The cluster key: 64 hex digits, readable by root only (crd keygen).
     #[arg(long, default_value = "/etc/cr/cluster.key")]
     key: PathBuf,
+    /// This host's private key: 64 hex digits, readable by root only (crd
+    /// keygen); its public key (crd pubkey) is this host's KEY in the map.
+    #[arg(long, default_value = "/etc/cr/host.key")]
+    host_key: PathBuf,
     /// This host's id in the map (default: the host named as this host's
     /// hostname).
     #[arg(long)]
@@ -73,14 +79,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print a new cluster key (32 random bytes as hex) for the key file.
+    /// Print a new key (32 random bytes as hex): a cluster key, or a host's
+    /// private key.
     Keygen,
+    /// Print the public key of the host key in FILE (for the map).
+    Pubkey {
+        /// The private host key file.
+        file: PathBuf,
+    },
 }
 
 struct State {
     map: Map,
     me: Host,
-    key: Key,
+    keys: Keys,
     children: Children,
     crctl: PathBuf,
     /// Migrations' held copies (the target's side).
@@ -98,6 +110,18 @@ fn log(me: &str, text: impl std::fmt::Display) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Pubkey { file }) = &cli.command {
+        return match read_key(file, "host key") {
+            Ok(k) => {
+                println!("{}", crcluster::map::key_hex(&k.public()));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("crd: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Command::Keygen) = cli.command {
         return match keygen() {
             Ok(k) => {
@@ -144,22 +168,29 @@ fn keygen() -> io::Result<String> {
     Ok(k.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// A key file (`what`: "cluster key" or "host key"), which only its owner
+/// may read.
+fn read_key(path: &Path, what: &str) -> Result<Key, String> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read the {what} {}: {e}", path.display()))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(format!(
+            "the {what} {} is readable by others (mode {:o}): chmod 600 it",
+            path.display(),
+            meta.permissions().mode() & 0o777
+        ));
+    }
+    std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the {what} {}: {e}", path.display()))
+        .and_then(|t| Key::parse(&t).map_err(|e| format!("{}: {e}", path.display())))
+}
+
 fn setup(cli: &Cli) -> Result<State, String> {
     let text = std::fs::read_to_string(&cli.map)
         .map_err(|e| format!("cannot read the cluster map {}: {e}", cli.map.display()))?;
     let map = Map::parse(&text).map_err(|e| format!("{}: {e}", cli.map.display()))?;
-    let meta = std::fs::metadata(&cli.key)
-        .map_err(|e| format!("cannot read the cluster key {}: {e}", cli.key.display()))?;
-    if meta.permissions().mode() & 0o077 != 0 {
-        return Err(format!(
-            "the cluster key {} is readable by others (mode {:o}): chmod 600 it",
-            cli.key.display(),
-            meta.permissions().mode() & 0o777
-        ));
-    }
-    let key = std::fs::read_to_string(&cli.key)
-        .map_err(|e| format!("cannot read the cluster key {}: {e}", cli.key.display()))
-        .and_then(|t| Key::parse(&t).map_err(|e| format!("{}: {e}", cli.key.display())))?;
+    let cluster = read_key(&cli.key, "cluster key")?;
+    let host = read_key(&cli.host_key, "host key")?;
     let me = match cli.id {
         Some(id) => map
             .by_id(id)
@@ -173,10 +204,20 @@ fn setup(cli: &Cli) -> Result<State, String> {
         }
     }
     .clone();
+    if host.public() != me.key {
+        return Err(format!(
+            "the host key {} is not host {} ({})'s: its public key is {}, the map lists {}",
+            cli.host_key.display(),
+            me.id,
+            me.name,
+            crcluster::map::key_hex(&host.public()),
+            crcluster::map::key_hex(&me.key)
+        ));
+    }
     Ok(State {
         map,
         me,
-        key,
+        keys: Keys { cluster, host },
         children: Children::default(),
         crctl: cli.crctl.clone(),
         held: Default::default(),
@@ -344,13 +385,14 @@ fn hello(state: &State) -> Message {
 /// One request from another host's crd.
 async fn serve_peer(state: Arc<State>, stream: TcpStream, from: SocketAddr) {
     let me = &state.me.name;
-    let (mut ch, peer) = match Channel::accept(stream, &state.key, &hello(&state)).await {
-        Ok(x) => x,
-        Err(e) => {
-            log(me, format!("refused a connection from {from}: {e}"));
-            return;
-        }
-    };
+    let (mut ch, peer) =
+        match Channel::accept(stream, &state.keys, &state.map, &hello(&state)).await {
+            Ok(x) => x,
+            Err(e) => {
+                log(me, format!("refused a connection from {from}: {e}"));
+                return;
+            }
+        };
     match state.map.by_id(peer.host) {
         Some(h) if h.name == peer.name && h.id != state.me.id => {}
         _ => {
@@ -685,7 +727,7 @@ async fn connect_peer(state: &State, host: &Host) -> Result<Channel, String> {
         .await
         .map_err(|_| "no answer to the connection".to_owned())?
         .map_err(|e| e.to_string())?;
-    let (ch, peer) = Channel::connect(stream, &state.key, &hello(state))
+    let (ch, peer) = Channel::connect(stream, &state.keys, &host.key, &hello(state))
         .await
         .map_err(|e| e.to_string())?;
     if peer.host != host.id {
