@@ -202,6 +202,29 @@ TEST(one_channel_per_host)
 	close(two);
 }
 
+/* Not a result checkpoint_remote() gives: the daemon could not be set up. */
+#define NOT_SERVED (-100000L)
+
+/*
+ * Makes a new file of /dev/cr the channel @d serves (one request, on a
+ * thread: daemon_one) and checkpoints through it from @dev into @out: the
+ * checkpoint's result, once the daemon is done.
+ */
+static long checkpoint_served(struct daemon *d, int dev, int out, char *msg, size_t msg_len,
+			      struct cr_checkpoint_args *a)
+{
+	pthread_t t;
+	long r;
+
+	d->fd = cr_open();
+	if (serve_register(d->fd) || pthread_create(&t, NULL, daemon_one, d))
+		return NOT_SERVED;
+	r = checkpoint_remote(dev, out, 0, msg, msg_len, a);
+	if (pthread_join(t, NULL))
+		return NOT_SERVED;
+	return r;
+}
+
 TEST(checkpoint_through_the_channel)
 {
 	struct daemon d = { 0 };
@@ -249,15 +272,10 @@ TEST(a_failure_comes_back_as_the_daemon_said_it)
 	struct daemon d = { .error = -ESRCH, .reason = CR_FAIL_NO_PROCESS,
 			    .msg = "no process 51 on cr2" };
 	struct cr_checkpoint_args a;
-	pthread_t t;
 	char msg[256];
 	int dev = cr_open(), out = open("/dev/null", O_WRONLY);
 
-	d.fd = cr_open();
-	ASSERT_EQ(0, serve_register(d.fd));
-	ASSERT_EQ(0, pthread_create(&t, NULL, daemon_one, &d));
-	EXPECT_EQ(-ESRCH, checkpoint_remote(dev, out, 0, msg, sizeof(msg), &a));
-	ASSERT_EQ(0, pthread_join(t, NULL));
+	EXPECT_EQ(-ESRCH, checkpoint_served(&d, dev, out, msg, sizeof(msg), &a));
 	EXPECT_EQ(CR_FAIL_NO_PROCESS, a.fail_reason);
 	EXPECT_EQ(0x1000, a.fail_addr);
 	EXPECT_STREQ("no process 51 on cr2", msg);
@@ -299,15 +317,10 @@ TEST(a_daemon_that_closes_fails_its_requests)
 {
 	struct daemon d = { .close_instead = 1 };
 	struct cr_checkpoint_args a;
-	pthread_t t;
 	char msg[256];
 	int dev = cr_open(), out = open("/dev/null", O_WRONLY);
 
-	d.fd = cr_open();
-	ASSERT_EQ(0, serve_register(d.fd));
-	ASSERT_EQ(0, pthread_create(&t, NULL, daemon_one, &d));
-	EXPECT_EQ(-ECONNRESET, checkpoint_remote(dev, out, 0, msg, sizeof(msg), &a));
-	ASSERT_EQ(0, pthread_join(t, NULL));
+	EXPECT_EQ(-ECONNRESET, checkpoint_served(&d, dev, out, msg, sizeof(msg), &a));
 	EXPECT_EQ(CR_FAIL_REMOTE, a.fail_reason);
 	EXPECT_TRUE(strstr(msg, "closed its channel") != NULL);
 	/* And the host has no channel now. */

@@ -607,6 +607,18 @@ fn ms(ns: u64) -> String {
 }
 
 /// Shows how much of the image is written, for big images on a terminal.
+/// Runs `f` (a checkpoint into `out`) with the progress line shown meanwhile.
+fn with_progress<T>(out: &Output, f: impl FnOnce() -> T) -> T {
+    let done = Arc::new(AtomicBool::new(false));
+    let shower = out.file().and_then(|f| progress(f, done.clone()));
+    let r = f();
+    done.store(true, Ordering::Relaxed);
+    if let Some(t) = shower {
+        let _ = t.join();
+    }
+    r
+}
+
 fn progress(file: &File, done: Arc<AtomicBool>) -> Option<std::thread::JoinHandle<()>> {
     if !io::stderr().is_terminal() || !file.metadata().ok()?.is_file() {
         return None;
@@ -720,14 +732,7 @@ fn checkpoint_remote(
         freeze_timeout_ms: timeout,
         ..Default::default()
     };
-    let done = Arc::new(AtomicBool::new(false));
-    let shower = out.file().and_then(|f| progress(f, done.clone()));
-    let result = dev.checkpoint(&mut args);
-    done.store(true, Ordering::Relaxed);
-    if let Some(t) = shower {
-        let _ = t.join();
-    }
-    result?;
+    with_progress(&out, || dev.checkpoint(&mut args))?;
     checkpointed(
         out,
         &args,
@@ -814,27 +819,24 @@ fn checkpoint(
         freeze_timeout_ms: timeout,
         ..Default::default()
     };
-    let done = Arc::new(AtomicBool::new(false));
-    let shower = out.file().and_then(|f| progress(f, done.clone()));
-    let mut result = dev.checkpoint(&mut args);
-    // A refusal comes before anything is written: say what, then write the
-    // image all the same when asked.
-    if let Err(DevError::Checkpoint {
-        args: failed, msg, ..
-    }) = &result
-    {
-        if ending.allow_partial && failed.fail_reason == uapi::CR_FAIL_HOLDS {
-            eprintln!(
-                "crctl: warning: a restore of this image will refuse it: {msg}; writing it anyway (--allow-partial)"
-            );
-            args.flags |= uapi::CR_CHECKPOINT_PARTIAL;
-            result = dev.checkpoint(&mut args);
+    let result = with_progress(&out, || {
+        let result = dev.checkpoint(&mut args);
+        // A refusal comes before anything is written: say what, then write
+        // the image all the same when asked.
+        if let Err(DevError::Checkpoint {
+            args: failed, msg, ..
+        }) = &result
+        {
+            if ending.allow_partial && failed.fail_reason == uapi::CR_FAIL_HOLDS {
+                eprintln!(
+                    "crctl: warning: a restore of this image will refuse it: {msg}; writing it anyway (--allow-partial)"
+                );
+                args.flags |= uapi::CR_CHECKPOINT_PARTIAL;
+                return dev.checkpoint(&mut args);
+            }
         }
-    }
-    done.store(true, Ordering::Relaxed);
-    if let Some(t) = shower {
-        let _ = t.join();
-    }
+        result
+    });
     // On a failure, dropping `out` removes the unfinished file.
     result?;
     checkpointed(
