@@ -113,6 +113,14 @@ pub(crate) fn cond_resched() {
     unsafe { ffi::cr_cond_resched() };
 }
 
+/// Time since boot, suspend included, in nanoseconds (`ktime_get_boottime_ns`).
+pub(crate) fn now_boot_ns() -> u64 {
+    // SAFETY: No preconditions.
+    unsafe {
+        kernel::bindings::ktime_get_with_offset(kernel::bindings::tk_offsets_TK_OFFS_BOOT) as u64
+    }
+}
+
 /// Wall-clock time in nanoseconds (`ktime_get_real_ns`).
 pub(crate) fn now_real_ns() -> u64 {
     // SAFETY: No preconditions.

@@ -498,6 +498,16 @@ abi_structs! {
         pub it: [u64; 6],
     }
 
+    /// `CR_REC_CLOCKS` (`struct cr_clocks`): the frozen process's clocks.
+    pub struct CrClocks (24) {
+        /// CLOCK_MONOTONIC, with its time namespace's offset (ns).
+        pub monotonic_ns: i64,
+        /// CLOCK_BOOTTIME, with its time namespace's offset (ns).
+        pub boottime_ns: i64,
+        /// CLOCK_REALTIME (ns).
+        pub realtime_ns: i64,
+    }
+
     /// `CR_REC_PIPE` (`struct cr_pipe`).
     pub struct CrPipe (24) {
         /// The pipe's device (as in its FD records).
@@ -750,7 +760,7 @@ abi_consts! {
     /// The first 8 bytes of every image.
     CR_IMAGE_MAGIC: u64 = 0x3147_4d49_5243_5243;
     /// Image format version.
-    CR_IMAGE_VERSION: u32 = 2;
+    CR_IMAGE_VERSION: u32 = 3;
     /// Largest payload of one record.
     CR_IMAGE_MAX_RECORD: u64 = 64 << 20;
     /// Longest path in an image.
@@ -791,6 +801,8 @@ abi_consts! {
     CR_REC_ITIMERS: u32 = 12;
     /// See [`CR_REC_HEADER`].
     CR_REC_PIPE: u32 = 13;
+    /// See [`CR_REC_HEADER`].
+    CR_REC_CLOCKS: u32 = 14;
     /// `cr_vma.kind` values.
     CR_VMA_ANON: u32 = 1;
     /// See [`CR_VMA_ANON`].

@@ -90,6 +90,8 @@ pub struct Image {
     pub fs: Option<(CrFs, String, String)>,
     /// The interval timers.
     pub itimers: Option<CrItimers>,
+    /// The process's clocks once it was frozen (absent in version 2 images).
+    pub clocks: Option<CrClocks>,
     /// The data waiting in each pipe.
     pub pipes: Vec<(CrPipe, Vec<u8>)>,
     pub threads: Vec<Thread>,
@@ -259,6 +261,7 @@ impl Image {
             Record::Fd { fd, path } => self.fds.push((fd, text(path))),
             Record::Fs { fs, cwd, root } => self.fs = Some((fs, text(cwd), text(root))),
             Record::Itimers(t) => self.itimers = Some(t),
+            Record::Clocks(c) => self.clocks = Some(c),
             Record::Pipe { pipe, data } => self.pipes.push((pipe, data.to_vec())),
             Record::Thread {
                 thread,

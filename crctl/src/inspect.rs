@@ -281,6 +281,13 @@ pub fn text(img: &Image) -> String {
             }
         ));
     }
+    if let Some(c) = &img.clocks {
+        s.push_str(&format!(
+            "clocks: monotonic {:.3} s, boottime {:.3} s (as the process saw them)\n",
+            c.monotonic_ns as f64 / 1e9,
+            c.boottime_ns as f64 / 1e9
+        ));
+    }
     s.push_str(&format!("files: {}\n", img.fds.len()));
     for (f, path) in &img.fds {
         s.push_str(&format!(
@@ -427,6 +434,10 @@ pub fn to_json(img: &Image) -> Value {
         "files": fds,
         "directories": img.fs.as_ref().map(|(_, cwd, root)| json!({ "cwd": cwd, "root": root })),
         "itimers": img.itimers.map(|t| t.it.to_vec()),
+        "clocks": img.clocks.map(|c| json!({
+            "monotonic_ns": c.monotonic_ns, "boottime_ns": c.boottime_ns,
+            "realtime_ns": c.realtime_ns,
+        })),
         "pipes": img.pipes.iter().map(|(p, d)| json!({
             "dev": p.dev, "ino": p.ino, "bytes": d.len(), "capacity": p.capacity,
         })).collect::<Vec<_>>(),

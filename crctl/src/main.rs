@@ -177,9 +177,12 @@ enum Command {
         /// MONO and BOOT (nanoseconds) as it starts, and go on from there: it
         /// runs in a new time namespace with those offsets (needs root:
         /// CAP_SYS_ADMIN and CAP_SYS_TIME). crd gives a migrated process the
-        /// clocks it had, plus the time the move took.
-        #[arg(long, value_name = "MONO,BOOT", value_parser = parse_clocks)]
-        clocks: Option<crctl::restore::Clocks>,
+        /// clocks it had, plus the time the move took. "image": the clocks
+        /// the image holds (as the process read them when it was frozen),
+        /// plus the realtime that has passed since, as if it had been
+        /// stopped meanwhile.
+        #[arg(long, value_name = "MONO,BOOT|image", value_parser = parse_clocks)]
+        clocks: Option<ClocksArg>,
         /// Plumbing for migration (crd, root only): after --clocks, root
         /// becomes user UID (group GID, no other groups) before it reads
         /// anything, keeping only CAP_CHECKPOINT_RESTORE and CAP_SYS_ADMIN
@@ -345,7 +348,11 @@ fn main() -> ExitCode {
         } => {
             // Root's part first: the time namespace, then root becomes the
             // user, before the image or any file is opened.
-            if let Some(c) = clocks {
+            if clocks == Some(ClocksArg::Image) && run_as.is_some() {
+                eprintln!("crctl: --clocks image reads the image, which --run-as reads only as the user: give --clocks MONO,BOOT");
+                return ExitCode::FAILURE;
+            }
+            if let Some(ClocksArg::Given(c)) = clocks {
                 if let Err(e) = crctl::restore::enter_clocks(c) {
                     eprintln!("crctl: {e}");
                     return ExitCode::FAILURE;
@@ -373,6 +380,7 @@ fn main() -> ExitCode {
                 hold: hold_fd,
                 portable,
                 user: run_as.is_some(),
+                clocks_from_image: clocks == Some(ClocksArg::Image),
             };
             restore_cmd(&cli.device, &file, &opts, wait)
         }
@@ -409,18 +417,28 @@ fn parse_run_as(s: &str) -> std::result::Result<(u32, u32), String> {
 }
 
 /// `--clocks MONO,BOOT`: two clock readings in nanoseconds, not negative.
-fn parse_clocks(s: &str) -> std::result::Result<crctl::restore::Clocks, String> {
-    let bad = || format!("'{s}' is not MONO,BOOT (two counts of nanoseconds)");
+fn parse_clocks(s: &str) -> std::result::Result<ClocksArg, String> {
+    if s == "image" {
+        return Ok(ClocksArg::Image);
+    }
+    let bad = || format!("'{s}' is not MONO,BOOT (two counts of nanoseconds) or image");
     let (m, b) = s.split_once(',').ok_or_else(bad)?;
     let m: i64 = m.parse().map_err(|_| bad())?;
     let b: i64 = b.parse().map_err(|_| bad())?;
     if m < 0 || b < 0 {
         return Err(bad());
     }
-    Ok(crctl::restore::Clocks {
+    Ok(ClocksArg::Given(crctl::restore::Clocks {
         monotonic_ns: m,
         boottime_ns: b,
-    })
+    }))
+}
+
+/// `restore --clocks`: the clocks given, or the image's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClocksArg {
+    Given(crctl::restore::Clocks),
+    Image,
 }
 
 /// Where a cluster pid's operations go.

@@ -86,6 +86,24 @@ pub struct Options {
     /// capabilities it kept for them, and the process that becomes the
     /// restored one lets them go once it has its pid.
     pub user: bool,
+    /// Start the process in a new time namespace whose clocks read what
+    /// the image holds plus the realtime that has passed since
+    /// ([`image_clocks`]; `--clocks image`).
+    pub clocks_from_image: bool,
+}
+
+/// The clocks an image's process reads as it starts again: what they read
+/// when it was frozen, plus the realtime that has passed since (as if it
+/// had been stopped meanwhile; shared time: hosts' realtime clocks agree).
+pub fn image_clocks(c: &uapi::CrClocks) -> Clocks {
+    use rustix::time::{clock_gettime, ClockId};
+    let t = clock_gettime(ClockId::Realtime);
+    let now = t.tv_sec * 1_000_000_000 + t.tv_nsec;
+    let gone = (now - c.realtime_ns).max(0);
+    Clocks {
+        monotonic_ns: c.monotonic_ns + gone,
+        boottime_ns: c.boottime_ns + gone,
+    }
 }
 
 /// What a restored process's `CLOCK_MONOTONIC` and `CLOCK_BOOTTIME` read
@@ -281,6 +299,15 @@ pub fn restore(device: &Path, src: &mut File, opts: &Options) -> Result<Restored
     };
     if opts.pid == PidChoice::Namespace && pid == 1 {
         return Err(Error::PidOne);
+    }
+    if opts.clocks_from_image {
+        let c = img.clocks.as_ref().ok_or_else(|| {
+            Error::Clocks(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the image holds no clocks (an image of version 2)",
+            ))
+        })?;
+        enter_clocks(image_clocks(c))?;
     }
 
     let (status_rd, status_wr) = status::pipe()?;

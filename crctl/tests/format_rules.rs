@@ -187,3 +187,41 @@ fn metadata_larger_than_a_restore_takes_is_refused() {
     ck.magic(CR_IMAGE_MAGIC).unwrap();
     ck.record(&rec, 8).expect("60 MiB from the start fits");
 }
+
+/// `img` with its header's version `version` and a CLOCKS record of
+/// `clocks` (monotonic, boottime, realtime) after its ITIMERS record.
+fn with_clocks(img: &[u8], version: u32, clocks: [i64; 3]) -> Vec<u8> {
+    let at = payload(img, CR_REC_ITIMERS, 0) + std::mem::size_of::<CrItimers>();
+    let mut v = img[..at].to_vec();
+    v.extend(CR_REC_CLOCKS.to_le_bytes());
+    v.extend(0u32.to_le_bytes());
+    v.extend((std::mem::size_of::<CrClocks>() as u64).to_le_bytes());
+    for c in clocks {
+        v.extend(c.to_le_bytes());
+    }
+    v.extend(&img[at..]);
+    let h = payload(&v, CR_REC_HEADER, 0);
+    v[h..h + 4].copy_from_slice(&version.to_le_bytes());
+    v
+}
+
+#[test]
+fn clocks_are_read_in_version_3_within_range() {
+    let img = seed("seed-idle");
+    verdict(&with_clocks(&img, 3, [5, 6, 7])).unwrap();
+    // Version 2 images (the seeds) are read, without CLOCKS.
+    verdict(&img).unwrap();
+    refused(
+        &with_clocks(&img, 2, [5, 6, 7]),
+        "a record of a type that does not belong here",
+    );
+    for bad in [[-1, 6, 7], [5, 1 << 62, 7], [5, 6, -7]] {
+        refused(
+            &with_clocks(&img, 3, bad),
+            "a CLOCKS record of the wrong size or with a time out of range",
+        );
+    }
+    // At most one, before the first FD.
+    let twice = with_clocks(&with_clocks(&img, 3, [5, 6, 7]), 3, [5, 6, 7]);
+    refused(&twice, "a record of a type that does not belong here");
+}

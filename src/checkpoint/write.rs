@@ -154,6 +154,9 @@ pub(super) fn write_image(
     let timers = process.itimers().or_fail(Reason::NoProcess)?;
     w.record(uapi::CR_REC_ITIMERS, &timers, &[])
         .map_err(output_failure)?;
+    let clocks = process.clocks().or_fail(Reason::NoProcess)?;
+    w.record(uapi::CR_REC_CLOCKS, &clocks, &[])
+        .map_err(output_failure)?;
 
     // (dev, ino, fd) of each pipe, once.
     let mut pipes: KVVec<(u64, u64, u32)> = KVVec::new();

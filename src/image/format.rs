@@ -121,6 +121,7 @@ pub fn record_name(ty: u32) -> &'static str {
         CR_REC_FS => "FS",
         CR_REC_ITIMERS => "ITIMERS",
         CR_REC_PIPE => "PIPE",
+        CR_REC_CLOCKS => "CLOCKS",
         _ => "unknown",
     }
 }
@@ -268,6 +269,7 @@ pub enum Record<'a> {
         root: &'a [u8],
     },
     Itimers(CrItimers),
+    Clocks(CrClocks),
     Pipe {
         pipe: CrPipe,
         data: &'a [u8],
@@ -444,9 +446,11 @@ pub struct Checker {
     vmas: u32,
     prev_vma_end: u64,
     prev_fd: i64,
-    /// FS and ITIMERS seen (each at most once, before the first FD).
+    /// FS, ITIMERS and CLOCKS seen (each at most once, in this order,
+    /// before the first FD).
     seen_fs: bool,
     seen_itimers: bool,
+    seen_clocks: bool,
     /// The last PIPE's (dev, ino): PIPE records come after the FDs, in order.
     prev_pipe: Option<(u64, u64)>,
     next_page: u64,
@@ -479,6 +483,7 @@ impl Checker {
             prev_fd: -1,
             seen_fs: false,
             seen_itimers: false,
+            seen_clocks: false,
             prev_pipe: None,
             next_page: 0,
             pages: 0,
@@ -520,11 +525,21 @@ impl Checker {
                 CR_REC_FS => {
                     !self.seen_fs
                         && !self.seen_itimers
+                        && !self.seen_clocks
                         && self.prev_fd < 0
                         && self.prev_pipe.is_none()
                 }
                 CR_REC_ITIMERS => {
-                    !self.seen_itimers && self.prev_fd < 0 && self.prev_pipe.is_none()
+                    !self.seen_itimers
+                        && !self.seen_clocks
+                        && self.prev_fd < 0
+                        && self.prev_pipe.is_none()
+                }
+                CR_REC_CLOCKS => {
+                    !self.seen_clocks
+                        && self.header.version >= 3
+                        && self.prev_fd < 0
+                        && self.prev_pipe.is_none()
                 }
                 CR_REC_FD => self.prev_pipe.is_none(),
                 CR_REC_PIPE | CR_REC_THREAD => true,
@@ -556,6 +571,7 @@ impl Checker {
             CR_REC_FS => size_of::<CrFs>(),
             CR_REC_ITIMERS => size_of::<CrItimers>(),
             CR_REC_PIPE => size_of::<CrPipe>(),
+            CR_REC_CLOCKS => size_of::<CrClocks>(),
             _ => size_of::<CrTrailer>(),
         } as u64;
         if rec.size < min {
@@ -666,6 +682,11 @@ impl Checker {
                 self.itimers(&t)?;
                 Record::Itimers(t)
             }
+            CR_REC_CLOCKS => {
+                let c = p.take("the clocks")?;
+                self.clocks(&c)?;
+                Record::Clocks(c)
+            }
             CR_REC_PIPE => {
                 let pipe: CrPipe = p.take("a pipe")?;
                 self.pipe(&pipe)?;
@@ -710,7 +731,8 @@ impl Checker {
     /// HEADER.
     pub fn header(&mut self, h: &CrImageHeader) -> Checked {
         let at = self.current_at;
-        if h.version != CR_IMAGE_VERSION {
+        // Version 2 is version 3 without CLOCKS.
+        if h.version != CR_IMAGE_VERSION && h.version != 2 {
             return fail(
                 Fault::Unsupported,
                 at,
@@ -1012,6 +1034,24 @@ impl Checker {
             );
         }
         self.seen_itimers = true;
+        Ok(())
+    }
+
+    /// CLOCKS.
+    pub fn clocks(&mut self, c: &CrClocks) -> Checked {
+        let fits = |v: i64| (0..1 << 62).contains(&v);
+        if self.current_size != size_of::<CrClocks>() as u64
+            || !fits(c.monotonic_ns)
+            || !fits(c.boottime_ns)
+            || !fits(c.realtime_ns)
+        {
+            return invalid(
+                self.current_at,
+                "a CLOCKS record of the wrong size or with a time out of range",
+                self.current_size,
+            );
+        }
+        self.seen_clocks = true;
         Ok(())
     }
 

@@ -198,6 +198,7 @@ impl Plan {
             | Record::Fd { .. }
             | Record::Fs { .. }
             | Record::Itimers(_)
+            | Record::Clocks(_)
             | Record::Pipe { .. }
             | Record::Trailer(_) => {}
         }

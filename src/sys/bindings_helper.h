@@ -22,6 +22,7 @@
 #include <linux/regset.h>
 #include <linux/sched/exec_state.h>
 #include <linux/shmem_fs.h>
+#include <linux/time_namespace.h>
 #include <linux/utsname.h>
 #include <linux/xxhash.h>
 #include <asm/fpu/api.h>

@@ -42,6 +42,23 @@ impl<'a> TaskLock<'a> {
         NonNull::new(unsafe { (*self.raw()).fs }.cast())
     }
 
+    /// The offsets of the task's time namespace (`CLOCK_MONOTONIC`,
+    /// `CLOCK_BOOTTIME`) in ns; `None` once the task has exited.
+    pub(super) fn time_offsets(&self) -> Option<(i64, i64)> {
+        // SAFETY: By the invariant `task` is valid; `nsproxy` changes only
+        // under its `alloc_lock`, held, and holds a reference on each of its
+        // namespaces while it is the task's.
+        let ns = NonNull::new(unsafe { (*self.raw()).nsproxy })?;
+        // SAFETY: As above: the nsproxy is live while the lock is held.
+        let time =
+            NonNull::new(unsafe { (*ns.as_ptr()).time_ns })?.cast::<generated::time_namespace>();
+        // SAFETY: The namespace is live (the nsproxy's reference); its
+        // offsets are set before any task enters it and never change after.
+        let o = unsafe { &(*time.as_ptr()).offsets };
+        let ns_of = |t: &bindings::timespec64| t.tv_sec * 1_000_000_000 + t.tv_nsec as i64;
+        Some((ns_of(&o.monotonic), ns_of(&o.boottime)))
+    }
+
     /// The task's `files_struct`, valid while the lock is held; `None` once
     /// the task has exited.
     pub(super) fn files(&self) -> Option<NonNull<bindings::files_struct>> {

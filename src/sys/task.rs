@@ -18,7 +18,9 @@ use super::{
     lock::{SigLock, TaskLock},
     read_once,
 };
-use crate::uapi::{self, CrFd, CrFs, CrItimers, CrProcess, CrRegs, CrSighand, CrSiginfo, CrThread};
+use crate::uapi::{
+    self, CrClocks, CrFd, CrFs, CrItimers, CrProcess, CrRegs, CrSighand, CrSiginfo, CrThread,
+};
 
 /// The kind of file (`CR_FD_*`) behind an fd.
 fn fd_kind(id: &file::InodeId, f: *const bindings::file) -> u32 {
@@ -436,6 +438,18 @@ impl Process {
             }
         };
         Ok(out)
+    }
+
+    /// The process's clocks now, as it reads them: `CLOCK_MONOTONIC` and
+    /// `CLOCK_BOOTTIME` with its time namespace's offsets, and
+    /// `CLOCK_REALTIME`.
+    pub(crate) fn clocks(&self) -> Result<CrClocks> {
+        let (monotonic, boottime) = TaskLock::new(&self.leader).time_offsets().ok_or(ESRCH)?;
+        Ok(CrClocks {
+            monotonic_ns: super::now_ns() as i64 + monotonic,
+            boottime_ns: super::now_boot_ns() as i64 + boottime,
+            realtime_ns: super::now_real_ns() as i64,
+        })
     }
 
     /// The interval timers, as getitimer(2) would give them: ITIMER_REAL

@@ -113,6 +113,7 @@ fn init(
                 hold: outer.hold,
                 portable: outer.portable,
                 user: outer.user,
+                clocks_from_image: false,
             };
             become_restored(dev, img, meta, fds, src_fd, status_fd, &opts);
             sys::exit_now(1)

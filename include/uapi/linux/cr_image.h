@@ -33,7 +33,7 @@
  * Documentation/image-format.rst gives every byte.
  */
 #define CR_IMAGE_MAGIC		0x31474d4952435243ULL	/* "CRCRIMG1" little-endian */
-#define CR_IMAGE_VERSION	2
+#define CR_IMAGE_VERSION	3	/* 2 is read too: it has no CR_REC_CLOCKS */
 
 /* Limits the reader enforces (the writer never exceeds them). */
 #define CR_IMAGE_MAX_RECORD	(64ULL << 20)	/* payload bytes of one record */
@@ -58,6 +58,7 @@ enum cr_record_type {
 	CR_REC_FS		= 11,
 	CR_REC_ITIMERS		= 12,
 	CR_REC_PIPE		= 13,
+	CR_REC_CLOCKS		= 14,
 };
 
 /**
@@ -364,6 +365,17 @@ struct cr_itimers {
 };
 
 /**
+ * struct cr_clocks - CR_REC_CLOCKS: the process's clocks as it saw them
+ * once it was frozen: CLOCK_MONOTONIC and CLOCK_BOOTTIME with the offsets
+ * of its time namespace, and CLOCK_REALTIME, each in ns (0 to 2^62).
+ */
+struct cr_clocks {
+	__s64 monotonic_ns;
+	__s64 boottime_ns;
+	__s64 realtime_ns;
+};
+
+/**
  * struct cr_pipe - CR_REC_PIPE: the data waiting in one pipe the process
  * has an fd of (named by the @dev and @ino of its CR_REC_FD records);
  * followed by @bytes bytes, oldest first. One record per pipe, in order of
@@ -481,6 +493,7 @@ struct cr_trailer {
 _Static_assert(sizeof(struct cr_fs) == 24, "struct cr_fs layout");
 _Static_assert(sizeof(struct cr_itimers) == 48, "struct cr_itimers layout");
 _Static_assert(sizeof(struct cr_pipe) == 24, "struct cr_pipe layout");
+_Static_assert(sizeof(struct cr_clocks) == 24, "struct cr_clocks layout");
 _Static_assert(sizeof(struct cr_record) == 16, "struct cr_record layout");
 _Static_assert(sizeof(struct cr_image_header) == 160, "struct cr_image_header layout");
 _Static_assert(sizeof(struct cr_process) == 344, "struct cr_process layout");
