@@ -344,11 +344,12 @@ pub fn arch_name(arch: u32) -> &'static str {
 
 /// The names of the `CR_FEATURE_*` bits in `features`, with unknown bits in hex.
 pub fn feature_names(features: u64) -> Vec<String> {
-    let known: [(u64, &str); 4] = [
+    let known: [(u64, &str); 5] = [
         (uapi::CR_FEATURE_CHECKPOINT, "checkpoint"),
         (uapi::CR_FEATURE_RESTORE, "restore"),
         (uapi::CR_FEATURE_HOLD, "hold"),
         (uapi::CR_FEATURE_DEPUTY, "deputy"),
+        (uapi::CR_FEATURE_REMOTE, "remote"),
     ];
     let mut names: Vec<String> = known
         .iter()
@@ -360,4 +361,27 @@ pub fn feature_names(features: u64) -> Vec<String> {
         names.push(format!("unknown({unknown:#x})"));
     }
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_feature_has_a_name() {
+        for i in 0..64 {
+            let bit = 1u64 << i;
+            let names = feature_names(bit);
+            if uapi::CR_FEATURES_ALL & bit != 0 {
+                assert_eq!(names.len(), 1, "bit {i}");
+                assert!(!names[0].starts_with("unknown"), "bit {i} has no name");
+            } else {
+                assert_eq!(names, vec![format!("unknown({bit:#x})")]);
+            }
+        }
+        assert_eq!(
+            feature_names(uapi::CR_FEATURES_ALL).join(" "),
+            "checkpoint restore hold deputy remote"
+        );
+    }
 }
