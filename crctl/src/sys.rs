@@ -458,6 +458,10 @@ pub fn become_user(uid: u32, gid: u32) -> io::Result<()> {
     if uid == 0 || uid == u32::MAX || gid == u32::MAX {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
+    // The ids are per thread: another thread would stay root.
+    if std::fs::read_dir("/proc/self/task")?.count() != 1 {
+        return Err(io::Error::other("crctl has more than one thread"));
+    }
     let (u, g) = (Uid::from_raw(uid), Gid::from_raw(gid));
     set_keep_capabilities(true)?;
     set_thread_groups(&[])?;

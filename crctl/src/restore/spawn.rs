@@ -38,9 +38,10 @@ fn fork(flags: u64, tid: Option<&Pid>) -> std::io::Result<Pid> {
 /// Forks the process that becomes the restored one (or, for `--pid ns`, the
 /// init of its new pid namespace): 0 in the child, its pid in crctl.
 /// With `user` (crctl became a user, `--run-as`), the capabilities it kept
-/// are effective for the fork (and in the child, until it lets them go).
+/// are effective for a fork that chooses the pid or makes a pid namespace
+/// (and in the child, until it lets them go).
 pub(super) fn fork_restorer(choice: PidChoice, pid: Pid, user: bool) -> Result<Pid> {
-    if user {
+    if user && choice != PidChoice::Any {
         sys::fork_caps(true).map_err(Error::RunAs)?;
     }
     let forked = match choice {
