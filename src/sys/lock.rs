@@ -45,13 +45,15 @@ impl<'a> TaskLock<'a> {
     /// The offsets of the task's time namespace (`CLOCK_MONOTONIC`,
     /// `CLOCK_BOOTTIME`) in ns; `None` once the task has exited.
     pub(super) fn time_offsets(&self) -> Option<(i64, i64)> {
+        // The nsproxy holds a reference on each of its namespaces while it is
+        // the task's.
         // SAFETY: By the invariant `task` is valid; `nsproxy` changes only
-        // under its `alloc_lock`, held, and holds a reference on each of its
-        // namespaces while it is the task's.
-        let ns = NonNull::new(unsafe { (*self.raw()).nsproxy })?;
-        // SAFETY: As above: the nsproxy is live while the lock is held.
-        let time =
-            NonNull::new(unsafe { (*ns.as_ptr()).time_ns })?.cast::<generated::time_namespace>();
+        // under its `alloc_lock`, held.
+        let ns = unsafe { (*self.raw()).nsproxy };
+        let ns = NonNull::new(ns)?;
+        // SAFETY: The nsproxy is live while the lock is held.
+        let time = unsafe { (*ns.as_ptr()).time_ns };
+        let time = NonNull::new(time)?.cast::<generated::time_namespace>();
         // SAFETY: The namespace is live (the nsproxy's reference); its
         // offsets are set before any task enters it and never change after.
         let o = unsafe { &(*time.as_ptr()).offsets };
