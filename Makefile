@@ -75,6 +75,7 @@ rust-analyzer: module
 
 # crctl and crd, linked statically so they run in the busybox guest.
 crctl:
+	@$(TOP)/scripts/cargo-cache seed
 	@cargo build --quiet --release --locked --target $(TARGET) -p crctl -p crd
 
 selftests: headers
