@@ -33,6 +33,11 @@
  *             (fd 1, which a restore keeps); prints "BROKEN ..." (what) and
  *             exits if one is wrong
  *   sigecho   prints "ready", then "got N" on stdout for the Nth SIGUSR1
+ *   echo      copies each line of stdin to stdout behind the host's name
+ *             ("cr2 LINE"), reading 16 bytes at a time and sleeping 10 ms
+ *             after each line (so the pipe holds what it has not read yet);
+ *             prints "eof" and exits 0 at the end of stdin, "BROKEN ..."
+ *             and exits 5 if a read fails (no signal comes: an EINTR is one)
  */
 #include <errno.h>
 #include <poll.h>
@@ -380,6 +385,48 @@ static void sigecho(void)
 	}
 }
 
+static void echo(void)
+{
+	char buf[4096], out[4096 + 80], host[65];
+	size_t have = 0;
+
+	for (;;) {
+		size_t want = sizeof(buf) - have < 16 ? sizeof(buf) - have : 16;
+		ssize_t n = read(0, buf + have, want);
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		char *nl;
+		int len;
+
+		if (n < 0) {
+			len = snprintf(out, sizeof(out), "BROKEN read: %s\n", strerror(errno));
+			if (write(1, out, len) != len)
+				_exit(3);
+			_exit(5);
+		}
+		if (n == 0) {
+			if (write(1, "eof\n", 4) != 4)
+				_exit(3);
+			_exit(0);
+		}
+		have += n;
+		while ((nl = memchr(buf, '\n', have))) {
+			size_t line = nl - buf + 1;
+
+			if (gethostname(host, sizeof(host) - 1))
+				strcpy(host, "?");
+			host[sizeof(host) - 1] = 0;
+			len = snprintf(out, sizeof(out), "%s %.*s", host, (int)line, buf);
+			if (write(1, out, len) != len)
+				_exit(3);
+			memmove(buf, buf + line, have - line);
+			have -= line;
+			nanosleep(&ts, NULL);
+		}
+		if (have == sizeof(buf))
+			_exit(6);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *m = argc > 1 ? argv[1] : "";
@@ -390,6 +437,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(m, "sigecho")) {
 		sigecho();
+		return 0;
+	}
+	if (!strcmp(m, "echo")) {
+		echo();
 		return 0;
 	}
 	if (!strcmp(m, "touch") || !strcmp(m, "sparse")) {

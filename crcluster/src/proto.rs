@@ -16,7 +16,7 @@ use std::fmt;
 use crate::map::HostRef;
 
 /// The protocol version a crd speaks; peers must speak the same.
-pub const VERSION: u16 = 4;
+pub const VERSION: u16 = 5;
 /// The largest frame: a Noise transport message (65535 bytes) less its tag.
 pub const MAX_MESSAGE: usize = 65535 - 16;
 /// Arguments an exec may carry, and bytes each.
@@ -109,6 +109,13 @@ pub enum Op {
     /// `fd` (1 or 2), which led to a pipe at home, follows as `Data` until
     /// `End`; the home writes it into the deputy's fd.
     Output { home_pid: u32, fd: u8 },
+    /// Host to host only, to a process's home: what the deputy's fd `fd`
+    /// (0), a pipe at home, has to read goes to the sender as `Data`, at
+    /// most as many bytes as the sender's `Want` messages asked for so far;
+    /// `End` if the pipe reaches its end. The sender's `End` stops it: the
+    /// home answers `Pong` once it reads no more (every `Data` it sent comes
+    /// before), so nothing read is lost (Documentation/cluster.rst).
+    Input { home_pid: u32, fd: u8 },
     /// Stream the image of process `pid` back as `Data` until `End` (the
     /// remote class: a checkpoint of another host's process through this
     /// host's module). With `kill` the process stays frozen after `End`
@@ -315,6 +322,8 @@ pub enum Message {
     End,
     /// The original has ended: start the held copy.
     Commit,
+    /// After an `Input` request: send up to this many bytes more.
+    Want(u32),
 }
 
 /// Why a frame was refused.
@@ -337,6 +346,10 @@ const T_BEAT: u8 = 5;
 const T_DATA: u8 = 6;
 const T_END: u8 = 7;
 const T_COMMIT: u8 = 8;
+const T_WANT: u8 = 9;
+
+/// The most one `Want` asks for (the biggest pipe a user may make).
+pub const MAX_WANT: u32 = 1 << 20;
 
 const OP_PING: u8 = 1;
 const OP_EXEC: u8 = 2;
@@ -354,6 +367,7 @@ const OP_ENDED: u8 = 13;
 const OP_RELOCATED: u8 = 14;
 const OP_OUTPUT: u8 = 15;
 const OP_CHECKPOINT: u8 = 16;
+const OP_INPUT: u8 = 17;
 
 /// `Op::Checkpoint`'s flag bits.
 const CK_KILL: u8 = 1 << 0;
@@ -586,6 +600,11 @@ impl Op {
                 w.u32(*home_pid);
                 w.u8(*fd);
             }
+            Op::Input { home_pid, fd } => {
+                w.u8(OP_INPUT);
+                w.u32(*home_pid);
+                w.u8(*fd);
+            }
             Op::Checkpoint {
                 pid,
                 kill,
@@ -727,6 +746,14 @@ impl Op {
                     return Err(DecodeError("output of an fd other than 1 or 2"));
                 }
                 Op::Output { home_pid, fd }
+            }
+            OP_INPUT => {
+                let home_pid = r.u32()?;
+                let fd = r.u8()?;
+                if fd != 0 {
+                    return Err(DecodeError("input of an fd other than 0"));
+                }
+                Op::Input { home_pid, fd }
             }
             OP_CHECKPOINT => {
                 let pid = r.u32()?;
@@ -880,6 +907,10 @@ impl Message {
             }
             Message::End => w.u8(T_END),
             Message::Commit => w.u8(T_COMMIT),
+            Message::Want(n) => {
+                w.u8(T_WANT);
+                w.u32(*n);
+            }
         }
         w.0
     }
@@ -993,6 +1024,13 @@ impl Message {
             }
             T_END => Message::End,
             T_COMMIT => Message::Commit,
+            T_WANT => {
+                let n = r.u32()?;
+                if n == 0 || n > MAX_WANT {
+                    return Err(DecodeError("a want of 0 or more than 1 MiB"));
+                }
+                Message::Want(n)
+            }
             _ => return Err(DecodeError("unknown message")),
         };
         if !r.0.is_empty() {
@@ -1137,6 +1175,14 @@ mod tests {
                     fd: 2,
                 },
             },
+            Message::Request {
+                cred: Cred { uid: 0, gid: 0 },
+                op: Op::Input {
+                    home_pid: 77,
+                    fd: 0,
+                },
+            },
+            Message::Want(4096),
             Message::Request {
                 cred: Cred { uid: 5, gid: 6 },
                 op: Op::Resume { token: 7 },
@@ -1349,6 +1395,12 @@ mod tests {
             ),
             (&[T_HELLO, 1, 0, 2, 0, 1, 0, 0, 0, 0xff], "not UTF-8"),
             (&[T_DATA, 0, 0, 0, 0], "empty data"),
+            (&[T_WANT, 0, 0, 0, 0], "a want of 0"),
+            (&[T_WANT, 1, 0, 16, 0], "more than 1 MiB"),
+            (
+                &[T_REQUEST, 0, 0, 0, 0, 0, 0, 0, 0, OP_INPUT, 1, 0, 0, 0, 1],
+                "other than 0",
+            ),
             (
                 &[
                     T_CALL,

@@ -86,8 +86,11 @@ pub enum Error {
     /// `--run-as`: crctl could not become the user, or use or let go of the
     /// capabilities it kept for its forks.
     RunAs(io::Error),
-    /// `--stdio forward`: fd 0 is a pipe to another process.
-    NotForwarded { fd: i32, kind: String, path: String },
+    /// `--stdio forward` without `--wait` (nothing would relay).
+    ForwardNeedsWait,
+    /// `--stdio forward`: the forwarded stdin's pipe could not be passed to
+    /// crd on stdout.
+    StdinPass(io::Error),
 
     /// `--pid ns` with an image of pid 1.
     PidOne,
@@ -266,9 +269,12 @@ impl fmt::Display for Error {
             Error::Stdin(e) => write!(f, "cannot use stdin: {e}"),
             Error::Stdout(e) => write!(f, "cannot write to stdout: {e}"),
             Error::Wait(e) => write!(f, "cannot wait for the restored process: {e}"),
-            Error::NotForwarded { fd, kind, path } => write!(
+            Error::ForwardNeedsWait => f.write_str(
+                "--stdio forward needs --wait: crctl relays the forwarded output while the process runs",
+            ),
+            Error::StdinPass(e) => write!(
                 f,
-                "fd {fd} ({path}) is {kind} to another process: cr forwards a migrated process's stdout and stderr home, not its stdin"
+                "cannot pass the forwarded stdin's pipe on stdout (a unix socket, crd's): {e}"
             ),
 
             Error::PidOne => f.write_str("the image's pid is 1: restore it with --pid any"),

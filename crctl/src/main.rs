@@ -5,7 +5,7 @@
 use std::ffi::c_int;
 use std::fs::File;
 use std::io::{self, BufReader, IsTerminal, Write};
-use std::os::fd::{AsFd, AsRawFd, IntoRawFd};
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -173,6 +173,15 @@ enum Command {
         /// process's home how it ended and what it wrote.
         #[arg(long)]
         wait: bool,
+        /// Plumbing for migration (crd), with --stdio forward and --wait: a
+        /// pipe at fd 0 that led to another process is a new pipe whose
+        /// write end (and a read end) crctl passes on its stdout, a unix
+        /// socket, before the pid ("stdin" and the two fds); crd writes
+        /// what the home sends into it. With this flag the new pipe starts
+        /// with the bytes the image holds for the old one (a copy moving on
+        /// from a host that is not its home: what it had not read yet).
+        #[arg(long)]
+        stdin_carried: bool,
         /// The restored process's CLOCK_MONOTONIC and CLOCK_BOOTTIME read
         /// MONO and BOOT (nanoseconds) as it starts, and go on from there: it
         /// runs in a new time namespace with those offsets (needs root:
@@ -343,6 +352,7 @@ fn main() -> ExitCode {
             hold_fd,
             portable,
             wait,
+            stdin_carried,
             clocks,
             run_as,
         } => {
@@ -381,7 +391,12 @@ fn main() -> ExitCode {
                 portable,
                 user: run_as.is_some(),
                 clocks_from_image: clocks == Some(ClocksArg::Image),
+                stdin_carried,
             };
+            if opts.stdio == crctl::restore::Stdio::Forward && !wait {
+                eprintln!("crctl: {}", Error::ForwardNeedsWait);
+                return ExitCode::FAILURE;
+            }
             restore_cmd(&cli.device, &file, &opts, wait)
         }
         Command::Exec { on, argv } => exec_cmd(&cli.crd, &on, &argv),
@@ -898,6 +913,29 @@ fn open_error(path: &str, err: io::Error) -> Error {
     }
 }
 
+/// Passes a forwarded stdin's pipe ends on stdout (crd's socket): the line
+/// "stdin" with the two fds (the read end, then the write end).
+fn pass_stdin(w: &OwnedFd, r: &OwnedFd) -> io::Result<()> {
+    use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    use std::mem::MaybeUninit;
+    io::stdout().flush()?;
+    let fds = [r.as_fd(), w.as_fd()];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
+    let mut anc = SendAncillaryBuffer::new(&mut space);
+    anc.push(SendAncillaryMessage::ScmRights(&fds));
+    let line = b"stdin\n";
+    let n = sendmsg(
+        io::stdout(),
+        &[io::IoSlice::new(line)],
+        &mut anc,
+        SendFlags::empty(),
+    )?;
+    if n != line.len() {
+        return Err(io::Error::new(io::ErrorKind::WriteZero, "a short write"));
+    }
+    Ok(())
+}
+
 fn restore_cmd(
     device: &Path,
     file: &str,
@@ -920,6 +958,11 @@ fn restore_cmd(
             r.pid, r.inner_pid
         );
     }
+    if let Some((w, rd)) = &r.stdin {
+        pass_stdin(w, rd).map_err(Error::StdinPass)?;
+    }
+    // crd has the pipe's ends: the write end must close with crd's alone.
+    drop(r.stdin);
     println!("{}", r.pid);
     if wait {
         io::stdout().flush().map_err(Error::Stdout)?;

@@ -65,8 +65,9 @@ pub enum Stdio {
     Image,
     /// As `Image`, but a pipe at fd 1 or 2 that led to another process is a
     /// new pipe whose read end crctl keeps ([`Restored::forwarded`]): a
-    /// migrated process's output, forwarded home by crd. Fd 0 must be one
-    /// that can be opened again.
+    /// migrated process's output, forwarded home by crd; and such a pipe at
+    /// fd 0 is a new pipe whose ends crctl hands on ([`Restored::stdin`]):
+    /// its input, forwarded from home by crd.
     Forward,
 }
 
@@ -90,6 +91,11 @@ pub struct Options {
     /// the image holds plus the realtime that has passed since
     /// ([`image_clocks`]; `--clocks image`).
     pub clocks_from_image: bool,
+    /// `Stdio::Forward`: the new pipe at fd 0 starts with the bytes the
+    /// image holds for the old one (a copy that moves on: what it had not
+    /// read yet); else it starts empty (coming from home, those bytes are
+    /// still in the home's pipe, which crd reads on).
+    pub stdin_carried: bool,
 }
 
 /// The clocks an image's process reads as it starts again: what they read
@@ -162,6 +168,9 @@ pub struct Restored {
     /// `Stdio::Forward`: the read ends of the pipes at the process's fds 1
     /// and 2 that stand for pipes to another process, by fd.
     pub forwarded: Vec<(i32, OwnedFd)>,
+    /// `Stdio::Forward`: the write end and a read end of the new pipe at
+    /// fd 0 that stands for a pipe from another process.
+    pub stdin: Option<(OwnedFd, OwnedFd)>,
 }
 
 pub use fds::fd_kind;
@@ -286,8 +295,9 @@ pub fn restore(device: &Path, src: &mut File, opts: &Options) -> Result<Restored
     }) {
         return Err(Error::Deadline(t.thread.tid));
     }
-    let mut fds = fds::plan_fds(&img, opts.stdio)?;
+    let mut fds = fds::plan_fds(&img, opts.stdio, opts.stdin_carried)?;
     let forwarded = fds.take_forwarded();
+    let stdin = fds.take_stdin();
     let pid = img.process.pid as spawn::Pid;
     let opts = &Options {
         pid: match opts.pid {
@@ -321,5 +331,6 @@ pub fn restore(device: &Path, src: &mut File, opts: &Options) -> Result<Restored
     drop(status_wr);
     let mut r = status::outcome(status_rd, child, opts.pid)?;
     r.forwarded = forwarded;
+    r.stdin = stdin;
     Ok(r)
 }

@@ -79,6 +79,9 @@ pub struct Channel {
     stream: TcpStream,
     noise: TransportState,
     buf: Vec<u8>,
+    /// Bytes read but not yet a whole Noise message (what makes
+    /// [`Channel::recv`] safe to cancel).
+    inbuf: Vec<u8>,
 }
 
 fn proto_err(what: impl Into<String>) -> io::Error {
@@ -235,7 +238,16 @@ impl Channel {
         let noise = hs
             .into_transport_mode()
             .map_err(|e| proto_err(e.to_string()))?;
-        Ok((Channel { stream, noise, buf }, peer))
+        let inbuf = Vec::new();
+        Ok((
+            Channel {
+                stream,
+                noise,
+                buf,
+                inbuf,
+            },
+            peer,
+        ))
     }
 
     pub async fn send(&mut self, m: &Message) -> io::Result<()> {
@@ -251,17 +263,40 @@ impl Channel {
         write_noise(&mut self.stream, &out).await
     }
 
-    /// The next message; `TimedOut` after [`SILENCE`] without one.
+    /// The next message; `TimedOut` after [`SILENCE`] without one. Safe
+    /// to cancel (in a `select!`): what was read of a message meanwhile
+    /// stays for the next call. (A loop that calls it again and again keeps
+    /// its own watch on the silence: each call starts its own timeout.)
     pub async fn recv(&mut self) -> io::Result<Message> {
-        let mut msg = Vec::new();
-        let m = timeout(SILENCE, read_noise(&mut self.stream, &mut msg))
+        let msg = timeout(SILENCE, self.next_noise())
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the peer stopped answering"))??;
         let n = self
             .noise
-            .read_message(&msg[..m], &mut self.buf)
+            .read_message(&msg, &mut self.buf)
             .map_err(|_| proto_err("a message failed its authentication check"))?;
         Message::decode(&self.buf[..n]).map_err(|e| proto_err(e.to_string()))
+    }
+}
+
+impl Channel {
+    /// The next Noise message: a u16 length and the bytes. Reads only with
+    /// `read_buf`, which reads nothing if cancelled.
+    async fn next_noise(&mut self) -> io::Result<Vec<u8>> {
+        loop {
+            if let [a, b, rest @ ..] = &self.inbuf[..] {
+                let n = u16::from_be_bytes([*a, *b]) as usize;
+                if rest.len() >= n {
+                    let msg = rest[..n].to_vec();
+                    self.inbuf.drain(..2 + n);
+                    return Ok(msg);
+                }
+            }
+            self.inbuf.reserve(1 << 16);
+            if self.stream.read_buf(&mut self.inbuf).await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+        }
     }
 }
 

@@ -328,7 +328,7 @@ pub enum OutputSink {
     /// The home is this host: the deputy's fd itself.
     Local(Arc<std::fs::File>),
     /// A channel to the home, after an `Output` request.
-    Remote(crate::channel::Channel),
+    Remote(Box<crate::channel::Channel>),
     /// It could not be opened or broke: the output is dropped (logged once).
     Broken,
 }
@@ -339,7 +339,9 @@ impl OutputSink {
         let r = if home.0 == state.me.id {
             deputy_fd(state, home.1, fd).map(OutputSink::Local)
         } else {
-            open_remote(state, home, fd).await.map(OutputSink::Remote)
+            open_remote(state, home, fd)
+                .await
+                .map(|ch| OutputSink::Remote(Box::new(ch)))
         };
         r.unwrap_or_else(|why| {
             log(
@@ -430,6 +432,15 @@ async fn write_file(f: Arc<std::fs::File>, data: Vec<u8>) -> Result<(), String> 
 
 /// Fd `fd` of deputy `pid` of this host, duplicated (`pidfd_getfd`).
 fn deputy_fd(state: &State, pid: u32, fd: u8) -> Result<Arc<std::fs::File>, String> {
+    deputy_owned_fd(state, pid, fd).map(|f| Arc::new(std::fs::File::from(f)))
+}
+
+/// Fd `fd` of deputy `pid` of this host, duplicated (`pidfd_getfd`).
+pub(crate) fn deputy_owned_fd(
+    state: &State,
+    pid: u32,
+    fd: u8,
+) -> Result<std::os::fd::OwnedFd, String> {
     use rustix::process::{pidfd_getfd, pidfd_open, Pid, PidfdFlags, PidfdGetfdFlags};
     if state.deputies.runs_at(pid).is_none() {
         return Err(format!("no deputy {pid} here"));
@@ -441,7 +452,7 @@ fn deputy_fd(state: &State, pid: u32, fd: u8) -> Result<Arc<std::fs::File>, Stri
     let pidfd = pidfd_open(p, PidfdFlags::empty()).map_err(|e| format!("deputy {pid}: {e}"))?;
     let f = pidfd_getfd(&pidfd, i32::from(fd), PidfdGetfdFlags::empty())
         .map_err(|e| format!("fd {fd} of deputy {pid}: {e}"))?;
-    Ok(Arc::new(std::fs::File::from(f)))
+    Ok(f)
 }
 
 /// The home's side of an `Output` request from another host: writes the

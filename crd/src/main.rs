@@ -12,6 +12,7 @@ mod deputy;
 mod migrate;
 mod ops;
 mod remote;
+mod stdin;
 
 use std::io;
 use std::net::SocketAddr;
@@ -100,6 +101,8 @@ struct State {
     /// Deputies of processes that left, and copies that came for another
     /// host's deputy.
     deputies: deputy::Deputies,
+    /// The relays of copies here whose stdin is forwarded from home.
+    relays: stdin::Relays,
     fault_drop_commit: bool,
     fault_no_probe: bool,
 }
@@ -222,6 +225,7 @@ fn setup(cli: &Cli) -> Result<State, String> {
         crctl: cli.crctl.clone(),
         held: Default::default(),
         deputies: Default::default(),
+        relays: Default::default(),
         fault_drop_commit: cli.test_drop_commit,
         fault_no_probe: cli.test_no_probe,
     })
@@ -429,6 +433,14 @@ async fn serve_peer(state: Arc<State>, stream: TcpStream, from: SocketAddr) {
             deputy::output_in(&state, &mut ch, home_pid, fd).await;
             return;
         }
+        // A guest's stdin, from its deputy here.
+        Ok(Message::Request {
+            op: Op::Input { home_pid, .. },
+            ..
+        }) => {
+            stdin::input_out(&state, &mut ch, peer.host, home_pid).await;
+            return;
+        }
         // A deputy's or its process's news.
         Ok(Message::Request {
             op: op @ (Op::Forward { .. } | Op::Ended { .. } | Op::Relocated { .. }),
@@ -621,7 +633,8 @@ async fn run_local(
         | Op::Forward { .. }
         | Op::Ended { .. }
         | Op::Relocated { .. }
-        | Op::Output { .. } => Err(Fault::new(
+        | Op::Output { .. }
+        | Op::Input { .. } => Err(Fault::new(
             FaultCode::Invalid,
             "only another host's crd sends images and link tests",
         )),

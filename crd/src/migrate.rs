@@ -38,6 +38,7 @@ use tokio::process::{Child, Command};
 use tokio::time::{interval, timeout, Interval, MissedTickBehavior};
 
 use crate::channel::{Channel, Peer};
+use crate::stdin::StdinPipe;
 use crate::{log, State};
 
 /// The byte that commits a hold (`CR_HOLD_COMMIT`).
@@ -122,11 +123,22 @@ pub async fn send(
     let start = Instant::now();
     let there = format!("host {} ({})", to.id, to.name);
     // What the target will not have is said before the process is touched:
-    // the files (a probe), and a stdin from a pipe here, which a migration's
-    // restore refuses (it is not forwarded).
-    let refusal = match stdin_from_pipe(cred, pid) {
-        Some(why) if !fork => Err(why),
+    // the files (a probe), and a stdin from a pipe here that cannot be
+    // forwarded (a guest's is crd's own pipe, forwarded already).
+    let refusal = match stdin_refusal(cred, pid) {
+        Some(why) if !fork && guest_of.is_none() => Err(why),
         _ => probe(state, cred, pid, to).await,
+    };
+    // A guest's forwarded stdin: what was on its way from home goes into
+    // its pipe first, so the image holds every byte it has not read.
+    let mut paused = None;
+    let refusal = match refusal {
+        Ok(()) if !fork && guest_of.is_some() => {
+            let r = state.relays.pause(pid).await;
+            paused = Some(crate::stdin::Paused::new(&state.relays, pid));
+            r
+        }
+        r => r,
     };
     if let Err(why) = refusal {
         return Err(Fault::new(
@@ -241,6 +253,9 @@ pub async fn send(
             match (guest_of, hold.take()) {
                 (Some(home), _) => {
                     state.deputies.end_move(pid, true);
+                    if let Some(p) = paused.take() {
+                        p.moved();
+                    }
                     let op = crcluster::proto::Op::Relocated {
                         home_pid: home.1,
                         host: copy.0,
@@ -585,6 +600,13 @@ async fn restore(
     if !fork {
         // crctl stays as the copy's parent and says how it ended.
         args.extend(["--hold-fd", "1", "--wait"]);
+        // A copy that moves on from a host that is not its home had the
+        // bytes in its forwarded stdin's pipe still to read: they are its
+        // own (the image holds them). Coming from home, they are the home
+        // pipe's: the relay reads them there.
+        if home.0 != key.0 {
+            args.push("--stdin-carried");
+        }
     }
     // The copy's clocks go on from the original's, by the time the move
     // has taken so far (shared time: the hosts' realtime clocks agree).
@@ -636,8 +658,11 @@ async fn restore(
     // with --wait stays); crctl ending without it failed.
     let mut beat = beats();
     let mut line = Vec::new();
-    let mut byte = [0u8; 1];
     let mut eof = false;
+    // crctl passes a forwarded stdin's pipe ("stdin" and its two ends)
+    // before the pid.
+    let mut fds = Vec::new();
+    let mut stdin = None;
     let pid = loop {
         tokio::select! {
             st = child.wait() => {
@@ -647,10 +672,16 @@ async fn restore(
                 }
                 break read_pid(&mut mine, line).await?;
             }
-            n = mine.read(&mut byte), if !eof => match n {
-                Ok(1) => {
-                    line.push(byte[0]);
-                    if line.ends_with(b"\n") || line.len() >= 32 {
+            n = recv_byte(&mine, &mut fds), if !eof => match n {
+                Ok(Some(byte)) => {
+                    line.push(byte);
+                    if line == b"stdin\n" {
+                        let (Some(write), Some(read)) = (fds.pop(), fds.pop()) else {
+                            return Err("crctl restore passed no stdin pipe".into());
+                        };
+                        stdin = Some(StdinPipe { write, read });
+                        line.clear();
+                    } else if line.ends_with(b"\n") || line.len() >= 32 {
                         break parse_pid(&line)?;
                     }
                 }
@@ -678,7 +709,8 @@ async fn restore(
         state.deputies.guest(pid, home);
     }
     tokio::spawn(watch(state.clone(), pid, child, said));
-    state.held.hold(key, hold, pid);
+    let stdin = stdin.filter(|_| home.0 != 0).map(|p| (p, home));
+    state.held.hold(key, hold, pid, stdin);
     state.held.expire_later(state.clone(), key);
     let why = match ch.send(&Message::Answer(Ok(Reply::Held { pid }))).await {
         Err(e) => format!("the source went away: {e}"),
@@ -686,7 +718,7 @@ async fn restore(
             match ch.recv().await {
                 Ok(Message::Beat) => continue,
                 Ok(Message::Commit) => {
-                    return match state.held.commit(key) {
+                    return match state.held.commit(state, key) {
                         Ok(pid) => {
                             send_started(state, ch, pid).await;
                             Ok(pid)
@@ -709,8 +741,13 @@ async fn restore(
 type Key = (u16, u64);
 
 enum Parked {
-    /// The copy `pid`, held: writing the commit byte to `hold` starts it.
-    Held { hold: UnixStream, pid: u32 },
+    /// The copy `pid`, held: writing the commit byte to `hold` starts it;
+    /// then its forwarded stdin (if any) is relayed from its home.
+    Held {
+        hold: UnixStream,
+        pid: u32,
+        stdin: Option<(StdinPipe, (u16, u32))>,
+    },
     /// The copy `pid` was started.
     Started(u32),
 }
@@ -721,23 +758,26 @@ enum Parked {
 pub struct HeldCopies(Mutex<HashMap<Key, Parked>>);
 
 impl HeldCopies {
-    fn hold(&self, key: Key, hold: UnixStream, pid: u32) {
+    fn hold(&self, key: Key, hold: UnixStream, pid: u32, stdin: Option<(StdinPipe, (u16, u32))>) {
         self.0
             .lock()
             .unwrap()
-            .insert(key, Parked::Held { hold, pid });
+            .insert(key, Parked::Held { hold, pid, stdin });
     }
 
     /// Starts the copy of `key` (or finds it started); its pid.
-    fn commit(&self, key: Key) -> Result<u32, String> {
+    fn commit(&self, state: &Arc<State>, key: Key) -> Result<u32, String> {
         let mut t = self.0.lock().unwrap();
         match t.remove(&key) {
-            Some(Parked::Held { hold, pid }) => {
+            Some(Parked::Held { hold, pid, stdin }) => {
                 // One byte into an empty socket buffer: it does not block.
                 (&hold)
                     .write_all(COMMIT)
                     .map_err(|e| format!("the copy {pid} is gone: {e}"))?;
                 t.insert(key, Parked::Started(pid));
+                if let Some((pipe, home)) = stdin {
+                    crate::stdin::Relays::start(state, pid, home, pipe);
+                }
                 Ok(pid)
             }
             Some(Parked::Started(pid)) => {
@@ -769,10 +809,10 @@ impl HeldCopies {
 }
 
 /// The target's answer to a `Resume` of migration `token` from host `from`.
-pub async fn resumed(state: &State, ch: &mut Channel, from: &Peer, token: u64) {
+pub async fn resumed(state: &Arc<State>, ch: &mut Channel, from: &Peer, token: u64) {
     let answer = state
         .held
-        .commit((from.host, token))
+        .commit(state, (from.host, token))
         .map(|pid| Reply::Started {
             host: state.me.id,
             pid,
@@ -797,6 +837,46 @@ async fn send_started(state: &State, ch: &mut Channel, pid: u32) {
             pid,
         })))
         .await;
+}
+
+/// One byte from crctl's socket (`None` at its end), and the fds that came
+/// with it. Safe to cancel.
+async fn recv_byte(s: &tokio::net::UnixStream, fds: &mut Vec<OwnedFd>) -> io::Result<Option<u8>> {
+    use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    use std::mem::MaybeUninit;
+    loop {
+        s.readable().await?;
+        let mut byte = [0u8; 1];
+        let got = s.try_io(tokio::io::Interest::READABLE, || {
+            let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
+            let mut anc = RecvAncillaryBuffer::new(&mut space);
+            let m = recvmsg(
+                s,
+                &mut [io::IoSliceMut::new(&mut byte)],
+                &mut anc,
+                RecvFlags::CMSG_CLOEXEC,
+            )
+            .map_err(|e| {
+                if e == rustix::io::Errno::AGAIN {
+                    io::Error::from(io::ErrorKind::WouldBlock)
+                } else {
+                    e.into()
+                }
+            })?;
+            for msg in anc.drain() {
+                if let RecvAncillaryMessage::ScmRights(f) = msg {
+                    fds.extend(f);
+                }
+            }
+            Ok(m.bytes)
+        });
+        match got {
+            Ok(0) => return Ok(None),
+            Ok(_) => return Ok(Some(byte[0])),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// The rest of the pid line crctl restore printed, after `line` (it has
@@ -890,6 +970,8 @@ async fn watch(state: Arc<State>, pid: u32, mut child: Child, said: UnixStream) 
         }
     }
     let _ = child.wait().await;
+    // Its stdin's relay (if any) ends with it.
+    state.relays.end(pid);
     match status {
         Some(st) => {
             if let Some(home) = state.deputies.guest_ended(pid, st) {
@@ -1045,11 +1127,13 @@ fn files_of(cred: Cred, pid: u32) -> Vec<ProbeFile> {
     files
 }
 
-/// Why process `pid`'s stdin cannot follow it to another host: a pipe or
-/// FIFO that no other fd of the process holds (so it leads to another
-/// process), in the words `crctl restore --stdio forward` uses. Only for a
-/// caller who owns the process (or root): it names a path.
-fn stdin_from_pipe(cred: Cred, pid: u32) -> Option<String> {
+/// Why process `pid`'s stdin cannot be forwarded from home once it moved:
+/// a named FIFO (another process could open it), or a pipe another process
+/// reads too (its bytes go to whichever reads first: the bytes forwarded
+/// ahead of the process would be taken from that one). A pipe within the
+/// process goes with its image. Only for a caller who owns the process (or
+/// root): it names a path.
+fn stdin_refusal(cred: Cred, pid: u32) -> Option<String> {
     use std::os::unix::fs::FileTypeExt;
     match crate::ops::uids(pid) {
         Some([real, ..]) if cred.uid == 0 || cred.uid == real => {}
@@ -1059,20 +1143,54 @@ fn stdin_from_pipe(cred: Cred, pid: u32) -> Option<String> {
     if !fd0.file_type().is_fifo() {
         return None;
     }
-    let within = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .ok()?
-        .flatten()
-        .filter(|e| e.file_name() != "0")
-        .filter_map(|e| std::fs::metadata(e.path()).ok())
-        .any(|m| m.dev() == fd0.dev() && m.ino() == fd0.ino());
+    let same = |m: &std::fs::Metadata| m.dev() == fd0.dev() && m.ino() == fd0.ino();
+    // The access mode of fd `fd` of process `p` (0 read, 1 write, 2 both).
+    let mode = |p: &Path, fd: &OsStr| {
+        std::fs::read_to_string(p.join("fdinfo").join(fd))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+            .map_or(0, |f| f & 3)
+    };
+    let proc = Path::new("/proc").join(pid.to_string());
+    let within = std::fs::read_dir(proc.join("fd")).ok()?.flatten().any(|e| {
+        std::fs::metadata(e.path()).is_ok_and(|m| same(&m)) && mode(&proc, &e.file_name()) != 0
+    });
     if within {
         return None;
     }
     let path = std::fs::read_link(format!("/proc/{pid}/fd/0")).ok()?;
-    Some(format!(
-        "fd 0 ({}) is a pipe or FIFO to another process: cr forwards a migrated process's stdout and stderr home, not its stdin",
-        path.display()
-    ))
+    let path = path.to_string_lossy();
+    if !path.starts_with("pipe:[") {
+        return Some(format!(
+            "fd 0 is the FIFO {path}: cr forwards a pipe from home, not a FIFO another process could open"
+        ));
+    }
+    let me = std::process::id();
+    for p in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(other) = p.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if other == pid || other == me {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if !std::fs::metadata(fd.path()).is_ok_and(|m| same(&m)) {
+                continue;
+            }
+            // The read end (O_RDONLY), or both (O_RDWR, a FIFO's).
+            if mode(&p.path(), &fd.file_name()) != 1 {
+                return Some(format!(
+                    "fd 0 ({path}) is a pipe that process {other} reads too: its input would go to whichever reads first, and the forwarded process reads ahead of itself"
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// Asks `to` whether it has the files process `pid` uses; why not.

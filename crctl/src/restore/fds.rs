@@ -41,6 +41,9 @@ pub(super) struct FdPlan {
     /// `Stdio::Forward`: the read ends of the new pipes at fds 1 and 2, by
     /// fd, for crctl to keep.
     forwarded: Vec<(RawFd, OwnedFd)>,
+    /// `Stdio::Forward`: the write end and a read end of the new pipe at
+    /// fd 0, for crctl to hand on.
+    stdin: Option<(OwnedFd, OwnedFd)>,
 }
 
 impl FdPlan {
@@ -48,6 +51,11 @@ impl FdPlan {
     /// not hold them).
     pub(super) fn take_forwarded(&mut self) -> Vec<(RawFd, OwnedFd)> {
         std::mem::take(&mut self.forwarded)
+    }
+
+    /// The forwarded stdin's pipe ends, which crctl hands on.
+    pub(super) fn take_stdin(&mut self) -> Option<(OwnedFd, OwnedFd)> {
+        self.stdin.take()
     }
 }
 
@@ -68,12 +76,13 @@ const REOPEN_FLAGS: OFlags = OFlags::ACCMODE
 /// offset (refusing a file that is gone or another file now), character
 /// devices and terminals by path, and pipes whose both ends the process had
 /// as a new pipe. Anything else is refused with what it is.
-pub(super) fn plan_fds(img: &Image, stdio: Stdio) -> Result<FdPlan> {
+pub(super) fn plan_fds(img: &Image, stdio: Stdio, stdin_carried: bool) -> Result<FdPlan> {
     let mut plan = FdPlan {
         fds: Vec::new(),
         inherit: [stdio == Stdio::Inherit; 3],
         max: 2,
         forwarded: Vec::new(),
+        stdin: None,
     };
     let mut pipes: Vec<(u64, u64, OwnedFd, OwnedFd)> = Vec::new();
     for (f, path) in &img.fds {
@@ -90,11 +99,38 @@ pub(super) fn plan_fds(img: &Image, stdio: Stdio) -> Result<FdPlan> {
             // Output to a pipe that led to another process: a new pipe,
             // whose other end crctl relays. (Anything else is reopened.)
             if f.fd == 0 {
-                return Err(Error::NotForwarded {
-                    fd: f.fd,
-                    kind: fd_kind(f, path),
+                // Input: a new pipe as big as the old one, with what the
+                // old one held if that is the process's own (carried).
+                let (r, w) = pipe_cloexec()?;
+                let fd_error = |problem| Error::Fd {
+                    fd: 0,
                     path: path.clone(),
+                    problem,
+                };
+                let old = img
+                    .pipes
+                    .iter()
+                    .find(|(p, _)| p.dev == f.dev && p.ino == f.ino);
+                if let Some((p, data)) = old {
+                    let data = if stdin_carried { &data[..] } else { &[] };
+                    fill_pipe(&w, p.capacity, data).map_err(|err| {
+                        fd_error(FdProblem::PipeData {
+                            len: data.len(),
+                            err: err.into(),
+                        })
+                    })?;
+                }
+                let mine = r.try_clone().map_err(|e| fd_error(FdProblem::Dup(e)))?;
+                if f_flags.contains(OFlags::NONBLOCK) {
+                    let _ = rustix::fs::fcntl_setfl(&r, OFlags::NONBLOCK);
+                }
+                plan.fds.push(PlannedFd {
+                    target: 0,
+                    file: r,
+                    cloexec,
                 });
+                plan.stdin = Some((w, mine));
+                continue;
             }
             let (r, w) = pipe_cloexec()?;
             plan.fds.push(PlannedFd {

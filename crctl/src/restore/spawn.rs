@@ -115,6 +115,7 @@ fn init(
                 portable: outer.portable,
                 user: outer.user,
                 clocks_from_image: false,
+                stdin_carried: false,
             };
             become_restored(dev, img, meta, fds, src_fd, status_fd, &opts);
             sys::exit_now(1)

@@ -85,5 +85,6 @@ pub(super) fn outcome(
         inner_pid: s.pid,
         child: child as u32,
         forwarded: Vec::new(),
+        stdin: None,
     })
 }
