@@ -405,17 +405,27 @@ async fn open_remote(
     home: (u16, u32),
     fd: u8,
 ) -> Result<crate::channel::Channel, String> {
+    let op = Op::Output {
+        home_pid: home.1,
+        fd,
+    };
+    ask_home(state, home.0, op).await
+}
+
+/// A channel to `host` (a process's home) on which crd asks `op`, as root.
+pub(crate) async fn ask_home(
+    state: &State,
+    host: u16,
+    op: Op,
+) -> Result<crate::channel::Channel, String> {
     let h = state
         .map
-        .by_id(home.0)
-        .ok_or_else(|| format!("no host {} in the map", home.0))?;
+        .by_id(host)
+        .ok_or_else(|| format!("no host {host} in the map"))?;
     let mut ch = crate::connect_peer(state, h).await?;
     ch.send(&Message::Request {
         cred: Cred { uid: 0, gid: 0 },
-        op: Op::Output {
-            home_pid: home.1,
-            fd,
-        },
+        op,
     })
     .await
     .map_err(|e| e.to_string())?;

@@ -22,7 +22,7 @@ use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crcluster::proto::{Cred, Fault, FaultCode, Message, Op, Reply, MAX_DATA, MAX_WANT};
+use crcluster::proto::{Fault, FaultCode, Message, Op, Reply, MAX_DATA, MAX_WANT};
 use rustix::pipe::{splice, SpliceFlags};
 use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, oneshot};
@@ -409,21 +409,11 @@ async fn wait_resume(ctl: &mut mpsc::Receiver<Ctl>) -> bool {
 }
 
 async fn open(state: &State, home: (u16, u32)) -> Result<Channel, String> {
-    let h = state
-        .map
-        .by_id(home.0)
-        .ok_or_else(|| format!("no host {} in the map", home.0))?;
-    let mut ch = crate::connect_peer(state, h).await?;
-    ch.send(&Message::Request {
-        cred: Cred { uid: 0, gid: 0 },
-        op: Op::Input {
-            home_pid: home.1,
-            fd: 0,
-        },
-    })
-    .await
-    .map_err(|e| e.to_string())?;
-    Ok(ch)
+    let op = Op::Input {
+        home_pid: home.1,
+        fd: 0,
+    };
+    crate::deputy::ask_home(state, home.0, op).await
 }
 
 /// One link's relay: asks for what the pipe has room for and writes what
