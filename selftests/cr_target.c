@@ -32,6 +32,8 @@
  *             CLOCK_BOOTTIME did not go back, and prints "count N" on stdout
  *             (fd 1, which a restore keeps); prints "BROKEN ..." (what) and
  *             exits if one is wrong
+ *   ttycounter  as counter, and prints "BROKEN ..." and exits if stdout is
+ *             not a terminal
  *   sigecho   prints "ready", then "got N" on stdout for the Nth SIGUSR1
  *   echo      copies each line of stdin to stdout behind the host's name
  *             ("cr2 LINE"), reading 16 bytes at a time and sleeping 10 ms
@@ -313,7 +315,7 @@ static int64_t ts_ns(const struct timespec *t)
 	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
 }
 
-static void counter(void)
+static void counter(int want_tty)
 {
 	unsigned char *m = malloc(MiB);
 	uint64_t sum;
@@ -335,6 +337,9 @@ static void counter(void)
 		clock_gettime(CLOCK_BOOTTIME, &boot);
 		if (pattern_sum(m, MiB) != sum || counter_tls != 0x1234567890abcdefULL)
 			n = snprintf(line, sizeof(line), "BROKEN at %llu\n", (unsigned long long)i);
+		else if (want_tty && !isatty(1))
+			n = snprintf(line, sizeof(line), "BROKEN at %llu: stdout is not a terminal\n",
+				     (unsigned long long)i);
 		else if (ts_ns(&mono) < ts_ns(&mono0) || ts_ns(&boot) < ts_ns(&boot0))
 			n = snprintf(line, sizeof(line), "BROKEN at %llu: a clock went back\n",
 				     (unsigned long long)i);
@@ -431,8 +436,8 @@ int main(int argc, char **argv)
 {
 	const char *m = argc > 1 ? argv[1] : "";
 
-	if (!strcmp(m, "counter")) {
-		counter();
+	if (!strcmp(m, "counter") || !strcmp(m, "ttycounter")) {
+		counter(!strcmp(m, "ttycounter"));
 		return 0;
 	}
 	if (!strcmp(m, "sigecho")) {

@@ -86,6 +86,8 @@ pub enum Error {
     /// `--run-as`: crctl could not become the user, or use or let go of the
     /// capabilities it kept for its forks.
     RunAs(io::Error),
+    /// `--stdio forward`: no terminal could be made for forwarded output.
+    Terminal(io::Error),
     /// `--stdio forward` without `--wait` (nothing would relay).
     ForwardNeedsWait,
     /// `--stdio forward`: the forwarded stdin's pipe could not be passed to
@@ -269,6 +271,9 @@ impl fmt::Display for Error {
             Error::Stdin(e) => write!(f, "cannot use stdin: {e}"),
             Error::Stdout(e) => write!(f, "cannot write to stdout: {e}"),
             Error::Wait(e) => write!(f, "cannot wait for the restored process: {e}"),
+            Error::Terminal(e) => {
+                write!(f, "cannot make a terminal for the forwarded output: {e}")
+            }
             Error::ForwardNeedsWait => f.write_str(
                 "--stdio forward needs --wait: crctl relays the forwarded output while the process runs",
             ),

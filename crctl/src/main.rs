@@ -125,6 +125,10 @@ enum Command {
         /// /dev/zero, /dev/random, /dev/urandom).
         #[arg(long)]
         portable: bool,
+        /// For migration (crd), with --portable: a terminal at fd 1 or 2 does
+        /// not keep the process here (the target forwards its output home).
+        #[arg(long, requires = "portable")]
+        forward_stdio: bool,
         /// Replace FILE if it exists (a regular file or a symlink) by renaming
         /// the new image over it; the old file keeps its content and mode, and
         /// a symlink's target is not touched.
@@ -316,6 +320,7 @@ fn main() -> ExitCode {
             allow_partial,
             hold_fd,
             portable,
+            forward_stdio,
             force,
             timeout,
             machine_report,
@@ -330,6 +335,7 @@ fn main() -> ExitCode {
                     allow_partial,
                     hold: hold_fd,
                     portable,
+                    forward_stdio,
                 },
                 (force, timeout),
                 &mut report,
@@ -687,6 +693,8 @@ struct Ending {
     hold: Option<i32>,
     /// Refuse what keeps the process on this host.
     portable: bool,
+    /// With `portable`: a terminal at fd 1 or 2 goes (forwarded home).
+    forward_stdio: bool,
 }
 
 /// A checkpoint that succeeded: its image committed (named, for a file)
@@ -807,7 +815,7 @@ fn checkpoint(
         Err(err) => return Err(Error::LookUp { pid, err }),
     }
     if ending.portable {
-        if let Some(pin) = crctl::portable::live_pin(pid) {
+        if let Some(pin) = crctl::portable::live_pin(pid, ending.forward_stdio) {
             return Err(Error::Pinned {
                 who: format!("process {pid}"),
                 pin,

@@ -65,7 +65,8 @@ pub enum Stdio {
     Image,
     /// As `Image`, but a pipe at fd 1 or 2 that led to another process is a
     /// new pipe whose read end crctl keeps ([`Restored::forwarded`]): a
-    /// migrated process's output, forwarded home by crd; and such a pipe at
+    /// migrated process's output, forwarded home by crd (a terminal there
+    /// is a new pseudo-terminal, whose master crctl keeps); and such a pipe at
     /// fd 0 is a new pipe whose ends crctl hands on ([`Restored::stdin`]):
     /// its input, forwarded from home by crd.
     Forward,
@@ -282,7 +283,7 @@ pub fn restore(device: &Path, src: &mut File, opts: &Options) -> Result<Restored
     }
     let (meta, img) = image::read_metadata(&mut *src)?;
     if opts.portable {
-        if let Some(pin) = crate::portable::image_pin(&img) {
+        if let Some(pin) = crate::portable::image_pin(&img, opts.stdio == Stdio::Forward) {
             return Err(Error::Pinned {
                 who: "the process".into(),
                 pin,

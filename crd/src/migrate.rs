@@ -182,7 +182,8 @@ pub async fn send(
     let (stdin, mut hold) = if fork {
         (Stdio::null(), None)
     } else {
-        args.extend(["--hold-fd", "0"]);
+        // A terminal at fd 1 or 2 goes along: its output comes home.
+        args.extend(["--hold-fd", "0", "--forward-stdio"]);
         let (r, w) = UnixStream::pair().map_err(|e| fail(what, me, pid, &there, &e.to_string()))?;
         (Stdio::from(OwnedFd::from(r)), Some(w))
     };

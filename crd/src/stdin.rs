@@ -223,11 +223,12 @@ impl Pipe {
             return std::future::pending().await;
         };
         if w.writable().await.is_ok() && self.pending.is_empty() {
-            // A full pipe is not writable: clear the readiness (only if no
-            // new one came meanwhile: no lost wake-up, no spinning).
-            let full = self.queued() >= self.size;
+            // A full pipe is not writable: clear the readiness, looking
+            // inside `try_io` (which clears it only if no new one came since
+            // it began: no lost wake-up, and no spinning).
+            let (read, size) = (&self.read, self.size);
             let _ = w.try_io(|| {
-                if full {
+                if rustix::io::ioctl_fionread(read).unwrap_or(0) as usize >= size {
                     Err(io::ErrorKind::WouldBlock.into())
                 } else {
                     Ok(())
@@ -256,9 +257,22 @@ impl Pipe {
     }
 }
 
+/// What one `splice` from the deputy's pipe into the copy's did.
+enum Step {
+    Moved,
+    /// The deputy's pipe has no writer any more.
+    End,
+    /// The copy's pipe has no room (but the deputy's has bytes).
+    Full,
+    /// The deputy's pipe is empty (but the copy's has room).
+    Empty,
+}
+
 /// The relay for a copy whose deputy is on this host: moves bytes from the
 /// deputy's pipe into the copy's with `splice`, as far as the copy's pipe
-/// has room.
+/// has room. It waits for the deputy's pipe to have bytes, or (`full`) for
+/// the copy's to have room; a wait's readiness is cleared only inside the
+/// `try_io` whose `splice` found it missing, so no wake-up is lost.
 async fn local(state: &State, pid: u32, deputy: u32, mut pipe: Pipe, mut ctl: mpsc::Receiver<Ctl>) {
     let from = match deputy_fd(state, deputy) {
         Ok(f) => f,
@@ -271,39 +285,69 @@ async fn local(state: &State, pid: u32, deputy: u32, mut pipe: Pipe, mut ctl: mp
         }
     };
     let mut paused = false;
-    while !pipe.closed() {
-        let room = pipe.room();
-        tokio::select! {
-            r = from.readable(), if !paused && room > 0 => {
-                if r.is_err() {
-                    break;
-                }
-                let w = pipe.write.as_ref().expect("not closed");
-                let moved = from.try_io(|| {
-                    splice(&from, None, w, None, room, SpliceFlags::NONBLOCK).map_err(would_block)
-                });
-                match moved {
-                    Ok(0) => {
-                        pipe.eof = true;
-                        pipe.flush();
+    let mut full = false;
+    while let Some(w) = pipe.write.as_ref() {
+        // One splice; `waited` names what the wait before it was for, whose
+        // readiness a splice that finds it missing clears.
+        let read = &pipe.read;
+        let size = pipe.size;
+        let step = |waited: Step| -> io::Result<Step> {
+            let queued = rustix::io::ioctl_fionread(read).unwrap_or(0) as usize;
+            let room = size.saturating_sub(queued);
+            let missing = if room == 0 {
+                Step::Full
+            } else {
+                match splice(&from, None, w, None, room, SpliceFlags::NONBLOCK) {
+                    Ok(0) => return Ok(Step::End),
+                    Ok(_) => return Ok(Step::Moved),
+                    Err(rustix::io::Errno::AGAIN) => {
+                        if rustix::io::ioctl_fionread(&from).unwrap_or(0) == 0 {
+                            Step::Empty
+                        } else {
+                            Step::Full
+                        }
                     }
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => {
-                        log(&state.me.name, format!("the forwarded stdin of process {pid}: {e}; no more input"));
-                        break;
-                    }
+                    Err(e) => return Err(e.into()),
                 }
+            };
+            match (missing, waited) {
+                (Step::Empty, Step::Empty) | (Step::Full, Step::Full) => {
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
+                (missing, _) => Ok(missing),
             }
-            () = pipe.writable(), if !paused && room == 0 => {}
-            c = ctl.recv() => match c {
-                Some(Ctl::Pause(reply)) => {
-                    paused = true;
-                    let _ = reply.send(Ok(()));
+        };
+        let done = tokio::select! {
+            r = from.readable(), if !paused && !full => {
+                r.and_then(|()| from.try_io(|| step(Step::Empty)))
+            }
+            r = w.writable(), if !paused && full => {
+                r.and_then(|()| w.try_io(|| step(Step::Full)))
+            }
+            c = ctl.recv() => {
+                match c {
+                    Some(Ctl::Pause(reply)) => {
+                        paused = true;
+                        let _ = reply.send(Ok(()));
+                    }
+                    Some(Ctl::Resume) => paused = false,
+                    None => return,
                 }
-                Some(Ctl::Resume) => paused = false,
-                None => return,
-            },
+                continue;
+            }
+        };
+        match done {
+            Ok(Step::Moved | Step::Empty) => full = false,
+            Ok(Step::Full) => full = true,
+            Ok(Step::End) => pipe.write = None,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => {
+                log(
+                    &state.me.name,
+                    format!("the forwarded stdin of process {pid}: {e}; no more input"),
+                );
+                break;
+            }
         }
     }
     // The input ended: nothing to stop any more.

@@ -85,6 +85,9 @@ pub(super) fn plan_fds(img: &Image, stdio: Stdio, stdin_carried: bool) -> Result
         stdin: None,
     };
     let mut pipes: Vec<(u64, u64, OwnedFd, OwnedFd)> = Vec::new();
+    // `Stdio::Forward`'s terminals: (dev, ino of the old one, the new one's
+    // process side).
+    let mut ttys: Vec<(u64, u64, OwnedFd)> = Vec::new();
     for (f, path) in &img.fds {
         plan.max = plan.max.max(f.fd);
         if f.fd <= 2 && stdio == Stdio::Auto && !reopenable(img, f, path) {
@@ -95,6 +98,38 @@ pub(super) fn plan_fds(img: &Image, stdio: Stdio, stdin_carried: bool) -> Result
         }
         let f_flags = OFlags::from_bits_retain(f.f_flags);
         let cloexec = f_flags.contains(OFlags::CLOEXEC);
+        if (1..=2).contains(&f.fd) && stdio == Stdio::Forward && f.r#type == CR_FD_TTY {
+            // A terminal of the host it came from: a terminal of its own
+            // here, whose output crctl relays home (fds 1 and 2 on one
+            // terminal share one). Its input is not forwarded: a checkpoint
+            // for a migration refuses a terminal at fd 0.
+            let dup = |fd: &OwnedFd| {
+                fd.try_clone().map_err(|e| Error::Fd {
+                    fd: f.fd,
+                    path: path.clone(),
+                    problem: FdProblem::Dup(e),
+                })
+            };
+            let file = match ttys.iter().find(|t| t.0 == f.dev && t.1 == f.ino) {
+                Some(t) => dup(&t.2)?,
+                None => {
+                    let (master, tty) = new_terminal()?;
+                    plan.forwarded.push((f.fd, master));
+                    let file = dup(&tty)?;
+                    ttys.push((f.dev, f.ino, tty));
+                    file
+                }
+            };
+            if f_flags.contains(OFlags::NONBLOCK) {
+                let _ = rustix::fs::fcntl_setfl(&file, OFlags::NONBLOCK);
+            }
+            plan.fds.push(PlannedFd {
+                target: f.fd,
+                file,
+                cloexec,
+            });
+            continue;
+        }
         if f.fd <= 2 && stdio == Stdio::Forward && f.r#type == CR_FD_PIPE && !pipe_within(img, f) {
             // Output to a pipe that led to another process: a new pipe,
             // whose other end crctl relays. (Anything else is reopened.)
@@ -279,6 +314,25 @@ fn new_pipe(
         })?;
     }
     Ok((f.dev, f.ino, r, w))
+}
+
+/// A new pseudo-terminal: (its master, its terminal side), close-on-exec,
+/// neither a controlling terminal. Output processing is off (the bytes go
+/// as written: the terminal at home processes them once, as before).
+fn new_terminal() -> Result<(OwnedFd, OwnedFd)> {
+    use rustix::pty::{ioctl_tiocgptpeer, openpt, unlockpt, OpenptFlags};
+    use rustix::termios::{tcgetattr, tcsetattr, OptionalActions, OutputModes};
+    let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
+    let make = || -> rustix::io::Result<(OwnedFd, OwnedFd)> {
+        let master = openpt(flags)?;
+        unlockpt(&master)?;
+        let tty = ioctl_tiocgptpeer(&master, flags)?;
+        let mut t = tcgetattr(&tty)?;
+        t.output_modes.remove(OutputModes::OPOST);
+        tcsetattr(&tty, OptionalActions::Now, &t)?;
+        Ok((master, tty))
+    };
+    make().map_err(|e| Error::Terminal(e.into()))
 }
 
 /// A new pipe, both ends close-on-exec: (read end, write end).
