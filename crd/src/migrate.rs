@@ -857,13 +857,7 @@ async fn recv_byte(s: &tokio::net::UnixStream, fds: &mut Vec<OwnedFd>) -> io::Re
                 &mut anc,
                 RecvFlags::CMSG_CLOEXEC,
             )
-            .map_err(|e| {
-                if e == rustix::io::Errno::AGAIN {
-                    io::Error::from(io::ErrorKind::WouldBlock)
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(crate::stdin::would_block)?;
             for msg in anc.drain() {
                 if let RecvAncillaryMessage::ScmRights(f) = msg {
                     fds.extend(f);

@@ -124,10 +124,10 @@ impl<'a> Paused<'a> {
         Paused { relays, pid }
     }
 
-    /// The process runs elsewhere now: its relay here ends.
+    /// The process runs elsewhere now: its relay here ends (and so has
+    /// nothing to resume when this goes).
     pub fn moved(self) {
         self.relays.end(self.pid);
-        std::mem::forget(self);
     }
 }
 
@@ -149,7 +149,7 @@ struct Pipe {
 }
 
 /// `EAGAIN` as tokio takes it: not ready (its readiness is cleared).
-fn would_block(e: rustix::io::Errno) -> io::Error {
+pub(crate) fn would_block(e: rustix::io::Errno) -> io::Error {
     if e == rustix::io::Errno::AGAIN {
         io::ErrorKind::WouldBlock.into()
     } else {

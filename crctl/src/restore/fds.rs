@@ -98,18 +98,17 @@ pub(super) fn plan_fds(img: &Image, stdio: Stdio, stdin_carried: bool) -> Result
         }
         let f_flags = OFlags::from_bits_retain(f.f_flags);
         let cloexec = f_flags.contains(OFlags::CLOEXEC);
+        let fd_error = |problem| Error::Fd {
+            fd: f.fd,
+            path: path.clone(),
+            problem,
+        };
         if (1..=2).contains(&f.fd) && stdio == Stdio::Forward && f.r#type == CR_FD_TTY {
             // A terminal of the host it came from: a terminal of its own
             // here, whose output crctl relays home (fds 1 and 2 on one
             // terminal share one). Its input is not forwarded: a checkpoint
             // for a migration refuses a terminal at fd 0.
-            let dup = |fd: &OwnedFd| {
-                fd.try_clone().map_err(|e| Error::Fd {
-                    fd: f.fd,
-                    path: path.clone(),
-                    problem: FdProblem::Dup(e),
-                })
-            };
+            let dup = |fd: &OwnedFd| fd.try_clone().map_err(|e| fd_error(FdProblem::Dup(e)));
             let file = match ttys.iter().find(|t| t.0 == f.dev && t.1 == f.ino) {
                 Some(t) => dup(&t.2)?,
                 None => {
@@ -120,9 +119,7 @@ pub(super) fn plan_fds(img: &Image, stdio: Stdio, stdin_carried: bool) -> Result
                     file
                 }
             };
-            if f_flags.contains(OFlags::NONBLOCK) {
-                let _ = rustix::fs::fcntl_setfl(&file, OFlags::NONBLOCK);
-            }
+            keep_nonblock(&file, f_flags);
             plan.fds.push(PlannedFd {
                 target: f.fd,
                 file,
@@ -131,17 +128,12 @@ pub(super) fn plan_fds(img: &Image, stdio: Stdio, stdin_carried: bool) -> Result
             continue;
         }
         if f.fd <= 2 && stdio == Stdio::Forward && f.r#type == CR_FD_PIPE && !pipe_within(img, f) {
-            // Output to a pipe that led to another process: a new pipe,
-            // whose other end crctl relays. (Anything else is reopened.)
+            // A pipe that led to another process: a new pipe. (Anything
+            // else is reopened.)
             if f.fd == 0 {
-                // Input: a new pipe as big as the old one, with what the
-                // old one held if that is the process's own (carried).
+                // Input: as big as the old one, with what the old one held
+                // if that is the process's own (carried); crd fills it.
                 let (r, w) = pipe_cloexec()?;
-                let fd_error = |problem| Error::Fd {
-                    fd: 0,
-                    path: path.clone(),
-                    problem,
-                };
                 let old = img
                     .pipes
                     .iter()
@@ -156,9 +148,7 @@ pub(super) fn plan_fds(img: &Image, stdio: Stdio, stdin_carried: bool) -> Result
                     })?;
                 }
                 let mine = r.try_clone().map_err(|e| fd_error(FdProblem::Dup(e)))?;
-                if f_flags.contains(OFlags::NONBLOCK) {
-                    let _ = rustix::fs::fcntl_setfl(&r, OFlags::NONBLOCK);
-                }
+                keep_nonblock(&r, f_flags);
                 plan.fds.push(PlannedFd {
                     target: 0,
                     file: r,
@@ -167,6 +157,7 @@ pub(super) fn plan_fds(img: &Image, stdio: Stdio, stdin_carried: bool) -> Result
                 plan.stdin = Some((w, mine));
                 continue;
             }
+            // Output: crctl relays what comes out of the other end.
             let (r, w) = pipe_cloexec()?;
             plan.fds.push(PlannedFd {
                 target: f.fd,
@@ -177,11 +168,6 @@ pub(super) fn plan_fds(img: &Image, stdio: Stdio, stdin_carried: bool) -> Result
             continue;
         }
         let flags = f_flags & REOPEN_FLAGS;
-        let fd_error = |problem| Error::Fd {
-            fd: f.fd,
-            path: path.clone(),
-            problem,
-        };
         // What no restore rebuilds: the checkpoint refused it already for
         // fds 3 and up, in these same words (rules.rs).
         let others = img.fds.iter().map(|(g, _)| g);
@@ -241,10 +227,7 @@ pub(super) fn plan_fds(img: &Image, stdio: Stdio, stdin_carried: bool) -> Result
                     r.try_clone()
                 };
                 let end = end.map_err(|e| fd_error(FdProblem::Dup(e)))?;
-                if flags.contains(OFlags::NONBLOCK) {
-                    // Best effort, as before: a pipe takes O_NONBLOCK.
-                    let _ = rustix::fs::fcntl_setfl(&end, OFlags::NONBLOCK);
-                }
+                keep_nonblock(&end, flags);
                 end
             }
             _ => unreachable!("rules::fd_obstacle refuses every other type"),
@@ -314,6 +297,14 @@ fn new_pipe(
         })?;
     }
     Ok((f.dev, f.ino, r, w))
+}
+
+/// Gives a new pipe end or terminal the image's `O_NONBLOCK` (best effort:
+/// both take it).
+fn keep_nonblock(file: &OwnedFd, flags: OFlags) {
+    if flags.contains(OFlags::NONBLOCK) {
+        let _ = rustix::fs::fcntl_setfl(file, OFlags::NONBLOCK);
+    }
 }
 
 /// A new pseudo-terminal: (its master, its terminal side), close-on-exec,
